@@ -1,0 +1,183 @@
+"""``ant-ros bench core``: the asynchronous network against its dense synchronous reference.
+
+Both run the same input streams in one process, one call per tick. A stream is what send-on-delta
+encoders produce for slowly drifting signals: each tick a given fraction of the input channels
+changes, by a mean-reverting random step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.config import AgentConfig, LearningConfig, NetworkConfig
+from ..core.dense import DenseNetwork
+from ..core.learner import OnlineLearner
+from ..core.network import AsyncNetwork
+
+N_INPUTS = 64
+N_READOUTS = 3
+SIZES = (128, 512, 2048)
+ACTIVITIES = (0.01, 0.05, 0.2)
+CONVERGENCE_THRESHOLDS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+
+
+def bench_network_config(n_hidden: int, threshold: float = 0.1) -> NetworkConfig:
+    """The configuration benchmarked: package defaults with the bench's size and threshold."""
+    return NetworkConfig(n_inputs=N_INPUTS, n_hidden=n_hidden, threshold=threshold,
+                         tick_s=0.01, recurrent_fan_in=8, input_fan_in=1,
+                         tau_min_s=0.02, tau_max_s=0.1)
+
+
+@dataclass(frozen=True)
+class InputStream:
+    """Per-tick input events (channels, deltas) and the resulting dense input vectors."""
+
+    channels: list[np.ndarray]
+    deltas: list[np.ndarray]
+    values: np.ndarray
+
+    @classmethod
+    def random(cls, n_ticks: int, n_inputs: int, activity: float, seed: int) -> "InputStream":
+        rng = np.random.default_rng(seed)
+        x = np.zeros(n_inputs)
+        channels, deltas, values = [], [], np.zeros((n_ticks, n_inputs))
+        for k in range(n_ticks):
+            ch = np.flatnonzero(rng.random(n_inputs) < activity).astype(np.int32)
+            d = rng.normal(0.0, 0.3, ch.size) - 0.05 * x[ch]
+            x[ch] += d
+            channels.append(ch)
+            deltas.append(d)
+            values[k] = x
+        return cls(channels, deltas, values)
+
+
+def _make_pair(n_hidden: int, threshold: float, seed: int, dense_dtype) -> tuple:
+    net = AsyncNetwork(bench_network_config(n_hidden, threshold), N_READOUTS, N_READOUTS,
+                       np.random.default_rng(seed))
+    net.readout[:] = np.random.default_rng(seed + 1).standard_normal(net.readout.shape) / np.sqrt(
+        n_hidden)
+    net.refresh()
+    return net, DenseNetwork(net, dense_dtype)
+
+
+def _run_async(net: AsyncNetwork, stream: InputStream, first_tick: int, ticks: range) -> float:
+    start = time.perf_counter()
+    for k in ticks:
+        ch = stream.channels[k]
+        net.process_ticks(np.full(ch.size, first_tick + k, np.int64), ch, stream.deltas[k],
+                          first_tick + k)
+    return time.perf_counter() - start
+
+
+def _run_dense(dense: DenseNetwork, stream: InputStream, ticks: range) -> float:
+    start = time.perf_counter()
+    for k in ticks:
+        dense.step(stream.values[k])
+    return time.perf_counter() - start
+
+
+def speed_row(n_hidden: int, activity: float, n_ticks: int, warmup: int, seed: int = 0) -> dict:
+    """Time and op counts per tick of both networks on one stream."""
+    stream = InputStream.random(warmup + n_ticks, N_INPUTS, activity, seed + 7)
+    net, dense = _make_pair(n_hidden, 0.1, seed, np.float32)
+    _run_async(net, stream, 1, range(warmup))
+    _run_dense(dense, stream, range(warmup))
+    before = net.counters.copy()
+    measured = range(warmup, warmup + n_ticks)
+    async_s = _run_async(net, stream, 1, measured)
+    dense_s = _run_dense(dense, stream, measured)
+    synops, neuron_updates, _, hidden_events, input_events = (net.counters - before) / n_ticks
+    return {
+        "kind": "speed", "n_hidden": n_hidden, "n_inputs": N_INPUTS,
+        "input_activity": activity, "threshold": net.config.threshold, "ticks": n_ticks,
+        "async_ns_per_tick": async_s / n_ticks * 1e9,
+        "dense_ns_per_tick": dense_s / n_ticks * 1e9,
+        "synops_per_tick": synops, "dense_ops_per_tick": float(dense.synops_per_tick),
+        "neuron_updates_per_tick": neuron_updates,
+        "hidden_activity": hidden_events / n_hidden,
+        "input_events_per_tick": input_events,
+        "op_ratio": dense.synops_per_tick / max(synops, 1e-12),
+        "time_ratio": dense_s / async_s,
+    }
+
+
+def convergence_rows(n_hidden: int = 128, n_ticks: int = 1000, seed: int = 0) -> list[dict]:
+    """Largest deviation of asynchronous readouts and outputs from the dense ones, per threshold."""
+    stream = InputStream.random(n_ticks, N_INPUTS, 0.05, seed + 11)
+    rows = []
+    for threshold in CONVERGENCE_THRESHOLDS:
+        net, dense = _make_pair(n_hidden, threshold, seed, np.float64)
+        readout_dev = hidden_dev = 0.0
+        for k in range(n_ticks):
+            ch = stream.channels[k]
+            net.process_ticks(np.full(ch.size, k + 1, np.int64), ch, stream.deltas[k], k + 1)
+            dense.step(stream.values[k])
+            readout_dev = max(readout_dev, float(np.abs(net.readout_value - dense.readout_value).max()))
+            hidden_dev = max(hidden_dev, float(np.abs(net.hidden_output - dense.y).max()))
+        rows.append({"kind": "convergence", "n_hidden": n_hidden, "ticks": n_ticks,
+                     "threshold": threshold, "max_abs_deviation": readout_dev,
+                     "max_abs_hidden_deviation": hidden_dev,
+                     "hidden_activity": float(net.counters[3]) / n_ticks / n_hidden})
+    return rows
+
+
+def learning_step_row(n_hidden: int = 512, n_steps: int = 3000, seed: int = 0) -> dict:
+    """Wall time of one full learning step (inputs, network, TD learning, e-prop, action)."""
+    config = AgentConfig(network=dataclasses.replace(bench_network_config(n_hidden), n_inputs=8,
+                                                     input_fan_in=1),
+                         learning=LearningConfig(hidden_lr=1e-4), seed=seed)
+    learner = OnlineLearner(config)
+    rng = np.random.default_rng(seed)
+    obs = np.zeros(8)
+    times = []
+    action = None
+    for step in range(n_steps + 200):
+        obs += rng.normal(0, 0.1, 8) - 0.05 * obs
+        reward = float(-abs(obs[0])) if action is not None else None
+        start = time.perf_counter()
+        action = learner.step_observation(obs, step * config.network.tick_s, reward=reward)
+        if step >= 200:
+            times.append(time.perf_counter() - start)
+    t = np.array(times) * 1e6
+    return {"kind": "learning_step", "n_hidden": n_hidden, "steps": n_steps,
+            "median_us": float(np.median(t)), "p90_us": float(np.percentile(t, 90)),
+            "p99_us": float(np.percentile(t, 99)),
+            "op_ratio": learner.ops.op_ratio, "total_op_ratio": learner.ops.total_ratio}
+
+
+def run(quick: bool = False) -> list[dict]:
+    """All rows; ``quick`` uses short streams (for tests), not for reported figures."""
+    n_ticks, warmup = (200, 50) if quick else (3000, 300)
+    sizes = (128,) if quick else SIZES
+    rows = [speed_row(n, a, n_ticks, warmup) for n in sizes for a in ACTIVITIES]
+    rows += convergence_rows(n_ticks=100 if quick else 1000)
+    rows.append(learning_step_row(n_hidden=128 if quick else 512, n_steps=100 if quick else 3000))
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = ["N      input  async ns/tick  dense ns/tick  synops/tick  dense ops/tick  "
+             "hidden act  op ratio  time ratio"]
+    for r in rows:
+        if r["kind"] == "speed":
+            lines.append(f"{r['n_hidden']:<6} {r['input_activity']:>5.0%}  "
+                         f"{r['async_ns_per_tick']:>13,.0f}  {r['dense_ns_per_tick']:>13,.0f}  "
+                         f"{r['synops_per_tick']:>11,.1f}  {r['dense_ops_per_tick']:>14,.0f}  "
+                         f"{r['hidden_activity']:>10.2%}  {r['op_ratio']:>8.1f}  "
+                         f"{r['time_ratio']:>10.2f}")
+    lines.append("")
+    lines.append("threshold  max |async - dense| readouts  hidden outputs  (N=128, 1000 ticks)")
+    for r in rows:
+        if r["kind"] == "convergence":
+            lines.append(f"{r['threshold']:<9.0e}  {r['max_abs_deviation']:>26.2e}  "
+                         f"{r['max_abs_hidden_deviation']:>14.2e}")
+    for r in rows:
+        if r["kind"] == "learning_step":
+            lines.append("")
+            lines.append(f"full learning step, N={r['n_hidden']}: median {r['median_us']:.1f} us, "
+                         f"p90 {r['p90_us']:.1f} us, p99 {r['p99_us']:.1f} us")
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""The ``ant-ros`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _single_blas_thread() -> None:
+    """Measure on one core: idle OpenBLAS threads would spin on the other one."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .direct_runner import terminal_progress, train
+
+    progress = None if args.json else terminal_progress(args.steps)
+    result = train(args.env, args.steps, args.seed, progress=progress)
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    solved = summary["solved_at_step"]
+    print(f"env                       {summary['env']} (seed {summary['seed']})")
+    print(f"steps                     {summary['steps']:,} ({summary['episodes']} episodes)")
+    print(f"solved at step            {'not solved' if solved is None else f'{solved:,}'}")
+    print(f"mean return, last 100 ep  {summary['mean_return_last100']:.1f}")
+    print(f"synaptic ops              {summary['synops']:,} "
+          f"(dense equivalent {summary['dense_equivalent_ops']:,})")
+    print(f"op ratio (dense / async)  {summary['op_ratio']:.1f}x synaptic, "
+          f"{summary['total_op_ratio']:.1f}x all counted work")
+    print(f"events per step           {summary['events_per_step']:.1f}")
+    print(f"energy estimate           {summary['energy_async_cpu_uj']:,.0f} uJ async vs "
+          f"{summary['energy_dense_cpu_uj']:,.0f} uJ dense (CPU arithmetic)")
+    print(f"wall time                 {summary['wall_s']:.1f} s "
+          f"({summary['steps_per_s']:,.0f} steps/s)")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import core_bench
+
+    rows = core_bench.run(quick=args.quick)
+    print(json.dumps(rows, indent=1) if args.json else core_bench.format_table(rows))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    print(f"Training the asynchronous network online on {args.env} "
+          f"({args.steps:,} steps, seed {args.seed}), directly on Gymnasium.")
+    args.json = False
+    return _train(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ant-ros", description="Online learning with an asynchronous event-driven network.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="learn online on a Gymnasium env, without ROS",
+                           description="Learn online on a Gymnasium environment with the "
+                           "direct runner (no ROS); prints steps to threshold, the mean return "
+                           "of the last 100 episodes, op counts and wall time.")
+    train.add_argument("--env", default="CartPole-v1", help="Gymnasium env id")
+    train.add_argument("--steps", type=int, default=100_000, help="environment steps")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--json", action="store_true", help="print one JSON object")
+    train.set_defaults(func=_train)
+
+    bench = sub.add_parser("bench", help="benchmarks that print measured figures",
+                           description="Benchmarks; each prints its figures.")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    core = bench_sub.add_parser("core", help="asynchronous vs dense network, same input streams",
+                                description="Asynchronous network vs its dense synchronous "
+                                "reference at N = 128, 512, 2048 and input activity 1, 5, 20 %: "
+                                "time and synaptic ops per tick, their ratios, the deviation of "
+                                "the asynchronous outputs as the threshold goes to 0, and the "
+                                "time of a full learning step.")
+    core.add_argument("--json", action="store_true", help="print a JSON list of rows")
+    core.add_argument("--quick", action="store_true",
+                      help="short streams, N=128 only (a smoke test, not for reporting)")
+    core.set_defaults(func=_bench)
+
+    demo = sub.add_parser("demo", help="the main demo: learn CartPole from scratch, online",
+                          description="Learn CartPole-v1 from scratch, online, and print the "
+                          "results table.")
+    demo.add_argument("--env", default="CartPole-v1", help="Gymnasium env id")
+    demo.add_argument("--steps", type=int, default=100_000)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _single_blas_thread()
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""ROS-free core: network, kernels, learning rules, accounting, checkpoints (numpy + numba)."""

@@ -1,0 +1,125 @@
+"""Checkpoints: the whole learner state in one ``.npz`` file, without pickle, written atomically.
+
+A checkpoint holds every state array of the learner, the configuration as JSON and a format
+version. Loading checks everything against the running learner before anything is copied: a file
+of another version, another network shape, a truncated file or garbage raises CheckpointError and
+leaves the learner untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .config import AgentConfig, ConfigError
+from .learner import OnlineLearner
+
+FORMAT_VERSION = 1
+_META_VERSION = "meta.format_version"
+_META_CONFIG = "meta.config_json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be written or was refused."""
+
+
+def save_checkpoint(learner: OnlineLearner, path: str | os.PathLike) -> Path:
+    """Write the learner's state to ``path`` atomically (temp file, fsync, rename)."""
+    path = Path(path)
+    arrays = dict(learner.state())
+    arrays[_META_VERSION] = np.array([FORMAT_VERSION], np.int64)
+    arrays[_META_CONFIG] = np.frombuffer(learner.config.to_json().encode(), np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[AgentConfig, dict[str, np.ndarray]]:
+    """Read and check a checkpoint file's format; returns its configuration and arrays."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"checkpoint {path} does not exist") from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise CheckpointError(f"checkpoint {path} is not a readable .npz file: {exc}") from exc
+    version = arrays.get(_META_VERSION)
+    if version is None or version.shape != (1,) or not np.issubdtype(version.dtype, np.integer):
+        raise CheckpointError(f"checkpoint {path} has no format version")
+    if int(version[0]) != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path} has format version {int(version[0])}, "
+                              f"this ant_ros reads version {FORMAT_VERSION}")
+    try:
+        config = AgentConfig.from_json(bytes(arrays[_META_CONFIG]).decode())
+    except (KeyError, UnicodeDecodeError, ConfigError) as exc:
+        raise CheckpointError(f"checkpoint {path} has no valid configuration: {exc}") from exc
+    return config, arrays
+
+
+def load_checkpoint(learner: OnlineLearner, path: str | os.PathLike) -> AgentConfig:
+    """Load a checkpoint into a running learner, or raise CheckpointError and change nothing.
+
+    Returns the checkpoint's configuration (its live parameters are applied too).
+    """
+    config, arrays = read_checkpoint(path)
+    if config.structure() != learner.config.structure():
+        raise CheckpointError(f"checkpoint {path} is for a network of structure "
+                              f"{config.structure()}, this learner has "
+                              f"{learner.config.structure()}")
+    expected = learner.state(settle=False)
+    missing = sorted(set(expected) - set(arrays))
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing[:5])}")
+    for name, current in expected.items():
+        stored = arrays[name]
+        if stored.shape != current.shape or stored.dtype != current.dtype:
+            raise CheckpointError(f"checkpoint {path}: {name} has shape {stored.shape} "
+                                  f"{stored.dtype}, expected {current.shape} {current.dtype}")
+        if stored.dtype.kind == "f":
+            finite = stored[~np.isnan(stored)] if name in learner.NAN_ALLOWED else stored
+            if not np.all(np.isfinite(finite)):
+                raise CheckpointError(f"checkpoint {path}: {name} holds NaN or inf")
+    _check_indices(arrays, learner, path)
+    learner.apply_config(config)
+    learner.load_state({name: arrays[name] for name in expected})
+    return config
+
+
+def load_learner(path: str | os.PathLike) -> OnlineLearner:
+    """Build a learner from a checkpoint file."""
+    config, _ = read_checkpoint(path)
+    learner = OnlineLearner(config)
+    load_checkpoint(learner, path)
+    return learner
+
+
+def _check_indices(arrays: dict[str, np.ndarray], learner: OnlineLearner, path) -> None:
+    """Synapse indices must point inside the network (a corrupt file must not crash a kernel)."""
+    n_units = learner.net.n_hidden + learner.net.n_inputs
+    syn = arrays["net.syn"]
+    ptr = arrays["net.ptr"]
+    n_syn = syn.shape[1]
+    if (syn.min(initial=0) < 0 or syn[0].max(initial=0) >= n_units
+            or syn[1].max(initial=0) >= learner.net.n_hidden or syn[2:].max(initial=0) >= n_syn
+            or ptr.min(initial=0) < 0 or ptr.max(initial=0) > n_syn
+            or np.any(np.diff(ptr, axis=1) < 0)):
+        raise CheckpointError(f"checkpoint {path} has corrupt connectivity indices")

@@ -1,0 +1,175 @@
+"""Frozen configuration objects for the network and the learner.
+
+Nodes turn ROS parameters into these objects and hand them to the core; a parameter change builds
+a new object (``dataclasses.replace``), which the learner applies live where that makes sense.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range or inconsistent."""
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Structure and dynamics of the asynchronous network.
+
+    Times are in seconds; ``tick_s`` is the time resolution at which events take effect.
+    """
+
+    n_inputs: int = 4
+    n_hidden: int = 128
+    recurrent_fan_in: int = 16
+    input_fan_in: int = 2
+    spectral_radius: float = 0.8
+    input_scale: float = 1.0
+    bias_scale: float = 0.1
+    tau_min_s: float = 0.02
+    tau_max_s: float = 0.08
+    tick_s: float = 0.02
+    threshold: float = 0.05
+    input_threshold: float = 0.02
+    homeostasis_rate: float = 0.0
+    target_rate_hz: float = 5.0
+    threshold_min: float = 1e-3
+    threshold_max: float = 0.5
+    seed: int = 0
+
+    def validate(self) -> "NetworkConfig":
+        _require(self.n_inputs >= 1, "n_inputs must be >= 1")
+        _require(self.n_hidden >= 1, "n_hidden must be >= 1")
+        _require(0 <= self.recurrent_fan_in <= self.n_hidden,
+                 "recurrent_fan_in must be in [0, n_hidden]")
+        _require(1 <= self.input_fan_in <= self.n_inputs, "input_fan_in must be in [1, n_inputs]")
+        _require(0.0 <= self.spectral_radius < 10.0, "spectral_radius must be in [0, 10)")
+        _require(self.input_scale > 0.0, "input_scale must be > 0")
+        _require(self.bias_scale >= 0.0, "bias_scale must be >= 0")
+        _require(self.tick_s > 0.0, "tick_s must be > 0")
+        _require(0.0 < self.tau_min_s <= self.tau_max_s, "need 0 < tau_min_s <= tau_max_s")
+        _require(0.0 <= self.threshold < 1.0, "threshold must be in [0, 1)")
+        _require(0.0 <= self.input_threshold < 10.0, "input_threshold must be in [0, 10)")
+        _require(self.homeostasis_rate >= 0.0, "homeostasis_rate must be >= 0")
+        _require(self.target_rate_hz > 0.0, "target_rate_hz must be > 0")
+        _require(0.0 < self.threshold_min <= self.threshold_max < 1.0,
+                 "need 0 < threshold_min <= threshold_max < 1")
+        return self
+
+
+@dataclass(frozen=True)
+class LearningConfig:
+    """Online actor-critic with eligibility traces, e-prop on the network, consolidation."""
+
+    gamma: float = 0.99
+    trace_lambda: float = 0.8
+    actor_lr: float = 0.05
+    critic_lr: float = 0.05
+    hidden_lr: float = 0.0005
+    eprop_trace_steps: float = 5.0
+    step_bound_kappa: float = 2.0
+    entropy_coef: float = 0.01
+    init_log_std: float = 0.0
+    log_std_lr: float = 0.01
+    min_log_std: float = -3.0
+    max_log_std: float = 1.0
+    imitation_lr: float = 0.05
+    normalize_observations: bool = True
+    normalize_rewards: bool = True
+    observation_clip: float = 5.0
+    weight_clip: float = 4.0
+    consolidation_strength: float = 0.0
+    consolidation_anchor_steps: float = 10000.0
+    learning_enabled: bool = True
+
+    def validate(self) -> "LearningConfig":
+        _require(0.0 <= self.gamma < 1.0, "gamma must be in [0, 1)")
+        _require(0.0 <= self.trace_lambda <= 1.0, "trace_lambda must be in [0, 1]")
+        for name in ("actor_lr", "critic_lr", "hidden_lr", "log_std_lr", "imitation_lr"):
+            value = getattr(self, name)
+            _require(0.0 <= value <= 10.0, f"{name} must be in [0, 10]")
+        _require(self.eprop_trace_steps > 0.0, "eprop_trace_steps must be > 0")
+        _require(self.step_bound_kappa > 0.0, "step_bound_kappa must be > 0")
+        _require(self.entropy_coef >= 0.0, "entropy_coef must be >= 0")
+        _require(self.min_log_std <= self.init_log_std <= self.max_log_std,
+                 "need min_log_std <= init_log_std <= max_log_std")
+        _require(self.observation_clip > 0.0, "observation_clip must be > 0")
+        _require(self.weight_clip > 0.0, "weight_clip must be > 0")
+        _require(self.consolidation_strength >= 0.0, "consolidation_strength must be >= 0")
+        _require(self.consolidation_anchor_steps >= 1.0, "consolidation_anchor_steps must be >= 1")
+        return self
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """What the learner outputs: ``n`` discrete actions, or ``len(low)`` bounded continuous ones."""
+
+    kind: str = "discrete"
+    n: int = 2
+    low: tuple[float, ...] = ()
+    high: tuple[float, ...] = ()
+
+    @property
+    def size(self) -> int:
+        """Number of actor readouts: one logit per discrete action, one mean per dimension."""
+        return self.n if self.kind == "discrete" else len(self.low)
+
+    def validate(self) -> "ActionSpec":
+        _require(self.kind in ("discrete", "continuous"), "action kind must be discrete|continuous")
+        if self.kind == "discrete":
+            _require(self.n >= 2, "a discrete action space needs n >= 2")
+        else:
+            _require(len(self.low) >= 1 and len(self.low) == len(self.high),
+                     "continuous actions need low and high of equal, non-zero length")
+            for lo, hi in zip(self.low, self.high):
+                _require(math.isfinite(lo) and math.isfinite(hi) and lo < hi,
+                         "continuous action limits must be finite with low < high")
+        return self
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Everything that defines a learner; stored in checkpoints."""
+
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    learning: LearningConfig = field(default_factory=LearningConfig)
+    action: ActionSpec = field(default_factory=ActionSpec)
+    seed: int = 0
+
+    def validate(self) -> "AgentConfig":
+        self.network.validate()
+        self.learning.validate()
+        self.action.validate()
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "AgentConfig":
+        try:
+            raw: dict[str, Any] = json.loads(text)
+            action = dict(raw["action"])
+            action["low"] = tuple(action.get("low", ()))
+            action["high"] = tuple(action.get("high", ()))
+            return cls(network=NetworkConfig(**raw["network"]),
+                       learning=LearningConfig(**raw["learning"]),
+                       action=ActionSpec(**action), seed=int(raw["seed"])).validate()
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"not a valid agent configuration: {exc}") from exc
+
+    def structure(self) -> tuple:
+        """The part of the configuration that fixes array shapes (cannot change live)."""
+        n = self.network
+        return (n.n_inputs, n.n_hidden, n.recurrent_fan_in, n.input_fan_in,
+                self.action.kind, self.action.size)
+
+
+def _require(condition: bool, reason: str) -> None:
+    if not condition:
+        raise ConfigError(reason)

@@ -1,0 +1,403 @@
+"""Numba kernels of the asynchronous network: lazy neuron updates, scheduled threshold crossings,
+event delivery and lazily settled e-prop traces.
+
+Time is counted in integer ticks. A neuron's cell state ``c`` relaxes towards its drive ``a`` in
+closed form, ``c(k) = a + (c(k0) - a) * exp(-(k - k0) / tau)``, and is only computed when
+something touches the neuron. Because ``c`` moves monotonically towards ``a`` between events, the
+first tick at which the output has moved by the threshold is known in closed form; the neuron is
+filed under that tick in a timing wheel, so idle neurons cost nothing and there is no per-tick
+loop over the network.
+
+State is packed into a few arrays (row constants below) so that one kernel call passes few
+arguments: numba's per-argument dispatch cost would otherwise dominate a sparse tick.
+
+Presynaptic units are hidden neurons ``0..N-1`` followed by input channels ``N..N+M-1``;
+``unit[OUT]`` is each unit's output as last sent (``yhat`` for neurons, the reconstructed input
+``xhat`` for channels).
+
+Learning (e-prop, see ``learner.py``): the weight change of synapse ``p -> i`` accumulated over
+learning steps ``u`` is ``psi_i * sum_u L_i(u) * eps_p(u)`` with ``psi_i = 1 - yhat_i**2``,
+``eps_p`` the low-pass filtered output of ``p`` and ``L_i(u) = sum_r B[i, r] * s_r(u)`` a
+broadcast learning signal. ``psi_i`` and the input of ``eps_p`` are constant between events of
+``i`` and ``p``, so the sum has a closed form in two global running sums ``S_r = sum s_r`` and
+``R_r = sum s_r * kappa**(u - base)``; a synapse is settled only when ``i`` or ``p`` has an event.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+NEVER = -1
+_EARLY = 1e-7  # crossing times are rounded down by this much; a check that fails is retried
+
+# neuron float state rows (n_rows, N)
+CELL, DRIVE, THETA, INV_TAU, BIAS, LOW, HIGH = range(7)
+NEURON_F_ROWS = 7
+# neuron int state rows (n_rows, N)
+T_LAST, LAST_EMIT, NEXT_TICK, LINK_NEXT, LINK_PREV, LINK_SLOT, DIRTY, IS_DIRTY = range(8)
+NEURON_I_ROWS = 8
+# unit float rows (n_rows, N + M)
+OUT, EPS = range(2)
+UNIT_F_ROWS = 2
+# synapse int rows (n_rows, S)
+PRE, POST, OUT_SYN, IN_SYN = range(4)
+# index pointer rows (2, N + M + 1): synapses leaving each unit, entering each neuron
+OUT_PTR, IN_PTR = range(2)
+# synapse float rows (n_rows, S): consolidation importance and anchor
+IMPORTANCE, ANCHOR = range(2)
+# learning sums rows (2, n_signals) and snapshots (2, N + M, n_signals)
+SUM, DECAYED = range(2)
+# misc int64 entries
+SYNOPS, NEURON_UPDATES, LEARN_UPDATES, HIDDEN_EVENTS, INPUT_EVENTS = range(5)
+N_COUNTERS = 5
+STEP, BASE, ACTIVE, NOW, NEAR, FAR_MIN = range(5, 11)
+MISC_SIZE = 11
+# learn_params entries
+LP_LR, LP_KAPPA, LP_WCLIP, LP_CONS, LP_ANCHOR, LP_HOMEO, LP_RATE, LP_THMIN, LP_THMAX = range(9)
+N_LEARN_PARAMS = 9
+
+WHEEL_SLOTS = 4096  # power of two; crossings further ahead wait in the far list (slot WHEEL_SLOTS)
+_MASK = WHEEL_SLOTS - 1
+_FAR = WHEEL_SLOTS
+_NO_FAR = 2 ** 62
+
+
+# -- crossing times --------------------------------------------------------------------------
+
+@njit(cache=True, inline="always", _nrt=False)
+def cell_bounds(yhat, theta):
+    """Cell states at which the output has moved by theta from yhat: (lower, upper)."""
+    up = yhat + theta
+    dn = yhat - theta
+    c_up = math.atanh(up) if up < 1.0 else math.inf
+    c_dn = math.atanh(dn) if dn > -1.0 else -math.inf
+    return c_dn, c_up
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def crossing_tick(c, a, c_dn, c_up, inv_tau, k_now, k_min):
+    """First tick >= k_min at which c(t) leaves (c_dn, c_up), or NEVER.
+
+    ``c`` is the cell state at ``k_now``; the drive ``a`` is constant from then on. Working in
+    cell space needs one logarithm per call; the bounds change only at the neuron's own events.
+    """
+    if c >= c_up or c <= c_dn:
+        return max(k_now, k_min)
+    if a > c:
+        if a <= c_up:
+            return NEVER
+        ratio = (c - a) / (c_up - a)
+    elif a < c:
+        if a >= c_dn:
+            return NEVER
+        ratio = (c - a) / (c_dn - a)
+    else:
+        return NEVER
+    if ratio <= 1.0:
+        return max(k_now, k_min)
+    k = k_now + int(math.ceil(math.log(ratio) / inv_tau - _EARLY))
+    return max(k, k_min)
+
+
+# -- timing wheel: one doubly linked list of neurons per tick slot -----------------------------
+
+@njit(cache=True, inline="always", _nrt=False)
+def wheel_remove(i, ni, wheel, misc):
+    slot = ni[LINK_SLOT, i]
+    if slot < 0:
+        return
+    nxt = ni[LINK_NEXT, i]
+    prv = ni[LINK_PREV, i]
+    if prv >= 0:
+        ni[LINK_NEXT, prv] = nxt
+    else:
+        wheel[slot] = nxt
+    if nxt >= 0:
+        ni[LINK_PREV, nxt] = prv
+    ni[LINK_SLOT, i] = -1
+    if slot != _FAR:
+        misc[NEAR] -= 1
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def wheel_insert(i, k, ni, wheel, misc):
+    if k - misc[NOW] < WHEEL_SLOTS:
+        slot = k & _MASK
+        misc[NEAR] += 1
+    else:
+        slot = _FAR
+        if k < misc[FAR_MIN]:
+            misc[FAR_MIN] = k
+    head = wheel[slot]
+    ni[LINK_NEXT, i] = head
+    ni[LINK_PREV, i] = -1
+    if head >= 0:
+        ni[LINK_PREV, head] = i
+    wheel[slot] = i
+    ni[LINK_SLOT, i] = slot
+
+
+@njit(cache=True, _nrt=False)
+def wheel_migrate(ni, wheel, misc):
+    """Move far crossings that have come within the wheel's window into their slots."""
+    i = wheel[_FAR]
+    far_min = _NO_FAR
+    while i >= 0:
+        nxt = ni[LINK_NEXT, i]
+        k = ni[NEXT_TICK, i]
+        if k - misc[NOW] < WHEEL_SLOTS:
+            wheel_remove(i, ni, wheel, misc)
+            wheel_insert(i, k, ni, wheel, misc)
+        elif k < far_min:
+            far_min = k
+        i = nxt
+    misc[FAR_MIN] = far_min
+
+
+@njit(cache=True, _nrt=False)
+def next_crossing(limit, ni, wheel, misc):
+    """Earliest tick in (NOW, limit] with a scheduled crossing, or limit + 1."""
+    if misc[FAR_MIN] - misc[NOW] < WHEEL_SLOTS:
+        wheel_migrate(ni, wheel, misc)
+    if misc[NEAR] == 0:
+        return limit + 1
+    stop = min(limit, misc[NOW] + WHEEL_SLOTS - 1)
+    for k in range(misc[NOW] + 1, stop + 1):
+        if wheel[k & _MASK] >= 0:
+            return k
+    return limit + 1
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def schedule(i, k_now, k_min, nf, ni, wheel, misc):
+    """(Re)file neuron i under its next crossing; its cell must be settled to ``k_now``."""
+    k = crossing_tick(nf[CELL, i], nf[DRIVE, i], nf[LOW, i], nf[HIGH, i], nf[INV_TAU, i],
+                      k_now, k_min)
+    if k == ni[NEXT_TICK, i]:
+        return
+    wheel_remove(i, ni, wheel, misc)
+    ni[NEXT_TICK, i] = k
+    if k != NEVER:
+        wheel_insert(i, k, ni, wheel, misc)
+
+
+# -- neurons and synapses ----------------------------------------------------------------------
+
+@njit(cache=True, inline="always", _nrt=False)
+def settle_neuron(i, k, nf, ni, misc):
+    """Advance neuron i's cell state to tick k in closed form."""
+    dt = k - ni[T_LAST, i]
+    if dt > 0:
+        a = nf[DRIVE, i]
+        nf[CELL, i] = a + (nf[CELL, i] - a) * math.exp(-dt * nf[INV_TAU, i])
+        ni[T_LAST, i] = k
+        misc[NEURON_UPDATES] += 1
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def mark_dirty(i, ni, n_dirty):
+    if ni[IS_DIRTY, i] == 0:
+        ni[IS_DIRTY, i] = 1
+        ni[DIRTY, n_dirty] = i
+        n_dirty += 1
+    return n_dirty
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def settle_synapse(s, k, syn, weight, nf, ni, unit, snap_step, misc, feedback, sums, snaps,
+                   learn_params, syn_f):
+    """Add synapse s's e-prop weight change accumulated since it was last settled."""
+    step = misc[STEP]
+    p = syn[PRE, s]
+    i = syn[POST, s]
+    kp = snap_step[p]
+    ki = snap_step[i]
+    src = p if kp >= ki else i
+    k0 = snap_step[src]
+    if k0 >= step:
+        return
+    kappa = learn_params[LP_KAPPA]
+    y = unit[OUT, p]
+    eps0 = y + (unit[EPS, p] - y) * kappa ** (k0 - kp)
+    scale = kappa ** (misc[BASE] - k0)
+    acc = 0.0
+    for r in range(sums.shape[1]):
+        acc += feedback[i, r] * (y * (sums[SUM, r] - snaps[SUM, src, r])
+                                 + (eps0 - y) * (sums[DECAYED, r] - snaps[DECAYED, src, r]) * scale)
+    yi = unit[OUT, i]
+    lr = learn_params[LP_LR]
+    w = weight[s]
+    dw = lr * (1.0 - yi * yi) * acc
+    strength = learn_params[LP_CONS]
+    if strength > 0.0:
+        # Synaptic-intelligence-style consolidation: importance is the path integral of
+        # update x gradient; the weight is pulled towards a slowly moving anchor in proportion.
+        syn_f[IMPORTANCE, s] += dw * dw / max(lr, 1e-12)
+        pull = min(1.0, lr * strength * syn_f[IMPORTANCE, s] * (step - k0))
+        dw -= pull * (w - syn_f[ANCHOR, s])
+        syn_f[ANCHOR, s] += min(1.0, learn_params[LP_ANCHOR] * (step - k0)) * (w - syn_f[ANCHOR, s])
+    clip = learn_params[LP_WCLIP]
+    w_new = min(max(w + dw, -clip), clip)
+    if w_new != w:
+        settle_neuron(i, k, nf, ni, misc)
+        nf[DRIVE, i] += (w_new - w) * y
+        weight[s] = w_new
+    misc[LEARN_UPDATES] += 1
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def snapshot_unit(p, unit, snap_step, misc, sums, snaps, learn_params):
+    """Record the global learning sums and p's filtered output at the current learning step."""
+    step = misc[STEP]
+    y = unit[OUT, p]
+    unit[EPS, p] = y + (unit[EPS, p] - y) * learn_params[LP_KAPPA] ** (step - snap_step[p])
+    snap_step[p] = step
+    for r in range(sums.shape[1]):
+        snaps[SUM, p, r] = sums[SUM, r]
+        snaps[DECAYED, p, r] = sums[DECAYED, r]
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def settle_unit_synapses(p, k, is_neuron, syn, ptr, weight, nf, ni, unit, snap_step, misc,
+                         feedback, sums, snaps, learn_params, syn_f):
+    """Before p's output changes: settle every synapse touching p, then snapshot p."""
+    if is_neuron:
+        for j in range(ptr[IN_PTR, p], ptr[IN_PTR, p + 1]):
+            settle_synapse(syn[IN_SYN, j], k, syn, weight, nf, ni, unit, snap_step, misc,
+                           feedback, sums, snaps, learn_params, syn_f)
+    for j in range(ptr[OUT_PTR, p], ptr[OUT_PTR, p + 1]):
+        settle_synapse(syn[OUT_SYN, j], k, syn, weight, nf, ni, unit, snap_step, misc,
+                       feedback, sums, snaps, learn_params, syn_f)
+    snapshot_unit(p, unit, snap_step, misc, sums, snaps, learn_params)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def deliver(p, delta, k, syn, ptr, weight, nf, ni, misc, readout, readout_value, n_dirty):
+    """Send p's change to its targets' drives and to the readouts."""
+    start = ptr[OUT_PTR, p]
+    stop = ptr[OUT_PTR, p + 1]
+    for j in range(start, stop):
+        s = syn[OUT_SYN, j]
+        i = syn[POST, s]
+        settle_neuron(i, k, nf, ni, misc)
+        nf[DRIVE, i] += weight[s] * delta
+        n_dirty = mark_dirty(i, ni, n_dirty)
+    n_out = readout.shape[0]
+    for r in range(n_out):
+        readout_value[r] += readout[r, p] * delta
+    misc[SYNOPS] += stop - start + n_out
+    return n_dirty
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def homeostasis(i, k, nf, ni, learn_params):
+    """Raise the threshold of a neuron that fires faster than the target rate, lower it otherwise."""
+    rate = learn_params[LP_HOMEO]
+    if rate > 0.0 and ni[LAST_EMIT, i] != NEVER:
+        interval = k - ni[LAST_EMIT, i]
+        th = nf[THETA, i] * math.exp(rate * (1.0 - learn_params[LP_RATE] * interval))
+        nf[THETA, i] = min(max(th, learn_params[LP_THMIN]), learn_params[LP_THMAX])
+    ni[LAST_EMIT, i] = k
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+@njit(cache=True, _nrt=False)
+def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit, snap_step,
+            wheel, misc, readout, readout_value, feedback, sums, snaps, learn_params, syn_f):
+    """Process input events (sorted by tick, all in (NOW, k_end]) and every scheduled crossing
+    up to and including tick ``k_end``, in tick order."""
+    n_hidden = nf.shape[1]
+    learning = misc[ACTIVE] != 0
+    n_ev = ev_tick.size
+    e = 0
+    n_dirty = 0
+    while True:
+        k = ev_tick[e] if e < n_ev else k_end + 1
+        k = min(k, next_crossing(min(k, k_end), ni, wheel, misc))
+        if k > k_end:
+            break
+        misc[NOW] = k
+        # Input events at tick k change drives, not cell states: their order within a tick
+        # does not matter.
+        while e < n_ev and ev_tick[e] == k:
+            p = n_hidden + ev_channel[e]
+            value = ev_value[e]
+            e += 1
+            if learning:
+                settle_unit_synapses(p, k, False, syn, ptr, weight, nf, ni, unit, snap_step,
+                                     misc, feedback, sums, snaps, learn_params, syn_f)
+            unit[OUT, p] += value
+            misc[INPUT_EVENTS] += 1
+            n_dirty = deliver(p, value, k, syn, ptr, weight, nf, ni, misc, readout,
+                              readout_value, n_dirty)
+        # Scheduled threshold crossings at tick k.
+        slot = k & _MASK
+        while wheel[slot] >= 0:
+            i = wheel[slot]
+            wheel_remove(i, ni, wheel, misc)
+            ni[NEXT_TICK, i] = NEVER
+            settle_neuron(i, k, nf, ni, misc)
+            c = nf[CELL, i]
+            delta = math.tanh(c) - unit[OUT, i]
+            if (c >= nf[HIGH, i] or c <= nf[LOW, i]) and delta != 0.0:
+                if learning:
+                    settle_unit_synapses(i, k, True, syn, ptr, weight, nf, ni, unit, snap_step,
+                                         misc, feedback, sums, snaps, learn_params, syn_f)
+                unit[OUT, i] += delta
+                misc[HIDDEN_EVENTS] += 1
+                homeostasis(i, k, nf, ni, learn_params)
+                nf[LOW, i], nf[HIGH, i] = cell_bounds(unit[OUT, i], nf[THETA, i])
+                n_dirty = deliver(i, delta, k, syn, ptr, weight, nf, ni, misc, readout,
+                                  readout_value, n_dirty)
+            n_dirty = mark_dirty(i, ni, n_dirty)
+        # Drives changed at tick k cannot move any cell state at k, so crossings are
+        # rescheduled from k + 1 on, once per touched neuron.
+        for d in range(n_dirty):
+            i = ni[DIRTY, d]
+            ni[IS_DIRTY, i] = 0
+            settle_neuron(i, k, nf, ni, misc)
+            schedule(i, k, k + 1, nf, ni, wheel, misc)
+        n_dirty = 0
+    misc[NOW] = k_end
+    return e
+
+
+@njit(cache=True, _nrt=False)
+def settle_all(k, syn, weight, nf, ni, unit, snap_step, misc, feedback, sums, snaps,
+               learn_params, syn_f):
+    """Settle every synapse and snapshot every unit at the current learning step."""
+    for s in range(syn.shape[1]):
+        settle_synapse(s, k, syn, weight, nf, ni, unit, snap_step, misc, feedback, sums, snaps,
+                       learn_params, syn_f)
+    for p in range(unit.shape[1]):
+        snapshot_unit(p, unit, snap_step, misc, sums, snaps, learn_params)
+
+
+@njit(cache=True, _nrt=False)
+def refresh(k, syn, weight, nf, ni, unit, wheel, misc, readout, readout_value):
+    """Recompute drives, bounds and readouts exactly (removes accumulated rounding) and
+    reschedule every neuron."""
+    n_hidden = nf.shape[1]
+    n_units = unit.shape[1]
+    misc[NOW] = k
+    misc[NEAR] = 0
+    misc[FAR_MIN] = _NO_FAR
+    wheel[:] = -1
+    for i in range(n_hidden):
+        settle_neuron(i, k, nf, ni, misc)
+        nf[DRIVE, i] = nf[BIAS, i]
+        ni[LINK_SLOT, i] = -1
+        ni[NEXT_TICK, i] = NEVER
+    for s in range(syn.shape[1]):
+        nf[DRIVE, syn[POST, s]] += weight[s] * unit[OUT, syn[PRE, s]]
+    for r in range(readout.shape[0]):
+        acc = readout[r, n_units]
+        for p in range(n_units):
+            acc += readout[r, p] * unit[OUT, p]
+        readout_value[r] = acc
+    for i in range(n_hidden):
+        nf[LOW, i], nf[HIGH, i] = cell_bounds(unit[OUT, i], nf[THETA, i])
+        schedule(i, k, k + 1, nf, ni, wheel, misc)

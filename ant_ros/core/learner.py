@@ -1,0 +1,347 @@
+"""Online actor-critic learner on the asynchronous network: one sample at a time, no replay.
+
+Per step: the inputs are normalised (running mean/std), re-encoded send-on-delta into network
+events, the network runs up to the step's time, and the readouts give the critic value ``V`` and
+the actor's logits (discrete) or means (continuous). Learning:
+
+* readouts: actor-critic with eligibility traces, ``z <- gamma*lambda*z + grad``,
+  ``w <- w + alpha_eff * delta * z``, with the overshoot-bounded step size of streaming RL
+  (``alpha_eff = alpha / max(1, alpha * kappa * max(|delta|, 1) * |z|_1)``);
+* hidden and input weights: e-prop, a broadcast learning signal per readout (``delta`` times the
+  readout's log-likelihood gradient, or the teacher's error) through fixed random feedback
+  weights, applied lazily at events (``kernels.settle_synapse``);
+* with a teacher command, the actor learns by imitation (supervised) and the critic from reward;
+* consolidation (synaptic-intelligence style, online, no task labels) on every weight.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+
+from . import kernels as K
+from .accounting import OpCounts
+from .config import AgentConfig, ConfigError
+from .events import EventBatch, InputError
+from .network import AsyncNetwork
+from .normalization import RewardScaler, RunningMeanStd
+
+_SIGNAL_CLIP = 5.0
+
+
+class OnlineLearner:
+    """An asynchronous network with actor and critic readouts that learns while it acts."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config.validate()
+        net_cfg = config.network
+        self.n_inputs = net_cfg.n_inputs
+        self.n_actions = config.action.size
+        n_out = 1 + self.n_actions
+        rng = np.random.default_rng(config.seed)
+        self.net = AsyncNetwork(net_cfg, n_readouts=n_out, n_signals=n_out, rng=rng)
+        self.net.feedback[:] = rng.standard_normal(self.net.feedback.shape) / math.sqrt(n_out)
+        self.rng = np.random.default_rng(rng.integers(2**63))
+        self.obs_stats = RunningMeanStd(self.n_inputs)
+        self.reward_scaler = RewardScaler(config.learning.gamma)
+        self.raw_input = np.zeros(self.n_inputs, np.float64)
+        n_feat = self.net.readout.shape[1]
+        self.traces = np.zeros((n_out, n_feat), np.float64)
+        n_std = self.n_actions if config.action.kind == "continuous" else 0
+        self.log_std = np.full(n_std, config.learning.init_log_std, np.float64)
+        self.log_std_trace = np.zeros(n_std, np.float64)
+        self.readout_importance = np.zeros((n_out, n_feat), np.float64)
+        self.readout_anchor = np.zeros((n_out, n_feat), np.float64)
+        # last step: critic value, actor log-likelihood gradient (NaN: no step pending)
+        self.pending = np.full(1 + self.n_actions, np.nan, np.float64)
+        self.ops = OpCounts()
+        self._last_tick = 0
+        self.apply_config(config)
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def apply_config(self, config: AgentConfig) -> None:
+        """Apply a new configuration live; the structure (sizes, action kind) cannot change."""
+        config.validate()
+        if config.structure() != self.config.structure():
+            raise ConfigError("network size, fan-in and action space are fixed at start "
+                              f"(have {self.config.structure()}, got {config.structure()})")
+        old = self.config
+        self.config = config
+        lc = config.learning
+        self.net.set_learning(lr=lc.hidden_lr, trace_steps=lc.eprop_trace_steps,
+                              weight_clip=lc.weight_clip,
+                              consolidation=lc.consolidation_strength,
+                              anchor_steps=lc.consolidation_anchor_steps,
+                              active=lc.learning_enabled)
+        if config.network.threshold != old.network.threshold:
+            self.net.set_threshold(config.network.threshold)
+        self.reward_scaler.gamma = lc.gamma
+        np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
+
+    def set_learning_enabled(self, enabled: bool) -> None:
+        self.apply_config(dataclasses.replace(
+            self.config, learning=dataclasses.replace(self.config.learning,
+                                                      learning_enabled=enabled)))
+
+    # -- stepping ------------------------------------------------------------------------------
+
+    def step_observation(self, observation, time_s: float, reward: float | None = None,
+                         terminated: bool = False, truncated: bool = False,
+                         teacher_action=None, deterministic: bool = False):
+        """One step from a full observation vector. Returns the action, or None at an episode end.
+
+        ``reward`` is the reward for the previous action; ``terminated``/``truncated`` mark this
+        observation as the last of its episode. Bad input raises InputError, changing nothing.
+        """
+        obs = np.asarray(observation, dtype=np.float64)
+        if obs.shape != (self.n_inputs,):
+            raise InputError(f"observation must have shape ({self.n_inputs},), got {obs.shape}")
+        if not np.all(np.isfinite(obs)):
+            raise InputError("observation contains NaN or inf")
+        self._check_step(time_s, reward, teacher_action)
+        self.raw_input[:] = obs
+        return self._step(time_s, reward, terminated, truncated, teacher_action, deterministic)
+
+    def step_events(self, events: EventBatch, time_s: float, reward: float | None = None,
+                    terminated: bool = False, truncated: bool = False, teacher_action=None,
+                    deterministic: bool = False):
+        """One step from input events (changes of the raw input channels) since the last step."""
+        events.validate(self.n_inputs, None)
+        self._check_step(time_s, reward, teacher_action)
+        if len(events) and self.net.origin_s is not None:
+            if float(events.time_s.max()) > time_s + 0.5 * self.config.network.tick_s:
+                raise InputError("events are later than the step time")
+        updated = self.raw_input.copy()
+        np.add.at(updated, events.channel, events.value)
+        if not np.all(np.isfinite(updated)):
+            raise InputError("input values overflowed to inf")
+        self.raw_input[:] = updated
+        return self._step(time_s, reward, terminated, truncated, teacher_action, deterministic)
+
+    def _check_step(self, time_s: float, reward, teacher_action) -> None:
+        if not math.isfinite(time_s):
+            raise InputError("step time must be finite")
+        if self.net.origin_s is not None and time_s < self.net.now_s - 0.5 * self.config.network.tick_s:
+            raise InputError(f"step time {time_s:.9f} s is before the learner's current time "
+                             f"{self.net.now_s:.9f} s (timestamps went backwards)")
+        if reward is not None and not math.isfinite(reward):
+            raise InputError("reward must be finite")
+        if teacher_action is not None:
+            self._teacher_target(teacher_action)  # validates
+
+    def _step(self, time_s, reward, terminated, truncated, teacher_action, deterministic):
+        net, lc = self.net, self.config.learning
+        learning = lc.learning_enabled
+        if net.origin_s is None:
+            net.origin_s = time_s
+        if learning and lc.normalize_observations:
+            self.obs_stats.update(self.raw_input)
+        target = (self.obs_stats.normalize(self.raw_input, lc.observation_clip)
+                  if lc.normalize_observations else self.raw_input)
+        change = target - net.input_value
+        channels = np.flatnonzero(np.abs(change) >= self.config.network.input_threshold)
+        k = max(int(net.tick_of(time_s)), net.now_tick)
+        net.process_ticks(np.full(channels.size, k, np.int64), channels.astype(np.int32),
+                          change[channels], k)
+        self._count_dense(k)
+        features = net.features()
+        values = net.readout_value
+
+        episode_end = terminated or truncated
+        if learning and reward is not None and not math.isnan(self.pending[0]):
+            r = self.reward_scaler.scale(reward, episode_end) if lc.normalize_rewards else reward
+            bootstrap = 0.0 if terminated else lc.gamma * values[0]
+            self._learn_td(r + bootstrap - self.pending[0], features)
+        if episode_end:
+            self.traces[:] = 0.0
+            self.log_std_trace[:] = 0.0
+            self.pending[:] = np.nan
+            return None
+
+        action, grad, entropy_grad, log_std_grad = self._policy(values[1:], deterministic)
+        if learning:
+            teacher = None if teacher_action is None else self._teacher_target(teacher_action)
+            self._accumulate_traces(features, grad if teacher is None else 0.0 * grad,
+                                    log_std_grad)
+            if teacher is not None:
+                self._learn_imitation(teacher, features)
+            elif lc.entropy_coef > 0.0:
+                self._add_to_actor(lc.actor_lr * lc.entropy_coef * entropy_grad, features)
+                self.log_std += lc.log_std_lr * lc.entropy_coef
+            np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
+            self.pending[0] = values[0]
+            self.pending[1:] = grad if teacher is None else 0.0
+        return action
+
+    # -- policy --------------------------------------------------------------------------------
+
+    def _policy(self, head: np.ndarray, deterministic: bool):
+        """Sample an action; return it with d log pi / d head, d entropy / d head, d log pi / d log_std."""
+        spec = self.config.action
+        if spec.kind == "discrete":
+            z = head - head.max()
+            p = np.exp(z)
+            p /= p.sum()
+            a = int(np.argmax(p)) if deterministic else int(
+                min(np.searchsorted(np.cumsum(p), self.rng.random()), p.size - 1))
+            grad = -p
+            grad[a] += 1.0
+            logp = np.log(np.maximum(p, 1e-12))
+            entropy = -float(np.dot(p, logp))
+            return a, grad, -p * (logp + entropy), np.zeros(0)
+        std = np.exp(self.log_std)
+        noise = np.zeros_like(head) if deterministic else self.rng.standard_normal(head.size)
+        u = head + std * noise
+        low, high = np.asarray(spec.low), np.asarray(spec.high)
+        action = low + 0.5 * (np.tanh(u) + 1.0) * (high - low)
+        grad = np.clip(noise / std, -_SIGNAL_CLIP, _SIGNAL_CLIP)
+        return action, grad, np.zeros_like(head), noise * noise - 1.0
+
+    def _teacher_target(self, teacher_action):
+        """Validate a teacher command; return the actor's target (index or pre-squash means)."""
+        spec = self.config.action
+        if spec.kind == "discrete":
+            if isinstance(teacher_action, (bool, np.bool_)) or not isinstance(
+                    teacher_action, (int, np.integer)) or not 0 <= int(teacher_action) < spec.n:
+                raise InputError(f"teacher action must be an integer in [0, {spec.n})")
+            return int(teacher_action)
+        target = np.asarray(teacher_action, dtype=np.float64)
+        if target.shape != (len(spec.low),) or not np.all(np.isfinite(target)):
+            raise InputError(f"teacher action must be {len(spec.low)} finite values")
+        low, high = np.asarray(spec.low), np.asarray(spec.high)
+        unit = np.clip(2.0 * (target - low) / (high - low) - 1.0, -0.995, 0.995)
+        return np.arctanh(unit)
+
+    # -- learning ------------------------------------------------------------------------------
+
+    def _accumulate_traces(self, features, grad, log_std_grad) -> None:
+        lc = self.config.learning
+        decay = lc.gamma * lc.trace_lambda
+        self.traces *= decay
+        self.traces[0] += features
+        self.traces[1:] += np.outer(grad, features)
+        if self.log_std_trace.size and lc.log_std_lr > 0:
+            self.log_std_trace *= decay
+            self.log_std_trace += log_std_grad
+        self.ops.readout_learn_ops += 2 * self.traces.size
+
+    def _learn_td(self, delta: float, features: np.ndarray) -> None:
+        lc = self.config.learning
+        delta = float(np.clip(delta, -_SIGNAL_CLIP * 10, _SIGNAL_CLIP * 10))
+        bound = lc.step_bound_kappa * max(abs(delta), 1.0)
+        change = np.empty_like(self.traces)
+        for rows, lr in ((slice(0, 1), lc.critic_lr), (slice(1, None), lc.actor_lr)):
+            z = self.traces[rows]
+            alpha = lr / max(1.0, lr * bound * float(np.abs(z).sum()))
+            change[rows] = alpha * delta * z
+        self._apply_readout_change(change, features)
+        if self.log_std_trace.size and lc.log_std_lr > 0:
+            z = self.log_std_trace
+            alpha = lc.log_std_lr / max(1.0, lc.log_std_lr * bound * float(np.abs(z).sum()))
+            self.log_std += alpha * delta * z
+        signal = np.empty(1 + self.n_actions)
+        signal[0] = delta
+        signal[1:] = delta * self.pending[1:]
+        self.net.add_learning_signal(np.clip(signal, -_SIGNAL_CLIP, _SIGNAL_CLIP))
+
+    def _learn_imitation(self, target, features: np.ndarray) -> None:
+        lc = self.config.learning
+        head = self.net.readout_value[1:]
+        if self.config.action.kind == "discrete":
+            z = head - head.max()
+            error = -np.exp(z) / np.exp(z).sum()
+            error[target] += 1.0
+        else:
+            error = np.clip(target - head, -_SIGNAL_CLIP, _SIGNAL_CLIP)
+        alpha = lc.imitation_lr / max(1.0, lc.imitation_lr * float(features @ features))
+        self._add_to_actor(alpha * error, features)
+        signal = np.zeros(1 + self.n_actions)
+        signal[1:] = error
+        self.net.add_learning_signal(signal)
+
+    def _add_to_actor(self, head_change: np.ndarray, features: np.ndarray) -> None:
+        change = np.zeros_like(self.traces)
+        change[1:] = np.outer(head_change, features)
+        self._apply_readout_change(change, features)
+
+    def _apply_readout_change(self, change: np.ndarray, features: np.ndarray) -> None:
+        """Add ``change`` to the readout weights, with consolidation, and keep readouts current."""
+        lc = self.config.learning
+        readout = self.net.readout
+        if lc.consolidation_strength > 0.0:
+            lr = max(lc.actor_lr, lc.critic_lr)
+            self.readout_importance += change * change / lr
+            pull = np.minimum(1.0, lr * lc.consolidation_strength * self.readout_importance)
+            change -= pull * (readout - self.readout_anchor)
+            self.readout_anchor += (readout - self.readout_anchor) / lc.consolidation_anchor_steps
+            self.ops.readout_learn_ops += 4 * change.size
+        new = np.clip(readout + change, -lc.weight_clip * 10, lc.weight_clip * 10)
+        self.net.readout_value += (new - readout) @ features
+        readout[:] = new
+        self.ops.readout_learn_ops += 2 * change.size
+
+    # -- accounting ----------------------------------------------------------------------------
+
+    def _count_dense(self, k: int) -> None:
+        """Record what the asynchronous network did and what a dense one would have done."""
+        ticks = k - self._last_tick
+        self._last_tick = k
+        c = self.net.counters
+        ops = self.ops
+        ops.synops, ops.neuron_updates, ops.learn_updates = int(c[K.SYNOPS]), int(
+            c[K.NEURON_UPDATES]), int(c[K.LEARN_UPDATES])
+        ops.hidden_events, ops.input_events = int(c[K.HIDDEN_EVENTS]), int(c[K.INPUT_EVENTS])
+        ops.ticks += ticks
+        per_tick = self.net.n_synapses + self.net.readout.size - self.net.readout.shape[0]
+        ops.dense_synops += ticks * per_tick
+        ops.dense_neuron_updates += ticks * self.net.n_hidden
+        if self.net.learning_active:
+            ops.dense_learn_updates += self.net.n_synapses
+
+    # -- state ---------------------------------------------------------------------------------
+
+    LEARNER_FIELDS = ("raw_input", "traces", "log_std", "log_std_trace", "readout_importance",
+                      "readout_anchor", "pending")
+
+    # arrays in which NaN is a legitimate value ("not set")
+    NAN_ALLOWED = ("learner.pending", "net.origin_s")
+
+    def state(self, settle: bool = True) -> dict[str, np.ndarray]:
+        """Every array of the learner, by name (for checkpoints).
+
+        ``settle`` first applies pending e-prop changes, so the arrays are complete.
+        """
+        if settle:
+            self.net.settle_learning()
+        state = self.net.state()
+        for name in self.LEARNER_FIELDS:
+            state[f"learner.{name}"] = getattr(self, name)
+        for prefix, stats in (("obs", self.obs_stats), ("reward", self.reward_scaler.stats)):
+            state[f"{prefix}.count"] = stats.count
+            state[f"{prefix}.mean"] = stats.mean
+            state[f"{prefix}.m2"] = stats.m2
+        state["reward.return"] = self.reward_scaler.ret
+        state["learner.last_tick"] = np.array([self._last_tick], np.int64)
+        state["learner.ops"] = np.array(list(dataclasses.astuple(self.ops)), np.int64)
+        state["learner.rng"] = np.frombuffer(
+            json.dumps(self.rng.bit_generator.state).encode(), np.uint8)
+        return state
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Copy in a state whose names, shapes and dtypes have been checked against ``state()``."""
+        rng_state = json.loads(bytes(state["learner.rng"]).decode())
+        self.net.load_state(state)
+        for name in self.LEARNER_FIELDS:
+            getattr(self, name)[...] = state[f"learner.{name}"]
+        for prefix, stats in (("obs", self.obs_stats), ("reward", self.reward_scaler.stats)):
+            stats.count[...] = state[f"{prefix}.count"]
+            stats.mean[...] = state[f"{prefix}.mean"]
+            stats.m2[...] = state[f"{prefix}.m2"]
+        self.reward_scaler.ret[...] = state["reward.return"]
+        self._last_tick = int(state["learner.last_tick"][0])
+        self.ops = OpCounts(*[int(v) for v in state["learner.ops"]])
+        self.rng.bit_generator.state = rng_state

@@ -1,0 +1,234 @@
+"""The asynchronous, event-driven network: neurons are touched only by events."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import kernels as K
+from .config import NetworkConfig
+from .connectivity import Connectivity, build_connectivity
+from .events import EventBatch, InputError
+
+
+class AsyncNetwork:
+    """Continuous-time leaky tanh units with sigma-delta events and lazily settled e-prop traces.
+
+    ``tau dc/dt = -c + a``, ``y = tanh(c)``, ``a = b + W yhat + U xhat``. A neuron sends
+    ``delta = y - yhat`` when ``|y - yhat| >= theta``; receivers add ``w * delta`` to their drive.
+    Readouts ``r = V [yhat; xhat; 1]`` are kept up to date from the same events.
+    """
+
+    def __init__(self, config: NetworkConfig, n_readouts: int, n_signals: int,
+                 rng: np.random.Generator) -> None:
+        self.config = config.validate()
+        n, m = config.n_hidden, config.n_inputs
+        self.n_hidden, self.n_inputs = n, m
+        conn: Connectivity = build_connectivity(config, rng)
+        self.n_synapses = conn.n_synapses
+        # packed state, rows named by the constants in kernels.py
+        self.syn = np.stack([conn.pre, conn.post, conn.out_syn, conn.in_syn]).astype(np.int32)
+        self.ptr = np.zeros((2, n + m + 1), np.int64)
+        self.ptr[K.OUT_PTR] = conn.out_ptr
+        self.ptr[K.IN_PTR, : n + 1] = conn.in_ptr
+        self.ptr[K.IN_PTR, n + 1:] = conn.in_ptr[-1]
+        self.weight = conn.weight
+        self.nf = np.zeros((K.NEURON_F_ROWS, n), np.float64)
+        self.nf[K.BIAS] = rng.uniform(-config.bias_scale, config.bias_scale, n)
+        self.nf[K.INV_TAU] = config.tick_s / rng.uniform(config.tau_min_s, config.tau_max_s, n)
+        self.nf[K.CELL] = self.nf[K.BIAS]
+        self.nf[K.THETA] = config.threshold
+        self.ni = np.zeros((K.NEURON_I_ROWS, n), np.int64)
+        self.ni[K.LAST_EMIT] = K.NEVER
+        self.unit = np.zeros((K.UNIT_F_ROWS, n + m), np.float64)
+        self.unit[K.OUT, :n] = np.tanh(self.nf[K.CELL])
+        self.unit[K.EPS] = self.unit[K.OUT]
+        self.snap_step = np.zeros(n + m, np.int64)
+        self.wheel = np.full(K.WHEEL_SLOTS + 1, -1, np.int64)
+        self.misc = np.zeros(K.MISC_SIZE, np.int64)
+        self.readout = np.zeros((n_readouts, n + m + 1), np.float64)
+        self.readout_value = np.zeros(n_readouts, np.float64)
+        # e-prop learning state (see kernels.py)
+        self.feedback = np.zeros((n, n_signals), np.float64)
+        self.sums = np.zeros((2, n_signals), np.float64)
+        self.snaps = np.zeros((2, n + m, n_signals), np.float64)
+        self.learn_params = np.zeros(K.N_LEARN_PARAMS, np.float64)
+        self.syn_f = np.zeros((2, conn.n_synapses), np.float64)
+        self.syn_f[K.ANCHOR] = self.weight
+        self.origin_s: float | None = None
+        self.set_learning(lr=0.0, trace_steps=5.0, weight_clip=4.0)
+        self.refresh()
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def set_learning(self, lr: float, trace_steps: float, weight_clip: float,
+                     consolidation: float = 0.0, anchor_steps: float = 1e4,
+                     active: bool | None = None) -> None:
+        """Set e-prop and homeostasis parameters (live)."""
+        kappa = math.exp(-1.0 / trace_steps)
+        if active is not None and bool(active) != self.learning_active:
+            if active:
+                self._rebase()  # start the sums afresh: nothing accumulated while inactive
+            self.misc[K.ACTIVE] = int(active)
+        if self.learning_active and kappa != self.learn_params[K.LP_KAPPA]:
+            self._rebase()
+        c = self.config
+        lp = self.learn_params
+        lp[K.LP_LR], lp[K.LP_KAPPA], lp[K.LP_WCLIP] = lr, kappa, weight_clip
+        lp[K.LP_CONS], lp[K.LP_ANCHOR] = consolidation, 1.0 / anchor_steps
+        lp[K.LP_HOMEO], lp[K.LP_RATE] = c.homeostasis_rate, c.target_rate_hz * c.tick_s
+        lp[K.LP_THMIN], lp[K.LP_THMAX] = c.threshold_min, c.threshold_max
+        # rebase before kappa**-(steps since base) leaves double precision comfort (e**18)
+        self.rebase_period = max(1, int(18.0 * trace_steps))
+
+    @property
+    def learning_active(self) -> bool:
+        return bool(self.misc[K.ACTIVE])
+
+    def set_threshold(self, threshold: float) -> None:
+        """Set every neuron's threshold (live); crossings are rescheduled."""
+        self.nf[K.THETA] = threshold
+        self.refresh()
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def tick_of(self, time_s: np.ndarray | float) -> np.ndarray:
+        origin = self.origin_s if self.origin_s is not None else 0.0
+        return np.floor((np.asarray(time_s) - origin) / self.config.tick_s + 0.5).astype(np.int64)
+
+    @property
+    def now_tick(self) -> int:
+        return int(self.misc[K.NOW])
+
+    @property
+    def counters(self) -> np.ndarray:
+        """synaptic ops, neuron updates, learning updates, hidden events, input events"""
+        return self.misc[: K.N_COUNTERS]
+
+    @property
+    def now_s(self) -> float:
+        return (self.origin_s or 0.0) + self.now_tick * self.config.tick_s
+
+    # -- running -------------------------------------------------------------------------------
+
+    def process(self, events: EventBatch, until_s: float) -> None:
+        """Deliver input events and run every threshold crossing up to ``until_s``.
+
+        Raises InputError, with no state changed, for unknown channels, non-finite values or
+        times before the network's current time.
+        """
+        if not math.isfinite(until_s):
+            raise InputError("time must be finite")
+        if self.origin_s is None:
+            start = float(events.time_s.min()) if len(events) else until_s
+            events.validate(self.n_inputs, None)
+            self.origin_s = min(start, until_s)
+        else:
+            events.validate(self.n_inputs, self.now_s - 0.5 * self.config.tick_s)
+        k_end = int(self.tick_of(until_s))
+        ticks = self.tick_of(events.time_s)
+        if k_end < self.now_tick or (ticks.size and ticks.max() > k_end):
+            raise InputError(f"time {until_s:.9f} s is before the network's current time or "
+                             "before one of the events")
+        order = np.argsort(ticks, kind="stable")
+        self.process_ticks(ticks[order], events.channel[order].astype(np.int32),
+                           events.value[order], k_end)
+
+    def process_ticks(self, ev_tick: np.ndarray, ev_channel: np.ndarray,
+                      ev_value: np.ndarray, k_end: int) -> None:
+        """Fast path with pre-validated, tick-sorted events (used by the runners and benches)."""
+        K.advance(ev_tick, ev_channel, ev_value, k_end, self.syn, self.ptr, self.weight,
+                  self.nf, self.ni, self.unit, self.snap_step, self.wheel, self.misc,
+                  self.readout, self.readout_value, self.feedback, self.sums, self.snaps,
+                  self.learn_params, self.syn_f)
+
+    # -- learning ------------------------------------------------------------------------------
+
+    def add_learning_signal(self, signal: np.ndarray) -> None:
+        """Close one learning step with the broadcast signal ``s`` (one value per readout)."""
+        if not self.learning_active:
+            return
+        misc = self.misc
+        misc[K.STEP] += 1
+        since_base = misc[K.STEP] - misc[K.BASE]
+        self.sums[K.SUM] += signal
+        self.sums[K.DECAYED] += signal * self.learn_params[K.LP_KAPPA] ** since_base
+        if since_base >= self.rebase_period:
+            self._rebase()
+
+    def settle_learning(self) -> None:
+        """Apply every pending e-prop weight change now (for checkpoints and tests)."""
+        K.settle_all(self.now_tick, self.syn, self.weight, self.nf, self.ni, self.unit,
+                     self.snap_step, self.misc, self.feedback, self.sums, self.snaps,
+                     self.learn_params, self.syn_f)
+        self.refresh()
+
+    def _rebase(self) -> None:
+        self.settle_learning()
+        self.misc[K.BASE] = self.misc[K.STEP]
+        self.sums[:] = 0.0
+        self.snaps[:] = 0.0
+
+    def refresh(self) -> None:
+        """Recompute drives and readouts exactly and reschedule every crossing."""
+        K.refresh(self.now_tick, self.syn, self.weight, self.nf, self.ni, self.unit, self.wheel,
+                  self.misc, self.readout, self.readout_value)
+
+    # -- views ---------------------------------------------------------------------------------
+
+    @property
+    def out(self) -> np.ndarray:
+        """Every unit's output as last sent: ``[yhat; xhat]``."""
+        return self.unit[K.OUT]
+
+    @property
+    def hidden_output(self) -> np.ndarray:
+        """``yhat``: each neuron's output as last sent."""
+        return self.unit[K.OUT, : self.n_hidden]
+
+    @property
+    def input_value(self) -> np.ndarray:
+        """``xhat``: each input channel as reconstructed from its events."""
+        return self.unit[K.OUT, self.n_hidden:]
+
+    @property
+    def cell(self) -> np.ndarray:
+        return self.nf[K.CELL]
+
+    @property
+    def bias(self) -> np.ndarray:
+        return self.nf[K.BIAS]
+
+    @property
+    def inv_tau(self) -> np.ndarray:
+        return self.nf[K.INV_TAU]
+
+    def dense_weights(self, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+        """The current weights as dense ``W`` (N x N) and ``U`` (N x M) matrices."""
+        n = self.n_hidden
+        full = np.zeros((n, n + self.n_inputs), dtype=dtype)
+        full[self.syn[K.POST], self.syn[K.PRE]] = self.weight
+        return np.ascontiguousarray(full[:, :n]), np.ascontiguousarray(full[:, n:])
+
+    def features(self) -> np.ndarray:
+        """Readout input ``[yhat; xhat; 1]``."""
+        return np.append(self.unit[K.OUT], 1.0)
+
+    # -- state for checkpoints -----------------------------------------------------------------
+
+    STATE_FIELDS = ("syn", "ptr", "weight", "nf", "ni", "unit", "snap_step", "misc", "readout",
+                    "feedback", "sums", "snaps", "learn_params", "syn_f")
+
+    def state(self) -> dict[str, np.ndarray]:
+        state = {f"net.{name}": getattr(self, name) for name in self.STATE_FIELDS}
+        state["net.origin_s"] = np.array([np.nan if self.origin_s is None else self.origin_s])
+        return state
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Copy a validated state in (shapes were checked by the caller)."""
+        for name in self.STATE_FIELDS:
+            getattr(self, name)[...] = state[f"net.{name}"]
+        origin = float(state["net.origin_s"][0])
+        self.origin_s = None if math.isnan(origin) else origin
+        self.refresh()

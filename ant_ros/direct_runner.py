@@ -1,0 +1,158 @@
+"""Train the core learner directly on a Gymnasium environment (no ROS): ``ant-ros train``."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+
+from .core.config import ActionSpec, AgentConfig
+from .core.learner import OnlineLearner
+from .presets import preset_for
+
+# Mean return over 100 episodes that counts as solved, where the env's spec has none.
+SOLVED_THRESHOLDS = {"Pendulum-v1": -200.0}
+WINDOW = 100
+
+
+@dataclass
+class TrainResult:
+    env: str
+    steps: int
+    seed: int
+    solved_at_step: int | None
+    mean_return_last100: float
+    episodes: int
+    episode_returns: list[float] = field(repr=False)
+    episode_end_steps: list[int] = field(repr=False)
+    ops: dict = field(repr=False)
+    wall_s: float = 0.0
+
+    def summary(self) -> dict:
+        ops = self.ops
+        return {
+            "env": self.env, "steps": self.steps, "seed": self.seed,
+            "solved_at_step": self.solved_at_step,
+            "mean_return_last100": self.mean_return_last100, "episodes": self.episodes,
+            "synops": ops["synops"], "dense_equivalent_ops": ops["dense_synops"],
+            "op_ratio": ops["op_ratio"], "total_op_ratio": ops["total_ratio"],
+            "learn_updates": ops["learn_updates"],
+            "dense_equivalent_learn_updates": ops["dense_learn_updates"],
+            "readout_learn_ops": ops["readout_learn_ops"],
+            "events_per_step": (ops["hidden_events"] + ops["input_events"]) / max(self.steps, 1),
+            "hidden_events_per_step": ops["hidden_events"] / max(self.steps, 1),
+            "energy_async_cpu_uj": ops["async_cpu_pj"] * 1e-6,
+            "energy_dense_cpu_uj": ops["dense_cpu_pj"] * 1e-6,
+            "wall_s": self.wall_s, "steps_per_s": self.steps / max(self.wall_s, 1e-9),
+        }
+
+
+def solved_threshold(env: gym.Env, env_id: str) -> float | None:
+    if env_id in SOLVED_THRESHOLDS:
+        return SOLVED_THRESHOLDS[env_id]
+    spec = env.spec
+    return None if spec is None or spec.reward_threshold is None else float(spec.reward_threshold)
+
+
+def action_spec_for(space: gym.Space) -> ActionSpec:
+    if isinstance(space, gym.spaces.Discrete):
+        return ActionSpec(kind="discrete", n=int(space.n))
+    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+        return ActionSpec(kind="continuous", low=tuple(map(float, space.low)),
+                          high=tuple(map(float, space.high)))
+    raise ValueError(f"unsupported action space {space}")
+
+
+def env_step_seconds(env: gym.Env) -> float:
+    """The simulated time one env step takes (``dt``/``tau`` where the env says), else 0.02 s."""
+    base = env.unwrapped
+    for name in ("dt", "tau"):
+        value = getattr(base, name, None)
+        if isinstance(value, (int, float)) and value > 0:
+            return float(value)
+    return 0.02
+
+
+def agent_config_for(env: gym.Env, env_id: str, seed: int,
+                     overrides: AgentConfig | None = None) -> AgentConfig:
+    """The preset configuration for ``env_id``, sized to the env's spaces."""
+    base = overrides or preset_for(env_id)
+    obs_shape = env.observation_space.shape
+    if obs_shape is None or len(obs_shape) != 1:
+        raise ValueError(f"the direct runner needs a flat observation vector, got {obs_shape}")
+    tick = env_step_seconds(env)
+    network = dataclasses.replace(base.network, n_inputs=int(obs_shape[0]), tick_s=tick,
+                                  input_fan_in=min(base.network.input_fan_in, int(obs_shape[0])),
+                                  seed=seed)
+    return dataclasses.replace(base, network=network, action=action_spec_for(env.action_space),
+                               seed=seed).validate()
+
+
+def train(env_id: str, steps: int, seed: int, config: AgentConfig | None = None,
+          progress: Callable[[int, float | None], None] | None = None,
+          env_kwargs: dict | None = None) -> TrainResult:
+    """Learn online for ``steps`` env steps; returns returns, solve step, op counts, wall time."""
+    env = gym.make(env_id, **(env_kwargs or {}))
+    threshold = solved_threshold(env, env_id)
+    learner = OnlineLearner(agent_config_for(env, env_id, seed, config))
+    dt = learner.config.network.tick_s
+    returns: list[float] = []
+    ends: list[int] = []
+    window: deque[float] = deque(maxlen=WINDOW)
+    solved_at = None
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    action = learner.step_observation(obs, 0.0)
+    episode_return = 0.0
+    start = time.perf_counter()
+    for step in range(1, steps + 1):
+        obs, reward, terminated, truncated, _ = env.step(action)
+        episode_return += float(reward)
+        now = step * dt
+        action = learner.step_observation(obs, now, reward=float(reward),
+                                          terminated=terminated, truncated=truncated)
+        if terminated or truncated:
+            returns.append(episode_return)
+            ends.append(step)
+            window.append(episode_return)
+            episode_return = 0.0
+            if (solved_at is None and threshold is not None and len(window) == WINDOW
+                    and float(np.mean(window)) >= threshold):
+                solved_at = step
+            obs, _ = env.reset()
+            action = learner.step_observation(obs, now)
+        if progress is not None and (step % 1000 == 0 or step == steps):
+            progress(step, float(np.mean(window)) if window else None)
+    wall = time.perf_counter() - start
+    env.close()
+    return TrainResult(env=env_id, steps=steps, seed=seed, solved_at_step=solved_at,
+                       mean_return_last100=float(np.mean(window)) if window else math.nan,
+                       episodes=len(returns), episode_returns=returns, episode_end_steps=ends,
+                       ops=learner.ops.as_dict(), wall_s=wall)
+
+
+def terminal_progress(total: int, stream=sys.stderr) -> Callable[[int, float | None], None]:
+    """A one-line progress bar with the running mean return (only on a terminal)."""
+    if not stream.isatty():
+        return lambda step, mean: None
+    started = time.perf_counter()
+
+    def show(step: int, mean: float | None) -> None:
+        width = 30
+        done = int(width * step / total)
+        rate = step / max(time.perf_counter() - started, 1e-9)
+        mean_text = "   n/a" if mean is None else f"{mean:8.1f}"
+        stream.write(f"\r[{'#' * done}{'.' * (width - done)}] {step}/{total} steps "
+                     f"mean return (100 ep) {mean_text}  {rate:,.0f} steps/s")
+        if step == total:
+            stream.write("\n")
+        stream.flush()
+
+    return show

@@ -1,0 +1,32 @@
+"""ament_python package ant_ros; also installs with plain pip (``pip install -e .``)."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "ant_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    install_requires=["setuptools", "numpy", "numba", "gymnasium", "PyYAML"],
+    zip_safe=False,
+    maintainer="ant_ros maintainers",
+    maintainer_email="maintainers@ant-ros.dev",
+    description="Online learning on the robot with an asynchronous event-driven neural network.",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    python_requires=">=3.10",
+    entry_points={
+        "console_scripts": [
+            "ant-ros = ant_ros.cli:main",
+        ],
+    },
+)
