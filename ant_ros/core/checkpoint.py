@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import kernels as K
 from .config import AgentConfig, ConfigError
 from .learner import OnlineLearner
 
@@ -94,10 +95,8 @@ def load_checkpoint(learner: OnlineLearner, path: str | os.PathLike) -> AgentCon
         if stored.shape != current.shape or stored.dtype != current.dtype:
             raise CheckpointError(f"checkpoint {path}: {name} has shape {stored.shape} "
                                   f"{stored.dtype}, expected {current.shape} {current.dtype}")
-        if stored.dtype.kind == "f":
-            finite = stored[~np.isnan(stored)] if name in learner.NAN_ALLOWED else stored
-            if not np.all(np.isfinite(finite)):
-                raise CheckpointError(f"checkpoint {path}: {name} holds NaN or inf")
+        if stored.dtype.kind == "f" and not np.all(np.isfinite(_checked_values(name, stored))):
+            raise CheckpointError(f"checkpoint {path}: {name} holds NaN or inf")
     _check_indices(arrays, learner, path)
     learner.apply_config(config)
     learner.load_state({name: arrays[name] for name in expected})
@@ -110,6 +109,16 @@ def load_learner(path: str | os.PathLike) -> OnlineLearner:
     learner = OnlineLearner(config)
     load_checkpoint(learner, path)
     return learner
+
+
+def _checked_values(name: str, values: np.ndarray) -> np.ndarray:
+    """The values of an array that must be finite."""
+    if name in OnlineLearner.NAN_ALLOWED:
+        return values[~np.isnan(values)]
+    if name == "net.nf":  # the cell-space bounds may be infinite; refresh() recomputes them
+        keep = [c for c in range(values.shape[1]) if c not in (K.LOW, K.HIGH)]
+        return values[:, keep]
+    return values
 
 
 def _check_indices(arrays: dict[str, np.ndarray], learner: OnlineLearner, path) -> None:

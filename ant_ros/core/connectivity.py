@@ -1,9 +1,10 @@
 """Sparse random connectivity with fixed fan-in, stored as synapse lists plus CSR indices.
 
 Presynaptic units share one index space: hidden neurons ``0..N-1``, input channels ``N..N+M-1``.
-Every synapse ``s`` has ``pre[s]``, ``post[s]`` and ``weight[s]``; ``out_ptr``/``out_syn`` list the
-synapses leaving each unit (used to deliver events), ``in_ptr``/``in_syn`` those entering each
-hidden neuron (used to settle traces when the neuron itself has an event).
+Every synapse ``s`` has ``pre[s]``, ``post[s]`` and ``weight[s]``. Synapses are sorted by
+presynaptic unit, so those leaving unit ``p`` are ``out_ptr[p]:out_ptr[p + 1]`` (contiguous, for
+fast event delivery); ``in_ptr``/``in_syn`` list those entering each hidden neuron (used to settle
+traces when the neuron itself has an event).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ class Connectivity:
     post: np.ndarray
     weight: np.ndarray
     out_ptr: np.ndarray
-    out_syn: np.ndarray
     in_ptr: np.ndarray
     in_syn: np.ndarray
 
@@ -56,11 +56,13 @@ def build_connectivity(config: NetworkConfig, rng: np.random.Generator) -> Conne
     weights.append(in_w.ravel())
 
     pre = np.concatenate(pres).astype(np.int32)
-    post = np.concatenate(posts).astype(np.int32)
-    weight = np.concatenate(weights).astype(np.float32)
-    out_ptr, out_syn = _csr(pre, n + m)
+    by_pre = np.argsort(pre, kind="stable")
+    pre = pre[by_pre]
+    post = np.concatenate(posts).astype(np.int32)[by_pre]
+    weight = np.concatenate(weights).astype(np.float32)[by_pre]
+    out_ptr, _ = _csr(pre, n + m)
     in_ptr, in_syn = _csr(post, n)
-    return Connectivity(n, m, pre, post, weight, out_ptr, out_syn, in_ptr, in_syn)
+    return Connectivity(n, m, pre, post, weight, out_ptr, in_ptr, in_syn)
 
 
 def _csr(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:

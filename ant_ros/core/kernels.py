@@ -32,17 +32,18 @@ from numba import njit
 NEVER = -1
 _EARLY = 1e-7  # crossing times are rounded down by this much; a check that fails is retried
 
-# neuron float state rows (n_rows, N)
+# neuron float state columns (N, 8): one 64-byte cache line per neuron
 CELL, DRIVE, THETA, INV_TAU, BIAS, LOW, HIGH = range(7)
-NEURON_F_ROWS = 7
-# neuron int state rows (n_rows, N)
+NEURON_F_COLS = 8
+# neuron int state columns (N, 8)
 T_LAST, LAST_EMIT, NEXT_TICK, LINK_NEXT, LINK_PREV, LINK_SLOT, DIRTY, IS_DIRTY = range(8)
-NEURON_I_ROWS = 8
+NEURON_I_COLS = 8
 # unit float rows (n_rows, N + M)
 OUT, EPS = range(2)
 UNIT_F_ROWS = 2
-# synapse int rows (n_rows, S)
-PRE, POST, OUT_SYN, IN_SYN = range(4)
+# synapse int rows (n_rows, S); synapses are sorted by presynaptic unit, so the synapses leaving
+# unit p are the contiguous range ptr[OUT_PTR, p] .. ptr[OUT_PTR, p + 1]
+PRE, POST, IN_SYN = range(3)
 # index pointer rows (2, N + M + 1): synapses leaving each unit, entering each neuron
 OUT_PTR, IN_PTR = range(2)
 # synapse float rows (n_rows, S): consolidation importance and anchor
@@ -105,18 +106,18 @@ def crossing_tick(c, a, c_dn, c_up, inv_tau, k_now, k_min):
 
 @njit(cache=True, inline="always", _nrt=False)
 def wheel_remove(i, ni, wheel, misc):
-    slot = ni[LINK_SLOT, i]
+    slot = ni[i, LINK_SLOT]
     if slot < 0:
         return
-    nxt = ni[LINK_NEXT, i]
-    prv = ni[LINK_PREV, i]
+    nxt = ni[i, LINK_NEXT]
+    prv = ni[i, LINK_PREV]
     if prv >= 0:
-        ni[LINK_NEXT, prv] = nxt
+        ni[prv, LINK_NEXT] = nxt
     else:
         wheel[slot] = nxt
     if nxt >= 0:
-        ni[LINK_PREV, nxt] = prv
-    ni[LINK_SLOT, i] = -1
+        ni[nxt, LINK_PREV] = prv
+    ni[i, LINK_SLOT] = -1
     if slot != _FAR:
         misc[NEAR] -= 1
 
@@ -131,12 +132,12 @@ def wheel_insert(i, k, ni, wheel, misc):
         if k < misc[FAR_MIN]:
             misc[FAR_MIN] = k
     head = wheel[slot]
-    ni[LINK_NEXT, i] = head
-    ni[LINK_PREV, i] = -1
+    ni[i, LINK_NEXT] = head
+    ni[i, LINK_PREV] = -1
     if head >= 0:
-        ni[LINK_PREV, head] = i
+        ni[head, LINK_PREV] = i
     wheel[slot] = i
-    ni[LINK_SLOT, i] = slot
+    ni[i, LINK_SLOT] = slot
 
 
 @njit(cache=True, _nrt=False)
@@ -145,8 +146,8 @@ def wheel_migrate(ni, wheel, misc):
     i = wheel[_FAR]
     far_min = _NO_FAR
     while i >= 0:
-        nxt = ni[LINK_NEXT, i]
-        k = ni[NEXT_TICK, i]
+        nxt = ni[i, LINK_NEXT]
+        k = ni[i, NEXT_TICK]
         if k - misc[NOW] < WHEEL_SLOTS:
             wheel_remove(i, ni, wheel, misc)
             wheel_insert(i, k, ni, wheel, misc)
@@ -173,12 +174,12 @@ def next_crossing(limit, ni, wheel, misc):
 @njit(cache=True, inline="always", _nrt=False)
 def schedule(i, k_now, k_min, nf, ni, wheel, misc):
     """(Re)file neuron i under its next crossing; its cell must be settled to ``k_now``."""
-    k = crossing_tick(nf[CELL, i], nf[DRIVE, i], nf[LOW, i], nf[HIGH, i], nf[INV_TAU, i],
+    k = crossing_tick(nf[i, CELL], nf[i, DRIVE], nf[i, LOW], nf[i, HIGH], nf[i, INV_TAU],
                       k_now, k_min)
-    if k == ni[NEXT_TICK, i]:
+    if k == ni[i, NEXT_TICK]:
         return
     wheel_remove(i, ni, wheel, misc)
-    ni[NEXT_TICK, i] = k
+    ni[i, NEXT_TICK] = k
     if k != NEVER:
         wheel_insert(i, k, ni, wheel, misc)
 
@@ -188,19 +189,19 @@ def schedule(i, k_now, k_min, nf, ni, wheel, misc):
 @njit(cache=True, inline="always", _nrt=False)
 def settle_neuron(i, k, nf, ni, misc):
     """Advance neuron i's cell state to tick k in closed form."""
-    dt = k - ni[T_LAST, i]
+    dt = k - ni[i, T_LAST]
     if dt > 0:
-        a = nf[DRIVE, i]
-        nf[CELL, i] = a + (nf[CELL, i] - a) * math.exp(-dt * nf[INV_TAU, i])
-        ni[T_LAST, i] = k
+        a = nf[i, DRIVE]
+        nf[i, CELL] = a + (nf[i, CELL] - a) * math.exp(-dt * nf[i, INV_TAU])
+        ni[i, T_LAST] = k
         misc[NEURON_UPDATES] += 1
 
 
 @njit(cache=True, inline="always", _nrt=False)
 def mark_dirty(i, ni, n_dirty):
-    if ni[IS_DIRTY, i] == 0:
-        ni[IS_DIRTY, i] = 1
-        ni[DIRTY, n_dirty] = i
+    if ni[i, IS_DIRTY] == 0:
+        ni[i, IS_DIRTY] = 1
+        ni[n_dirty, DIRTY] = i
         n_dirty += 1
     return n_dirty
 
@@ -242,7 +243,7 @@ def settle_synapse(s, k, syn, weight, nf, ni, unit, snap_step, misc, feedback, s
     w_new = min(max(w + dw, -clip), clip)
     if w_new != w:
         settle_neuron(i, k, nf, ni, misc)
-        nf[DRIVE, i] += (w_new - w) * y
+        nf[i, DRIVE] += (w_new - w) * y
         weight[s] = w_new
     misc[LEARN_UPDATES] += 1
 
@@ -268,7 +269,9 @@ def settle_unit_synapses(p, k, is_neuron, syn, ptr, weight, nf, ni, unit, snap_s
             settle_synapse(syn[IN_SYN, j], k, syn, weight, nf, ni, unit, snap_step, misc,
                            feedback, sums, snaps, learn_params, syn_f)
     for j in range(ptr[OUT_PTR, p], ptr[OUT_PTR, p + 1]):
-        settle_synapse(syn[OUT_SYN, j], k, syn, weight, nf, ni, unit, snap_step, misc,
+        if is_neuron and syn[POST, j] == p:
+            continue  # a self-connection, settled above as an incoming synapse
+        settle_synapse(j, k, syn, weight, nf, ni, unit, snap_step, misc,
                        feedback, sums, snaps, learn_params, syn_f)
     snapshot_unit(p, unit, snap_step, misc, sums, snaps, learn_params)
 
@@ -278,11 +281,10 @@ def deliver(p, delta, k, syn, ptr, weight, nf, ni, misc, readout, readout_value,
     """Send p's change to its targets' drives and to the readouts."""
     start = ptr[OUT_PTR, p]
     stop = ptr[OUT_PTR, p + 1]
-    for j in range(start, stop):
-        s = syn[OUT_SYN, j]
+    for s in range(start, stop):
         i = syn[POST, s]
         settle_neuron(i, k, nf, ni, misc)
-        nf[DRIVE, i] += weight[s] * delta
+        nf[i, DRIVE] += weight[s] * delta
         n_dirty = mark_dirty(i, ni, n_dirty)
     n_out = readout.shape[0]
     for r in range(n_out):
@@ -295,11 +297,11 @@ def deliver(p, delta, k, syn, ptr, weight, nf, ni, misc, readout, readout_value,
 def homeostasis(i, k, nf, ni, learn_params):
     """Raise the threshold of a neuron that fires faster than the target rate, lower it otherwise."""
     rate = learn_params[LP_HOMEO]
-    if rate > 0.0 and ni[LAST_EMIT, i] != NEVER:
-        interval = k - ni[LAST_EMIT, i]
-        th = nf[THETA, i] * math.exp(rate * (1.0 - learn_params[LP_RATE] * interval))
-        nf[THETA, i] = min(max(th, learn_params[LP_THMIN]), learn_params[LP_THMAX])
-    ni[LAST_EMIT, i] = k
+    if rate > 0.0 and ni[i, LAST_EMIT] != NEVER:
+        interval = k - ni[i, LAST_EMIT]
+        th = nf[i, THETA] * math.exp(rate * (1.0 - learn_params[LP_RATE] * interval))
+        nf[i, THETA] = min(max(th, learn_params[LP_THMIN]), learn_params[LP_THMAX])
+    ni[i, LAST_EMIT] = k
 
 
 # -- entry points ------------------------------------------------------------------------------
@@ -309,7 +311,7 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
             wheel, misc, readout, readout_value, feedback, sums, snaps, learn_params, syn_f):
     """Process input events (sorted by tick, all in (NOW, k_end]) and every scheduled crossing
     up to and including tick ``k_end``, in tick order."""
-    n_hidden = nf.shape[1]
+    n_hidden = nf.shape[0]
     learning = misc[ACTIVE] != 0
     n_ev = ev_tick.size
     e = 0
@@ -338,26 +340,26 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
         while wheel[slot] >= 0:
             i = wheel[slot]
             wheel_remove(i, ni, wheel, misc)
-            ni[NEXT_TICK, i] = NEVER
+            ni[i, NEXT_TICK] = NEVER
             settle_neuron(i, k, nf, ni, misc)
-            c = nf[CELL, i]
+            c = nf[i, CELL]
             delta = math.tanh(c) - unit[OUT, i]
-            if (c >= nf[HIGH, i] or c <= nf[LOW, i]) and delta != 0.0:
+            if (c >= nf[i, HIGH] or c <= nf[i, LOW]) and delta != 0.0:
                 if learning:
                     settle_unit_synapses(i, k, True, syn, ptr, weight, nf, ni, unit, snap_step,
                                          misc, feedback, sums, snaps, learn_params, syn_f)
                 unit[OUT, i] += delta
                 misc[HIDDEN_EVENTS] += 1
                 homeostasis(i, k, nf, ni, learn_params)
-                nf[LOW, i], nf[HIGH, i] = cell_bounds(unit[OUT, i], nf[THETA, i])
+                nf[i, LOW], nf[i, HIGH] = cell_bounds(unit[OUT, i], nf[i, THETA])
                 n_dirty = deliver(i, delta, k, syn, ptr, weight, nf, ni, misc, readout,
                                   readout_value, n_dirty)
             n_dirty = mark_dirty(i, ni, n_dirty)
         # Drives changed at tick k cannot move any cell state at k, so crossings are
         # rescheduled from k + 1 on, once per touched neuron.
         for d in range(n_dirty):
-            i = ni[DIRTY, d]
-            ni[IS_DIRTY, i] = 0
+            i = ni[d, DIRTY]
+            ni[i, IS_DIRTY] = 0
             settle_neuron(i, k, nf, ni, misc)
             schedule(i, k, k + 1, nf, ni, wheel, misc)
         n_dirty = 0
@@ -380,7 +382,7 @@ def settle_all(k, syn, weight, nf, ni, unit, snap_step, misc, feedback, sums, sn
 def refresh(k, syn, weight, nf, ni, unit, wheel, misc, readout, readout_value):
     """Recompute drives, bounds and readouts exactly (removes accumulated rounding) and
     reschedule every neuron."""
-    n_hidden = nf.shape[1]
+    n_hidden = nf.shape[0]
     n_units = unit.shape[1]
     misc[NOW] = k
     misc[NEAR] = 0
@@ -388,16 +390,16 @@ def refresh(k, syn, weight, nf, ni, unit, wheel, misc, readout, readout_value):
     wheel[:] = -1
     for i in range(n_hidden):
         settle_neuron(i, k, nf, ni, misc)
-        nf[DRIVE, i] = nf[BIAS, i]
-        ni[LINK_SLOT, i] = -1
-        ni[NEXT_TICK, i] = NEVER
+        nf[i, DRIVE] = nf[i, BIAS]
+        ni[i, LINK_SLOT] = -1
+        ni[i, NEXT_TICK] = NEVER
     for s in range(syn.shape[1]):
-        nf[DRIVE, syn[POST, s]] += weight[s] * unit[OUT, syn[PRE, s]]
+        nf[syn[POST, s], DRIVE] += weight[s] * unit[OUT, syn[PRE, s]]
     for r in range(readout.shape[0]):
         acc = readout[r, n_units]
         for p in range(n_units):
             acc += readout[r, p] * unit[OUT, p]
         readout_value[r] = acc
     for i in range(n_hidden):
-        nf[LOW, i], nf[HIGH, i] = cell_bounds(unit[OUT, i], nf[THETA, i])
+        nf[i, LOW], nf[i, HIGH] = cell_bounds(unit[OUT, i], nf[i, THETA])
         schedule(i, k, k + 1, nf, ni, wheel, misc)

@@ -28,21 +28,21 @@ class AsyncNetwork:
         conn: Connectivity = build_connectivity(config, rng)
         self.n_synapses = conn.n_synapses
         # packed state, rows named by the constants in kernels.py
-        self.syn = np.stack([conn.pre, conn.post, conn.out_syn, conn.in_syn]).astype(np.int32)
+        self.syn = np.stack([conn.pre, conn.post, conn.in_syn]).astype(np.int32)
         self.ptr = np.zeros((2, n + m + 1), np.int64)
         self.ptr[K.OUT_PTR] = conn.out_ptr
         self.ptr[K.IN_PTR, : n + 1] = conn.in_ptr
         self.ptr[K.IN_PTR, n + 1:] = conn.in_ptr[-1]
         self.weight = conn.weight
-        self.nf = np.zeros((K.NEURON_F_ROWS, n), np.float64)
-        self.nf[K.BIAS] = rng.uniform(-config.bias_scale, config.bias_scale, n)
-        self.nf[K.INV_TAU] = config.tick_s / rng.uniform(config.tau_min_s, config.tau_max_s, n)
-        self.nf[K.CELL] = self.nf[K.BIAS]
-        self.nf[K.THETA] = config.threshold
-        self.ni = np.zeros((K.NEURON_I_ROWS, n), np.int64)
-        self.ni[K.LAST_EMIT] = K.NEVER
+        self.nf = np.zeros((n, K.NEURON_F_COLS), np.float64)
+        self.nf[:, K.BIAS] = rng.uniform(-config.bias_scale, config.bias_scale, n)
+        self.nf[:, K.INV_TAU] = config.tick_s / rng.uniform(config.tau_min_s, config.tau_max_s, n)
+        self.nf[:, K.CELL] = self.nf[:, K.BIAS]
+        self.nf[:, K.THETA] = config.threshold
+        self.ni = np.zeros((n, K.NEURON_I_COLS), np.int64)
+        self.ni[:, K.LAST_EMIT] = K.NEVER
         self.unit = np.zeros((K.UNIT_F_ROWS, n + m), np.float64)
-        self.unit[K.OUT, :n] = np.tanh(self.nf[K.CELL])
+        self.unit[K.OUT, :n] = np.tanh(self.nf[:, K.CELL])
         self.unit[K.EPS] = self.unit[K.OUT]
         self.snap_step = np.zeros(n + m, np.int64)
         self.wheel = np.full(K.WHEEL_SLOTS + 1, -1, np.int64)
@@ -88,7 +88,7 @@ class AsyncNetwork:
 
     def set_threshold(self, threshold: float) -> None:
         """Set every neuron's threshold (live); crossings are rescheduled."""
-        self.nf[K.THETA] = threshold
+        self.nf[:, K.THETA] = threshold
         self.refresh()
 
     # -- time ----------------------------------------------------------------------------------
@@ -194,15 +194,19 @@ class AsyncNetwork:
 
     @property
     def cell(self) -> np.ndarray:
-        return self.nf[K.CELL]
+        return self.nf[:, K.CELL]
 
     @property
     def bias(self) -> np.ndarray:
-        return self.nf[K.BIAS]
+        return self.nf[:, K.BIAS]
 
     @property
     def inv_tau(self) -> np.ndarray:
-        return self.nf[K.INV_TAU]
+        return self.nf[:, K.INV_TAU]
+
+    @property
+    def threshold(self) -> np.ndarray:
+        return self.nf[:, K.THETA]
 
     def dense_weights(self, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
         """The current weights as dense ``W`` (N x N) and ``U`` (N x M) matrices."""

@@ -1,0 +1,38 @@
+"""Small shared helpers for the tests."""
+
+import numpy as np
+
+from ant_ros.core.config import ActionSpec, AgentConfig, LearningConfig, NetworkConfig
+from ant_ros.core.learner import OnlineLearner
+
+
+def small_config(n_inputs=4, n_hidden=32, action=ActionSpec(), seed=0, **learning) -> AgentConfig:
+    return AgentConfig(
+        network=NetworkConfig(n_inputs=n_inputs, n_hidden=n_hidden, recurrent_fan_in=6,
+                              input_fan_in=min(2, n_inputs), threshold=0.05, tick_s=0.02),
+        learning=LearningConfig(hidden_lr=1e-3, **learning), action=action, seed=seed)
+
+
+def drive(learner: OnlineLearner, steps: int, seed: int = 0, start_step: int = 0) -> list:
+    """Feed a reproducible random observation/reward stream; return the actions."""
+    rng = np.random.default_rng(seed)
+    obs = np.zeros(learner.n_inputs)
+    actions = []
+    dt = learner.config.network.tick_s
+    for step in range(start_step, start_step + steps):
+        obs = 0.9 * obs + rng.normal(0, 0.5, obs.size)
+        reward = float(rng.normal()) if step > start_step else None
+        end = step % 50 == 49
+        action = learner.step_observation(obs, step * dt, reward=reward, terminated=end)
+        actions.append(None if action is None else np.asarray(action).tolist())
+    return actions
+
+
+def state_copy(learner: OnlineLearner) -> dict:
+    return {k: v.copy() for k, v in learner.state(settle=False).items()}
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)

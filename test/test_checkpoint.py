@@ -1,0 +1,104 @@
+"""Checkpoints: identical behaviour after a round trip; every kind of bad file is refused."""
+
+import os
+
+import numpy as np
+import pytest
+
+from ant_ros.core import checkpoint as ckpt
+from ant_ros.core.checkpoint import CheckpointError, load_checkpoint, load_learner, save_checkpoint
+from ant_ros.core.learner import OnlineLearner
+
+from helpers import assert_same_state, drive, small_config, state_copy
+
+
+def test_round_trip_gives_identical_behaviour(tmp_path):
+    learner = OnlineLearner(small_config(seed=1))
+    drive(learner, 300)
+    path = save_checkpoint(learner, tmp_path / "agent.npz")
+    restored = load_learner(path)
+    assert_same_state(state_copy(learner), state_copy(restored))
+    # both continue on the same stream: same actions, same learned weights
+    assert drive(learner, 300, seed=9, start_step=300) == drive(restored, 300, seed=9,
+                                                                 start_step=300)
+    assert_same_state(state_copy(learner), state_copy(restored))
+
+
+def test_load_into_a_running_learner(tmp_path):
+    source = OnlineLearner(small_config(seed=1))
+    drive(source, 200)
+    save_checkpoint(source, tmp_path / "a.npz")
+    target = OnlineLearner(small_config(seed=2))
+    drive(target, 50)
+    load_checkpoint(target, tmp_path / "a.npz")
+    assert_same_state(state_copy(source), state_copy(target))
+
+
+def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path):
+    learner = OnlineLearner(small_config())
+    drive(learner, 20)
+    save_checkpoint(learner, tmp_path / "agent.npz")
+    drive(learner, 20, start_step=20)
+    save_checkpoint(learner, tmp_path / "agent.npz")  # replaces the old one
+    assert sorted(os.listdir(tmp_path)) == ["agent.npz"]
+    with np.load(tmp_path / "agent.npz", allow_pickle=False) as data:
+        assert int(data["meta.format_version"][0]) == ckpt.FORMAT_VERSION
+
+
+def _rewrite(src, dst, **changes):
+    with np.load(src, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    for key, value in changes.items():
+        key = key.replace("__", ".")
+        if value is None:
+            del arrays[key]
+        else:
+            arrays[key] = value
+    np.savez(dst, **arrays)
+    return dst
+
+
+def _bad_files(tmp_path):
+    learner = OnlineLearner(small_config())
+    drive(learner, 50)
+    good = save_checkpoint(learner, tmp_path / "good.npz")
+    raw = good.read_bytes()
+    other = OnlineLearner(small_config(n_hidden=48))
+    drive(other, 10)
+    weight = learner.state()["net.weight"].copy()
+    weight[3] = np.nan
+    bad_index = learner.state()["net.syn"].copy()
+    bad_index[1, 0] = 10_000
+    (tmp_path / "truncated.npz").write_bytes(raw[: len(raw) // 2])
+    (tmp_path / "garbage.npz").write_bytes(b"this is not a checkpoint" * 100)
+    (tmp_path / "empty.npz").write_bytes(b"")
+    return {
+        "missing": tmp_path / "missing.npz",
+        "truncated": tmp_path / "truncated.npz",
+        "garbage": tmp_path / "garbage.npz",
+        "empty": tmp_path / "empty.npz",
+        "other version": _rewrite(good, tmp_path / "v2.npz",
+                                  meta__format_version=np.array([2], np.int64)),
+        "no version": _rewrite(good, tmp_path / "nov.npz", meta__format_version=None),
+        "bad config": _rewrite(good, tmp_path / "cfg.npz",
+                               meta__config_json=np.frombuffer(b"{nope", np.uint8)),
+        "other shape": save_checkpoint(other, tmp_path / "other.npz"),
+        "missing array": _rewrite(good, tmp_path / "noarr.npz", net__weight=None),
+        "wrong dtype": _rewrite(good, tmp_path / "dtype.npz",
+                                net__weight=weight.astype(np.float64)),
+        "NaN weight": _rewrite(good, tmp_path / "nan.npz", net__weight=weight),
+        "bad index": _rewrite(good, tmp_path / "index.npz", net__syn=bad_index),
+        "pickled object": _rewrite(good, tmp_path / "pickle.npz",
+                                   learner__traces=np.array([object()], dtype=object)),
+    }
+
+
+def test_every_kind_of_bad_checkpoint_is_refused_and_the_learner_is_untouched(tmp_path):
+    learner = OnlineLearner(small_config(seed=5))
+    drive(learner, 80)
+    before = state_copy(learner)
+    for kind, path in _bad_files(tmp_path).items():
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(learner, path)
+        assert str(path.name) in str(info.value) or kind == "missing", kind
+        assert_same_state(before, state_copy(learner))

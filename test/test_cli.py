@@ -1,0 +1,54 @@
+"""The ``ant-ros`` command, run as a user runs it (a separate process)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+TRAIN_KEYS = {"env", "steps", "seed", "solved_at_step", "mean_return_last100", "synops",
+              "dense_equivalent_ops", "op_ratio", "events_per_step", "wall_s"}
+SPEED_KEYS = {"n_hidden", "input_activity", "async_ns_per_tick", "dense_ns_per_tick",
+              "synops_per_tick", "dense_ops_per_tick", "hidden_activity", "op_ratio", "time_ratio"}
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ant_ros.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, check=True)
+
+
+def test_help_explains_each_subcommand():
+    out = run_cli("--help").stdout
+    for name in ("train", "bench", "demo"):
+        assert name in out
+    assert "--steps" in run_cli("train", "--help").stdout
+    assert "threshold" in run_cli("bench", "core", "--help").stdout
+
+
+def test_train_json_prints_one_object_with_the_documented_keys():
+    out = run_cli("train", "--env", "CartPole-v1", "--steps", "3000", "--seed", "2", "--json")
+    summary = json.loads(out.stdout)
+    assert TRAIN_KEYS <= summary.keys()
+    assert summary["env"] == "CartPole-v1" and summary["steps"] == 3000 and summary["seed"] == 2
+    assert summary["synops"] > 0 and summary["dense_equivalent_ops"] > summary["synops"]
+    assert summary["op_ratio"] == pytest.approx(
+        summary["dense_equivalent_ops"] / summary["synops"])
+
+
+def test_train_text_output_and_continuous_env():
+    out = run_cli("train", "--env", "Pendulum-v1", "--steps", "600").stdout
+    assert "mean return, last 100 ep" in out and "op ratio" in out and "wall time" in out
+
+
+def test_bench_core_json_rows():
+    rows = json.loads(run_cli("bench", "core", "--quick", "--json").stdout)
+    speed = [r for r in rows if r["kind"] == "speed"]
+    assert {r["input_activity"] for r in speed} == {0.01, 0.05, 0.2}
+    for row in speed:
+        assert SPEED_KEYS <= row.keys()
+        assert row["op_ratio"] > 1.0 and row["synops_per_tick"] > 0
+    sweep = [r for r in rows if r["kind"] == "convergence"]
+    assert [r["threshold"] for r in sweep] == sorted((r["threshold"] for r in sweep), reverse=True)
+    assert sweep[-1]["max_abs_deviation"] < sweep[0]["max_abs_deviation"]
+    assert sweep[-1]["max_abs_deviation"] < 1e-4
+    assert any(r["kind"] == "learning_step" and r["median_us"] > 0 for r in rows)

@@ -1,0 +1,135 @@
+"""Mechanisms of the asynchronous network, each on its own."""
+
+import math
+
+import numpy as np
+import pytest
+
+from ant_ros.core import kernels as K
+from ant_ros.core.config import NetworkConfig
+from ant_ros.core.dense import DenseNetwork
+from ant_ros.core.network import AsyncNetwork
+
+
+def test_lazy_decay_equals_step_by_step_integration():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        c0, a, inv_tau = rng.normal(), rng.normal(), rng.uniform(0.05, 1.0)
+        steps = int(rng.integers(1, 40))
+        nf = np.zeros((1, K.NEURON_F_COLS))
+        ni = np.zeros((1, K.NEURON_I_COLS), np.int64)
+        misc = np.zeros(K.MISC_SIZE, np.int64)
+        nf[0, K.CELL], nf[0, K.DRIVE], nf[0, K.INV_TAU] = c0, a, inv_tau
+        K.settle_neuron(0, steps, nf, ni, misc)
+        c = c0
+        for _ in range(steps):  # exact one-tick update, applied step by step
+            c = a + (c - a) * math.exp(-inv_tau)
+        assert nf[0, K.CELL] == pytest.approx(c, rel=1e-12, abs=1e-12)
+        assert ni[0, K.T_LAST] == steps and misc[K.NEURON_UPDATES] == 1
+
+
+def test_crossing_tick_is_the_first_tick_past_the_threshold():
+    rng = np.random.default_rng(1)
+    checked = 0
+    for _ in range(2000):
+        yhat = rng.uniform(-0.9, 0.9)
+        theta = rng.uniform(0.01, 0.3)
+        c = math.atanh(np.clip(yhat + rng.uniform(-0.99, 0.99) * theta, -0.999, 0.999))
+        a = rng.normal(0.0, 2.0)
+        inv_tau = rng.uniform(0.02, 1.0)
+        low, high = K.cell_bounds(yhat, theta)
+        k = K.crossing_tick(c, a, low, high, inv_tau, 0, 1)
+        # brute force: first tick at which |tanh(c(t)) - yhat| >= theta
+        brute = K.NEVER
+        for t in range(1, 3000):
+            ct = a + (c - a) * math.exp(-t * inv_tau)
+            if abs(math.tanh(ct) - yhat) >= theta:
+                brute = t
+                break
+        if brute == K.NEVER:
+            assert k == K.NEVER or k >= 3000 or abs(math.tanh(a) - yhat) >= theta - 1e-9
+        else:
+            checked += 1
+            assert k == brute or (k == brute - 1 and abs(
+                abs(math.tanh(a + (c - a) * math.exp(-k * inv_tau)) - yhat) - theta) < 1e-6)
+    assert checked > 500
+
+
+def _single_neuron(threshold: float) -> AsyncNetwork:
+    config = NetworkConfig(n_inputs=1, n_hidden=1, recurrent_fan_in=0, input_fan_in=1,
+                           bias_scale=0.0, threshold=threshold, tick_s=0.01,
+                           tau_min_s=0.2, tau_max_s=0.2)
+    return AsyncNetwork(config, 1, 1, np.random.default_rng(0))
+
+
+def test_event_rule_sends_output_changes_of_at_least_the_threshold():
+    net = _single_neuron(0.1)
+    net.weight[0] = 1.0
+    net.refresh()
+    net.process_ticks(np.array([1]), np.array([0], np.int32), np.array([2.0]), 1)
+    sent = [float(net.hidden_output[0])]
+    for k in range(2, 200):
+        net.process_ticks(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), k)
+        y = math.tanh(net.cell[0]) if net.ni[0, K.T_LAST] == k else None
+        sent.append(float(net.hidden_output[0]))
+        if y is not None:
+            assert abs(y - net.hidden_output[0]) < 0.1
+    changes = np.diff(sent)
+    changes = changes[changes != 0]
+    assert len(changes) >= 6
+    assert np.all(np.abs(changes) >= 0.1 - 1e-12)
+    assert abs(net.hidden_output[0] - math.tanh(2.0)) < 0.1
+
+
+def test_idle_network_does_no_work():
+    net = _single_neuron(0.1)
+    net.process_ticks(np.array([1]), np.array([0], np.int32), np.array([1.0]), 1)
+    net.process_ticks(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), 1000)
+    busy = net.counters.copy()
+    net.process_ticks(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), 10**6)
+    assert np.array_equal(net.counters, busy)
+
+
+@pytest.mark.parametrize("n_hidden", [16, 64])
+def test_async_converges_to_dense_as_threshold_goes_to_zero(n_hidden):
+    rng = np.random.default_rng(3)
+    m, ticks = 8, 300
+    stream = [(np.flatnonzero(rng.random(m) < 0.2).astype(np.int32)) for _ in range(ticks)]
+    deltas = [rng.normal(0, 0.5, ch.size) for ch in stream]
+    deviations = []
+    for threshold in (1e-1, 1e-3, 1e-5):
+        config = NetworkConfig(n_inputs=m, n_hidden=n_hidden, recurrent_fan_in=8, input_fan_in=2,
+                               threshold=threshold, tick_s=0.01)
+        net = AsyncNetwork(config, 2, 2, np.random.default_rng(5))
+        net.readout[:] = np.random.default_rng(6).standard_normal(net.readout.shape) / 4
+        net.refresh()
+        dense = DenseNetwork(net, np.float64)
+        x = np.zeros(m)
+        worst = 0.0
+        for k in range(ticks):
+            x[stream[k]] += deltas[k]
+            net.process_ticks(np.full(stream[k].size, k + 1, np.int64), stream[k], deltas[k],
+                              k + 1)
+            dense.step(x)
+            worst = max(worst, float(np.abs(net.readout_value - dense.readout_value).max()),
+                        float(np.abs(net.hidden_output - dense.y).max()))
+        deviations.append(worst)
+    assert deviations[0] > deviations[1] > deviations[2]
+    assert deviations[2] < 1e-4
+
+
+def test_events_in_one_call_equal_events_in_many_calls():
+    """No global clock: processing a stream in one call or tick by tick gives the same state."""
+    rng = np.random.default_rng(4)
+    config = NetworkConfig(n_inputs=6, n_hidden=40, recurrent_fan_in=6, threshold=0.05)
+    ticks = np.sort(rng.integers(1, 200, 80))
+    channels = rng.integers(0, 6, 80).astype(np.int32)
+    values = rng.normal(0, 1, 80)
+    whole = AsyncNetwork(config, 1, 1, np.random.default_rng(9))
+    whole.process_ticks(ticks, channels, values, 250)
+    pieces = AsyncNetwork(config, 1, 1, np.random.default_rng(9))
+    for k in range(1, 251):
+        sel = ticks == k
+        pieces.process_ticks(ticks[sel], channels[sel], values[sel], k)
+    assert np.allclose(whole.hidden_output, pieces.hidden_output, atol=1e-12)
+    assert np.array_equal(whole.counters[K.HIDDEN_EVENTS], pieces.counters[K.HIDDEN_EVENTS])

@@ -1,0 +1,175 @@
+"""The online learner: bad input, determinism, learning by reward and by imitation."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ant_ros.core.config import ActionSpec, ConfigError
+from ant_ros.core.events import EventBatch, InputError
+from ant_ros.core.learner import OnlineLearner
+from ant_ros.direct_runner import train
+
+from helpers import assert_same_state, drive, small_config, state_copy
+
+CONTINUOUS = ActionSpec(kind="continuous", low=(-2.0, -0.5), high=(2.0, 0.5))
+
+
+@pytest.mark.parametrize("bad", [
+    dict(observation=[np.nan, 0, 0, 0]),
+    dict(observation=[np.inf, 0, 0, 0]),
+    dict(observation=[0, 0, 0]),
+    dict(reward=float("nan")),
+    dict(reward=float("inf")),
+    dict(time_s=0.0),  # earlier than the learner's clock
+    dict(time_s=float("nan")),
+    dict(teacher_action=7),
+    dict(teacher_action=1.5),
+])
+def test_bad_input_is_refused_and_changes_nothing(bad):
+    learner = OnlineLearner(small_config())
+    drive(learner, 60)
+    before = state_copy(learner)
+    call = dict(observation=np.zeros(4), time_s=10.0, reward=1.0)
+    call.update(bad)
+    with pytest.raises(InputError):
+        learner.step_observation(call["observation"], call["time_s"], reward=call["reward"],
+                                 teacher_action=call.get("teacher_action"))
+    assert_same_state(before, state_copy(learner))
+
+
+@pytest.mark.parametrize("events", [
+    EventBatch.from_arrays([9], [10.0], [1.0]),            # unknown channel
+    EventBatch.from_arrays([-1], [10.0], [1.0]),
+    EventBatch.from_arrays([1], [10.0], [np.nan]),          # NaN value
+    EventBatch.from_arrays([1], [10.0], [np.inf]),
+    EventBatch.from_arrays([1], [np.nan], [1.0]),           # NaN time
+    EventBatch.from_arrays([1], [50.0], [1.0]),             # later than the step
+])
+def test_bad_events_are_refused_and_change_nothing(events):
+    learner = OnlineLearner(small_config())
+    drive(learner, 60)
+    before = state_copy(learner)
+    with pytest.raises(InputError):
+        learner.step_events(events, 10.0, reward=0.0)
+    assert_same_state(before, state_copy(learner))
+
+
+def test_events_update_inputs_like_observations():
+    by_obs = OnlineLearner(small_config())
+    by_events = OnlineLearner(small_config())
+    obs = np.zeros(4)
+    rng = np.random.default_rng(2)
+    for step in range(100):
+        change = np.where(rng.random(4) < 0.5, rng.normal(0, 0.3, 4), 0.0)
+        obs = obs + change
+        ch = np.flatnonzero(change)
+        t = step * 0.02
+        a = by_obs.step_observation(obs, t, reward=0.1 if step else None)
+        b = by_events.step_events(EventBatch.from_arrays(ch, np.full(ch.size, t), change[ch]), t,
+                                  reward=0.1 if step else None)
+        assert a == b
+    assert_same_state(state_copy(by_obs), state_copy(by_events))
+
+
+def test_same_seed_same_result():
+    runs = []
+    for _ in range(2):
+        learner = OnlineLearner(small_config(seed=3))
+        actions = drive(learner, 400, seed=5)
+        runs.append((actions, state_copy(learner)))
+    assert runs[0][0] == runs[1][0]
+    assert_same_state(runs[0][1], runs[1][1])
+    other = OnlineLearner(small_config(seed=4))
+    assert drive(other, 400, seed=5) != runs[0][0]
+
+
+def test_continuous_actions_stay_within_limits_and_learn():
+    learner = OnlineLearner(small_config(action=CONTINUOUS))
+    actions = [a for a in drive(learner, 500) if a is not None]
+    arr = np.array(actions)
+    assert np.all(np.isfinite(arr))
+    assert np.all(arr[:, 0] >= -2.0) and np.all(arr[:, 0] <= 2.0)
+    assert np.all(arr[:, 1] >= -0.5) and np.all(arr[:, 1] <= 0.5)
+    assert np.abs(learner.net.readout[1:]).sum() > 0  # the actor learned something
+
+
+def test_imitation_learns_the_teachers_discrete_policy():
+    learner = OnlineLearner(small_config(imitation_lr=0.2))
+    rng = np.random.default_rng(0)
+    obs = np.zeros(4)
+    agree = []
+    for step in range(3000):
+        obs = 0.8 * obs + rng.normal(0, 0.6, 4)
+        teacher = int(obs[0] + 0.5 * obs[2] > 0)
+        action = learner.step_observation(obs, step * 0.02, teacher_action=teacher,
+                                          deterministic=True)
+        agree.append(action == teacher)
+    assert np.mean(agree[-500:]) > 0.9
+    assert np.mean(agree[-500:]) > np.mean(agree[:30]) + 0.15
+
+
+def test_imitation_of_continuous_commands():
+    learner = OnlineLearner(small_config(action=CONTINUOUS, imitation_lr=0.2))
+    rng = np.random.default_rng(0)
+    obs = np.zeros(4)
+    errors = []
+    for step in range(3000):
+        obs = 0.8 * obs + rng.normal(0, 0.6, 4)
+        teacher = np.array([np.clip(obs[1], -1.5, 1.5), 0.3 * np.tanh(obs[3])])
+        action = learner.step_observation(obs, step * 0.02, teacher_action=teacher,
+                                          deterministic=True)
+        errors.append(np.abs(np.asarray(action) - teacher).mean())
+    assert np.mean(errors[-500:]) < 0.1
+    assert np.mean(errors[-500:]) < 0.5 * np.mean(errors[:20])
+
+
+def test_cartpole_learner_clearly_beats_a_random_policy():
+    result = train("CartPole-v1", 15_000, seed=0)
+    random_mean = 22.0  # CartPole-v1 under uniformly random actions
+    assert np.mean(result.episode_returns[-20:]) > 3 * random_mean
+    assert result.ops["op_ratio"] > 1.0
+
+
+def test_live_configuration_and_fixed_structure():
+    learner = OnlineLearner(small_config())
+    new = dataclasses.replace(learner.config, learning=dataclasses.replace(
+        learner.config.learning, actor_lr=0.001, hidden_lr=0.0))
+    learner.apply_config(new)
+    assert learner.config.learning.actor_lr == 0.001
+    assert learner.net.learn_params[0] == 0.0
+    bigger = dataclasses.replace(learner.config, network=dataclasses.replace(
+        learner.config.network, n_hidden=64))
+    with pytest.raises(ConfigError):
+        learner.apply_config(bigger)
+    with pytest.raises(ConfigError):
+        small_config(gamma=1.5).validate()
+
+
+def test_disabled_learning_changes_no_weight():
+    learner = OnlineLearner(small_config())
+    drive(learner, 50)
+    learner.set_learning_enabled(False)
+    before = {k: v.copy() for k, v in learner.state().items()}
+    drive(learner, 200, start_step=50)
+    after = learner.state()
+    for key in ("net.weight", "net.readout", "learner.log_std"):
+        np.testing.assert_array_equal(before[key], after[key])
+
+
+def test_consolidation_keeps_weights_closer_to_what_was_learned_first():
+    drifts = []
+    for strength in (0.0, 50.0):
+        learner = OnlineLearner(small_config(imitation_lr=0.2, consolidation_strength=strength,
+                                             consolidation_anchor_steps=5000.0))
+        rng = np.random.default_rng(0)
+        obs = np.zeros(4)
+        for step in range(4000):
+            obs = 0.8 * obs + rng.normal(0, 0.6, 4)
+            task_a = step < 2000
+            teacher = int(obs[0] > 0) if task_a else int(obs[1] > 0)
+            if step == 2000:
+                learned_a = learner.net.readout.copy()
+            learner.step_observation(obs, step * 0.02, teacher_action=teacher)
+        drifts.append(np.abs(learner.net.readout - learned_a).sum())
+    assert drifts[1] < 0.8 * drifts[0]
