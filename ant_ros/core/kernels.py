@@ -56,7 +56,8 @@ N_COUNTERS = 5
 STEP, BASE, ACTIVE, NOW, NEAR, FAR_MIN = range(5, 11)
 MISC_SIZE = 11
 # learn_params entries
-LP_LR, LP_KAPPA, LP_WCLIP, LP_CONS, LP_ANCHOR, LP_HOMEO, LP_RATE, LP_THMIN, LP_THMAX = range(9)
+(LP_LR, LP_LOG_KAPPA, LP_WCLIP, LP_CONS, LP_ANCHOR, LP_HOMEO, LP_RATE, LP_THMIN,
+ LP_THMAX) = range(9)
 N_LEARN_PARAMS = 9
 
 WHEEL_SLOTS = 4096  # power of two; crossings further ahead wait in the far list (slot WHEEL_SLOTS)
@@ -157,7 +158,7 @@ def wheel_migrate(ni, wheel, misc):
     misc[FAR_MIN] = far_min
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always", _nrt=False)
 def next_crossing(limit, ni, wheel, misc):
     """Earliest tick in (NOW, limit] with a scheduled crossing, or limit + 1."""
     if misc[FAR_MIN] - misc[NOW] < WHEEL_SLOTS:
@@ -219,10 +220,10 @@ def settle_synapse(s, k, syn, weight, nf, ni, unit, snap_step, misc, feedback, s
     k0 = snap_step[src]
     if k0 >= step:
         return
-    kappa = learn_params[LP_KAPPA]
+    log_kappa = learn_params[LP_LOG_KAPPA]
     y = unit[OUT, p]
-    eps0 = y + (unit[EPS, p] - y) * kappa ** (k0 - kp)
-    scale = kappa ** (misc[BASE] - k0)
+    eps0 = y + (unit[EPS, p] - y) * math.exp(log_kappa * (k0 - kp))
+    scale = math.exp(log_kappa * (misc[BASE] - k0))
     acc = 0.0
     for r in range(sums.shape[1]):
         acc += feedback[i, r] * (y * (sums[SUM, r] - snaps[SUM, src, r])
@@ -253,7 +254,7 @@ def snapshot_unit(p, unit, snap_step, misc, sums, snaps, learn_params):
     """Record the global learning sums and p's filtered output at the current learning step."""
     step = misc[STEP]
     y = unit[OUT, p]
-    unit[EPS, p] = y + (unit[EPS, p] - y) * learn_params[LP_KAPPA] ** (step - snap_step[p])
+    unit[EPS, p] = y + (unit[EPS, p] - y) * math.exp(learn_params[LP_LOG_KAPPA] * (step - snap_step[p]))
     snap_step[p] = step
     for r in range(sums.shape[1]):
         snaps[SUM, p, r] = sums[SUM, r]

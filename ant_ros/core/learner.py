@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from . import kernels as K
+from . import readout
 from .accounting import OpCounts
 from .config import AgentConfig, ConfigError
 from .events import EventBatch, InputError
@@ -221,39 +222,42 @@ class OnlineLearner:
     def _accumulate_traces(self, features, grad, log_std_grad) -> None:
         lc = self.config.learning
         decay = lc.gamma * lc.trace_lambda
-        self.traces *= decay
-        self.traces[0] += features
-        self.traces[1:] += np.outer(grad, features)
+        readout.accumulate_traces(self.traces, features, grad, decay)
         if self.log_std_trace.size and lc.log_std_lr > 0:
             self.log_std_trace *= decay
             self.log_std_trace += log_std_grad
         self.ops.readout_learn_ops += 2 * self.traces.size
 
+    def _consolidation_args(self) -> tuple:
+        lc = self.config.learning
+        return (self.readout_importance, self.readout_anchor, lc.consolidation_strength,
+                max(lc.actor_lr, lc.critic_lr, lc.imitation_lr, 1e-12),
+                1.0 / lc.consolidation_anchor_steps, lc.weight_clip * 10)
+
     def _learn_td(self, delta: float, features: np.ndarray) -> None:
         lc = self.config.learning
-        delta = float(np.clip(delta, -_SIGNAL_CLIP * 10, _SIGNAL_CLIP * 10))
+        delta = min(max(delta, -10 * _SIGNAL_CLIP), 10 * _SIGNAL_CLIP)
         bound = lc.step_bound_kappa * max(abs(delta), 1.0)
-        change = np.empty_like(self.traces)
-        for rows, lr in ((slice(0, 1), lc.critic_lr), (slice(1, None), lc.actor_lr)):
-            z = self.traces[rows]
-            alpha = lr / max(1.0, lr * bound * float(np.abs(z).sum()))
-            change[rows] = alpha * delta * z
-        self._apply_readout_change(change, features)
+        importance, anchor, strength, lr, anchor_rate, clip = self._consolidation_args()
+        readout.td_update(self.net.readout, self.net.readout_value, self.traces, features, delta,
+                          lc.critic_lr, lc.actor_lr, bound, importance, anchor, strength,
+                          anchor_rate, clip)
+        self.ops.readout_learn_ops += 3 * self.traces.size
         if self.log_std_trace.size and lc.log_std_lr > 0:
             z = self.log_std_trace
             alpha = lc.log_std_lr / max(1.0, lc.log_std_lr * bound * float(np.abs(z).sum()))
             self.log_std += alpha * delta * z
-        signal = np.empty(1 + self.n_actions)
-        signal[0] = delta
-        signal[1:] = delta * self.pending[1:]
+        signal = self.pending.copy()
+        signal[0] = 1.0
+        signal *= delta
         self.net.add_learning_signal(np.clip(signal, -_SIGNAL_CLIP, _SIGNAL_CLIP))
 
     def _learn_imitation(self, target, features: np.ndarray) -> None:
         lc = self.config.learning
         head = self.net.readout_value[1:]
         if self.config.action.kind == "discrete":
-            z = head - head.max()
-            error = -np.exp(z) / np.exp(z).sum()
+            p = np.exp(head - head.max())
+            error = -p / p.sum()
             error[target] += 1.0
         else:
             error = np.clip(target - head, -_SIGNAL_CLIP, _SIGNAL_CLIP)
@@ -264,25 +268,9 @@ class OnlineLearner:
         self.net.add_learning_signal(signal)
 
     def _add_to_actor(self, head_change: np.ndarray, features: np.ndarray) -> None:
-        change = np.zeros_like(self.traces)
-        change[1:] = np.outer(head_change, features)
-        self._apply_readout_change(change, features)
-
-    def _apply_readout_change(self, change: np.ndarray, features: np.ndarray) -> None:
-        """Add ``change`` to the readout weights, with consolidation, and keep readouts current."""
-        lc = self.config.learning
-        readout = self.net.readout
-        if lc.consolidation_strength > 0.0:
-            lr = max(lc.actor_lr, lc.critic_lr)
-            self.readout_importance += change * change / lr
-            pull = np.minimum(1.0, lr * lc.consolidation_strength * self.readout_importance)
-            change -= pull * (readout - self.readout_anchor)
-            self.readout_anchor += (readout - self.readout_anchor) / lc.consolidation_anchor_steps
-            self.ops.readout_learn_ops += 4 * change.size
-        new = np.clip(readout + change, -lc.weight_clip * 10, lc.weight_clip * 10)
-        self.net.readout_value += (new - readout) @ features
-        readout[:] = new
-        self.ops.readout_learn_ops += 2 * change.size
+        readout.actor_update(self.net.readout, self.net.readout_value, features, head_change,
+                             *self._consolidation_args())
+        self.ops.readout_learn_ops += 2 * head_change.size * features.size
 
     # -- accounting ----------------------------------------------------------------------------
 

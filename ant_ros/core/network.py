@@ -57,6 +57,11 @@ class AsyncNetwork:
         self.syn_f = np.zeros((2, conn.n_synapses), np.float64)
         self.syn_f[K.ANCHOR] = self.weight
         self.origin_s: float | None = None
+        # the state arrays are only ever changed in place, so one tuple serves every call
+        self._advance_args = (self.syn, self.ptr, self.weight, self.nf, self.ni, self.unit,
+                              self.snap_step, self.wheel, self.misc, self.readout,
+                              self.readout_value, self.feedback, self.sums, self.snaps,
+                              self.learn_params, self.syn_f)
         self.set_learning(lr=0.0, trace_steps=5.0, weight_clip=4.0)
         self.refresh()
 
@@ -66,16 +71,16 @@ class AsyncNetwork:
                      consolidation: float = 0.0, anchor_steps: float = 1e4,
                      active: bool | None = None) -> None:
         """Set e-prop and homeostasis parameters (live)."""
-        kappa = math.exp(-1.0 / trace_steps)
+        log_kappa = -1.0 / trace_steps
         if active is not None and bool(active) != self.learning_active:
             if active:
                 self._rebase()  # start the sums afresh: nothing accumulated while inactive
             self.misc[K.ACTIVE] = int(active)
-        if self.learning_active and kappa != self.learn_params[K.LP_KAPPA]:
+        if self.learning_active and log_kappa != self.learn_params[K.LP_LOG_KAPPA]:
             self._rebase()
         c = self.config
         lp = self.learn_params
-        lp[K.LP_LR], lp[K.LP_KAPPA], lp[K.LP_WCLIP] = lr, kappa, weight_clip
+        lp[K.LP_LR], lp[K.LP_LOG_KAPPA], lp[K.LP_WCLIP] = lr, log_kappa, weight_clip
         lp[K.LP_CONS], lp[K.LP_ANCHOR] = consolidation, 1.0 / anchor_steps
         lp[K.LP_HOMEO], lp[K.LP_RATE] = c.homeostasis_rate, c.target_rate_hz * c.tick_s
         lp[K.LP_THMIN], lp[K.LP_THMAX] = c.threshold_min, c.threshold_max
@@ -138,10 +143,7 @@ class AsyncNetwork:
     def process_ticks(self, ev_tick: np.ndarray, ev_channel: np.ndarray,
                       ev_value: np.ndarray, k_end: int) -> None:
         """Fast path with pre-validated, tick-sorted events (used by the runners and benches)."""
-        K.advance(ev_tick, ev_channel, ev_value, k_end, self.syn, self.ptr, self.weight,
-                  self.nf, self.ni, self.unit, self.snap_step, self.wheel, self.misc,
-                  self.readout, self.readout_value, self.feedback, self.sums, self.snaps,
-                  self.learn_params, self.syn_f)
+        K.advance(ev_tick, ev_channel, ev_value, k_end, *self._advance_args)
 
     # -- learning ------------------------------------------------------------------------------
 
@@ -153,7 +155,7 @@ class AsyncNetwork:
         misc[K.STEP] += 1
         since_base = misc[K.STEP] - misc[K.BASE]
         self.sums[K.SUM] += signal
-        self.sums[K.DECAYED] += signal * self.learn_params[K.LP_KAPPA] ** since_base
+        self.sums[K.DECAYED] += signal * math.exp(self.learn_params[K.LP_LOG_KAPPA] * since_base)
         if since_base >= self.rebase_period:
             self._rebase()
 

@@ -1,0 +1,73 @@
+"""Numba kernels of readout learning: eligibility traces, bounded TD steps, consolidation.
+
+Readout ``r`` (row 0: critic, rows 1..: actor) is ``V[r] . phi`` with ``phi = [yhat; xhat; 1]``.
+Every change of ``V`` also updates the kept readout values, so they stay current without a
+recomputation. One call per learning step keeps the per-step Python overhead small.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+_FLAGS = dict(cache=True, _nrt=False)
+
+
+@njit(**_FLAGS)
+def accumulate_traces(traces, features, actor_grad, decay):
+    """``z <- decay * z + grad``: the critic's gradient is ``phi``, the actor's ``g_k * phi``."""
+    n_out, n_feat = traces.shape
+    for j in range(n_feat):
+        traces[0, j] = decay * traces[0, j] + features[j]
+    for r in range(1, n_out):
+        g = actor_grad[r - 1]
+        for j in range(n_feat):
+            traces[r, j] = decay * traces[r, j] + g * features[j]
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _change_weight(readout, readout_value, r, j, change, features, importance, anchor,
+                   strength, lr, anchor_rate, clip):
+    w = readout[r, j]
+    if strength > 0.0:
+        # consolidation: importance = path integral of change**2 / lr; pull towards an anchor
+        # that follows the weights slowly (no task boundaries needed)
+        importance[r, j] += change * change / lr
+        pull = min(1.0, lr * strength * importance[r, j])
+        change -= pull * (w - anchor[r, j])
+        anchor[r, j] += anchor_rate * (w - anchor[r, j])
+    new = min(max(w + change, -clip), clip)
+    readout[r, j] = new
+    readout_value[r] += (new - w) * features[j]
+
+
+@njit(**_FLAGS)
+def td_update(readout, readout_value, traces, features, delta, critic_lr, actor_lr, bound,
+              importance, anchor, strength, anchor_rate, clip):
+    """``V += alpha_eff * delta * z`` per group (critic row, actor rows), where
+    ``alpha_eff = alpha / max(1, alpha * bound * |z|_1)`` cannot overshoot (streaming RL's ObGD);
+    ``bound = kappa * max(|delta|, 1)``."""
+    n_out, n_feat = traces.shape
+    for group in range(2):
+        start, stop = (0, 1) if group == 0 else (1, n_out)
+        lr = critic_lr if group == 0 else actor_lr
+        norm = 0.0
+        for r in range(start, stop):
+            for j in range(n_feat):
+                norm += abs(traces[r, j])
+        step = lr / max(1.0, lr * bound * norm) * delta
+        for r in range(start, stop):
+            for j in range(n_feat):
+                _change_weight(readout, readout_value, r, j, step * traces[r, j], features,
+                               importance, anchor, strength, lr, anchor_rate, clip)
+
+
+@njit(**_FLAGS)
+def actor_update(readout, readout_value, features, head_change, importance, anchor, strength,
+                 lr, anchor_rate, clip):
+    """``V[1 + k] += head_change[k] * phi``: a supervised or entropy step of the actor."""
+    for k in range(head_change.size):
+        c = head_change[k]
+        if c != 0.0:
+            for j in range(features.size):
+                _change_weight(readout, readout_value, 1 + k, j, c * features[j], features,
+                               importance, anchor, strength, lr, anchor_rate, clip)
