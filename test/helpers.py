@@ -10,7 +10,7 @@ def small_config(n_inputs=4, n_hidden=32, action=ActionSpec(), seed=0, **learnin
     return AgentConfig(
         network=NetworkConfig(n_inputs=n_inputs, n_hidden=n_hidden, recurrent_fan_in=6,
                               input_fan_in=min(2, n_inputs), threshold=0.05, tick_s=0.02),
-        learning=LearningConfig(hidden_lr=1e-3, **learning), action=action, seed=seed)
+        learning=LearningConfig(**{"hidden_lr": 1e-3, **learning}), action=action, seed=seed)
 
 
 def drive(learner: OnlineLearner, steps: int, seed: int = 0, start_step: int = 0) -> list:

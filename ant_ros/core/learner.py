@@ -50,14 +50,17 @@ class OnlineLearner:
         self.reward_scaler = RewardScaler(config.learning.gamma)
         self.raw_input = np.zeros(self.n_inputs, np.float64)
         n_feat = self.net.readout.shape[1]
-        self.traces = np.zeros((n_out, n_feat), np.float64)
         n_std = self.n_actions if config.action.kind == "continuous" else 0
+        self.traces = np.zeros((n_out, n_feat), np.float64)
         self.log_std = np.full(n_std, config.learning.init_log_std, np.float64)
         self.log_std_trace = np.zeros(n_std, np.float64)
         self.readout_importance = np.zeros((n_out, n_feat), np.float64)
         self.readout_anchor = np.zeros((n_out, n_feat), np.float64)
-        # last step: critic value, actor log-likelihood gradient (NaN: no step pending)
-        self.pending = np.full(1 + self.n_actions, np.nan, np.float64)
+        # the step awaiting its TD error: V(s) (NaN: none), phi(s), and per actor head the
+        # log-likelihood gradient and the entropy gradient (rows), log-std gradients last
+        self.pending_value = np.full(1, np.nan, np.float64)
+        self.pending_features = np.zeros(n_feat, np.float64)
+        self.pending_grads = np.zeros((2, self.n_actions + n_std), np.float64)
         self.ops = OpCounts()
         self._last_tick = 0
         self.apply_config(config)
@@ -153,29 +156,27 @@ class OnlineLearner:
         values = net.readout_value
 
         episode_end = terminated or truncated
-        if learning and reward is not None and not math.isnan(self.pending[0]):
+        if learning and reward is not None and not math.isnan(self.pending_value[0]):
             r = self.reward_scaler.scale(reward, episode_end) if lc.normalize_rewards else reward
             bootstrap = 0.0 if terminated else lc.gamma * values[0]
-            self._learn_td(r + bootstrap - self.pending[0], features)
+            self._learn_td(r + bootstrap - self.pending_value[0], features)
         if episode_end:
             self.traces[:] = 0.0
             self.log_std_trace[:] = 0.0
-            self.pending[:] = np.nan
+            self.pending_value[0] = np.nan
             return None
 
         action, grad, entropy_grad, log_std_grad = self._policy(values[1:], deterministic)
         if learning:
-            teacher = None if teacher_action is None else self._teacher_target(teacher_action)
-            self._accumulate_traces(features, grad if teacher is None else 0.0 * grad,
-                                    log_std_grad)
-            if teacher is not None:
-                self._learn_imitation(teacher, features)
-            elif lc.entropy_coef > 0.0:
-                self._add_to_actor(lc.actor_lr * lc.entropy_coef * entropy_grad, features)
-                self.log_std += lc.log_std_lr * lc.entropy_coef
-            np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
-            self.pending[0] = values[0]
-            self.pending[1:] = grad if teacher is None else 0.0
+            self.pending_value[0] = values[0]
+            self.pending_features[:] = features
+            if teacher_action is None:
+                self.pending_grads[0] = np.concatenate([grad, log_std_grad])
+                self.pending_grads[1, : self.n_actions] = entropy_grad
+                self.pending_grads[1, self.n_actions:] = 1.0  # d entropy / d log std
+            else:  # the actor learns from the teacher, not from its own sampled action
+                self.pending_grads[:] = 0.0
+                self._learn_imitation(self._teacher_target(teacher_action), features)
         return action
 
     # -- policy --------------------------------------------------------------------------------
@@ -199,7 +200,8 @@ class OnlineLearner:
         u = head + std * noise
         low, high = np.asarray(spec.low), np.asarray(spec.high)
         action = low + 0.5 * (np.tanh(u) + 1.0) * (high - low)
-        grad = np.clip(noise / std, -_SIGNAL_CLIP, _SIGNAL_CLIP)
+        # natural (Fisher-scaled) gradient of log pi w.r.t. the mean: (u - mu), not (u - mu)/std^2
+        grad = np.clip(std * noise, -_SIGNAL_CLIP, _SIGNAL_CLIP)
         return action, grad, np.zeros_like(head), noise * noise - 1.0
 
     def _teacher_target(self, teacher_action):
@@ -219,15 +221,6 @@ class OnlineLearner:
 
     # -- learning ------------------------------------------------------------------------------
 
-    def _accumulate_traces(self, features, grad, log_std_grad) -> None:
-        lc = self.config.learning
-        decay = lc.gamma * lc.trace_lambda
-        readout.accumulate_traces(self.traces, features, grad, decay)
-        if self.log_std_trace.size and lc.log_std_lr > 0:
-            self.log_std_trace *= decay
-            self.log_std_trace += log_std_grad
-        self.ops.readout_learn_ops += 2 * self.traces.size
-
     def _consolidation_args(self) -> tuple:
         lc = self.config.learning
         return (self.readout_importance, self.readout_anchor, lc.consolidation_strength,
@@ -235,21 +228,32 @@ class OnlineLearner:
                 1.0 / lc.consolidation_anchor_steps, lc.weight_clip * 10)
 
     def _learn_td(self, delta: float, features: np.ndarray) -> None:
+        """One TD(lambda) step for the pending step, given its TD error ``delta``.
+
+        The actor's gradient includes the entropy bonus times sign(delta), as streaming AC does.
+        """
         lc = self.config.learning
         delta = min(max(delta, -10 * _SIGNAL_CLIP), 10 * _SIGNAL_CLIP)
+        decay = lc.gamma * lc.trace_lambda
+        grad = self.pending_grads[0] + lc.entropy_coef * np.sign(delta) * self.pending_grads[1]
+        head_grad, log_std_grad = grad[: self.n_actions], grad[self.n_actions:]
+        readout.accumulate_traces(self.traces, self.pending_features, head_grad, decay)
         bound = lc.step_bound_kappa * max(abs(delta), 1.0)
         importance, anchor, strength, lr, anchor_rate, clip = self._consolidation_args()
         readout.td_update(self.net.readout, self.net.readout_value, self.traces, features, delta,
                           lc.critic_lr, lc.actor_lr, bound, importance, anchor, strength,
                           anchor_rate, clip)
-        self.ops.readout_learn_ops += 3 * self.traces.size
+        self.ops.readout_learn_ops += 5 * self.traces.size
         if self.log_std_trace.size and lc.log_std_lr > 0:
             z = self.log_std_trace
+            z *= decay
+            z += log_std_grad
             alpha = lc.log_std_lr / max(1.0, lc.log_std_lr * bound * float(np.abs(z).sum()))
             self.log_std += alpha * delta * z
-        signal = self.pending.copy()
-        signal[0] = 1.0
-        signal *= delta
+            np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
+        signal = np.empty(1 + self.n_actions)
+        signal[0] = delta
+        signal[1:] = delta * head_grad
         self.net.add_learning_signal(np.clip(signal, -_SIGNAL_CLIP, _SIGNAL_CLIP))
 
     def _learn_imitation(self, target, features: np.ndarray) -> None:
@@ -293,10 +297,10 @@ class OnlineLearner:
     # -- state ---------------------------------------------------------------------------------
 
     LEARNER_FIELDS = ("raw_input", "traces", "log_std", "log_std_trace", "readout_importance",
-                      "readout_anchor", "pending")
+                      "readout_anchor", "pending_value", "pending_features", "pending_grads")
 
     # arrays in which NaN is a legitimate value ("not set")
-    NAN_ALLOWED = ("learner.pending", "net.origin_s")
+    NAN_ALLOWED = ("learner.pending_value", "net.origin_s")
 
     def state(self, settle: bool = True) -> dict[str, np.ndarray]:
         """Every array of the learner, by name (for checkpoints).
