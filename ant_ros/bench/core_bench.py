@@ -29,10 +29,11 @@ STEP = 0.1
 
 
 def bench_network_config(n_hidden: int, threshold: float = 0.1) -> NetworkConfig:
-    """The configuration benchmarked: package defaults with the bench's size and threshold."""
+    """The configuration benchmarked: a fixed threshold (no homeostasis), fan-in 8."""
     return NetworkConfig(n_inputs=N_INPUTS, n_hidden=n_hidden, threshold=threshold,
                          tick_s=0.01, recurrent_fan_in=8, input_fan_in=1,
-                         tau_min_s=0.02, tau_max_s=0.1)
+                         spectral_radius=0.8, input_scale=1.0, bias_scale=0.1,
+                         tau_min_s=0.02, tau_max_s=0.1, homeostasis_rate=0.0)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,8 @@ def convergence_rows(n_hidden: int = 128, n_ticks: int = 1000, seed: int = 0) ->
         for k in range(n_ticks):
             net.process_ticks(stream.ticks[k], stream.channels[k], stream.deltas[k], k + 1)
             dense.step(stream.values[k])
-            readout_dev = max(readout_dev, float(np.abs(net.readout_value - dense.readout_value).max()))
+            readout_dev = max(readout_dev,
+                              float(np.abs(net.readout_value - dense.readout_value).max()))
             hidden_dev = max(hidden_dev, float(np.abs(net.hidden_output - dense.y).max()))
         rows.append({"kind": "convergence", "n_hidden": n_hidden, "ticks": n_ticks,
                      "threshold": threshold, "max_abs_deviation": readout_dev,

@@ -27,19 +27,19 @@ class NetworkConfig:
     n_inputs: int = 4
     n_hidden: int = 128
     recurrent_fan_in: int = 16
-    input_fan_in: int = 2
+    input_fan_in: int = 1
     spectral_radius: float = 0.8
     input_scale: float = 1.0
-    bias_scale: float = 0.1
+    bias_scale: float = 1.0
     tau_min_s: float = 0.02
     tau_max_s: float = 0.08
     tick_s: float = 0.02
-    threshold: float = 0.05
-    input_threshold: float = 0.02
-    homeostasis_rate: float = 0.0
-    target_rate_hz: float = 5.0
+    threshold: float = 0.2
+    input_threshold: float = 0.1
+    homeostasis_rate: float = 0.02
+    target_rate_hz: float = 2.0
     threshold_min: float = 1e-3
-    threshold_max: float = 0.5
+    threshold_max: float = 0.6
     seed: int = 0
 
     def validate(self) -> "NetworkConfig":
@@ -67,10 +67,10 @@ class LearningConfig:
     """Online actor-critic with eligibility traces, e-prop on the network, consolidation."""
 
     gamma: float = 0.99
-    trace_lambda: float = 0.8
-    actor_lr: float = 0.05
-    critic_lr: float = 0.05
-    hidden_lr: float = 0.0005
+    trace_lambda: float = 0.95
+    actor_lr: float = 0.002
+    critic_lr: float = 0.001
+    hidden_lr: float = 0.0001
     eprop_trace_steps: float = 5.0
     step_bound_kappa: float = 2.0
     entropy_coef: float = 0.01

@@ -254,7 +254,8 @@ def snapshot_unit(p, unit, snap_step, misc, sums, snaps, learn_params):
     """Record the global learning sums and p's filtered output at the current learning step."""
     step = misc[STEP]
     y = unit[OUT, p]
-    unit[EPS, p] = y + (unit[EPS, p] - y) * math.exp(learn_params[LP_LOG_KAPPA] * (step - snap_step[p]))
+    decay = math.exp(learn_params[LP_LOG_KAPPA] * (step - snap_step[p]))
+    unit[EPS, p] = y + (unit[EPS, p] - y) * decay
     snap_step[p] = step
     for r in range(sums.shape[1]):
         snaps[SUM, p, r] = sums[SUM, r]
@@ -296,7 +297,7 @@ def deliver(p, delta, k, syn, ptr, weight, nf, ni, misc, readout, readout_value,
 
 @njit(cache=True, inline="always", _nrt=False)
 def homeostasis(i, k, nf, ni, learn_params):
-    """Raise the threshold of a neuron that fires faster than the target rate, lower it otherwise."""
+    """Raise the threshold of a neuron firing faster than the target rate, else lower it."""
     rate = learn_params[LP_HOMEO]
     if rate > 0.0 and ni[i, LAST_EMIT] != NEVER:
         interval = k - ni[i, LAST_EMIT]

@@ -129,7 +129,8 @@ class OnlineLearner:
     def _check_step(self, time_s: float, reward, teacher_action) -> None:
         if not math.isfinite(time_s):
             raise InputError("step time must be finite")
-        if self.net.origin_s is not None and time_s < self.net.now_s - 0.5 * self.config.network.tick_s:
+        half_tick = 0.5 * self.config.network.tick_s
+        if self.net.origin_s is not None and time_s < self.net.now_s - half_tick:
             raise InputError(f"step time {time_s:.9f} s is before the learner's current time "
                              f"{self.net.now_s:.9f} s (timestamps went backwards)")
         if reward is not None and not math.isfinite(reward):
@@ -182,7 +183,7 @@ class OnlineLearner:
     # -- policy --------------------------------------------------------------------------------
 
     def _policy(self, head: np.ndarray, deterministic: bool):
-        """Sample an action; return it with d log pi / d head, d entropy / d head, d log pi / d log_std."""
+        """Sample an action; return it with d log pi/d head, d entropy/d head, d log pi/d log_std."""
         spec = self.config.action
         if spec.kind == "discrete":
             z = head - head.max()
