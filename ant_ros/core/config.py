@@ -36,6 +36,7 @@ class NetworkConfig:
     tick_s: float = 0.02
     threshold: float = 0.2
     input_threshold: float = 0.1
+    decision_ticks: int = 0
     homeostasis_rate: float = 0.02
     target_rate_hz: float = 2.0
     threshold_min: float = 1e-3
@@ -55,6 +56,7 @@ class NetworkConfig:
         _require(0.0 < self.tau_min_s <= self.tau_max_s, "need 0 < tau_min_s <= tau_max_s")
         _require(0.0 <= self.threshold < 1.0, "threshold must be in [0, 1)")
         _require(0.0 <= self.input_threshold < 10.0, "input_threshold must be in [0, 10)")
+        _require(0 <= self.decision_ticks <= 1000, "decision_ticks must be in [0, 1000]")
         _require(self.homeostasis_rate >= 0.0, "homeostasis_rate must be >= 0")
         _require(self.target_rate_hz > 0.0, "target_rate_hz must be > 0")
         _require(0.0 < self.threshold_min <= self.threshold_max < 1.0,
@@ -72,10 +74,11 @@ class LearningConfig:
     critic_lr: float = 0.001
     hidden_lr: float = 0.0001
     eprop_trace_steps: float = 5.0
-    step_bound_kappa: float = 2.0
+    critic_bound_kappa: float = 2.0
+    actor_bound_kappa: float = 2.0
+    mean_regularization: float = 0.0
     entropy_coef: float = 0.01
     init_log_std: float = 0.0
-    log_std_lr: float = 0.01
     min_log_std: float = -3.0
     max_log_std: float = 1.0
     imitation_lr: float = 0.05
@@ -90,11 +93,13 @@ class LearningConfig:
     def validate(self) -> "LearningConfig":
         _require(0.0 <= self.gamma < 1.0, "gamma must be in [0, 1)")
         _require(0.0 <= self.trace_lambda <= 1.0, "trace_lambda must be in [0, 1]")
-        for name in ("actor_lr", "critic_lr", "hidden_lr", "log_std_lr", "imitation_lr"):
+        for name in ("actor_lr", "critic_lr", "hidden_lr", "imitation_lr"):
             value = getattr(self, name)
             _require(0.0 <= value <= 10.0, f"{name} must be in [0, 10]")
         _require(self.eprop_trace_steps > 0.0, "eprop_trace_steps must be > 0")
-        _require(self.step_bound_kappa > 0.0, "step_bound_kappa must be > 0")
+        _require(self.critic_bound_kappa > 0.0, "critic_bound_kappa must be > 0")
+        _require(self.actor_bound_kappa > 0.0, "actor_bound_kappa must be > 0")
+        _require(self.mean_regularization >= 0.0, "mean_regularization must be >= 0")
         _require(self.entropy_coef >= 0.0, "entropy_coef must be >= 0")
         _require(self.min_log_std <= self.init_log_std <= self.max_log_std,
                  "need min_log_std <= init_log_std <= max_log_std")

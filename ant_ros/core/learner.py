@@ -63,6 +63,7 @@ class OnlineLearner:
         self.pending_grads = np.zeros((2, self.n_actions + n_std), np.float64)
         self.ops = OpCounts()
         self._last_tick = 0
+        self.last_step_s = np.full(1, np.nan)  # time of the latest step (NaN: none yet)
         self.apply_config(config)
 
     # -- configuration -------------------------------------------------------------------------
@@ -129,10 +130,10 @@ class OnlineLearner:
     def _check_step(self, time_s: float, reward, teacher_action) -> None:
         if not math.isfinite(time_s):
             raise InputError("step time must be finite")
-        half_tick = 0.5 * self.config.network.tick_s
-        if self.net.origin_s is not None and time_s < self.net.now_s - half_tick:
-            raise InputError(f"step time {time_s:.9f} s is before the learner's current time "
-                             f"{self.net.now_s:.9f} s (timestamps went backwards)")
+        last = self.last_step_s[0]
+        if not math.isnan(last) and time_s < last - 0.5 * self.config.network.tick_s:
+            raise InputError(f"step time {time_s:.9f} s is before the learner's last step "
+                             f"{last:.9f} s (timestamps went backwards)")
         if reward is not None and not math.isfinite(reward):
             raise InputError("reward must be finite")
         if teacher_action is not None:
@@ -143,16 +144,21 @@ class OnlineLearner:
         learning = lc.learning_enabled
         if net.origin_s is None:
             net.origin_s = time_s
+        if math.isnan(self.last_step_s[0]) or time_s > self.last_step_s[0]:
+            self.last_step_s[0] = time_s
         if learning and lc.normalize_observations:
             self.obs_stats.update(self.raw_input)
         target = (self.obs_stats.normalize(self.raw_input, lc.observation_clip)
                   if lc.normalize_observations else self.raw_input)
         change = target - net.input_value
         channels = np.flatnonzero(np.abs(change) >= self.config.network.input_threshold)
+        # the inputs take effect at the step's tick; the readouts are read decision_ticks later,
+        # once the network has integrated them (a neuron's state moves only as time passes)
         k = max(int(net.tick_of(time_s)), net.now_tick)
+        k_read = max(k + self.config.network.decision_ticks, net.now_tick)
         net.process_ticks(np.full(channels.size, k, np.int64), channels.astype(np.int32),
-                          change[channels], k)
-        self._count_dense(k)
+                          change[channels], k_read)
+        self._count_dense(k_read)
         features = net.features()
         values = net.readout_value
 
@@ -172,6 +178,10 @@ class OnlineLearner:
             self.pending_value[0] = values[0]
             self.pending_features[:] = features
             if teacher_action is None:
+                if lc.mean_regularization > 0.0 and self.config.action.kind == "continuous":
+                    # pull the pre-squash means towards 0, away from tanh saturation
+                    self._add_to_actor(-lc.actor_lr * lc.mean_regularization * values[1:],
+                                       features)
                 self.pending_grads[0] = np.concatenate([grad, log_std_grad])
                 self.pending_grads[1, : self.n_actions] = entropy_grad
                 self.pending_grads[1, self.n_actions:] = 1.0  # d entropy / d log std
@@ -239,19 +249,16 @@ class OnlineLearner:
         grad = self.pending_grads[0] + lc.entropy_coef * np.sign(delta) * self.pending_grads[1]
         head_grad, log_std_grad = grad[: self.n_actions], grad[self.n_actions:]
         readout.accumulate_traces(self.traces, self.pending_features, head_grad, decay)
-        bound = lc.step_bound_kappa * max(abs(delta), 1.0)
+        self.log_std_trace *= decay
+        self.log_std_trace += log_std_grad
+        size = max(abs(delta), 1.0)
         importance, anchor, strength, lr, anchor_rate, clip = self._consolidation_args()
         readout.td_update(self.net.readout, self.net.readout_value, self.traces, features, delta,
-                          lc.critic_lr, lc.actor_lr, bound, importance, anchor, strength,
-                          anchor_rate, clip)
+                          lc.critic_lr, lc.actor_lr, lc.critic_bound_kappa * size,
+                          lc.actor_bound_kappa * size, self.log_std, self.log_std_trace,
+                          importance, anchor, strength, anchor_rate, clip)
+        np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
         self.ops.readout_learn_ops += 5 * self.traces.size
-        if self.log_std_trace.size and lc.log_std_lr > 0:
-            z = self.log_std_trace
-            z *= decay
-            z += log_std_grad
-            alpha = lc.log_std_lr / max(1.0, lc.log_std_lr * bound * float(np.abs(z).sum()))
-            self.log_std += alpha * delta * z
-            np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
         signal = np.empty(1 + self.n_actions)
         signal[0] = delta
         signal[1:] = delta * head_grad
@@ -298,10 +305,11 @@ class OnlineLearner:
     # -- state ---------------------------------------------------------------------------------
 
     LEARNER_FIELDS = ("raw_input", "traces", "log_std", "log_std_trace", "readout_importance",
-                      "readout_anchor", "pending_value", "pending_features", "pending_grads")
+                      "readout_anchor", "pending_value", "pending_features", "pending_grads",
+                      "last_step_s")
 
     # arrays in which NaN is a legitimate value ("not set")
-    NAN_ALLOWED = ("learner.pending_value", "net.origin_s")
+    NAN_ALLOWED = ("learner.pending_value", "net.origin_s", "learner.last_step_s")
 
     def state(self, settle: bool = True) -> dict[str, np.ndarray]:
         """Every array of the learner, by name (for checkpoints).

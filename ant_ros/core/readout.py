@@ -41,20 +41,28 @@ def _change_weight(readout, readout_value, r, j, change, features, importance, a
 
 
 @njit(**_FLAGS)
-def td_update(readout, readout_value, traces, features, delta, critic_lr, actor_lr, bound,
-              importance, anchor, strength, anchor_rate, clip):
-    """``V += alpha_eff * delta * z`` per group (critic row, actor rows), where
-    ``alpha_eff = alpha / max(1, alpha * bound * |z|_1)`` cannot overshoot (streaming RL's ObGD);
-    ``bound = kappa * max(|delta|, 1)``."""
+def td_update(readout, readout_value, traces, features, delta, critic_lr, actor_lr,
+              critic_bound, actor_bound, log_std, log_std_trace, importance, anchor, strength,
+              anchor_rate, clip):
+    """``V += alpha_eff * delta * z`` per group (critic row; actor rows with the log-stds),
+    where ``alpha_eff = alpha / max(1, alpha * bound * |z|_1)`` cannot overshoot (streaming
+    RL's ObGD); ``bound = kappa * max(|delta|, 1)`` with the group's kappa."""
     n_out, n_feat = traces.shape
     for group in range(2):
         start, stop = (0, 1) if group == 0 else (1, n_out)
         lr = critic_lr if group == 0 else actor_lr
+        bound = critic_bound if group == 0 else actor_bound
         norm = 0.0
         for r in range(start, stop):
             for j in range(n_feat):
                 norm += abs(traces[r, j])
+        if group == 1:
+            for k in range(log_std.size):
+                norm += abs(log_std_trace[k])
         step = lr / max(1.0, lr * bound * norm) * delta
+        if group == 1:
+            for k in range(log_std.size):
+                log_std[k] += step * log_std_trace[k]
         for r in range(start, stop):
             for j in range(n_feat):
                 _change_weight(readout, readout_value, r, j, step * traces[r, j], features,
