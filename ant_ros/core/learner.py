@@ -25,7 +25,7 @@ import numpy as np
 from . import kernels as K
 from . import readout
 from .accounting import OpCounts
-from .config import AgentConfig, ConfigError
+from .config import ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig
 from .events import EventBatch, InputError
 from .network import AsyncNetwork
 from .normalization import RewardScaler, RunningMeanStd
@@ -76,6 +76,7 @@ class OnlineLearner:
                               f"(have {self.config.structure()}, got {config.structure()})")
         old = self.config
         self.config = config
+        self.net.config = config.network
         lc = config.learning
         self.net.set_learning(lr=lc.hidden_lr, trace_steps=lc.eprop_trace_steps,
                               weight_clip=lc.weight_clip,
@@ -346,3 +347,16 @@ class OnlineLearner:
         self._last_tick = int(state["learner.last_tick"][0])
         self.ops = OpCounts(*[int(v) for v in state["learner.ops"]])
         self.rng.bit_generator.state = rng_state
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) every kernel now, on a throwaway learner, so that no
+    callback pays for compilation."""
+    for action in (ActionSpec(), ActionSpec(kind="continuous", low=(-1.0,), high=(1.0,))):
+        learner = OnlineLearner(AgentConfig(
+            network=NetworkConfig(n_inputs=2, n_hidden=4, recurrent_fan_in=2),
+            learning=LearningConfig(hidden_lr=1e-3), action=action))
+        for step in range(3):
+            learner.step_events(EventBatch.from_arrays([0, 1], [0.02 * step] * 2, [0.5, -0.5]),
+                                0.02 * step, reward=0.0 if step else None, teacher_action=None)
+        learner.state()

@@ -1,0 +1,247 @@
+"""``ant_encoder``: sensor topics -> spike packets.
+
+One node hosts several encoders, listed in the ``encoders`` parameter; each subscribes its topic
+with the sensor-data QoS, turns a message into features (``ant_ros.core.encoders``), sends the
+features' changes send-on-delta (per-channel threshold and rate limit, optional Gaussian
+population coding) and publishes them as a spike packet on ``spikes``. Encoders get contiguous
+channel ranges in the order listed. Malformed messages are dropped with a rate-limited warning.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, Imu, JointState, LaserScan, PointCloud2, Range
+from std_msgs.msg import Float32MultiArray
+
+from ..conversions import as_float_array, make_spike_packet
+from ..core import encoders as enc
+from .learner_node import SPIKES_QOS
+
+# encoder type -> (message type, default topic)
+ENCODER_TYPES: dict[str, tuple[type, str]] = {
+    "laser_scan": (LaserScan, "scan"),
+    "imu": (Imu, "imu"),
+    "joint_state": (JointState, "joint_states"),
+    "odometry": (Odometry, "odom"),
+    "range": (Range, "range"),
+    "image": (Image, "image_raw"),
+    "float32_array": (Float32MultiArray, "features"),
+}
+# a name that is also a common topic name implies its type
+TYPE_OF_NAME = {"scan": "laser_scan", "imu": "imu", "joint_states": "joint_state",
+                "odom": "odometry", "range": "range", "image": "image", "camera": "image"}
+IMAGE_ENCODINGS = ("mono8", "rgb8", "bgr8")
+
+
+@dataclass
+class Encoder:
+    """One sensor: its feature function, its event coding and its channel range."""
+
+    name: str
+    first_channel: int
+    n_channels: int
+    features: Callable  # message -> (channels, values) relative to first_channel
+
+
+class EncoderNode(Node):
+    def __init__(self, node_name: str = "ant_encoder", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        self.declare_parameter("encoders", ["scan"], ParameterDescriptor(
+            description="names of the encoders to run, in channel order", read_only=True))
+        self.declare_parameter("frame_id", "base_link", ParameterDescriptor(
+            description="frame_id of the spike packets"))
+        self.declare_parameter("publish_empty", True, ParameterDescriptor(
+            description="publish a packet for every sensor message, even without events"))
+        self.publisher = self.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+        self._goal: np.ndarray | None = None
+        self.encoders: list[Encoder] = []
+        channel = 0
+        for name in self.get_parameter("encoders").value:
+            encoder = self._make_encoder(name, channel)
+            self.encoders.append(encoder)
+            channel += encoder.n_channels
+        self.n_channels = channel
+        layout = ", ".join(f"{e.name}: {e.first_channel}..{e.first_channel + e.n_channels - 1}"
+                           for e in self.encoders)
+        self.get_logger().info(f"{channel} input channels ({layout})")
+
+    # -- set-up --------------------------------------------------------------------------------
+
+    def _param(self, name: str, key: str, default, text: str):
+        full = f"{name}.{key}"
+        if not self.has_parameter(full):
+            self.declare_parameter(full, default, ParameterDescriptor(description=text,
+                                                                      read_only=True))
+        return self.get_parameter(full).value
+
+    def _make_encoder(self, name: str, first: int) -> Encoder:
+        kind = self._param(name, "type", TYPE_OF_NAME.get(name, "float32_array"),
+                           f"encoder type: {', '.join(ENCODER_TYPES)}")
+        if kind not in ENCODER_TYPES:
+            raise ValueError(f"encoder {name}: unknown type {kind}")
+        msg_type, default_topic = ENCODER_TYPES[kind]
+        topic = self._param(name, "topic", default_topic, "topic to encode")
+        threshold = self._param(name, "threshold", 0.05, "send-on-delta threshold per channel")
+        max_rate = self._param(name, "max_rate_hz", 0.0, "most events per channel per second "
+                               "(0: unlimited)")
+        fields = self._param(name, "population_fields", 0, "Gaussian receptive fields per "
+                             "feature (0: send the feature itself)")
+        low = self._param(name, "population_low", 0.0, "lowest value of the receptive fields")
+        high = self._param(name, "population_high", 1.0, "highest value of the receptive fields")
+
+        if kind == "image":
+            grid = (self._param(name, "grid_rows", 8, "event-camera grid rows"),
+                    self._param(name, "grid_cols", 8, "event-camera grid columns"))
+            contrast = self._param(name, "contrast_threshold", 0.15, "log-intensity change "
+                                   "that makes an ON/OFF event")
+            n_features, feature_fn = grid[0] * grid[1], None
+            camera: dict[str, enc.EventCameraEncoder] = {}
+
+            def events_of(msg: Image):
+                frame = self._image(msg)
+                cam = camera.get("cam")
+                if cam is None or (cam.height, cam.width) != frame.shape:
+                    cam = camera["cam"] = enc.EventCameraEncoder(
+                        frame.shape[0], frame.shape[1], min(grid[0], frame.shape[0]),
+                        min(grid[1], frame.shape[1]), contrast)
+                return cam.encode(frame)
+        else:
+            n_features, feature_fn = self._feature_function(name, kind)
+            population = enc.PopulationEncoder(low, high, fields) if fields > 0 else None
+            n_out = n_features * fields if population else n_features
+            delta = enc.SendOnDeltaEncoder(n_out, threshold, max_rate)
+
+            def events_of(msg):
+                values = feature_fn(msg)
+                if population is not None:
+                    values = population.transform(values)
+                channels, deltas = delta.encode(values, self._stamp_s(msg))
+                if delta.last_skipped:
+                    self.get_logger().warning(f"{name}: {delta.last_skipped} non-finite "
+                                              "features skipped", throttle_duration_sec=5.0)
+                return channels, deltas
+            n_features = n_out
+
+        def callback(msg, name=name, first=first):
+            try:
+                channels, values = events_of(msg)
+            except (ValueError, KeyError, IndexError) as exc:
+                self.get_logger().warning(f"{name}: dropped a malformed message: {exc}",
+                                          throttle_duration_sec=5.0)
+                return
+            if len(channels) or self.get_parameter("publish_empty").value:
+                self._publish(msg, np.asarray(channels) + first, np.asarray(values))
+
+        self.create_subscription(msg_type, topic, callback, qos_profile_sensor_data)
+        return Encoder(name, first, n_features, events_of)
+
+    def _feature_function(self, name: str, kind: str) -> tuple[int, Callable]:
+        if kind == "laser_scan":
+            sectors = self._param(name, "sectors", 8, "angular sectors (minimum range each)")
+            return sectors, lambda m: enc.laser_scan_sectors(
+                as_float_array(m.ranges), m.range_min, m.range_max, sectors)
+        if kind == "imu":
+            def imu(m: Imu):
+                q = m.orientation
+                unknown = m.orientation_covariance[0] == -1.0
+                return enc.imu_features(
+                    (m.angular_velocity.x, m.angular_velocity.y, m.angular_velocity.z),
+                    (m.linear_acceleration.x, m.linear_acceleration.y, m.linear_acceleration.z),
+                    None if unknown else (q.x, q.y, q.z, q.w))
+            return 8, imu
+        if kind == "joint_state":
+            joints = list(self._param(name, "joints", [""], "joints to encode (position, "
+                                      "velocity each)"))
+            joints = [j for j in joints if j]
+            if not joints:
+                raise ValueError(f"encoder {name}: set {name}.joints")
+            return 2 * len(joints), lambda m: enc.joint_features(
+                list(m.name), as_float_array(m.position), as_float_array(m.velocity), joints)
+        if kind == "odometry":
+            goal_topic = self._param(name, "goal_topic", "", "PoseStamped goal topic (empty: "
+                                     "no goal features)")
+            if goal_topic:
+                self.create_subscription(PoseStamped, goal_topic, self._on_goal, 10)
+
+            def odom(m: Odometry):
+                p, q = m.pose.pose.position, m.pose.pose.orientation
+                features = enc.odometry_features(
+                    m.twist.twist.linear.x, m.twist.twist.angular.z, (p.x, p.y),
+                    enc.yaw_from_quaternion(q.x, q.y, q.z, q.w), self._goal)
+                if goal_topic and self._goal is None:
+                    features = np.concatenate([features, [0.0, 0.0]])
+                return features
+            return (4 if goal_topic else 2), odom
+        if kind == "range":
+            return 1, lambda m: np.array([enc.range_feature(m.range, m.min_range, m.max_range)])
+        size = self._param(name, "size", 1, "number of values in each message")
+
+        def array(m: Float32MultiArray):
+            values = as_float_array(m.data)
+            if values.size != size:
+                raise ValueError(f"expected {size} values, got {values.size}")
+            return values
+        return size, array
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def _on_goal(self, msg: PoseStamped) -> None:
+        goal = np.array([msg.pose.position.x, msg.pose.position.y])
+        if np.all(np.isfinite(goal)):
+            self._goal = goal
+
+    def _image(self, msg: Image) -> np.ndarray:
+        if msg.encoding not in IMAGE_ENCODINGS:
+            raise ValueError(f"image encoding {msg.encoding!r} is not one of {IMAGE_ENCODINGS}")
+        channels = 1 if msg.encoding == "mono8" else 3
+        if msg.step < msg.width * channels or len(msg.data) < msg.step * msg.height:
+            raise ValueError("image data is shorter than step * height")
+        rows = np.frombuffer(msg.data, np.uint8)[: msg.step * msg.height].reshape(
+            msg.height, msg.step)[:, : msg.width * channels]
+        if channels == 1:
+            return rows.astype(np.float64)
+        pixels = rows.reshape(msg.height, msg.width, 3)
+        return enc.rgb_to_gray(pixels[..., ::-1] if msg.encoding == "bgr8" else pixels)
+
+    def _stamp_s(self, msg) -> float:
+        header = getattr(msg, "header", None)
+        if header is not None and (header.stamp.sec or header.stamp.nanosec):
+            return header.stamp.sec + header.stamp.nanosec * 1e-9
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _publish(self, msg, channels: np.ndarray, values: np.ndarray) -> None:
+        header = getattr(msg, "header", None)
+        stamp = header.stamp if header is not None and (
+            header.stamp.sec or header.stamp.nanosec) else self.get_clock().now().to_msg()
+        self.publisher.publish(make_spike_packet(
+            stamp, self.get_parameter("frame_id").value, channels,
+            np.zeros(len(channels), np.uint32), values))
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = EncoderNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,380 @@
+"""``ant_learner``: the asynchronous network on the robot, learning while it drives.
+
+Subscribes spike packets (``spikes``), ``reward`` (std_msgs/Float32), ``episode_end``
+(std_msgs/Bool: true = terminated, false = truncated) and an optional teacher command
+(``teleop/cmd_vel``, geometry_msgs/Twist). Each spike packet triggers one learning step (at most
+one per ``min_step_interval_s``) and one command on ``cmd_vel`` (Twist), or on ``command``
+(std_msgs/Float64MultiArray for ros2_control forward command controllers, or std_msgs/Int32 for
+discrete actions). A thin facade: parameters -> AgentConfig, messages -> core calls -> publish.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections import deque
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Twist
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
+from std_srvs.srv import SetBool, Trigger
+
+from ..conversions import PacketError, action_from_twist, read_spike_packet, twist_from_action
+from ..core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..core.config import ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig
+from ..core.events import EventBatch, InputError
+from ..core.learner import OnlineLearner, warm_up
+from .parameters import declare_config, read_config
+
+COMMAND_TYPES = ("twist", "float64_array", "int32")
+# Spike packets carry deltas: a lost packet would corrupt the reconstructed inputs, so they are
+# delivered reliably (unlike the raw sensor topics, which use the sensor-data QoS).
+SPIKES_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+
+NODE_PARAMETERS = {
+    "command_type": ("twist", True, "twist (cmd_vel), float64_array (command) or int32 (command)"),
+    "n_actions": (2, True, "number of discrete actions (command_type int32)"),
+    "max_linear_speed": (0.3, False, "largest forward speed (m/s), twist"),
+    "min_linear_speed": (-0.1, False, "smallest (most backward) speed (m/s), twist"),
+    "max_angular_speed": (1.0, False, "largest turn rate magnitude (rad/s), twist"),
+    "joint_limits_low": ([-1.0], False, "lower command limits, float64_array"),
+    "joint_limits_high": ([1.0], False, "upper command limits, float64_array"),
+    "idle_action": (0, False, "discrete action sent when stopped (int32)"),
+    "watchdog_timeout_s": (0.5, False, "no spike packet for this long: publish a zero command"),
+    "min_step_interval_s": (0.0, False, "packets closer than this are merged into one step"),
+    "teacher_timeout_s": (0.5, False, "a teacher command older than this is ignored"),
+    "deterministic": (False, False, "act greedily (no exploration noise)"),
+    "checkpoint_path": ("", False, "checkpoint file for save/load (empty: no checkpoints)"),
+    "checkpoint_period_s": (0.0, False, "save a checkpoint this often (0: only on request)"),
+    "resume": (False, True, "load checkpoint_path at start if it exists"),
+    "diagnostics_period_s": (1.0, True, "period of /diagnostics messages"),
+}
+
+
+class LearnerNode(Node):
+    """Thin ROS facade over ``OnlineLearner``."""
+
+    def __init__(self, node_name: str = "ant_learner", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        for name, (default, read_only, text) in NODE_PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(
+                description=text, read_only=read_only))
+        declare_config(self, "network", NetworkConfig())
+        declare_config(self, "learning", LearningConfig())
+        self.command_type = self.get_parameter("command_type").value
+        if self.command_type not in COMMAND_TYPES:
+            raise ConfigError(f"command_type must be one of {COMMAND_TYPES}")
+        config = self._config_from_parameters({})
+        warm_up()  # compile (or load cached) kernels now, not in the first callback
+        self.learner = OnlineLearner(config)
+        self._resume()
+
+        self._pending: list[tuple[float, np.ndarray]] = []
+        self._reward = 0.0
+        self._episode_end: bool | None = None
+        self._teacher: tuple[float, np.ndarray] | None = None
+        self._last_packet = time.monotonic()
+        self._last_step_s = -math.inf
+        self._stopped = False
+        self._latencies: deque[float] = deque(maxlen=200)
+        self._reward_ema = 0.0
+        self._diag_last = (time.monotonic(), self.learner.ops.synops,
+                           self.learner.ops.input_events, self.learner.ops.hidden_events)
+
+        if self.command_type == "twist":
+            self.command_pub = self.create_publisher(Twist, "cmd_vel", 10)
+        elif self.command_type == "float64_array":
+            self.command_pub = self.create_publisher(Float64MultiArray, "command", 10)
+        else:
+            self.command_pub = self.create_publisher(Int32, "command", 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(PointCloud2, "spikes", self._on_spikes, SPIKES_QOS)
+        self.create_subscription(Float32, "reward", self._on_reward, 10)
+        self.create_subscription(Bool, "episode_end", self._on_episode_end, 10)
+        self.create_subscription(Twist, "teleop/cmd_vel", self._on_teacher, 10)
+        self.create_service(Trigger, "~/save_checkpoint", self._srv_save)
+        self.create_service(Trigger, "~/load_checkpoint", self._srv_load)
+        self.create_service(Trigger, "~/reset_episode", self._srv_reset)
+        self.create_service(SetBool, "~/set_learning", self._srv_set_learning)
+        self.create_timer(0.05, self._watchdog)
+        self.create_timer(self.get_parameter("diagnostics_period_s").value, self._diagnostics)
+        self._checkpoint_timer = None
+        self._schedule_checkpoints(self.get_parameter("checkpoint_period_s").value)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.get_logger().info(
+            f"learning with {config.network.n_hidden} neurons on {config.network.n_inputs} "
+            f"inputs, command {self.command_type}")
+
+    # -- parameters ----------------------------------------------------------------------------
+
+    def _action_spec(self, values: dict) -> ActionSpec:
+        get = lambda name: values.get(name, self.get_parameter(name).value)  # noqa: E731
+        if self.command_type == "int32":
+            return ActionSpec(kind="discrete", n=int(get("n_actions")))
+        if self.command_type == "twist":
+            return ActionSpec(kind="continuous",
+                              low=(float(get("min_linear_speed")), -float(get("max_angular_speed"))),
+                              high=(float(get("max_linear_speed")), float(get("max_angular_speed"))))
+        return ActionSpec(kind="continuous", low=tuple(map(float, get("joint_limits_low"))),
+                          high=tuple(map(float, get("joint_limits_high"))))
+
+    def _config_from_parameters(self, values: dict) -> AgentConfig:
+        network = read_config(self, "network", NetworkConfig, values)
+        learning = read_config(self, "learning", LearningConfig, values)
+        return AgentConfig(network=network, learning=learning, action=self._action_spec(values),
+                           seed=network.seed).validate()
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """Validate and apply a parameter change (one callback: works on Humble and later)."""
+        values = {p.name: p.value for p in params}
+        try:
+            for name in ("watchdog_timeout_s", "min_step_interval_s", "teacher_timeout_s",
+                         "checkpoint_period_s"):
+                if name in values and not float(values[name]) >= 0.0:
+                    raise ConfigError(f"{name} must be >= 0")
+            config = self._config_from_parameters(values)
+            self.learner.apply_config(config)
+        except (ConfigError, TypeError, ValueError) as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        if "checkpoint_period_s" in values:
+            self._schedule_checkpoints(float(values["checkpoint_period_s"]))
+        return SetParametersResult(successful=True)
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_spikes(self, msg: PointCloud2) -> None:
+        started = time.perf_counter()
+        try:
+            events = read_spike_packet(msg)
+        except PacketError as exc:
+            self.get_logger().warning(f"dropped a spike packet: {exc}", throttle_duration_sec=5.0)
+            return
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        n_inputs = self.learner.n_inputs
+        good = (events["channel"] < n_inputs) & np.isfinite(events["value"])
+        if not np.all(good):
+            self.get_logger().warning(
+                f"dropped {int(np.count_nonzero(~good))} events with unknown channels (the "
+                f"learner has {n_inputs}) or non-finite values", throttle_duration_sec=5.0)
+            events = events[good]
+        self._pending.append((stamp, events))
+        self._last_packet = time.monotonic()
+        now = self._now_s()
+        if now - self._last_step_s >= self.get_parameter("min_step_interval_s").value:
+            self._step(now)
+            self._latencies.append(time.perf_counter() - started)
+
+    def _on_reward(self, msg: Float32) -> None:
+        if not math.isfinite(msg.data):
+            self.get_logger().warning("dropped a non-finite reward", throttle_duration_sec=5.0)
+            return
+        self._reward += msg.data
+        self._reward_ema += 0.01 * (msg.data - self._reward_ema)
+
+    def _on_episode_end(self, msg: Bool) -> None:
+        self._episode_end = bool(msg.data)
+
+    def _on_teacher(self, msg: Twist) -> None:
+        action = action_from_twist(msg)
+        if not np.all(np.isfinite(action)):
+            self.get_logger().warning("dropped a non-finite teacher command",
+                                      throttle_duration_sec=5.0)
+            return
+        self._teacher = (time.monotonic(), action)
+
+    # -- stepping ------------------------------------------------------------------------------
+
+    def _step(self, now: float) -> None:
+        stamps = [s for s, e in self._pending for _ in range(len(e))]
+        if self._pending:
+            merged = np.concatenate([e for _, e in self._pending])
+            times = np.asarray(stamps) + merged["offset_ns"] * 1e-9
+        else:
+            merged = np.zeros(0, dtype=[("channel", "<u4"), ("offset_ns", "<u4"),
+                                        ("value", "<f4")])
+            times = np.zeros(0)
+        self._pending.clear()
+        last = self.learner.last_step_s[0]
+        floor = now if math.isnan(last) else last
+        times = np.clip(times, min(floor, now), now)  # late or early stamps: at the step bounds
+        events = EventBatch.from_arrays(merged["channel"].astype(np.int64), times,
+                                        merged["value"].astype(np.float64))
+        end = self._episode_end
+        self._episode_end = None
+        reward, self._reward = self._reward, 0.0
+        try:
+            action = self.learner.step_events(
+                events, now, reward=reward, terminated=end is True, truncated=end is False,
+                teacher_action=self._teacher_action(),
+                deterministic=self.get_parameter("deterministic").value)
+        except InputError as exc:
+            self.get_logger().warning(f"dropped a step: {exc}", throttle_duration_sec=5.0)
+            return
+        self._last_step_s = now
+        self._stopped = False
+        self._publish(action)
+
+    def _teacher_action(self):
+        if self._teacher is None or self.command_type != "twist":
+            return None
+        stamp, action = self._teacher
+        if time.monotonic() - stamp > self.get_parameter("teacher_timeout_s").value:
+            return None
+        spec = self.learner.config.action
+        return np.clip(action, spec.low, spec.high)
+
+    def _publish(self, action) -> None:
+        """Publish a command that is finite and inside the limits; None publishes a stop."""
+        spec = self.learner.config.action
+        if self.command_type == "int32":
+            value = self.get_parameter("idle_action").value if action is None else int(action)
+            self.command_pub.publish(Int32(data=int(min(max(value, 0), spec.n - 1))))
+            return
+        low, high = np.asarray(spec.low), np.asarray(spec.high)
+        command = np.zeros(low.size) if action is None else np.asarray(action, np.float64)
+        command = np.clip(np.nan_to_num(command, nan=0.0, posinf=0.0, neginf=0.0), low, high)
+        if self.command_type == "twist":
+            self.command_pub.publish(twist_from_action(command))
+        else:
+            self.command_pub.publish(Float64MultiArray(data=command.tolist()))
+
+    def _watchdog(self) -> None:
+        timeout = self.get_parameter("watchdog_timeout_s").value
+        if timeout > 0 and time.monotonic() - self._last_packet > timeout and not self._stopped:
+            self.get_logger().warning(f"no spike packet for {timeout:.2f} s: stopping",
+                                      throttle_duration_sec=5.0)
+            self._publish(None)
+            self._stopped = True
+
+    # -- services ------------------------------------------------------------------------------
+
+    def _checkpoint_path(self) -> str:
+        return os.path.expanduser(self.get_parameter("checkpoint_path").value)
+
+    def _srv_save(self, request, response):
+        path = self._checkpoint_path()
+        if not path:
+            response.success, response.message = False, "checkpoint_path is not set"
+            return response
+        try:
+            save_checkpoint(self.learner, path)
+            response.success, response.message = True, f"saved {path}"
+        except OSError as exc:
+            response.success, response.message = False, f"could not save {path}: {exc}"
+        return response
+
+    def _srv_load(self, request, response):
+        path = self._checkpoint_path()
+        try:
+            load_checkpoint(self.learner, path)
+            response.success, response.message = True, f"loaded {path}"
+        except CheckpointError as exc:
+            response.success, response.message = False, str(exc)
+        return response
+
+    def _srv_reset(self, request, response):
+        self._episode_end = False
+        self._step(self._now_s())
+        response.success, response.message = True, "episode ended (truncated)"
+        return response
+
+    def _srv_set_learning(self, request, response):
+        result = self.set_parameters([rclpy.parameter.Parameter(
+            "learning.learning_enabled", value=bool(request.data))])[0]
+        response.success = result.successful
+        response.message = f"learning {'on' if request.data else 'off'}" if result.successful \
+            else result.reason
+        return response
+
+    def _schedule_checkpoints(self, period: float) -> None:
+        if self._checkpoint_timer is not None:
+            self.destroy_timer(self._checkpoint_timer)
+            self._checkpoint_timer = None
+        if period > 0:
+            self._checkpoint_timer = self.create_timer(period, self._periodic_checkpoint)
+
+    def _periodic_checkpoint(self) -> None:
+        if self._checkpoint_path():
+            response = self._srv_save(None, Trigger.Response())
+            if not response.success:
+                self.get_logger().warning(response.message, throttle_duration_sec=30.0)
+
+    def _resume(self) -> None:
+        path = self._checkpoint_path()
+        if self.get_parameter("resume").value and path and os.path.exists(path):
+            try:
+                load_checkpoint(self.learner, path)
+                self.get_logger().info(f"resumed from {path}")
+            except CheckpointError as exc:
+                self.get_logger().error(f"not resuming: {exc}")
+
+    def save_on_shutdown(self) -> None:
+        if self._checkpoint_path():
+            response = self._srv_save(None, Trigger.Response())
+            self.get_logger().info(response.message)
+
+    # -- diagnostics ---------------------------------------------------------------------------
+
+    def _diagnostics(self) -> None:
+        ops = self.learner.ops
+        now = time.monotonic()
+        t0, synops0, inputs0, hidden0 = self._diag_last
+        dt = max(now - t0, 1e-9)
+        self._diag_last = (now, ops.synops, ops.input_events, ops.hidden_events)
+        energy = ops.energy_pj()
+        latency = float(np.median(self._latencies)) * 1e3 if self._latencies else float("nan")
+        n_hidden = self.learner.net.n_hidden
+        values = {
+            "input_event_rate_hz": (ops.input_events - inputs0) / dt,
+            "output_event_rate_hz": (ops.hidden_events - hidden0) / dt,
+            "hidden_activity": (ops.hidden_events - hidden0) / dt / n_hidden
+            * self.learner.config.network.tick_s,
+            "synops_per_s": (ops.synops - synops0) / dt,
+            "op_ratio": ops.op_ratio,
+            "energy_async_uj": energy["async_cpu_pj"] * 1e-6,
+            "energy_dense_uj": energy["dense_cpu_pj"] * 1e-6,
+            "learning": self.learner.config.learning.learning_enabled,
+            "mean_reward": self._reward_ema,
+            "processing_latency_ms": latency,
+        }
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.WARN if self._stopped else DiagnosticStatus.OK,
+            name=f"{self.get_name()}: learner", hardware_id=self.get_fully_qualified_name(),
+            message="stopped: no input" if self._stopped else "learning" if values["learning"]
+            else "acting")
+        status.values = [KeyValue(key=k, value=f"{v:.6g}" if isinstance(v, float) else str(v))
+                         for k, v in values.items()]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(msg)
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = LearnerNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.save_on_shutdown()
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,106 @@
+"""Declare a frozen config dataclass as ROS parameters, and build it back from parameter values.
+
+Each field ``f`` of a section becomes the parameter ``<section>.f`` with a ParameterDescriptor
+(description, range where one is known, read-only for structural fields). A proposed change is
+validated by building the new dataclass (its ``validate()`` gives the reason when refused).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.node import Node
+
+from ..core.config import LearningConfig, NetworkConfig
+
+DESCRIPTIONS: dict[str, str] = {
+    # network
+    "n_inputs": "number of input channels (the encoders' total)",
+    "n_hidden": "number of hidden neurons",
+    "recurrent_fan_in": "recurrent synapses per hidden neuron",
+    "input_fan_in": "input channels per hidden neuron",
+    "spectral_radius": "spectral radius of the recurrent weights",
+    "input_scale": "scale of the input weights",
+    "bias_scale": "hidden biases are uniform in [-bias_scale, bias_scale]",
+    "tau_min_s": "shortest neuron time constant (s)",
+    "tau_max_s": "longest neuron time constant (s)",
+    "tick_s": "time resolution at which events take effect (s)",
+    "threshold": "output change that makes a neuron send an event",
+    "input_threshold": "normalised input change that makes an input channel send an event",
+    "decision_ticks": "ticks the network integrates an input before the readouts are used",
+    "homeostasis_rate": "rate at which thresholds adapt towards the target firing rate (0: off)",
+    "target_rate_hz": "firing rate homeostasis aims for (Hz)",
+    "threshold_min": "lowest threshold homeostasis may set",
+    "threshold_max": "highest threshold homeostasis may set",
+    "seed": "random seed of the network and the policy",
+    # learning
+    "gamma": "discount factor",
+    "trace_lambda": "eligibility trace decay lambda",
+    "actor_lr": "actor step size",
+    "critic_lr": "critic step size",
+    "hidden_lr": "e-prop step size of hidden and input weights (0: fixed reservoir)",
+    "eprop_trace_steps": "e-prop presynaptic filter time constant (learning steps)",
+    "critic_bound_kappa": "overshoot bound kappa of the critic step",
+    "actor_bound_kappa": "overshoot bound kappa of the actor step",
+    "mean_regularization": "pull of continuous action means towards 0",
+    "entropy_coef": "entropy bonus (exploration)",
+    "init_log_std": "initial log standard deviation of continuous actions",
+    "min_log_std": "lowest log standard deviation",
+    "max_log_std": "highest log standard deviation",
+    "imitation_lr": "step size of learning from the teacher command",
+    "normalize_observations": "normalise inputs by their running mean and std",
+    "normalize_rewards": "scale rewards by the running std of the return",
+    "observation_clip": "normalised inputs are clipped to +-this",
+    "weight_clip": "hidden weights are clipped to +-this",
+    "consolidation_strength": "continual-learning consolidation strength (0: off)",
+    "consolidation_anchor_steps": "time constant of the consolidation anchor (steps)",
+    "learning_enabled": "learn while acting (false: act only)",
+}
+
+# fields that fix array shapes or the random draw: read-only after start
+STRUCTURAL = {"n_inputs", "n_hidden", "recurrent_fan_in", "input_fan_in", "spectral_radius",
+              "input_scale", "bias_scale", "tau_min_s", "tau_max_s", "tick_s", "seed"}
+
+FLOAT_RANGES: dict[str, tuple[float, float]] = {
+    "threshold": (0.0, 0.99), "input_threshold": (0.0, 10.0), "gamma": (0.0, 0.999),
+    "trace_lambda": (0.0, 1.0), "actor_lr": (0.0, 10.0), "critic_lr": (0.0, 10.0),
+    "hidden_lr": (0.0, 10.0), "imitation_lr": (0.0, 10.0), "entropy_coef": (0.0, 10.0),
+    "homeostasis_rate": (0.0, 10.0), "consolidation_strength": (0.0, 1e6),
+}
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "n_hidden": (1, 100_000), "n_inputs": (1, 100_000), "recurrent_fan_in": (0, 10_000),
+    "input_fan_in": (1, 10_000), "decision_ticks": (0, 1000),
+}
+
+SECTIONS = {"network": NetworkConfig, "learning": LearningConfig}
+
+
+def descriptor(name: str, value: Any, read_only: bool, description: str) -> ParameterDescriptor:
+    desc = ParameterDescriptor(description=description, read_only=read_only)
+    if isinstance(value, float) and name in FLOAT_RANGES:
+        low, high = FLOAT_RANGES[name]
+        desc.floating_point_range = [FloatingPointRange(from_value=low, to_value=high, step=0.0)]
+    elif isinstance(value, int) and not isinstance(value, bool) and name in INT_RANGES:
+        low, high = INT_RANGES[name]
+        desc.integer_range = [IntegerRange(from_value=low, to_value=high, step=1)]
+    return desc
+
+
+def declare_config(node: Node, section: str, defaults) -> None:
+    """Declare every field of ``defaults`` (a config dataclass) as ``section.field``."""
+    for f in dataclasses.fields(defaults):
+        value = getattr(defaults, f.name)
+        node.declare_parameter(f"{section}.{f.name}", value, descriptor(
+            f.name, value, f.name in STRUCTURAL, DESCRIPTIONS.get(f.name, f.name)))
+
+
+def read_config(node: Node, section: str, cls, overrides: dict[str, Any] | None = None):
+    """Build ``cls`` from the node's ``section.*`` parameters, with proposed ``overrides``."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        name = f"{section}.{f.name}"
+        value = (overrides or {}).get(name, node.get_parameter(name).value)
+        values[f.name] = float(value) if f.type in ("float", float) else value
+    return cls(**values)

@@ -1,0 +1,59 @@
+"""Real rclpy in tests: a private Context and executor, and helpers to wait for messages."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+
+class RosHarness:
+    """Owns a private rclpy context; nodes added to it are spun by one executor."""
+
+    def __init__(self) -> None:
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.nodes: list[Node] = []
+        self.probe = self.add(rclpy.create_node("test_probe", context=self.context))
+
+    def add(self, node: Node) -> Node:
+        self.nodes.append(node)
+        self.executor.add_node(node)
+        return node
+
+    def spin_until(self, condition: Callable[[], bool], timeout: float = 10.0,
+                   each: Callable[[], None] | None = None) -> bool:
+        """Spin until ``condition()``; ``each`` runs between spins (e.g. to publish)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if each is not None:
+                each()
+            self.executor.spin_once(timeout_sec=0.02)
+            if condition():
+                return True
+        return False
+
+    def spin_for(self, seconds: float, each: Callable[[], None] | None = None) -> None:
+        self.spin_until(lambda: False, seconds, each)
+
+    def collect(self, msg_type, topic: str, qos=10) -> list:
+        received: list = []
+        self.probe.create_subscription(msg_type, topic, received.append, qos)
+        return received
+
+    def call(self, client, request, timeout: float = 10.0):
+        assert client.wait_for_service(timeout_sec=timeout), f"{client.srv_name} not available"
+        future = client.call_async(request)
+        assert self.spin_until(future.done, timeout), f"{client.srv_name} did not answer"
+        return future.result()
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        for node in self.nodes:
+            node.destroy_node()
+        rclpy.try_shutdown(context=self.context)

@@ -1,0 +1,327 @@
+"""The encoder and learner nodes with real rclpy, real topics and real services."""
+
+import math
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped, Twist
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.msg import ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, Imu, JointState, LaserScan, PointCloud2, Range
+from std_msgs.msg import Float32, Float32MultiArray, Float64MultiArray, Int32
+from std_srvs.srv import SetBool, Trigger
+
+from ant_ros.conversions import make_spike_packet, read_spike_packet
+from ant_ros.nodes.encoder_node import EncoderNode
+from ant_ros.nodes.learner_node import SPIKES_QOS, LearnerNode
+
+from ros_harness import RosHarness
+
+
+@pytest.fixture
+def ros():
+    harness = RosHarness()
+    yield harness
+    harness.close()
+
+
+def scan(ranges, range_min=0.1, range_max=10.0) -> LaserScan:
+    msg = LaserScan()
+    msg.header.frame_id = "laser"
+    msg.angle_min, msg.angle_max = -math.pi, math.pi
+    msg.angle_increment = 2 * math.pi / max(len(ranges), 1)
+    msg.range_min, msg.range_max = range_min, range_max
+    msg.ranges = [float(r) for r in ranges]
+    return msg
+
+
+def events_of(packets):
+    return [read_spike_packet(p) for p in packets]
+
+
+def test_laser_scan_encoder_sends_sector_changes(ros):
+    ros.add(EncoderNode(context=ros.context, parameter_overrides=[
+        Parameter("scan.sectors", value=4), Parameter("scan.threshold", value=0.05)]))
+    packets = ros.collect(PointCloud2, "spikes", SPIKES_QOS)
+    pub = ros.probe.create_publisher(LaserScan, "scan", qos_profile_sensor_data)
+    first = scan([1.0] * 40 + [float("inf")] * 40 + [float("nan")] * 40 + [5.05] * 40)
+    assert ros.spin_until(lambda: packets, each=lambda: pub.publish(first))
+    ev = read_spike_packet(packets[0])
+    expected = np.array([(1.0 - 0.1) / 9.9, 1.0, 1.0, (5.05 - 0.1) / 9.9])
+    np.testing.assert_allclose(ev["value"][np.argsort(ev["channel"])], expected, rtol=1e-6)
+    packets.clear()
+    second = scan([1.0] * 40 + [2.0] * 40 + [float("nan")] * 40 + [5.06] * 40)
+    assert ros.spin_until(lambda: any(len(e) for e in events_of(packets)),
+                          each=lambda: pub.publish(second))
+    ev = [e for e in events_of(packets) if len(e)][0]
+    assert ev["channel"].tolist() == [1]  # sector 3 moved less than the threshold
+    assert ev["value"][0] == pytest.approx((2.0 - 0.1) / 9.9 - 1.0, rel=1e-5)
+
+
+def _imu() -> Imu:
+    msg = Imu()
+    msg.angular_velocity.z = 0.5
+    msg.linear_acceleration.z = 9.81
+    msg.orientation.w = 1.0
+    return msg
+
+
+def _joints() -> JointState:
+    return JointState(name=["a", "b"], position=[0.1, 0.2], velocity=[1.0, 2.0])
+
+
+def _odom() -> Odometry:
+    msg = Odometry()
+    msg.twist.twist.linear.x = 0.3
+    msg.pose.pose.orientation.w = 1.0
+    return msg
+
+
+def _image(value: int) -> Image:
+    return Image(height=4, width=4, encoding="mono8", step=4, data=bytes([value] * 16))
+
+
+SENSORS = {
+    "imu": ({"imu.type": "imu"}, Imu, "imu", _imu, 8),
+    "joints": ({"joints.type": "joint_state", "joints.joints": ["b"]}, JointState,
+               "joint_states", _joints, 2),
+    "odom": ({"odom.type": "odometry", "odom.goal_topic": "goal"}, Odometry, "odom", _odom, 4),
+    "range": ({"range.type": "range"}, Range, "range",
+              lambda: Range(range=1.0, min_range=0.0, max_range=2.0), 1),
+    "features": ({"features.type": "float32_array", "features.size": 3}, Float32MultiArray,
+                 "features", lambda: Float32MultiArray(data=[0.5, -0.5, 1.0]), 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SENSORS))
+def test_each_sensor_encoder_sends_its_features(ros, name):
+    params, msg_type, topic, make, n_channels = SENSORS[name]
+    node = ros.add(EncoderNode(context=ros.context, parameter_overrides=[
+        Parameter("encoders", value=[name])] + [Parameter(k, value=v) for k, v in params.items()]))
+    assert node.n_channels == n_channels
+    packets = ros.collect(PointCloud2, "spikes", SPIKES_QOS)
+    pub = ros.probe.create_publisher(msg_type, topic, qos_profile_sensor_data)
+    assert ros.spin_until(lambda: any(len(e) for e in events_of(packets)),
+                          each=lambda: pub.publish(make()))
+    channels = np.concatenate([e["channel"] for e in events_of(packets)])
+    assert channels.max() < n_channels
+    if name == "odom":  # a goal adds distance and bearing
+        goal_pub = ros.probe.create_publisher(PoseStamped, "goal", 10)
+        goal = PoseStamped()
+        goal.pose.position.x, goal.pose.position.y = 3.0, 4.0
+        packets.clear()
+        assert ros.spin_until(lambda: any(2 in e["channel"] for e in events_of(packets)),
+                              each=lambda: (goal_pub.publish(goal), pub.publish(make())))
+        values = {int(c): float(v) for e in events_of(packets) for c, v in
+                  zip(e["channel"], e["value"])}
+        assert values[2] == pytest.approx(5.0)
+
+
+def test_image_encoder_emulates_an_event_camera(ros):
+    ros.add(EncoderNode(context=ros.context, parameter_overrides=[
+        Parameter("encoders", value=["camera"]), Parameter("camera.grid_rows", value=2),
+        Parameter("camera.grid_cols", value=2), Parameter("camera.topic", value="image")]))
+    packets = ros.collect(PointCloud2, "spikes", SPIKES_QOS)
+    pub = ros.probe.create_publisher(Image, "image", qos_profile_sensor_data)
+    assert ros.spin_until(lambda: packets, each=lambda: pub.publish(_image(50)))
+    packets.clear()
+    assert ros.spin_until(lambda: any(len(e) for e in events_of(packets)),
+                          each=lambda: pub.publish(_image(200)))
+    ev = [e for e in events_of(packets) if len(e)][0]
+    assert sorted(ev["channel"].tolist()) == [0, 1, 2, 3] and np.all(ev["value"] > 0)  # ON
+
+
+def test_malformed_sensor_messages_are_dropped_and_the_encoder_runs_on(ros):
+    ros.add(EncoderNode(context=ros.context, parameter_overrides=[
+        Parameter("encoders", value=["scan", "joints", "camera"]),
+        Parameter("joints.type", value="joint_state"), Parameter("joints.joints", value=["a"]),
+        Parameter("camera.topic", value="image")]))
+    packets = ros.collect(PointCloud2, "spikes", SPIKES_QOS)
+    scan_pub = ros.probe.create_publisher(LaserScan, "scan", qos_profile_sensor_data)
+    joint_pub = ros.probe.create_publisher(JointState, "joint_states", qos_profile_sensor_data)
+    image_pub = ros.probe.create_publisher(Image, "image", qos_profile_sensor_data)
+    bad = [
+        lambda: scan_pub.publish(scan([])),                                  # empty
+        lambda: scan_pub.publish(scan([1.0] * 10, range_min=5.0, range_max=1.0)),
+        lambda: joint_pub.publish(JointState(name=["a", "b"], position=[0.1])),  # lengths
+        lambda: joint_pub.publish(JointState(name=["x"], position=[0.1])),       # no joint a
+        lambda: image_pub.publish(Image(height=2, width=2, encoding="32FC1", step=8,
+                                        data=bytes(16))),                   # wrong encoding
+        lambda: image_pub.publish(Image(height=4, width=4, encoding="mono8", step=4,
+                                        data=bytes(3))),                    # truncated
+    ]
+    for publish in bad:
+        publish()
+    ros.spin_for(0.5)
+    assert packets == []
+    good = scan([2.0] * 16)
+    assert ros.spin_until(lambda: packets, each=lambda: scan_pub.publish(good))
+
+
+def learner(ros, **params) -> LearnerNode:
+    overrides = {"network.n_inputs": 4, "network.n_hidden": 32, "watchdog_timeout_s": 0.3}
+    overrides.update(params)
+    return ros.add(LearnerNode(context=ros.context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in overrides.items()]))
+
+
+def packet(ros, channels, values, offset_ns=None):
+    n = len(channels)
+    return make_spike_packet(ros.probe.get_clock().now().to_msg(), "base_link",
+                             np.asarray(channels), np.zeros(n) if offset_ns is None else
+                             np.asarray(offset_ns), np.asarray(values))
+
+
+def test_learner_answers_with_bounded_commands(ros):
+    node = learner(ros, max_linear_speed=0.2, min_linear_speed=0.0, max_angular_speed=0.5)
+    commands = ros.collect(Twist, "cmd_vel")
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    reward = ros.probe.create_publisher(Float32, "reward", 10)
+    rng = np.random.default_rng(0)
+
+    def send():
+        pub.publish(packet(ros, [0, 1, 2, 3], rng.normal(0, 50, 4)))
+        reward.publish(Float32(data=float(rng.normal())))
+    assert ros.spin_until(lambda: len(commands) >= 50, each=send)
+    for c in commands:
+        assert 0.0 <= c.linear.x <= 0.2 and -0.5 <= c.angular.z <= 0.5
+        assert math.isfinite(c.linear.x) and math.isfinite(c.angular.z)
+    assert node.learner.ops.input_events > 0
+
+
+def test_discrete_and_array_commands(ros):
+    learner(ros, command_type="int32", n_actions=3)
+    ints = ros.collect(Int32, "command")
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    assert ros.spin_until(lambda: len(ints) >= 5, each=lambda: pub.publish(
+        packet(ros, [0], [1.0])))
+    assert all(0 <= m.data < 3 for m in ints)
+
+
+def test_float64_array_commands_for_ros2_control(ros):
+    learner(ros, command_type="float64_array", joint_limits_low=[-0.5, 0.0, -1.0],
+            joint_limits_high=[0.5, 2.0, 1.0])
+    arrays = ros.collect(Float64MultiArray, "command")
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    assert ros.spin_until(lambda: len(arrays) >= 5, each=lambda: pub.publish(
+        packet(ros, [0, 1], [2.0, -3.0])))
+    for m in arrays:
+        assert len(m.data) == 3
+        assert -0.5 <= m.data[0] <= 0.5 and 0.0 <= m.data[1] <= 2.0 and -1 <= m.data[2] <= 1
+
+
+def test_malformed_packets_and_rewards_are_dropped_and_the_learner_runs_on(ros):
+    node = learner(ros)
+    commands = ros.collect(Twist, "cmd_vel")
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    reward = ros.probe.create_publisher(Float32, "reward", 10)
+    wrong_layout = packet(ros, [0], [1.0])
+    wrong_layout.fields = wrong_layout.fields[:2]
+    for msg in (wrong_layout, packet(ros, [99], [1.0]), packet(ros, [0, 1], [np.nan, np.inf])):
+        pub.publish(msg)
+    reward.publish(Float32(data=float("nan")))
+    ros.spin_for(0.3)
+    weights = node.learner.net.readout.copy()
+    assert np.all(np.isfinite(weights))
+    assert ros.spin_until(lambda: len(commands) >= 3, each=lambda: pub.publish(
+        packet(ros, [0], [0.5])))
+    assert all(math.isfinite(c.linear.x) for c in commands)
+
+
+def _set_parameters(ros, node_name, **values):
+    client = ros.probe.create_client(SetParameters, f"/{node_name}/set_parameters")
+    request = SetParameters.Request()
+    for name, value in values.items():
+        pv = ParameterValue()
+        if isinstance(value, float):
+            pv.type, pv.double_value = ParameterType.PARAMETER_DOUBLE, value
+        elif isinstance(value, bool):
+            pv.type, pv.bool_value = ParameterType.PARAMETER_BOOL, value
+        else:
+            pv.type, pv.integer_value = ParameterType.PARAMETER_INTEGER, value
+        request.parameters.append(ParameterMsg(name=name, value=pv))
+    return ros.call(client, request).results
+
+
+def test_parameters_apply_live_and_invalid_ones_are_refused_with_a_reason(ros):
+    node = learner(ros)
+    [ok] = _set_parameters(ros, "ant_learner", **{"learning.actor_lr": 0.01})
+    assert ok.successful and node.learner.config.learning.actor_lr == 0.01
+    [ok] = _set_parameters(ros, "ant_learner", **{"network.threshold": 0.3})
+    assert ok.successful and np.all(node.learner.net.threshold == 0.3)
+    [bad] = _set_parameters(ros, "ant_learner", **{"learning.trace_lambda": 1.5})
+    assert not bad.successful and "trace_lambda" in bad.reason
+    [bad] = _set_parameters(ros, "ant_learner", **{"network.n_hidden": 64})
+    assert not bad.successful and "read-only" in bad.reason.lower()
+    [bad] = _set_parameters(ros, "ant_learner", **{"min_linear_speed": 1.0})
+    assert not bad.successful and "low < high" in bad.reason
+    assert node.learner.config.learning.trace_lambda != 1.5
+
+
+def test_services_save_load_reset_and_switch_learning(ros, tmp_path):
+    path = str(tmp_path / "agent.npz")
+    node = learner(ros, checkpoint_path=path)
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    commands = ros.collect(Twist, "cmd_vel")
+    assert ros.spin_until(lambda: len(commands) >= 5, each=lambda: pub.publish(
+        packet(ros, [0, 1], [0.5, -0.5])))
+
+    def service(kind, name):
+        return ros.probe.create_client(kind, f"/ant_learner/{name}")
+    saved = ros.call(service(Trigger, "save_checkpoint"), Trigger.Request())
+    assert saved.success and (tmp_path / "agent.npz").exists()
+    before = node.learner.net.readout.copy()
+    assert ros.spin_until(lambda: len(commands) >= 30, each=lambda: pub.publish(
+        packet(ros, [2], [np.random.normal()])))
+    loaded = ros.call(service(Trigger, "load_checkpoint"), Trigger.Request())
+    assert loaded.success
+    np.testing.assert_array_equal(node.learner.net.readout, before)
+    assert ros.call(service(Trigger, "reset_episode"), Trigger.Request()).success
+    off = ros.call(service(SetBool, "set_learning"), SetBool.Request(data=False))
+    assert off.success and not node.learner.config.learning.learning_enabled
+    (tmp_path / "agent.npz").write_bytes(b"garbage")
+    refused = ros.call(service(Trigger, "load_checkpoint"), Trigger.Request())
+    assert not refused.success and "not a readable" in refused.message
+
+
+def test_watchdog_stops_the_robot_when_input_stops(ros):
+    learner(ros, watchdog_timeout_s=0.2)
+    commands = ros.collect(Twist, "cmd_vel")
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    assert ros.spin_until(lambda: len(commands) >= 3, each=lambda: pub.publish(
+        packet(ros, [0], [3.0])))
+    assert any(c.linear.x != 0.0 or c.angular.z != 0.0 for c in commands)
+    assert ros.spin_until(lambda: commands[-1].linear.x == 0.0 and commands[-1].angular.z == 0.0,
+                          timeout=3.0)
+
+
+def test_diagnostics_arrive(ros):
+    learner(ros, diagnostics_period_s=0.2)
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    assert ros.spin_until(lambda: diagnostics, each=lambda: pub.publish(packet(ros, [0], [1.0])))
+    keys = {kv.key for kv in diagnostics[-1].status[0].values}
+    assert {"input_event_rate_hz", "output_event_rate_hz", "hidden_activity", "synops_per_s",
+            "op_ratio", "energy_async_uj", "learning", "mean_reward",
+            "processing_latency_ms"} <= keys
+
+
+def test_imitation_from_a_teacher_command(ros):
+    node = learner(ros, **{"learning.imitation_lr": 0.5})
+    teacher = ros.probe.create_publisher(Twist, "teleop/cmd_vel", 10)
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    target = Twist()
+    target.linear.x, target.angular.z = 0.2, -0.5
+    rng = np.random.default_rng(1)
+    ros.spin_for(3.0, each=lambda: (teacher.publish(target), pub.publish(
+        packet(ros, [0, 1], rng.normal(0, 0.2, 2)))))
+    mean = node.learner.net.readout_value[1:]
+    spec = node.learner.config.action
+    action = np.asarray(spec.low) + 0.5 * (np.tanh(mean) + 1) * (
+        np.asarray(spec.high) - np.asarray(spec.low))
+    np.testing.assert_allclose(action, [0.2, -0.5], atol=0.1)
