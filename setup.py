@@ -15,6 +15,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/worlds", glob("worlds/*.sdf")),
     ],
     install_requires=["setuptools", "numpy", "numba", "gymnasium", "PyYAML"],
     zip_safe=False,
@@ -27,6 +28,8 @@ setup(
     entry_points={
         "console_scripts": [
             "ant-ros = ant_ros.cli:main",
+            "ant_encoder = ant_ros.nodes.encoder_node:main",
+            "ant_learner = ant_ros.nodes.learner_node:main",
         ],
     },
 )

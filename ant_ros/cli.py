@@ -41,10 +41,19 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import core_bench
+    if args.bench == "core":
+        from .bench import core_bench as bench
+    else:
+        from .bench import ros_bench as bench
+    rows = bench.run(quick=args.quick)
+    print(json.dumps(rows, indent=1) if args.json else bench.format_table(rows))
+    return 0
 
-    rows = core_bench.run(quick=args.quick)
-    print(json.dumps(rows, indent=1) if args.json else core_bench.format_table(rows))
+
+def _run(args: argparse.Namespace) -> int:
+    from .nodes.in_process import run
+
+    run(args.config, use_sim_time=args.use_sim_time, namespace=args.namespace)
     return 0
 
 
@@ -83,6 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
     core.add_argument("--quick", action="store_true",
                       help="short streams, N=128 only (a smoke test, not for reporting)")
     core.set_defaults(func=_bench)
+    ros = bench_sub.add_parser("ros", help="LaserScan -> cmd_vel latency through the ROS graph",
+                               description="From a LaserScan publish to the resulting cmd_vel "
+                               "(N=512, learning on): p50/p99 latency in one process and in two "
+                               "processes, and the input events per second the learner keeps "
+                               "up with.")
+    ros.add_argument("--json", action="store_true", help="print a JSON list of rows")
+    ros.add_argument("--quick", action="store_true", help="few samples (a smoke test)")
+    ros.set_defaults(func=_bench)
+
+    run = sub.add_parser("run", help="the encoder and learner nodes in one process",
+                         description="Run ant_encoder and ant_learner in one process with one "
+                         "executor, configured by a ROS parameter file (e.g. config/robot.yaml)"
+                         ", for users without ROS launch and for speed.")
+    run.add_argument("config", help="ROS 2 parameter file (YAML)")
+    run.add_argument("--use-sim-time", action="store_true", help="use /clock")
+    run.add_argument("--namespace", default="", help="namespace of the nodes and topics")
+    run.set_defaults(func=_run)
 
     demo = sub.add_parser("demo", help="the main demo: learn CartPole from scratch, online",
                           description="Learn CartPole-v1 from scratch, online, and print the "

@@ -19,7 +19,7 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 
 def test_help_explains_each_subcommand():
     out = run_cli("--help").stdout
-    for name in ("train", "bench", "demo"):
+    for name in ("train", "bench", "demo", "run"):
         assert name in out
     assert "--steps" in run_cli("train", "--help").stdout
     assert "threshold" in run_cli("bench", "core", "--help").stdout
@@ -52,3 +52,13 @@ def test_bench_core_json_rows():
     assert sweep[-1]["max_abs_deviation"] < sweep[0]["max_abs_deviation"]
     assert sweep[-1]["max_abs_deviation"] < 1e-4
     assert any(r["kind"] == "learning_step" and r["median_us"] > 0 for r in rows)
+
+
+def test_bench_ros_json_rows():
+    rows = json.loads(run_cli("bench", "ros", "--quick", "--json").stdout)
+    assert {r["mode"] for r in rows} == {"single", "throughput", "two"}
+    for row in rows:
+        assert {"p50_ms", "p99_ms", "rate_hz", "events_per_s", "mode"} <= row.keys()
+        assert 0 < row["p50_ms"] <= row["p99_ms"] and row["rate_hz"] > 0
+    throughput = next(r for r in rows if r["mode"] == "throughput")
+    assert throughput["events_per_s"] > 0

@@ -86,9 +86,10 @@ class LearnerNode(Node):
         self._last_step_s = -math.inf
         self._stopped = False
         self._latencies: deque[float] = deque(maxlen=200)
+        self.packet_events = 0  # events received in spike packets
         self._reward_ema = 0.0
-        self._diag_last = (time.monotonic(), self.learner.ops.synops,
-                           self.learner.ops.input_events, self.learner.ops.hidden_events)
+        self._diag_last = (time.monotonic(), self.learner.ops.synops, 0,
+                           self.learner.ops.hidden_events)
 
         if self.command_type == "twist":
             self.command_pub = self.create_publisher(Twist, "cmd_vel", 10)
@@ -170,6 +171,7 @@ class LearnerNode(Node):
                 f"learner has {n_inputs}) or non-finite values", throttle_duration_sec=5.0)
             events = events[good]
         self._pending.append((stamp, events))
+        self.packet_events += len(events)
         self._last_packet = time.monotonic()
         now = self._now_s()
         if now - self._last_step_s >= self.get_parameter("min_step_interval_s").value:
@@ -332,12 +334,12 @@ class LearnerNode(Node):
         now = time.monotonic()
         t0, synops0, inputs0, hidden0 = self._diag_last
         dt = max(now - t0, 1e-9)
-        self._diag_last = (now, ops.synops, ops.input_events, ops.hidden_events)
+        self._diag_last = (now, ops.synops, self.packet_events, ops.hidden_events)
         energy = ops.energy_pj()
         latency = float(np.median(self._latencies)) * 1e3 if self._latencies else float("nan")
         n_hidden = self.learner.net.n_hidden
         values = {
-            "input_event_rate_hz": (ops.input_events - inputs0) / dt,
+            "input_event_rate_hz": (self.packet_events - inputs0) / dt,
             "output_event_rate_hz": (ops.hidden_events - hidden0) / dt,
             "hidden_activity": (ops.hidden_events - hidden0) / dt / n_hidden
             * self.learner.config.network.tick_s,

@@ -1,0 +1,148 @@
+"""Launch files and parameter files, tested for what can be tested without ROS launch installed:
+they parse, every executable, config and world they name exists, and every parameter in the
+config is one the nodes declare. ``ant-ros run`` is tested end to end as a separate process."""
+
+import ast
+import pathlib
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import rclpy
+import yaml
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rclpy.context import Context
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import LaserScan
+
+from ant_ros.nodes.encoder_node import EncoderNode
+from ant_ros.nodes.learner_node import LearnerNode
+
+from ros_harness import RosHarness
+from test_nodes import scan
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
+
+
+def console_scripts() -> set[str]:
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    scripts = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and " = " in node.value:
+            scripts.add(node.value.split(" = ")[0].strip())
+    return scripts
+
+
+def calls(tree, name):
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(
+        n.func, "id", getattr(n.func, "attr", None)) == name]
+
+
+def keyword(call, name):
+    for kw in call.keywords:
+        if kw.arg == name:
+            return kw.value
+    return None
+
+
+def test_launch_files_exist_and_parse():
+    names = {p.name for p in LAUNCH_FILES}
+    assert {"robot.launch.py", "gazebo.launch.py"} <= names
+    for path in LAUNCH_FILES:
+        tree = ast.parse(path.read_text())
+        functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert "generate_launch_description" in functions, path.name
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert {"launch", "launch_ros.actions"} <= imported, path.name
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_files_name_executables_that_exist(path):
+    tree = ast.parse(path.read_text())
+    scripts = console_scripts()
+    for call in calls(tree, "Node"):
+        package = keyword(call, "package")
+        executable = keyword(call, "executable")
+        if isinstance(package, ast.Constant) and package.value == "ant_ros":
+            assert executable.value in scripts, f"{path.name}: {executable.value}"
+
+
+def test_robot_launch_arguments_and_files():
+    text = (ROOT / "launch" / "robot.launch.py").read_text()
+    tree = ast.parse(text)
+    declared = {c.args[0].value for c in calls(tree, "DeclareLaunchArgument")}
+    assert {"params_file", "use_sim_time", "namespace", "checkpoint"} <= declared
+    assert (ROOT / "config" / "robot.yaml").is_file() and '"robot.yaml"' in text
+    gazebo = (ROOT / "launch" / "gazebo.launch.py").read_text()
+    assert (ROOT / "worlds" / "ant_arena.sdf").is_file() and '"ant_arena.sdf"' in gazebo
+    for bridged in ("/clock@rosgraph_msgs/msg/Clock", "/scan@sensor_msgs/msg/LaserScan",
+                    "/odom@nav_msgs/msg/Odometry", "/cmd_vel@geometry_msgs/msg/Twist"):
+        assert bridged in gazebo
+    assert '"checkpoint_path"' in text  # a parameter the learner declares (checked below)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def test_every_config_parameter_is_declared_by_its_node():
+    path = ROOT / "config" / "robot.yaml"
+    config = yaml.safe_load(path.read_text())
+    context = Context()
+    rclpy.init(args=["--ros-args", "--params-file", str(path)], context=context)
+    try:
+        nodes = {"ant_encoder": EncoderNode(context=context),
+                 "ant_learner": LearnerNode(context=context)}
+        for name, node in nodes.items():
+            for param, value in flatten(config[name]["ros__parameters"]).items():
+                assert node.has_parameter(param), f"{name} does not declare {param}"
+                assert node.get_parameter(param).value == value, param
+            node.destroy_node()
+        assert nodes["ant_learner"].has_parameter("checkpoint_path")
+        assert nodes["ant_encoder"].n_channels == config["ant_learner"]["ros__parameters"][
+            "network"]["n_inputs"]
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+def test_ant_ros_run_drives_cmd_vel_and_shuts_down_cleanly(tmp_path):
+    params = yaml.safe_load((ROOT / "config" / "robot.yaml").read_text())
+    learner = params["ant_learner"]["ros__parameters"]
+    learner["checkpoint_path"] = str(tmp_path / "run.npz")
+    learner["network"]["n_hidden"] = 64
+    config = tmp_path / "robot.yaml"
+    config.write_text(yaml.safe_dump(params))
+    child = subprocess.Popen([sys.executable, "-m", "ant_ros.cli", "run", str(config)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ros = RosHarness()
+    try:
+        commands = ros.collect(Twist, "cmd_vel")
+        scan_pub = ros.probe.create_publisher(LaserScan, "scan", qos_profile_sensor_data)
+        odom_pub = ros.probe.create_publisher(Odometry, "odom", qos_profile_sensor_data)
+        rng = np.random.default_rng(0)
+
+        def publish():
+            scan_pub.publish(scan(2.0 + rng.normal(0, 0.3, 90)))
+            odom = Odometry()
+            odom.pose.pose.orientation.w = 1.0
+            odom_pub.publish(odom)
+        assert ros.spin_until(lambda: len(commands) >= 5, timeout=60.0, each=publish)
+        for c in commands:
+            assert -0.05 <= c.linear.x <= 0.3 and -1.0 <= c.angular.z <= 1.0
+    finally:
+        ros.close()
+        child.send_signal(signal.SIGINT)
+        output, _ = child.communicate(timeout=30)
+    assert child.returncode == 0, output
+    assert (tmp_path / "run.npz").exists()  # checkpoint written on shutdown
