@@ -60,5 +60,6 @@ def test_bench_ros_json_rows():
     for row in rows:
         assert {"p50_ms", "p99_ms", "rate_hz", "events_per_s", "mode"} <= row.keys()
         assert 0 < row["p50_ms"] <= row["p99_ms"] and row["rate_hz"] > 0
+        assert (row["events_per_s"] is None) == (row["mode"] == "two")
     throughput = next(r for r in rows if r["mode"] == "throughput")
     assert throughput["events_per_s"] > 0
