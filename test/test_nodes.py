@@ -325,3 +325,30 @@ def test_imitation_from_a_teacher_command(ros):
     action = np.asarray(spec.low) + 0.5 * (np.tanh(mean) + 1) * (
         np.asarray(spec.high) - np.asarray(spec.low))
     np.testing.assert_allclose(action, [0.2, -0.5], atol=0.1)
+
+
+def test_encoder_thresholds_apply_live(ros):
+    node = ros.add(EncoderNode(context=ros.context, parameter_overrides=[
+        Parameter("scan.sectors", value=2)]))
+    [ok] = _set_parameters(ros, "ant_encoder", **{"scan.threshold": 0.3})
+    assert ok.successful and np.all(node._send_on_delta["scan"].thresholds == 0.3)
+    [bad] = _set_parameters(ros, "ant_encoder", **{"scan.threshold": float("nan")})
+    assert not bad.successful and "finite" in bad.reason
+    [bad] = _set_parameters(ros, "ant_encoder", **{"scan.sectors": 4})
+    assert not bad.successful  # structural: read-only
+
+
+def test_learner_resumes_from_its_checkpoint(ros, tmp_path):
+    path = str(tmp_path / "agent.npz")
+    first = learner(ros, checkpoint_path=path)
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    commands = ros.collect(Twist, "cmd_vel")
+    assert ros.spin_until(lambda: len(commands) >= 10, each=lambda: pub.publish(
+        packet(ros, [0, 1], np.random.normal(0, 1, 2))))
+    first.save_on_shutdown()
+    readout = first.learner.net.readout.copy()
+    ros.executor.remove_node(first)
+    first.destroy_node()
+    ros.nodes.remove(first)
+    second = learner(ros, checkpoint_path=path, resume=True)
+    np.testing.assert_array_equal(second.learner.net.readout, readout)

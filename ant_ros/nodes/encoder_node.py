@@ -9,6 +9,7 @@ channel ranges in the order listed. Malformed messages are dropped with a rate-l
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -17,7 +18,7 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -42,6 +43,7 @@ ENCODER_TYPES: dict[str, tuple[type, str]] = {
 TYPE_OF_NAME = {"scan": "laser_scan", "imu": "imu", "joint_states": "joint_state",
                 "odom": "odometry", "range": "range", "image": "image", "camera": "image"}
 IMAGE_ENCODINGS = ("mono8", "rgb8", "bgr8")
+LIVE_KEYS = ("threshold", "max_rate_hz")  # per-encoder parameters that apply live
 
 
 @dataclass
@@ -65,6 +67,7 @@ class EncoderNode(Node):
             description="publish a packet for every sensor message, even without events"))
         self.publisher = self.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
         self._goal: np.ndarray | None = None
+        self._send_on_delta: dict[str, enc.SendOnDeltaEncoder] = {}
         self.encoders: list[Encoder] = []
         channel = 0
         for name in self.get_parameter("encoders").value:
@@ -75,15 +78,37 @@ class EncoderNode(Node):
         layout = ", ".join(f"{e.name}: {e.first_channel}..{e.first_channel + e.n_channels - 1}"
                            for e in self.encoders)
         self.get_logger().info(f"{channel} input channels ({layout})")
+        self.add_on_set_parameters_callback(self._on_set_parameters)
 
     # -- set-up --------------------------------------------------------------------------------
 
     def _param(self, name: str, key: str, default, text: str):
         full = f"{name}.{key}"
         if not self.has_parameter(full):
-            self.declare_parameter(full, default, ParameterDescriptor(description=text,
-                                                                      read_only=True))
+            self.declare_parameter(full, default, ParameterDescriptor(
+                description=text, read_only=key not in LIVE_KEYS))
         return self.get_parameter(full).value
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """Thresholds and rate limits apply live; anything else is read-only."""
+        proposed = {p.name: p.value for p in params}
+        updates = []
+        for name, coder in self._send_on_delta.items():
+            keys = {key: proposed.get(f"{name}.{key}", self.get_parameter(f"{name}.{key}").value)
+                    for key in LIVE_KEYS}
+            if any(f"{name}.{key}" in proposed for key in LIVE_KEYS):
+                if not all(math.isfinite(float(v)) for v in keys.values()):
+                    return SetParametersResult(successful=False,
+                                               reason=f"{name}: values must be finite")
+                updates.append((coder, keys))
+        try:
+            for coder, keys in updates:  # validate all before changing any
+                enc.SendOnDeltaEncoder(coder.n_channels, keys["threshold"], keys["max_rate_hz"])
+        except ValueError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        for coder, keys in updates:
+            coder.configure(keys["threshold"], keys["max_rate_hz"])
+        return SetParametersResult(successful=True)
 
     def _make_encoder(self, name: str, first: int) -> Encoder:
         kind = self._param(name, "type", TYPE_OF_NAME.get(name, "float32_array"),
@@ -121,6 +146,7 @@ class EncoderNode(Node):
             population = enc.PopulationEncoder(low, high, fields) if fields > 0 else None
             n_out = n_features * fields if population else n_features
             delta = enc.SendOnDeltaEncoder(n_out, threshold, max_rate)
+            self._send_on_delta[name] = delta
 
             def events_of(msg):
                 values = feature_fn(msg)
