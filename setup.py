@@ -30,6 +30,7 @@ setup(
             "ant-ros = ant_ros.cli:main",
             "ant_encoder = ant_ros.nodes.encoder_node:main",
             "ant_learner = ant_ros.nodes.learner_node:main",
+            "ant_gym_bridge = ant_ros.gym.bridge_node:main",
         ],
     },
 )

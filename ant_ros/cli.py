@@ -57,11 +57,35 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_KEYS = ("env", "steps", "seed", "solved_at_step", "mean_return_last100", "episodes",
+             "steps_per_s", "op_ratio", "plot", "summary")
+
+
 def _demo(args: argparse.Namespace) -> int:
-    print(f"Training the asynchronous network online on {args.env} "
-          f"({args.steps:,} steps, seed {args.seed}), directly on Gymnasium.")
-    args.json = False
-    return _train(args)
+    from .demo import run
+    from .direct_runner import terminal_progress
+
+    if not args.json:
+        print(f"Learning {args.env} from scratch, online, through the ROS graph "
+              f"(bridge -> encoder -> learner -> bridge, lockstep), {args.steps:,} steps, "
+              f"seed {args.seed}.")
+    summary = run(args.env, args.steps, args.seed, args.out,
+                  progress=None if args.json else terminal_progress(args.steps))
+    result = {k: summary[k] for k in DEMO_KEYS}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    solved = result["solved_at_step"]
+    rows = [("env", result["env"]), ("steps", f"{result['steps']:,} ({result['episodes']} "
+                                              "episodes)"),
+            ("solved at step", "not solved" if solved is None else f"{solved:,}"),
+            ("mean return, last 100 ep", f"{result['mean_return_last100']:.1f}"),
+            ("env steps per second", f"{result['steps_per_s']:,.0f}"),
+            ("op ratio (dense / async)", f"{result['op_ratio']:.1f}x"),
+            ("learning curve", result["plot"]), ("summary", result["summary"])]
+    for name, value in rows:
+        print(f"{name:<26}{value}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,12 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--namespace", default="", help="namespace of the nodes and topics")
     run.set_defaults(func=_run)
 
-    demo = sub.add_parser("demo", help="the main demo: learn CartPole from scratch, online",
-                          description="Learn CartPole-v1 from scratch, online, and print the "
-                          "results table.")
+    demo = sub.add_parser("demo", help="the main demo: learn CartPole online through ROS",
+                          description="The full ROS graph in one process (Gymnasium bridge in "
+                          "lockstep, encoder, learner) learns from scratch, online; prints a "
+                          "results table and writes a learning-curve plot and a JSON summary.")
     demo.add_argument("--env", default="CartPole-v1", help="Gymnasium env id")
     demo.add_argument("--steps", type=int, default=100_000)
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="runs/demo", help="output folder (plot, summary)")
+    demo.add_argument("--json", action="store_true", help="print one JSON object")
     demo.set_defaults(func=_demo)
     return parser
 

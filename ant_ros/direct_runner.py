@@ -14,6 +14,8 @@ import gymnasium as gym
 import numpy as np
 
 from .core.config import ActionSpec, AgentConfig
+from .core.encoders import SendOnDeltaEncoder
+from .core.events import EventBatch, packet_precision
 from .core.learner import OnlineLearner
 from .presets import preset_for
 
@@ -103,21 +105,33 @@ def train(env_id: str, steps: int, seed: int, config: AgentConfig | None = None,
     threshold = solved_threshold(env, env_id)
     learner = OnlineLearner(agent_config_for(env, env_id, seed, config))
     dt = learner.config.network.tick_s
+    # the same encoding the ROS graph applies (encoder threshold 0, float32 packet values), so
+    # that lockstep training through ROS reproduces this run exactly
+    encoder = SendOnDeltaEncoder(learner.n_inputs, 0.0)
+
+    def learn_step(obs, now, **kwargs):
+        channels, deltas = encoder.encode(np.asarray(obs, np.float64), now)
+        events = EventBatch(channels.astype(np.int64), np.full(channels.size, now),
+                            packet_precision(deltas))
+        reward = kwargs.pop("reward", None)
+        return learner.step_events(events, now, reward=None if reward is None else float(
+            np.float32(reward)), **kwargs)
+
     returns: list[float] = []
     ends: list[int] = []
     window: deque[float] = deque(maxlen=WINDOW)
     solved_at = None
     obs, _ = env.reset(seed=seed)
     env.action_space.seed(seed)
-    action = learner.step_observation(obs, 0.0)
+    action = learn_step(obs, 0.0)
     episode_return = 0.0
     start = time.perf_counter()
     for step in range(1, steps + 1):
         obs, reward, terminated, truncated, _ = env.step(action)
         episode_return += float(reward)
         now = step * dt
-        action = learner.step_observation(obs, now, reward=float(reward),
-                                          terminated=terminated, truncated=truncated)
+        action = learn_step(obs, now, reward=float(reward), terminated=terminated,
+                            truncated=truncated)
         if terminated or truncated:
             returns.append(episode_return)
             ends.append(step)
@@ -127,7 +141,7 @@ def train(env_id: str, steps: int, seed: int, config: AgentConfig | None = None,
                     and float(np.mean(window)) >= threshold):
                 solved_at = step
             obs, _ = env.reset()
-            action = learner.step_observation(obs, now)
+            action = learn_step(obs, now)
         if progress is not None and (step % 1000 == 0 or step == steps):
             progress(step, float(np.mean(window)) if window else None)
     wall = time.perf_counter() - start

@@ -21,7 +21,7 @@ import rclpy
 import yaml
 from geometry_msgs.msg import Twist
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.experimental import EventsExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import LaserScan, PointCloud2
@@ -121,7 +121,7 @@ def _in_process(count: int, warmup: int) -> list[dict]:
              LearnerNode(context=context, parameter_overrides=[
                  Parameter(k, value=v) for k, v in params["ant_learner"].items()])]
     probe = Probe(context)
-    executor = SingleThreadedExecutor(context=context)
+    executor = EventsExecutor(context=context)
     for node in [*nodes, probe.node]:
         executor.add_node(node)
     learner = nodes[1]
@@ -158,7 +158,7 @@ def _two_processes(count: int, warmup: int) -> dict:
     context = Context()
     rclpy.init(context=context)
     probe = Probe(context)
-    executor = SingleThreadedExecutor(context=context)
+    executor = EventsExecutor(context=context)
     executor.add_node(probe.node)
     try:
         deadline = time.monotonic() + 60.0

@@ -15,6 +15,11 @@ class InputError(ValueError):
 EVENT_DTYPE = np.dtype([("channel", "<u4"), ("offset_ns", "<u4"), ("value", "<f4")])
 
 
+def packet_precision(values: np.ndarray) -> np.ndarray:
+    """``values`` rounded to the precision a spike packet carries (float32)."""
+    return np.asarray(values).astype(np.float32).astype(np.float64)
+
+
 @dataclass(frozen=True)
 class EventBatch:
     """Events with absolute times in seconds, in arrival order."""

@@ -192,8 +192,13 @@ class EncoderNode(Node):
             joints = [j for j in joints if j]
             if not joints:
                 raise ValueError(f"encoder {name}: set {name}.joints")
-            return 2 * len(joints), lambda m: enc.joint_features(
-                list(m.name), as_float_array(m.position), as_float_array(m.velocity), joints)
+            velocity = self._param(name, "include_velocity", True, "encode velocities too")
+
+            def joint_state(m: JointState):
+                features = enc.joint_features(list(m.name), as_float_array(m.position),
+                                              as_float_array(m.velocity), joints)
+                return features if velocity else features[0::2]
+            return (2 if velocity else 1) * len(joints), joint_state
         if kind == "odometry":
             goal_topic = self._param(name, "goal_topic", "", "PoseStamped goal topic (empty: "
                                      "no goal features)")

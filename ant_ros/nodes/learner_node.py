@@ -50,6 +50,8 @@ NODE_PARAMETERS = {
     "joint_limits_high": ([1.0], False, "upper command limits, float64_array"),
     "idle_action": (0, False, "discrete action sent when stopped (int32)"),
     "watchdog_timeout_s": (0.5, False, "no spike packet for this long: publish a zero command"),
+    "stop_at_episode_end": (True, False, "publish a zero command when an episode ends (false: "
+                            "publish nothing, as a lockstep simulator expects)"),
     "min_step_interval_s": (0.0, False, "packets closer than this are merged into one step"),
     "teacher_timeout_s": (0.5, False, "a teacher command older than this is ignored"),
     "deterministic": (False, False, "act greedily (no exploration noise)"),
@@ -98,10 +100,12 @@ class LearnerNode(Node):
         else:
             self.command_pub = self.create_publisher(Int32, "command", 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(PointCloud2, "spikes", self._on_spikes, SPIKES_QOS)
+        # reward and episode boundary first: when they are ready together with a spike packet,
+        # the executor serves them first, so the step the packet triggers sees them
         self.create_subscription(Float32, "reward", self._on_reward, 10)
         self.create_subscription(Bool, "episode_end", self._on_episode_end, 10)
         self.create_subscription(Twist, "teleop/cmd_vel", self._on_teacher, 10)
+        self.create_subscription(PointCloud2, "spikes", self._on_spikes, SPIKES_QOS)
         self.create_service(Trigger, "~/save_checkpoint", self._srv_save)
         self.create_service(Trigger, "~/load_checkpoint", self._srv_load)
         self.create_service(Trigger, "~/reset_episode", self._srv_reset)
@@ -226,7 +230,8 @@ class LearnerNode(Node):
             return
         self._last_step_s = now
         self._stopped = False
-        self._publish(action)
+        if action is not None or self.get_parameter("stop_at_episode_end").value:
+            self._publish(action)
 
     def _teacher_action(self):
         if self._teacher is None or self.command_type != "twist":
