@@ -89,3 +89,17 @@ def test_continuous_ros_robot_env():
     finally:
         env.close()
         robot.close()
+
+
+def test_stable_baselines3_learns_through_the_ros_env(cartpole_robot):
+    """Runs where Stable-Baselines3 is installed (it needs torch, which the suite does not)."""
+    sb3 = pytest.importorskip("stable_baselines3")
+    env = gym.make("ant_ros/RosRobot-v0", observation_size=4, n_actions=2)
+    try:
+        model = sb3.PPO("MlpPolicy", env, n_steps=256, batch_size=64, seed=0, verbose=0)
+        model.learn(total_timesteps=512)
+        obs, _ = env.reset(seed=0)
+        action, _ = model.predict(obs, deterministic=True)
+        assert env.action_space.contains(int(action))
+    finally:
+        env.close()

@@ -8,7 +8,6 @@ towards zero so the signals stay bounded.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 

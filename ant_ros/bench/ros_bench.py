@@ -173,7 +173,11 @@ def _two_processes(count: int, warmup: int) -> dict:
         return _row("two", latencies, time.perf_counter() - start, None)
     finally:
         child.terminate()
-        child.wait(timeout=10)
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
         executor.shutdown()
         probe.node.destroy_node()
         rclpy.try_shutdown(context=context)

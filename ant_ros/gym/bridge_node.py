@@ -22,9 +22,7 @@ import time
 
 import gymnasium as gym
 import numpy as np
-import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
@@ -32,6 +30,7 @@ from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 from std_srvs.srv import Trigger
 
 from ..direct_runner import env_step_seconds
+from ..nodes.spin import spin_nodes
 
 MODES = ("lockstep", "realtime")
 # readable joint names for the classic-control observations; others are obs_0, obs_1, ...
@@ -213,17 +212,7 @@ class GymBridgeNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = GymBridgeNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_nodes(lambda: [GymBridgeNode()], args)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, Imu, JointState, LaserScan, PointCloud2, Range
@@ -28,6 +26,7 @@ from std_msgs.msg import Float32MultiArray
 from ..conversions import as_float_array, make_spike_packet
 from ..core import encoders as enc
 from .learner_node import SPIKES_QOS
+from .spin import spin_nodes
 
 # encoder type -> (message type, default topic)
 ENCODER_TYPES: dict[str, tuple[type, str]] = {
@@ -261,17 +260,7 @@ class EncoderNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = EncoderNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_nodes(lambda: [EncoderNode()], args)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
@@ -34,6 +33,7 @@ from ..core.config import ActionSpec, AgentConfig, ConfigError, LearningConfig, 
 from ..core.events import EventBatch, InputError
 from ..core.learner import OnlineLearner, warm_up
 from .parameters import declare_config, read_config
+from .spin import spin_nodes
 
 COMMAND_TYPES = ("twist", "float64_array", "int32")
 # Spike packets carry deltas: a lost packet would corrupt the reconstructed inputs, so they are
@@ -332,6 +332,11 @@ class LearnerNode(Node):
             response = self._srv_save(None, Trigger.Response())
             self.get_logger().info(response.message)
 
+    def destroy_node(self) -> None:
+        """Save the checkpoint (when ``checkpoint_path`` is set), then destroy the node."""
+        self.save_on_shutdown()
+        super().destroy_node()
+
     # -- diagnostics ---------------------------------------------------------------------------
 
     def _diagnostics(self) -> None:
@@ -369,18 +374,7 @@ class LearnerNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = LearnerNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.save_on_shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_nodes(lambda: [LearnerNode()], args)
 
 
 if __name__ == "__main__":
