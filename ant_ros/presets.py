@@ -1,7 +1,7 @@
 """Tuned agent configurations per task.
 
-The dataclass defaults are the configuration tuned on CartPole-v1; other tasks override what they
-need. Pendulum-v1 wants a fast, input-driven reservoir (tau = one step, low spectral radius),
+The dataclass defaults are the configuration tuned on CartPole-v1 (4 of 5 seeds solved within
+100k steps at an op ratio near 12x); other tasks override what they need. Pendulum-v1 wants a fast, input-driven reservoir (tau = one step, low spectral radius),
 raw rewards, a small actor step, and a finer event threshold than CartPole.
 """
 
@@ -18,7 +18,7 @@ PRESETS: dict[str, AgentConfig] = {
                               homeostasis_rate=0.0, decision_ticks=1),
         learning=LearningConfig(gamma=0.95, trace_lambda=0.7, actor_lr=1e-4, critic_lr=3e-3,
                                 normalize_rewards=False, actor_bound_kappa=10.0,
-                                mean_regularization=0.05, hidden_lr=0.0,
+                                mean_regularization=0.05, hidden_lr=0.0, entropy_coef=0.01,
                                 min_log_std=-5.0, max_log_std=2.0),
     ),
 }

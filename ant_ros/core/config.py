@@ -77,7 +77,7 @@ class LearningConfig:
     critic_bound_kappa: float = 2.0
     actor_bound_kappa: float = 2.0
     mean_regularization: float = 0.0
-    entropy_coef: float = 0.01
+    entropy_coef: float = 0.005
     init_log_std: float = 0.0
     min_log_std: float = -3.0
     max_log_std: float = 1.0
