@@ -1,0 +1,78 @@
+"""``ant_nav_reward``: the navigation reward on any robot with ``odom``, ``scan`` and a goal.
+
+Subscribes ``odom`` (nav_msgs/Odometry), ``scan`` (sensor_msgs/LaserScan) and ``goal_pose``
+(geometry_msgs/PoseStamped); on every odometry message publishes ``reward`` (std_msgs/Float32:
+progress towards the goal, a penalty on collision, a bonus on arrival) and, when the episode
+ends, ``episode_end`` (std_msgs/Bool: true on arrival or collision, false on timeout). Works the
+same on a real robot, in Gazebo and in the ir-sim stand-in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import LaserScan
+from std_msgs.msg import Bool, Float32
+
+from ..conversions import as_float_array
+from ..gym.navigation import NavigationConfig, NavigationTask, min_valid_range
+from .spin import spin_nodes
+
+
+class NavRewardNode(Node):
+    def __init__(self, node_name: str = "ant_nav_reward", **kwargs) -> None:
+        super().__init__(node_name, **kwargs)
+        defaults = NavigationConfig()
+        for f in dataclasses.fields(defaults):
+            self.declare_parameter(f.name, getattr(defaults, f.name), ParameterDescriptor(
+                description=f"navigation task: {f.name.replace('_', ' ')}", read_only=True))
+        self.task = NavigationTask(NavigationConfig(**{
+            f.name: float(self.get_parameter(f.name).value)
+            for f in dataclasses.fields(defaults)}))
+        self.min_range = math.inf
+        self.outcomes: dict[str, int] = {"arrived": 0, "collided": 0, "timeout": 0}
+        self.reward_pub = self.create_publisher(Float32, "reward", 10)
+        self.end_pub = self.create_publisher(Bool, "episode_end", 10)
+        self.create_subscription(PoseStamped, "goal_pose", self._on_goal, 10)
+        self.create_subscription(LaserScan, "scan", self._on_scan, qos_profile_sensor_data)
+        self.create_subscription(Odometry, "odom", self._on_odom, qos_profile_sensor_data)
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_goal(self, msg: PoseStamped) -> None:
+        try:
+            self.task.set_goal((msg.pose.position.x, msg.pose.position.y), self._now())
+        except ValueError as exc:
+            self.get_logger().warning(f"ignored goal: {exc}", throttle_duration_sec=5.0)
+
+    def _on_scan(self, msg: LaserScan) -> None:
+        self.min_range = min_valid_range(as_float_array(msg.ranges), msg.range_min,
+                                         msg.range_max)
+
+    def _on_odom(self, msg: Odometry) -> None:
+        p = msg.pose.pose.position
+        if not (math.isfinite(p.x) and math.isfinite(p.y)):
+            self.get_logger().warning("ignored non-finite odometry", throttle_duration_sec=5.0)
+            return
+        outcome = self.task.evaluate((p.x, p.y), self.min_range, self._now())
+        if self.task.goal is None and outcome.end is None:
+            return  # no goal yet
+        self.reward_pub.publish(Float32(data=float(outcome.reward)))
+        if outcome.end is not None:
+            self.outcomes[outcome.end] += 1
+            self.end_pub.publish(Bool(data=outcome.terminated))
+
+
+def main(args: list[str] | None = None) -> None:
+    spin_nodes(lambda: [NavRewardNode()], args)
+
+
+if __name__ == "__main__":
+    main()

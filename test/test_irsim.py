@@ -1,0 +1,98 @@
+"""The ir-sim mobile robot (Gazebo's topics) and the navigation reward, with real rclpy."""
+
+import math
+
+import numpy as np
+import pytest
+from geometry_msgs.msg import PoseStamped, Twist
+from nav_msgs.msg import Odometry
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import LaserScan
+from std_msgs.msg import Bool, Float32
+
+from ant_ros.gym.irsim_node import IrSimRobotNode
+from ant_ros.gym.navigation import NavigationConfig, NavigationTask, min_valid_range
+from ant_ros.nodes.nav_reward_node import NavRewardNode
+
+from ros_harness import RosHarness
+
+
+def test_navigation_reward_progress_arrival_collision_timeout():
+    task = NavigationTask(NavigationConfig(step_cost=0.0, timeout_s=10.0))
+    task.set_goal((3.0, 4.0), now_s=0.0)
+    assert task.evaluate((0.0, 0.0), math.inf, 0.1).reward == 0.0  # first: no progress yet
+    out = task.evaluate((0.6, 0.8), math.inf, 0.2)  # one metre closer
+    assert out.reward == pytest.approx(1.0) and out.end is None
+    out = task.evaluate((2.9, 3.9), math.inf, 0.3)
+    assert out.end == "arrived" and out.terminated and out.reward > 10.0
+    assert not task.set_goal((3.0, 4.0), now_s=1.0)  # the goal just reached, sent again
+    assert task.set_goal((3.0, 5.0), now_s=1.0)
+    assert not task.set_goal((3.0, 5.0), now_s=1.05)  # republished: same episode
+    task.evaluate((0.0, 0.0), 5.0, 1.1)
+    out = task.evaluate((0.0, 0.0), 0.1, 1.2)
+    assert out.end == "collided" and out.reward == pytest.approx(-10.0)
+    task.set_goal((1.0, 1.0), now_s=2.0)
+    assert task.evaluate((0.0, 0.0), 5.0, 12.5).end == "timeout"
+    assert not NavigationTask().evaluate((0, 0), 1.0, 0.0).end  # no goal, no episode
+    assert min_valid_range(np.array([np.nan, 0.01, 2.0, np.inf]), 0.05, 5.0) == 2.0
+
+
+@pytest.fixture
+def ros():
+    harness = RosHarness()
+    yield harness
+    harness.close()
+
+
+def test_irsim_robot_publishes_valid_scans_odometry_and_goals(ros):
+    robot = ros.add(IrSimRobotNode(context=ros.context))
+    scans = ros.collect(LaserScan, "scan", qos_profile_sensor_data)
+    odoms = ros.collect(Odometry, "odom", qos_profile_sensor_data)
+    goals = ros.collect(PoseStamped, "goal_pose")
+    cmd = ros.probe.create_publisher(Twist, "cmd_vel", 10)
+    ros.spin_for(0.2)
+    robot.start()
+    twist = Twist()
+    twist.linear.x, twist.angular.z = 0.3, 0.5
+    assert ros.spin_until(lambda: len(odoms) >= 10 and len(scans) >= 10,
+                          each=lambda: cmd.publish(twist))
+    scan = scans[-1]
+    ranges = np.asarray(scan.ranges)
+    assert ranges.size == 180 and scan.range_min < scan.range_max
+    valid = np.isfinite(ranges)
+    assert np.all((ranges[valid] >= scan.range_min) & (ranges[valid] <= scan.range_max))
+    assert np.all(np.isposinf(ranges[~valid]))  # REP-117: no return is +inf
+    assert scan.angle_max - scan.angle_min == pytest.approx(2 * math.pi, abs=0.01)
+    odom = odoms[-1]
+    q = odom.pose.pose.orientation
+    assert q.z ** 2 + q.w ** 2 == pytest.approx(1.0)
+    assert odom.twist.twist.linear.x == pytest.approx(0.3, abs=1e-6)
+    assert odom.header.frame_id == "odom" and odom.child_frame_id == "base_link"
+    assert goals and 0 < goals[-1].pose.position.x < 10
+    t = [s.header.stamp.sec + s.header.stamp.nanosec * 1e-9 for s in scans]
+    steps = np.diff(t) / 0.1  # simulated time advances by step_time per step
+    assert np.all(steps >= 0.5) and np.allclose(steps, np.round(steps))
+
+
+def test_driven_into_a_wall_it_collides_and_the_reward_node_ends_the_episode(ros):
+    robot = ros.add(IrSimRobotNode(context=ros.context))
+    reward_node = ros.add(NavRewardNode(context=ros.context))
+    rewards = ros.collect(Float32, "reward")
+    ends = ros.collect(Bool, "episode_end")
+    cmd = ros.probe.create_publisher(Twist, "cmd_vel", 10)
+    ros.spin_for(0.2)
+    robot.start()
+    forward = Twist()
+    forward.linear.x = 1.0
+    collided = []
+    episodes = robot.episodes
+
+    def drive():
+        cmd.publish(forward)
+        collided.append(robot.collided)
+    assert ros.spin_until(lambda: ends, timeout=20.0, each=drive)
+    assert any(collided)
+    assert ends[0].data is True and reward_node.outcomes["collided"] == 1
+    assert min(r.data for r in rewards) <= -9.0
+    assert ros.spin_until(lambda: robot.episodes == episodes + 1)  # new start and goal
+    assert not robot.collided
