@@ -69,8 +69,19 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"Learning {args.env} from scratch, online, through the ROS graph "
               f"(bridge -> encoder -> learner -> bridge, lockstep), {args.steps:,} steps, "
               f"seed {args.seed}.")
-    summary = run(args.env, args.steps, args.seed, args.out,
-                  progress=None if args.json else terminal_progress(args.steps))
+    progress = None if args.json else terminal_progress(args.steps)
+    if args.robot == "irsim":
+        from .demo import run_irsim
+
+        summary = run_irsim(args.steps, args.seed, args.out.replace("demo", "demo_irsim")
+                            if args.out == "runs/demo" else args.out, progress=progress)
+        result = {k: summary[k] for k in ("env", "steps", "seed", "episodes", "goals_reached",
+                                          "collisions", "timeouts", "success_rate_last100",
+                                          "steps_per_s", "op_ratio", "plot", "summary")}
+        print(json.dumps(result) if args.json else "\n".join(
+            f"{k:<26}{v}" for k, v in result.items()))
+        return 0
+    summary = run(args.env, args.steps, args.seed, args.out, progress=progress)
     result = {k: summary[k] for k in DEMO_KEYS}
     if args.json:
         print(json.dumps(result))
@@ -143,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="runs/demo", help="output folder (plot, summary)")
     demo.add_argument("--json", action="store_true", help="print one JSON object")
+    demo.add_argument("--robot", choices=("gym", "irsim"), default="gym",
+                      help="gym: a Gymnasium env through the bridge; irsim: navigation with "
+                      "the ir-sim mobile robot (lidar, odometry, goals)")
     demo.set_defaults(func=_demo)
     return parser
 

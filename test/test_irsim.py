@@ -96,3 +96,17 @@ def test_driven_into_a_wall_it_collides_and_the_reward_node_ends_the_episode(ros
     assert min(r.data for r in rewards) <= -9.0
     assert ros.spin_until(lambda: robot.episodes == episodes + 1)  # new start and goal
     assert not robot.collided
+
+
+def test_navigation_demo_runs_end_to_end(tmp_path):
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "ant_ros.cli", "demo", "--robot", "irsim",
+                          "--steps", "400", "--json", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["steps"] == 400 and result["episodes"] >= 1
+    assert result["goals_reached"] + result["collisions"] + result["timeouts"] == result[
+        "episodes"]
+    assert (tmp_path / "learning_curve.png").exists() and (tmp_path / "summary.json").exists()

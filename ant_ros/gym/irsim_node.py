@@ -12,6 +12,7 @@ the robot is placed at a new random free start facing a random direction, with a
 from __future__ import annotations
 
 import math
+import os
 import time
 from importlib import resources
 
@@ -45,7 +46,9 @@ class IrSimRobotNode(Node):
                 ("frame_id", "base_link", "frame of the lidar scan")):
             self.declare_parameter(name, default, ParameterDescriptor(description=text,
                                                                       read_only=True))
-        import irsim  # imported here: it is only needed by this node
+        # ir-sim imports matplotlib and probes interactive backends; a robot has no screen
+        os.environ.setdefault("MPLBACKEND", "Agg")
+        import irsim  # imported here: only this node needs it
 
         world = self.get_parameter("world").value
         self.env = irsim.make(world, headless=True, seed=self.get_parameter("seed").value,
