@@ -11,8 +11,9 @@ the robot is placed at a new random free start facing a random direction, with a
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
-import os
 import time
 from importlib import resources
 
@@ -46,9 +47,10 @@ class IrSimRobotNode(Node):
                 ("frame_id", "base_link", "frame of the lidar scan")):
             self.declare_parameter(name, default, ParameterDescriptor(description=text,
                                                                       read_only=True))
-        # ir-sim imports matplotlib and probes interactive backends; a robot has no screen
-        os.environ.setdefault("MPLBACKEND", "Agg")
-        import irsim  # imported here: only this node needs it
+        # ir-sim probes interactive matplotlib backends at import and prints each failure to
+        # stdout (a robot has no screen); keep stdout clean for the command's output
+        with contextlib.redirect_stdout(io.StringIO()):
+            import irsim  # imported here: only this node needs it
 
         world = self.get_parameter("world").value
         self.env = irsim.make(world, headless=True, seed=self.get_parameter("seed").value,
