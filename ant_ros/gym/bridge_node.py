@@ -136,7 +136,8 @@ class GymBridgeNode(Node):
             self.get_logger().warning(f"refused command {action.tolist()}: needs "
                                       f"{space.shape[0]} finite values", throttle_duration_sec=5.0)
             return None
-        return np.clip(action, space.low, space.high).astype(space.dtype)
+        # clipped, not cast: the env gets the agent's float64 values, as the direct runner does
+        return np.clip(action, space.low, space.high)
 
     def _on_command(self, msg) -> None:
         action = self._action(msg)
