@@ -97,10 +97,11 @@ def test_realtime_mode_steps_on_its_own_with_the_idle_action(ros):
     assert ros.spin_until(lambda: node.steps >= before + 5, timeout=5.0)
 
 
-def test_lockstep_through_ros_reproduces_the_direct_runner_exactly(tmp_path):
-    steps = 2500
-    direct = train("CartPole-v1", steps, seed=4)
-    through_ros = demo.run("CartPole-v1", steps, seed=4, out_dir=tmp_path)
+@pytest.mark.parametrize("env_id, steps", [("CartPole-v1", 2500),
+                                           ("InvertedPendulum-v5", 1500)])
+def test_lockstep_through_ros_reproduces_the_direct_runner_exactly(tmp_path, env_id, steps):
+    direct = train(env_id, steps, seed=4)
+    through_ros = demo.run(env_id, steps, seed=4, out_dir=tmp_path)
     assert len(direct.episode_returns) > 50
     n = len(direct.episode_returns)
     assert through_ros["episode_returns"][:n] == direct.episode_returns
