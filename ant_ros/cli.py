@@ -81,8 +81,9 @@ def _demo(args: argparse.Namespace) -> int:
         print(json.dumps(result) if args.json else "\n".join(
             f"{k:<26}{v}" for k, v in result.items()))
         return 0
-    summary = run(args.env, args.steps, args.seed, args.out, progress=progress)
-    result = {k: summary[k] for k in DEMO_KEYS}
+    summary = run(args.env, args.steps, args.seed, args.out, progress=progress,
+                  record=args.record)
+    result = {k: summary[k] for k in DEMO_KEYS + (("recording",) if args.record else ())}
     if args.json:
         print(json.dumps(result))
         return 0
@@ -94,6 +95,8 @@ def _demo(args: argparse.Namespace) -> int:
             ("env steps per second", f"{result['steps_per_s']:,.0f}"),
             ("op ratio (dense / async)", f"{result['op_ratio']:.1f}x"),
             ("learning curve", result["plot"]), ("summary", result["summary"])]
+    if args.record:
+        rows.append(("recording (MCAP)", result["recording"]))
     for name, value in rows:
         print(f"{name:<26}{value}")
     return 0
@@ -154,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="runs/demo", help="output folder (plot, summary)")
     demo.add_argument("--json", action="store_true", help="print one JSON object")
+    demo.add_argument("--record", action="store_true",
+                      help="record every message to OUT/demo.mcap (ros2 bag, Foxglove)")
     demo.add_argument("--robot", choices=("gym", "irsim"), default="gym",
                       help="gym: a Gymnasium env through the bridge; irsim: navigation with "
                       "the ir-sim mobile robot (lidar, odometry, goals)")

@@ -16,15 +16,20 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
 from rclpy.experimental import EventsExecutor
 from rclpy.parameter import Parameter
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import JointState, PointCloud2
+from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 
 from .core.config import AgentConfig
 from .direct_runner import WINDOW, agent_config_for, solved_threshold
 from .gym.bridge_node import GymBridgeNode, observation_names
 from .nodes.encoder_node import EncoderNode
 from .nodes.learner_node import LearnerNode
+from .recording import McapRecorder
 
 
 def learner_parameters(config: AgentConfig) -> dict:
@@ -58,16 +63,34 @@ def build_graph(env_id: str, seed: int, context: Context, config: AgentConfig | 
     return bridge, encoder, learner
 
 
+RECORDED_TOPICS = [("/clock", Clock, 100), ("joint_states", JointState, 100),
+                   ("spikes", PointCloud2, 100), ("command", Int32, 100),
+                   ("reward", Float32, 100), ("episode_end", Bool, 100),
+                   ("/diagnostics", DiagnosticArray, 10)]
+
+
 def run(env_id: str = "CartPole-v1", steps: int = 100_000, seed: int = 0,
         out_dir: str | Path = "runs/demo",
-        progress: Callable[[int, float | None], None] | None = None) -> dict:
-    """Learn online through the ROS graph for ``steps`` env steps; returns the summary."""
+        progress: Callable[[int, float | None], None] | None = None,
+        record: bool = False) -> dict:
+    """Learn online through the ROS graph for ``steps`` env steps; returns the summary.
+
+    ``record`` writes every message of the graph to ``out_dir/demo.mcap``."""
     context = Context()
     rclpy.init(context=context)
     executor = EventsExecutor(context=context)
     nodes = build_graph(env_id, seed, context)
     bridge, encoder, learner = nodes
-    for node in (learner, encoder, bridge):
+    recorder = None
+    if record:
+        recorder_node = rclpy.create_node("ant_demo_recorder", context=context,
+                                          parameter_overrides=[Parameter("use_sim_time",
+                                                                         value=True)])
+        topics = [(t, Float64MultiArray if t == "command" and not bridge.discrete else m, q)
+                  for t, m, q in RECORDED_TOPICS]
+        recorder = McapRecorder(recorder_node, Path(out_dir) / "demo.mcap", topics)
+        nodes = (*nodes, recorder_node)
+    for node in nodes:
         executor.add_node(node)
     try:
         deadline = time.monotonic() + 30.0
@@ -88,6 +111,10 @@ def run(env_id: str = "CartPole-v1", steps: int = 100_000, seed: int = 0,
                 next_report += 1000
         wall = time.perf_counter() - start
         summary = _summary(env_id, steps, seed, bridge, learner, wall)
+        if recorder is not None:
+            executor.spin_once(timeout_sec=0.1)  # the last messages
+            recorder.close()
+            summary["recording"] = str(recorder.path)
     finally:
         executor.shutdown()
         for node in nodes:

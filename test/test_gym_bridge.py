@@ -120,3 +120,21 @@ def test_demo_command_writes_its_plot_and_summary(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert len(summary["episode_returns"]) == summary["episodes"] > 10
+
+
+def test_demo_records_an_mcap_bag_that_decodes(tmp_path):
+    from mcap_ros2.reader import read_ros2_messages
+
+    summary = demo.run("CartPole-v1", 300, seed=0, out_dir=tmp_path, record=True)
+    path = tmp_path / "demo.mcap"
+    assert summary["recording"] == str(path)
+    counts: dict[str, int] = {}
+    packet = None
+    for message in read_ros2_messages(str(path)):
+        topic = message.channel.topic
+        counts[topic] = counts.get(topic, 0) + 1
+        if topic == "/spikes" and packet is None and message.ros_msg.width:
+            packet = message.ros_msg
+    assert {"/clock", "/joint_states", "/spikes", "/command", "/reward"} <= counts.keys()
+    assert counts["/command"] >= 290 and counts["/joint_states"] >= 300
+    assert [f.name for f in packet.fields] == ["channel", "offset_ns", "value"]
