@@ -93,13 +93,7 @@ def run(env_id: str = "CartPole-v1", steps: int = 100_000, seed: int = 0,
     for node in nodes:
         executor.add_node(node)
     try:
-        deadline = time.monotonic() + 30.0
-        while not (bridge.obs_pub.get_subscription_count() and
-                   encoder.publisher.get_subscription_count() and
-                   learner.command_pub.get_subscription_count()):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the demo graph did not connect")
-            executor.spin_once(timeout_sec=0.01)
+        _wait_until_connected(executor, (bridge.obs_pub, encoder.publisher, learner.command_pub))
         bridge.start()
         start = time.perf_counter()
         next_report = 1000
@@ -121,6 +115,15 @@ def run(env_id: str = "CartPole-v1", steps: int = 100_000, seed: int = 0,
             node.destroy_node()
         rclpy.try_shutdown(context=context)
     return _write_outputs(summary, bridge.episode_returns, Path(out_dir))
+
+
+def _wait_until_connected(executor, publishers, timeout_s: float = 30.0) -> None:
+    """Spin until every publisher of the graph has its subscriber."""
+    deadline = time.monotonic() + timeout_s
+    while not all(p.get_subscription_count() for p in publishers):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the demo graph did not connect")
+        executor.spin_once(timeout_sec=0.01)
 
 
 def _summary(env_id, steps, seed, bridge, learner, wall) -> dict:
@@ -149,7 +152,6 @@ def _write_outputs(summary: dict, returns: list[float], out_dir: Path) -> dict:
     import matplotlib.pyplot as plt
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    plot = out_dir / "learning_curve.png"
     ends = summary["episode_end_steps"]
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     ax.plot(ends, returns, ".", ms=2, alpha=0.4, label="episode return")
@@ -162,13 +164,7 @@ def _write_outputs(summary: dict, returns: list[float], out_dir: Path) -> dict:
     ax.set_ylabel("return")
     ax.set_title(f"{summary['env']}: online learning through ROS (seed {summary['seed']})")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(plot)
-    plt.close(fig)
-    summary_path = out_dir / "summary.json"
-    summary = dict(summary, plot=str(plot), summary=str(summary_path))
-    summary_path.write_text(json.dumps(summary, indent=1))
-    return summary
+    return _save(fig, summary, out_dir)
 
 
 def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/demo_irsim",
@@ -204,13 +200,7 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         executor.add_node(node)
     outcomes: list[tuple[int, str]] = []
     try:
-        deadline = time.monotonic() + 30.0
-        while not (robot.scan_pub.get_subscription_count() and
-                   encoder.publisher.get_subscription_count() and
-                   learner.command_pub.get_subscription_count()):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the navigation graph did not connect")
-            executor.spin_once(timeout_sec=0.01)
+        _wait_until_connected(executor, (robot.scan_pub, encoder.publisher, learner.command_pub))
         robot.start()
         start = time.perf_counter()
         counted = dict(reward.outcomes)
@@ -267,7 +257,6 @@ def _write_navigation_outputs(summary: dict, out_dir: Path) -> dict:
     import matplotlib.pyplot as plt
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    plot = out_dir / "learning_curve.png"
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     outcomes = summary["outcomes"]
     if outcomes:
@@ -282,6 +271,14 @@ def _write_navigation_outputs(summary: dict, out_dir: Path) -> dict:
     ax.set_ylim(0, 1)
     ax.set_title(f"ir-sim navigation: online learning through ROS (seed {summary['seed']})")
     ax.legend(loc="upper left")
+    return _save(fig, summary, out_dir)
+
+
+def _save(fig, summary: dict, out_dir: Path) -> dict:
+    """Write the plot and the JSON summary; returns the summary with their paths."""
+    import matplotlib.pyplot as plt
+
+    plot = out_dir / "learning_curve.png"
     fig.tight_layout()
     fig.savefig(plot)
     plt.close(fig)
