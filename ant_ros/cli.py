@@ -43,8 +43,10 @@ def _train(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     if args.bench == "core":
         from .bench import core_bench as bench
-    else:
+    elif args.bench == "ros":
         from .bench import ros_bench as bench
+    else:
+        from .bench import demo_bench as bench
     rows = bench.run(quick=args.quick)
     print(json.dumps(rows, indent=1) if args.json else bench.format_table(rows))
     return 0
@@ -138,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     ros.add_argument("--json", action="store_true", help="print a JSON list of rows")
     ros.add_argument("--quick", action="store_true", help="few samples (a smoke test)")
     ros.set_defaults(func=_bench)
+    profile = bench_sub.add_parser("demo", help="where an env step's time goes in the demo",
+                                   description="Profile the demo graph (bridge, encoder, "
+                                   "learner) with cProfile and print each part's time per env "
+                                   "step and share.")
+    profile.add_argument("--json", action="store_true", help="print a JSON list of rows")
+    profile.add_argument("--quick", action="store_true", help="2,000 steps instead of 20,000")
+    profile.set_defaults(func=_bench)
 
     run = sub.add_parser("run", help="the encoder and learner nodes in one process",
                          description="Run ant_encoder and ant_learner in one process with one "

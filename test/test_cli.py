@@ -63,3 +63,10 @@ def test_bench_ros_json_rows():
         assert (row["events_per_s"] is None) == (row["mode"] == "two")
     throughput = next(r for r in rows if r["mode"] == "throughput")
     assert throughput["events_per_s"] > 0
+
+
+def test_bench_demo_profile_rows():
+    rows = json.loads(run_cli("bench", "demo", "--quick", "--json").stdout)
+    parts = [r for r in rows if "share" in r]
+    assert len(parts) == 6 and all(r["us_per_step"] >= 0 for r in parts)
+    assert sum(r["share"] for r in parts) == pytest.approx(1.0, abs=0.05)
