@@ -30,7 +30,7 @@ from std_srvs.srv import SetBool, Trigger
 from ..conversions import PacketError, action_from_twist, read_spike_packet, twist_from_action
 from ..core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core.config import ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig
-from ..core.events import EventBatch, InputError
+from ..core.events import EVENT_DTYPE, EventBatch, InputError
 from ..core.learner import OnlineLearner, warm_up
 from .parameters import declare_config, read_config
 from .spin import spin_nodes
@@ -203,15 +203,12 @@ class LearnerNode(Node):
     # -- stepping ------------------------------------------------------------------------------
 
     def _step(self, now: float) -> None:
-        stamps = [s for s, e in self._pending for _ in range(len(e))]
-        if self._pending:
-            merged = np.concatenate([e for _, e in self._pending])
-            times = np.asarray(stamps) + merged["offset_ns"] * 1e-9
-        else:
-            merged = np.zeros(0, dtype=[("channel", "<u4"), ("offset_ns", "<u4"),
-                                        ("value", "<f4")])
-            times = np.zeros(0)
-        self._pending.clear()
+        pending = self._pending
+        merged = (np.concatenate([e for _, e in pending]) if pending
+                  else np.zeros(0, dtype=EVENT_DTYPE))
+        stamps = np.repeat([s for s, _ in pending], [len(e) for _, e in pending])
+        times = stamps + merged["offset_ns"] * 1e-9
+        self._pending = []
         last = self.learner.last_step_s[0]
         floor = now if math.isnan(last) else last
         times = np.clip(times, min(floor, now), now)  # late or early stamps: at the step bounds
