@@ -352,3 +352,13 @@ def test_learner_resumes_from_its_checkpoint(ros, tmp_path):
     ros.nodes.remove(first)
     second = learner(ros, checkpoint_path=path, resume=True)
     np.testing.assert_array_equal(second.learner.net.readout, readout)
+
+
+def test_periodic_checkpoints(ros, tmp_path):
+    path = tmp_path / "periodic.npz"
+    learner(ros, checkpoint_path=str(path), checkpoint_period_s=0.2)
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    assert ros.spin_until(path.exists, timeout=5.0, each=lambda: pub.publish(
+        packet(ros, [0], [0.5])))
+    first = path.stat().st_mtime_ns
+    assert ros.spin_until(lambda: path.stat().st_mtime_ns != first, timeout=5.0)
