@@ -311,7 +311,7 @@ def homeostasis(i, k, nf, ni, learn_params):
 @njit(cache=True, _nrt=False)
 def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit, snap_step,
             wheel, misc, readout, readout_value, feedback, sums, snaps, learn_params, syn_f):
-    """Process input events (sorted by tick, all in (NOW, k_end]) and every scheduled crossing
+    """Process input events (sorted by tick, all in [NOW, k_end]) and every scheduled crossing
     up to and including tick ``k_end``, in tick order."""
     n_hidden = nf.shape[0]
     learning = misc[ACTIVE] != 0
