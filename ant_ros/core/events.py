@@ -48,8 +48,8 @@ class EventBatch:
     def __len__(self) -> int:
         return int(self.channel.size)
 
-    def validate(self, n_channels: int, not_before_s: float | None) -> None:
-        """Refuse unknown channels, non-finite times or values, and times that go backwards."""
+    def validate(self, n_channels: int) -> None:
+        """Refuse unknown channels and non-finite times or values."""
         if len(self) == 0:
             return
         if self.channel.min() < 0 or self.channel.max() >= n_channels:
@@ -59,6 +59,3 @@ class EventBatch:
             raise InputError("event values must be finite (got NaN or inf)")
         if not np.all(np.isfinite(self.time_s)):
             raise InputError("event times must be finite")
-        if not_before_s is not None and self.time_s.min() < not_before_s:
-            raise InputError(f"event time {self.time_s.min():.9f} s is before the network's "
-                             f"current time {not_before_s:.9f} s (timestamps went backwards)")

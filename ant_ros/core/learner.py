@@ -116,7 +116,7 @@ class OnlineLearner:
                     terminated: bool = False, truncated: bool = False, teacher_action=None,
                     deterministic: bool = False):
         """One step from input events (changes of the raw input channels) since the last step."""
-        events.validate(self.n_inputs, None)
+        events.validate(self.n_inputs)
         self._check_step(time_s, reward, teacher_action)
         if len(events) and self.net.origin_s is not None:
             if float(events.time_s.max()) > time_s + 0.5 * self.config.network.tick_s:

@@ -9,7 +9,6 @@ import numpy as np
 from . import kernels as K
 from .config import NetworkConfig
 from .connectivity import Connectivity, build_connectivity
-from .events import EventBatch, InputError
 
 
 class AsyncNetwork:
@@ -111,38 +110,12 @@ class AsyncNetwork:
         """synaptic ops, neuron updates, learning updates, hidden events, input events"""
         return self.misc[: K.N_COUNTERS]
 
-    @property
-    def now_s(self) -> float:
-        return (self.origin_s or 0.0) + self.now_tick * self.config.tick_s
-
     # -- running -------------------------------------------------------------------------------
-
-    def process(self, events: EventBatch, until_s: float) -> None:
-        """Deliver input events and run every threshold crossing up to ``until_s``.
-
-        Raises InputError, with no state changed, for unknown channels, non-finite values or
-        times before the network's current time.
-        """
-        if not math.isfinite(until_s):
-            raise InputError("time must be finite")
-        if self.origin_s is None:
-            start = float(events.time_s.min()) if len(events) else until_s
-            events.validate(self.n_inputs, None)
-            self.origin_s = min(start, until_s)
-        else:
-            events.validate(self.n_inputs, self.now_s - 0.5 * self.config.tick_s)
-        k_end = int(self.tick_of(until_s))
-        ticks = self.tick_of(events.time_s)
-        if k_end < self.now_tick or (ticks.size and ticks.max() > k_end):
-            raise InputError(f"time {until_s:.9f} s is before the network's current time or "
-                             "before one of the events")
-        order = np.argsort(ticks, kind="stable")
-        self.process_ticks(ticks[order], events.channel[order].astype(np.int32),
-                           events.value[order], k_end)
 
     def process_ticks(self, ev_tick: np.ndarray, ev_channel: np.ndarray,
                       ev_value: np.ndarray, k_end: int) -> None:
-        """Fast path with pre-validated, tick-sorted events (used by the runners and benches)."""
+        """Deliver validated, tick-sorted input events and run every threshold crossing up to and
+        including tick ``k_end`` (the learner validates and quantises the events)."""
         K.advance(ev_tick, ev_channel, ev_value, k_end, *self._advance_args)
 
     # -- learning ------------------------------------------------------------------------------
