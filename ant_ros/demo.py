@@ -29,6 +29,7 @@ from .direct_runner import WINDOW, agent_config_for, solved_threshold
 from .gym.bridge_node import GymBridgeNode, observation_names
 from .nodes.encoder_node import EncoderNode
 from .nodes.learner_node import LearnerNode
+from .nodes.parameters import flatten
 from .recording import McapRecorder
 
 
@@ -183,7 +184,7 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
     executor = EventsExecutor(context=context)
 
     def overrides(name: str, extra: dict) -> list[Parameter]:
-        flat = _flatten(params[name]["ros__parameters"])
+        flat = flatten(params[name]["ros__parameters"])
         flat.update(extra, use_sim_time=True)
         return [Parameter(k, value=v) for k, v in flat.items()]
 
@@ -238,16 +239,6 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         "steps_per_s": steps / wall, "wall_s": wall, "op_ratio": learner.learner.ops.op_ratio,
         "outcomes": outcomes}
     return _write_navigation_outputs(summary, Path(out_dir))
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _write_navigation_outputs(summary: dict, out_dir: Path) -> dict:

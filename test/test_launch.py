@@ -20,6 +20,7 @@ from sensor_msgs.msg import LaserScan
 
 from ant_ros.nodes.encoder_node import EncoderNode
 from ant_ros.nodes.learner_node import LearnerNode
+from ant_ros.nodes.parameters import flatten
 
 from ros_harness import RosHarness
 from test_nodes import scan
@@ -83,17 +84,6 @@ def test_robot_launch_arguments_and_files():
                     "/odom@nav_msgs/msg/Odometry", "/cmd_vel@geometry_msgs/msg/Twist"):
         assert bridged in gazebo
     assert '"checkpoint_path"' in text  # a parameter the learner declares (checked below)
-
-
-def flatten(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
 
 
 def test_every_config_parameter_is_declared_by_its_node():

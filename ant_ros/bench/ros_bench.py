@@ -29,6 +29,7 @@ from sensor_msgs.msg import LaserScan, PointCloud2
 from ..conversions import make_spike_packet
 from ..nodes.encoder_node import EncoderNode
 from ..nodes.learner_node import SPIKES_QOS, LearnerNode
+from ..nodes.parameters import nest
 
 N_HIDDEN = 512
 SECTORS = 16
@@ -92,18 +93,6 @@ def _ping_pong(executor, probe: Probe, send, count: int, timeout: float = 5.0) -
     return np.array(latencies)
 
 
-def _nested(flat: dict) -> dict:
-    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``, the layout of ROS parameter files."""
-    out: dict = {}
-    for key, value in flat.items():
-        *path, leaf = key.split(".")
-        node = out
-        for part in path:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return out
-
-
 def _row(mode: str, latencies: np.ndarray, wall_s: float, events: float | None) -> dict:
     return {"mode": mode, "n_hidden": N_HIDDEN, "samples": int(latencies.size),
             "p50_ms": float(np.percentile(latencies, 50) * 1e3),
@@ -148,7 +137,7 @@ def _in_process(count: int, warmup: int) -> list[dict]:
 
 
 def _two_processes(count: int, warmup: int) -> dict:
-    params = {name: {"ros__parameters": _nested(values)}
+    params = {name: {"ros__parameters": nest(values)}
               for name, values in node_parameters().items()}
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(params, handle)

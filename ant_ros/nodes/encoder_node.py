@@ -47,12 +47,11 @@ LIVE_KEYS = ("threshold", "max_rate_hz")  # per-encoder parameters that apply li
 
 @dataclass
 class Encoder:
-    """One sensor: its feature function, its event coding and its channel range."""
+    """One encoder's channel range (its subscription does the encoding)."""
 
     name: str
     first_channel: int
     n_channels: int
-    features: Callable  # message -> (channels, values) relative to first_channel
 
 
 class EncoderNode(Node):
@@ -169,7 +168,7 @@ class EncoderNode(Node):
                 self._publish(msg, np.asarray(channels) + first, np.asarray(values))
 
         self.create_subscription(msg_type, topic, callback, qos_profile_sensor_data)
-        return Encoder(name, first, n_features, events_of)
+        return Encoder(name, first, n_features)
 
     def _feature_function(self, name: str, kind: str) -> tuple[int, Callable]:
         if kind == "laser_scan":

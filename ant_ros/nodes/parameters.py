@@ -104,3 +104,26 @@ def read_config(node: Node, section: str, cls, overrides: dict[str, Any] | None 
         value = (overrides or {}).get(name, node.get_parameter(name).value)
         values[f.name] = float(value) if f.type in ("float", float) else value
     return cls(**values)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: parameter-file nesting to parameter names."""
+    out: dict = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def nest(flat: dict) -> dict:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``: parameter names to parameter-file nesting."""
+    out: dict = {}
+    for key, value in flat.items():
+        *path, leaf = key.split(".")
+        node = out
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
