@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -40,13 +41,26 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+# bench name -> (module, help, description, --quick help)
+BENCHES = {
+    "core": ("core_bench", "asynchronous vs dense network, same input streams",
+             "Asynchronous network vs its dense synchronous reference at N = 128, 512, 2048 "
+             "and input activity 1, 5, 20 %: time and synaptic ops per tick, their ratios, the "
+             "deviation of the asynchronous outputs as the threshold goes to 0, and the time of "
+             "a full learning step.",
+             "short streams, N=128 only (a smoke test, not for reporting)"),
+    "ros": ("ros_bench", "LaserScan -> cmd_vel latency through the ROS graph",
+            "From a LaserScan publish to the resulting cmd_vel (N=512, learning on): p50/p99 "
+            "latency in one process and in two processes, and the input events per second the "
+            "learner keeps up with.", "few samples (a smoke test)"),
+    "demo": ("demo_bench", "where an env step's time goes in the demo",
+             "Profile the demo graph (bridge, encoder, learner) with cProfile and print each "
+             "part's time per env step and share.", "2,000 steps instead of 20,000"),
+}
+
+
 def _bench(args: argparse.Namespace) -> int:
-    if args.bench == "core":
-        from .bench import core_bench as bench
-    elif args.bench == "ros":
-        from .bench import ros_bench as bench
-    else:
-        from .bench import demo_bench as bench
+    bench = importlib.import_module(f"ant_ros.bench.{BENCHES[args.bench][0]}")
     rows = bench.run(quick=args.quick)
     print(json.dumps(rows, indent=1) if args.json else bench.format_table(rows))
     return 0
@@ -122,31 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks that print measured figures",
                            description="Benchmarks; each prints its figures.")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
-    core = bench_sub.add_parser("core", help="asynchronous vs dense network, same input streams",
-                                description="Asynchronous network vs its dense synchronous "
-                                "reference at N = 128, 512, 2048 and input activity 1, 5, 20 %: "
-                                "time and synaptic ops per tick, their ratios, the deviation of "
-                                "the asynchronous outputs as the threshold goes to 0, and the "
-                                "time of a full learning step.")
-    core.add_argument("--json", action="store_true", help="print a JSON list of rows")
-    core.add_argument("--quick", action="store_true",
-                      help="short streams, N=128 only (a smoke test, not for reporting)")
-    core.set_defaults(func=_bench)
-    ros = bench_sub.add_parser("ros", help="LaserScan -> cmd_vel latency through the ROS graph",
-                               description="From a LaserScan publish to the resulting cmd_vel "
-                               "(N=512, learning on): p50/p99 latency in one process and in two "
-                               "processes, and the input events per second the learner keeps "
-                               "up with.")
-    ros.add_argument("--json", action="store_true", help="print a JSON list of rows")
-    ros.add_argument("--quick", action="store_true", help="few samples (a smoke test)")
-    ros.set_defaults(func=_bench)
-    profile = bench_sub.add_parser("demo", help="where an env step's time goes in the demo",
-                                   description="Profile the demo graph (bridge, encoder, "
-                                   "learner) with cProfile and print each part's time per env "
-                                   "step and share.")
-    profile.add_argument("--json", action="store_true", help="print a JSON list of rows")
-    profile.add_argument("--quick", action="store_true", help="2,000 steps instead of 20,000")
-    profile.set_defaults(func=_bench)
+    for name, (_, short, text, quick) in BENCHES.items():
+        one = bench_sub.add_parser(name, help=short, description=text)
+        one.add_argument("--json", action="store_true", help="print a JSON list of rows")
+        one.add_argument("--quick", action="store_true", help=quick)
+        one.set_defaults(func=_bench)
 
     run = sub.add_parser("run", help="the encoder and learner nodes in one process",
                          description="Run ant_encoder and ant_learner in one process with one "

@@ -263,13 +263,20 @@ def test_parameters_apply_live_and_invalid_ones_are_refused_with_a_reason(ros):
     assert node.learner.config.learning.trace_lambda != 1.5
 
 
+def drive_learner(ros, n_commands: int):
+    """Feed random spike packets until the learner has answered ``n_commands`` times."""
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    commands = ros.collect(Twist, "cmd_vel")
+    rng = np.random.default_rng(0)
+    assert ros.spin_until(lambda: len(commands) >= n_commands, each=lambda: pub.publish(
+        packet(ros, [0, 1], rng.normal(0, 1, 2))))
+    return pub, commands
+
+
 def test_services_save_load_reset_and_switch_learning(ros, tmp_path):
     path = str(tmp_path / "agent.npz")
     node = learner(ros, checkpoint_path=path)
-    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
-    commands = ros.collect(Twist, "cmd_vel")
-    assert ros.spin_until(lambda: len(commands) >= 5, each=lambda: pub.publish(
-        packet(ros, [0, 1], [0.5, -0.5])))
+    pub, commands = drive_learner(ros, 5)
 
     def service(kind, name):
         return ros.probe.create_client(kind, f"/ant_learner/{name}")
@@ -341,10 +348,7 @@ def test_encoder_thresholds_apply_live(ros):
 def test_learner_resumes_from_its_checkpoint(ros, tmp_path):
     path = str(tmp_path / "agent.npz")
     first = learner(ros, checkpoint_path=path)
-    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
-    commands = ros.collect(Twist, "cmd_vel")
-    assert ros.spin_until(lambda: len(commands) >= 10, each=lambda: pub.publish(
-        packet(ros, [0, 1], np.random.normal(0, 1, 2))))
+    drive_learner(ros, 10)
     first.save_on_shutdown()
     readout = first.learner.net.readout.copy()
     ros.executor.remove_node(first)
