@@ -37,8 +37,7 @@ class DenseNetwork:
         self.drive = self.bias + self.weights @ self.features[:n + m]
         self.readout_value = self.readout @ self.features
         self._scratch = np.empty(n, self.dtype)
-        # what a synchronous network with the same connectivity does each tick
-        self.synops_per_tick = net.n_synapses + self.readout.size - self.readout.shape[0]
+        self.synops_per_tick = net.dense_synops_per_tick
         self.ticks = 0
 
     def step(self, x: np.ndarray) -> np.ndarray:

@@ -297,8 +297,7 @@ class OnlineLearner:
             c[K.NEURON_UPDATES]), int(c[K.LEARN_UPDATES])
         ops.hidden_events, ops.input_events = int(c[K.HIDDEN_EVENTS]), int(c[K.INPUT_EVENTS])
         ops.ticks += ticks
-        per_tick = self.net.n_synapses + self.net.readout.size - self.net.readout.shape[0]
-        ops.dense_synops += ticks * per_tick
+        ops.dense_synops += ticks * self.net.dense_synops_per_tick
         ops.dense_neuron_updates += ticks * self.net.n_hidden
         if self.net.learning_active:
             ops.dense_learn_updates += self.net.n_synapses

@@ -183,6 +183,12 @@ class AsyncNetwork:
     def threshold(self) -> np.ndarray:
         return self.nf[:, K.THETA]
 
+    @property
+    def dense_synops_per_tick(self) -> int:
+        """Synaptic ops a synchronous network with this connectivity does every tick: every
+        synapse, and every readout weight except the biases."""
+        return self.n_synapses + self.readout.size - self.readout.shape[0]
+
     def dense_weights(self, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
         """The current weights as dense ``W`` (N x N) and ``U`` (N x M) matrices."""
         n = self.n_hidden
