@@ -28,6 +28,13 @@ def test_lazy_decay_equals_step_by_step_integration():
         assert ni[0, K.T_LAST] == steps and misc[K.NEURON_UPDATES] == 1
 
 
+def test_inline_tanh_and_atanh_match_libm_in_absolute_terms():
+    for c in np.concatenate([np.linspace(-30, 30, 20001), [0.0, 1e-300, -1e-12, 400.0, -400.0]]):
+        assert abs(K.tanh(c) - math.tanh(c)) <= 4e-16
+    for y in np.concatenate([np.linspace(-0.999999, 0.999999, 20001), [0.0, 1e-300, -1e-12]]):
+        assert abs(K.atanh(y) - math.atanh(y)) <= 4e-16 * max(1.0, abs(math.atanh(y)))
+
+
 def test_crossing_tick_is_the_first_tick_past_the_threshold():
     rng = np.random.default_rng(1)
     checked = 0
@@ -79,6 +86,19 @@ def test_event_rule_sends_output_changes_of_at_least_the_threshold():
     assert len(changes) >= 6
     assert np.all(np.abs(changes) >= 0.1 - 1e-12)
     assert abs(net.hidden_output[0] - math.tanh(2.0)) < 0.1
+
+
+def test_event_arrays_may_be_strided_views():
+    events = np.array([[1, 0, 2.0], [99, 99, 99.0], [3, 0, -1.0], [99, 99, 99.0]])
+    results = []
+    for view in (events[::2], np.ascontiguousarray(events[::2])):
+        net = _single_neuron(0.05)
+        net.process_ticks(view[:, 0].astype(np.int64), view[:, 1].astype(np.int32), view[:, 2],
+                          50)
+        results.append((net.cell.copy(), net.hidden_output.copy(), net.counters.copy()))
+    assert not events[::2][:, 2].flags.c_contiguous
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
 
 
 def test_idle_network_does_no_work():
