@@ -12,8 +12,9 @@ from ant_ros.core.learner import OnlineLearner
 from helpers import assert_same_state, drive, small_config, state_copy
 
 
-def test_round_trip_gives_identical_behaviour(tmp_path):
-    learner = OnlineLearner(small_config(seed=1))
+@pytest.mark.parametrize("eprop_td_traces", [False, True])
+def test_round_trip_gives_identical_behaviour(tmp_path, eprop_td_traces):
+    learner = OnlineLearner(small_config(seed=1, eprop_td_traces=eprop_td_traces))
     drive(learner, 300)
     path = save_checkpoint(learner, tmp_path / "agent.npz")
     restored = load_learner(path)
@@ -77,8 +78,9 @@ def _bad_files(tmp_path):
         "truncated": tmp_path / "truncated.npz",
         "garbage": tmp_path / "garbage.npz",
         "empty": tmp_path / "empty.npz",
-        "other version": _rewrite(good, tmp_path / "v2.npz",
-                                  meta__format_version=np.array([2], np.int64)),
+        "other version": _rewrite(good, tmp_path / "v1.npz",
+                                  meta__format_version=np.array([ckpt.FORMAT_VERSION - 1],
+                                                                np.int64)),
         "no version": _rewrite(good, tmp_path / "nov.npz", meta__format_version=None),
         "bad config": _rewrite(good, tmp_path / "cfg.npz",
                                meta__config_json=np.frombuffer(b"{nope", np.uint8)),

@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from ant_ros.core import kernels as K
 from ant_ros.core.config import ActionSpec, ConfigError
 from ant_ros.core.events import EventBatch, InputError
 from ant_ros.core.learner import OnlineLearner
@@ -72,26 +73,40 @@ def test_events_update_inputs_like_observations():
     assert_same_state(state_copy(by_obs), state_copy(by_events))
 
 
-def test_same_seed_same_result():
+@pytest.mark.parametrize("eprop_td_traces", [False, True])
+def test_same_seed_same_result(eprop_td_traces):
     runs = []
     for _ in range(2):
-        learner = OnlineLearner(small_config(seed=3))
+        learner = OnlineLearner(small_config(seed=3, eprop_td_traces=eprop_td_traces))
         actions = drive(learner, 400, seed=5)
         runs.append((actions, state_copy(learner)))
     assert runs[0][0] == runs[1][0]
     assert_same_state(runs[0][1], runs[1][1])
-    other = OnlineLearner(small_config(seed=4))
+    other = OnlineLearner(small_config(seed=4, eprop_td_traces=eprop_td_traces))
     assert drive(other, 400, seed=5) != runs[0][0]
 
 
-def test_continuous_actions_stay_within_limits_and_learn():
-    learner = OnlineLearner(small_config(action=CONTINUOUS))
+@pytest.mark.parametrize("squash", ["tanh", "clip"])
+def test_continuous_actions_stay_within_limits_and_learn(squash):
+    learner = OnlineLearner(small_config(action=CONTINUOUS, action_squash=squash))
     actions = [a for a in drive(learner, 500) if a is not None]
     arr = np.array(actions)
     assert np.all(np.isfinite(arr))
     assert np.all(arr[:, 0] >= -2.0) and np.all(arr[:, 0] <= 2.0)
     assert np.all(arr[:, 1] >= -0.5) and np.all(arr[:, 1] <= 0.5)
     assert np.abs(learner.net.readout[1:]).sum() > 0  # the actor learned something
+    at_limit = np.isin(arr[:, 0], (-2.0, 2.0)).mean()
+    assert (at_limit > 0.05) if squash == "clip" else (at_limit == 0.0)
+
+
+def test_td_traces_learn_hidden_weights_and_restart_each_episode():
+    learner = OnlineLearner(small_config(eprop_td_traces=True))
+    w0 = learner.net.weight.copy()
+    drive(learner, 49)  # the stream ends its first episode at step 49
+    assert np.abs(learner.net.syn_f[K.TRACE]).max() > 0.0
+    learner.step_observation(np.zeros(4), 49 * 0.02, reward=0.0, terminated=True)
+    assert np.all(learner.net.syn_f[K.TRACE] == 0.0)
+    assert not np.array_equal(learner.net.weight, w0)
 
 
 def test_imitation_learns_the_teachers_discrete_policy():
@@ -109,8 +124,10 @@ def test_imitation_learns_the_teachers_discrete_policy():
     assert np.mean(agree[-500:]) > np.mean(agree[:30]) + 0.15
 
 
-def test_imitation_of_continuous_commands():
-    learner = OnlineLearner(small_config(action=CONTINUOUS, imitation_lr=0.2))
+@pytest.mark.parametrize("squash", ["tanh", "clip"])
+def test_imitation_of_continuous_commands(squash):
+    learner = OnlineLearner(small_config(action=CONTINUOUS, imitation_lr=0.2,
+                                         action_squash=squash))
     rng = np.random.default_rng(0)
     obs = np.zeros(4)
     errors = []
@@ -173,3 +190,11 @@ def test_consolidation_keeps_weights_closer_to_what_was_learned_first():
             learner.step_observation(obs, step * 0.02, teacher_action=teacher)
         drifts.append(np.abs(learner.net.readout - learned_a).sum())
     assert drifts[1] < 0.8 * drifts[0]
+
+
+def test_pendulum_learner_swings_up_within_a_small_budget():
+    result = train("Pendulum-v1", 30_000, seed=0)
+    returns = np.array(result.episode_returns)
+    # random torques score about -1,200; the preset halves that within 150 episodes
+    assert returns[:20].mean() < -1000
+    assert returns[-20:].mean() > -700

@@ -74,6 +74,7 @@ class LearningConfig:
     critic_lr: float = 0.001
     hidden_lr: float = 0.0001
     eprop_trace_steps: float = 5.0
+    eprop_td_traces: bool = False
     critic_bound_kappa: float = 2.0
     actor_bound_kappa: float = 2.0
     mean_regularization: float = 0.0
@@ -81,6 +82,7 @@ class LearningConfig:
     init_log_std: float = 0.0
     min_log_std: float = -3.0
     max_log_std: float = 1.0
+    action_squash: str = "tanh"
     imitation_lr: float = 0.05
     normalize_observations: bool = True
     normalize_rewards: bool = True
@@ -101,6 +103,7 @@ class LearningConfig:
         _require(self.actor_bound_kappa > 0.0, "actor_bound_kappa must be > 0")
         _require(self.mean_regularization >= 0.0, "mean_regularization must be >= 0")
         _require(self.entropy_coef >= 0.0, "entropy_coef must be >= 0")
+        _require(self.action_squash in ("tanh", "clip"), "action_squash must be tanh|clip")
         _require(self.min_log_std <= self.init_log_std <= self.max_log_std,
                  "need min_log_std <= init_log_std <= max_log_std")
         _require(self.observation_clip > 0.0, "observation_clip must be > 0")

@@ -21,6 +21,13 @@ learning steps ``u`` is ``psi_i * sum_u L_i(u) * eps_p(u)`` with ``psi_i = 1 - y
 broadcast learning signal. ``psi_i`` and the input of ``eps_p`` are constant between events of
 ``i`` and ``p``, so the sum has a closed form in two global running sums ``S_r = sum s_r`` and
 ``R_r = sum s_r * kappa**(u - base)``; a synapse is settled only when ``i`` or ``p`` has an event.
+
+With TD(lambda) e-prop traces (``LP_FILTER``) the eligibility itself is a trace, as the readouts'
+are: ``z(u) = rho * z(u-1) + psi_i * eps_p(u) * sum_r B[i, r] * h_r(u)`` with ``rho = gamma *
+lambda`` and ``h_r`` the readout's gradient, and the weight moves by ``delta(u) * z(u)`` for the TD
+error ``delta``. Its closed form needs the filtered signals ``F_r = rho F_r + h_r`` and
+``G_r = rho G_r + h_r kappa**(u - base)``, their sums against ``delta`` (``Q_r``, ``R_r``), the sum
+``P = sum delta * rho**(u - base)``, and one stored trace per synapse.
 """
 
 from __future__ import annotations
@@ -46,10 +53,13 @@ UNIT_F_ROWS = 2
 PRE, POST, IN_SYN = range(3)
 # index pointer rows (2, N + M + 1): synapses leaving each unit, entering each neuron
 OUT_PTR, IN_PTR = range(2)
-# synapse float rows (n_rows, S): consolidation importance and anchor
-IMPORTANCE, ANCHOR = range(2)
-# learning sums rows (2, n_signals) and snapshots (2, N + M, n_signals)
-SUM, DECAYED = range(2)
+# synapse float rows (n_rows, S): consolidation importance and anchor, TD(lambda) e-prop trace
+IMPORTANCE, ANCHOR, TRACE = range(3)
+SYN_F_ROWS = 3
+# learning sums rows (n_rows, n_signals) and their snapshots (n_rows, N + M, n_signals): S or Q,
+# R, and with TD(lambda) traces F, G and P (P is the same in every column)
+SUM, DECAYED, FILTERED, FILTERED_DECAYED, TD_SUM = range(5)
+SUM_ROWS = 5
 # misc int64 entries
 SYNOPS, NEURON_UPDATES, LEARN_UPDATES, HIDDEN_EVENTS, INPUT_EVENTS = range(5)
 N_COUNTERS = 5
@@ -57,8 +67,8 @@ STEP, BASE, ACTIVE, NOW, NEAR, FAR_MIN = range(5, 11)
 MISC_SIZE = 11
 # learn_params entries
 (LP_LR, LP_LOG_KAPPA, LP_WCLIP, LP_CONS, LP_ANCHOR, LP_HOMEO, LP_RATE, LP_THMIN,
- LP_THMAX) = range(9)
-N_LEARN_PARAMS = 9
+ LP_THMAX, LP_FILTER, LP_LOG_RHO) = range(11)
+N_LEARN_PARAMS = 11
 
 WHEEL_SLOTS = 4096  # power of two; crossings further ahead wait in the far list (slot WHEEL_SLOTS)
 _MASK = WHEEL_SLOTS - 1
@@ -239,14 +249,32 @@ def settle_synapse(s, k, syn, weight, nf, ni, unit, snap_step, misc, feedback, s
     y = unit[OUT, p]
     eps0 = y + (unit[EPS, p] - y) * math.exp(log_kappa * (k0 - kp))
     scale = math.exp(log_kappa * (misc[BASE] - k0))
-    acc = 0.0
-    for r in range(sums.shape[1]):
-        acc += feedback[i, r] * (y * (sums[SUM, r] - snaps[SUM, src, r])
-                                 + (eps0 - y) * (sums[DECAYED, r] - snaps[DECAYED, src, r]) * scale)
     yi = unit[OUT, i]
+    psi = 1.0 - yi * yi
     lr = learn_params[LP_LR]
+    acc = 0.0
+    if learn_params[LP_FILTER] == 0.0:
+        for r in range(sums.shape[1]):
+            acc += feedback[i, r] * (y * (sums[SUM, r] - snaps[SUM, src, r]) + (eps0 - y) * (
+                sums[DECAYED, r] - snaps[DECAYED, src, r]) * scale)
+        dw = lr * psi * acc
+    else:
+        log_rho = learn_params[LP_LOG_RHO]
+        rho_scale = math.exp(-log_rho * (k0 - misc[BASE]))  # rho**(base - k0)
+        rho_span = math.exp(log_rho * (step - k0))
+        td = (sums[TD_SUM, 0] - snaps[TD_SUM, src, 0]) * rho_scale
+        new_trace = 0.0
+        for r in range(sums.shape[1]):
+            f0 = snaps[FILTERED, src, r]
+            g0 = snaps[FILTERED_DECAYED, src, r]
+            acc += feedback[i, r] * (y * (sums[SUM, r] - snaps[SUM, src, r] - f0 * td) + (
+                eps0 - y) * scale * (sums[DECAYED, r] - snaps[DECAYED, src, r] - g0 * td))
+            new_trace += feedback[i, r] * (y * (sums[FILTERED, r] - rho_span * f0) + (
+                eps0 - y) * scale * (sums[FILTERED_DECAYED, r] - rho_span * g0))
+        trace = syn_f[TRACE, s]
+        syn_f[TRACE, s] = rho_span * trace + psi * new_trace
+        dw = lr * (trace * td + psi * acc)
     w = weight[s]
-    dw = lr * (1.0 - yi * yi) * acc
     strength = learn_params[LP_CONS]
     if strength > 0.0:
         # Synaptic-intelligence-style consolidation: importance is the path integral of
@@ -272,9 +300,9 @@ def snapshot_unit(p, unit, snap_step, misc, sums, snaps, learn_params):
     decay = math.exp(learn_params[LP_LOG_KAPPA] * (step - snap_step[p]))
     unit[EPS, p] = y + (unit[EPS, p] - y) * decay
     snap_step[p] = step
-    for r in range(sums.shape[1]):
-        snaps[SUM, p, r] = sums[SUM, r]
-        snaps[DECAYED, p, r] = sums[DECAYED, r]
+    for row in range(sums.shape[0]):
+        for r in range(sums.shape[1]):
+            snaps[row, p, r] = sums[row, r]
 
 
 @njit(cache=True, inline="always", _nrt=False)

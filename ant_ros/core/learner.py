@@ -82,7 +82,9 @@ class OnlineLearner:
                               weight_clip=lc.weight_clip,
                               consolidation=lc.consolidation_strength,
                               anchor_steps=lc.consolidation_anchor_steps,
-                              active=lc.learning_enabled)
+                              active=lc.learning_enabled,
+                              td_trace_decay=lc.gamma * lc.trace_lambda if lc.eprop_td_traces
+                              else 0.0)
         if config.network.threshold != old.network.threshold:
             self.net.set_threshold(config.network.threshold)
         self.reward_scaler.gamma = lc.gamma
@@ -171,6 +173,7 @@ class OnlineLearner:
         if episode_end:
             self.traces[:] = 0.0
             self.log_std_trace[:] = 0.0
+            net.reset_traces()
             self.pending_value[0] = np.nan
             return None
 
@@ -211,7 +214,8 @@ class OnlineLearner:
         noise = np.zeros_like(head) if deterministic else self.rng.standard_normal(head.size)
         u = head + std * noise
         low, high = np.asarray(spec.low), np.asarray(spec.high)
-        action = low + 0.5 * (np.tanh(u) + 1.0) * (high - low)
+        unit = np.tanh(u) if self.config.learning.action_squash == "tanh" else np.clip(u, -1, 1)
+        action = low + 0.5 * (unit + 1.0) * (high - low)
         # natural (Fisher-scaled) gradient of log pi w.r.t. the mean: (u - mu), not (u - mu)/std^2
         grad = np.clip(std * noise, -_SIGNAL_CLIP, _SIGNAL_CLIP)
         return action, grad, np.zeros_like(head), noise * noise - 1.0
@@ -229,7 +233,7 @@ class OnlineLearner:
             raise InputError(f"teacher action must be {len(spec.low)} finite values")
         low, high = np.asarray(spec.low), np.asarray(spec.high)
         unit = np.clip(2.0 * (target - low) / (high - low) - 1.0, -0.995, 0.995)
-        return np.arctanh(unit)
+        return np.arctanh(unit) if self.config.learning.action_squash == "tanh" else unit
 
     # -- learning ------------------------------------------------------------------------------
 
@@ -260,10 +264,10 @@ class OnlineLearner:
                           importance, anchor, strength, anchor_rate, clip)
         np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
         self.ops.readout_learn_ops += 5 * self.traces.size
-        signal = np.empty(1 + self.n_actions)
-        signal[0] = delta
-        signal[1:] = delta * head_grad
-        self.net.add_learning_signal(np.clip(signal, -_SIGNAL_CLIP, _SIGNAL_CLIP))
+        gradient = np.empty(1 + self.n_actions)
+        gradient[0] = 1.0
+        gradient[1:] = head_grad
+        self.net.add_learning_signal(delta, gradient, _SIGNAL_CLIP)
 
     def _learn_imitation(self, target, features: np.ndarray) -> None:
         lc = self.config.learning
@@ -276,9 +280,9 @@ class OnlineLearner:
             error = np.clip(target - head, -_SIGNAL_CLIP, _SIGNAL_CLIP)
         alpha = lc.imitation_lr / max(1.0, lc.imitation_lr * float(features @ features))
         self._add_to_actor(alpha * error, features)
-        signal = np.zeros(1 + self.n_actions)
-        signal[1:] = error
-        self.net.add_learning_signal(signal)
+        gradient = np.zeros(1 + self.n_actions)
+        gradient[1:] = error
+        self.net.add_learning_signal(1.0, gradient, _SIGNAL_CLIP)
 
     def _add_to_actor(self, head_change: np.ndarray, features: np.ndarray) -> None:
         readout.actor_update(self.net.readout, self.net.readout_value, features, head_change,

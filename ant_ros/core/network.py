@@ -69,10 +69,10 @@ class AsyncNetwork:
         self.readout_value = np.zeros(n_readouts, np.float64)
         # e-prop learning state (see kernels.py)
         self.feedback = np.zeros((n, n_signals), np.float64)
-        self.sums = np.zeros((2, n_signals), np.float64)
-        self.snaps = np.zeros((2, n + m, n_signals), np.float64)
+        self.sums = np.zeros((K.SUM_ROWS, n_signals), np.float64)
+        self.snaps = np.zeros((K.SUM_ROWS, n + m, n_signals), np.float64)
         self.learn_params = np.zeros(K.N_LEARN_PARAMS, np.float64)
-        self.syn_f = np.zeros((2, conn.n_synapses), np.float64)
+        self.syn_f = np.zeros((K.SYN_F_ROWS, conn.n_synapses), np.float64)
         self.syn_f[K.ANCHOR] = self.weight
         self.origin_s: float | None = None
         # the state arrays are only ever changed in place, so one tuple serves every call
@@ -88,23 +88,31 @@ class AsyncNetwork:
 
     def set_learning(self, lr: float, trace_steps: float, weight_clip: float,
                      consolidation: float = 0.0, anchor_steps: float = 1e4,
-                     active: bool | None = None) -> None:
-        """Set e-prop and homeostasis parameters (live)."""
+                     active: bool | None = None, td_trace_decay: float = 0.0) -> None:
+        """Set e-prop and homeostasis parameters (live). ``td_trace_decay`` (gamma * lambda;
+        0: off) makes the e-prop eligibility a TD(lambda) trace that later TD errors act on."""
         log_kappa = -1.0 / trace_steps
+        filtered = float(td_trace_decay > 0.0)
+        log_rho = math.log(td_trace_decay) if filtered else 0.0
+        lp = self.learn_params
         if active is not None and bool(active) != self.learning_active:
             if active:
                 self._rebase()  # start the sums afresh: nothing accumulated while inactive
             self.misc[K.ACTIVE] = int(active)
-        if self.learning_active and log_kappa != self.learn_params[K.LP_LOG_KAPPA]:
-            self._rebase()
+        if self.learning_active and (log_kappa, filtered, log_rho) != (
+                lp[K.LP_LOG_KAPPA], lp[K.LP_FILTER], lp[K.LP_LOG_RHO]):
+            self._rebase()  # settle what accrued under the old parameters
+        if filtered != lp[K.LP_FILTER]:
+            self._clear_traces()
         c = self.config
-        lp = self.learn_params
         lp[K.LP_LR], lp[K.LP_LOG_KAPPA], lp[K.LP_WCLIP] = lr, log_kappa, weight_clip
+        lp[K.LP_FILTER], lp[K.LP_LOG_RHO] = filtered, log_rho
         lp[K.LP_CONS], lp[K.LP_ANCHOR] = consolidation, 1.0 / anchor_steps
         lp[K.LP_HOMEO], lp[K.LP_RATE] = c.homeostasis_rate, c.target_rate_hz * c.tick_s
         lp[K.LP_THMIN], lp[K.LP_THMAX] = c.threshold_min, c.threshold_max
-        # rebase before kappa**-(steps since base) leaves double precision comfort (e**18)
-        self.rebase_period = max(1, int(18.0 * trace_steps))
+        # rebase before kappa**-(steps since base) or rho**-(...) leaves double precision
+        # comfort (e**18)
+        self.rebase_period = max(1, int(18.0 / max(-log_kappa, -log_rho)))
 
     @property
     def learning_active(self) -> bool:
@@ -141,17 +149,47 @@ class AsyncNetwork:
 
     # -- learning ------------------------------------------------------------------------------
 
-    def add_learning_signal(self, signal: np.ndarray) -> None:
-        """Close one learning step with the broadcast signal ``s`` (one value per readout)."""
+    def add_learning_signal(self, delta: float, gradient: np.ndarray,
+                            clip: float = math.inf) -> None:
+        """Close one learning step: the TD error (or 1 for a supervised error) and each
+        readout's gradient ``h``; the broadcast signal ``s = delta * h`` (or, with TD(lambda)
+        traces, delta and h) are clipped to +-clip."""
         if not self.learning_active:
             return
-        misc = self.misc
+        misc, sums, lp = self.misc, self.sums, self.learn_params
         misc[K.STEP] += 1
         since_base = misc[K.STEP] - misc[K.BASE]
-        self.sums[K.SUM] += signal
-        self.sums[K.DECAYED] += signal * math.exp(self.learn_params[K.LP_LOG_KAPPA] * since_base)
+        decayed = math.exp(lp[K.LP_LOG_KAPPA] * since_base)
+        if lp[K.LP_FILTER] == 0.0:
+            signal = np.clip(delta * gradient, -clip, clip)
+            sums[K.SUM] += signal
+            sums[K.DECAYED] += signal * decayed
+        else:
+            delta = min(max(delta, -clip), clip)
+            gradient = np.clip(gradient, -clip, clip)
+            rho = math.exp(lp[K.LP_LOG_RHO])
+            sums[K.FILTERED] *= rho
+            sums[K.FILTERED] += gradient
+            sums[K.FILTERED_DECAYED] *= rho
+            sums[K.FILTERED_DECAYED] += gradient * decayed
+            sums[K.SUM] += delta * sums[K.FILTERED]
+            sums[K.DECAYED] += delta * sums[K.FILTERED_DECAYED]
+            sums[K.TD_SUM] += delta * math.exp(lp[K.LP_LOG_RHO] * since_base)
         if since_base >= self.rebase_period:
             self._rebase()
+
+    def reset_traces(self) -> None:
+        """End of an episode: TD(lambda) e-prop traces start again from zero."""
+        if self.learn_params[K.LP_FILTER] == 0.0:
+            return
+        if self.learning_active:
+            self._rebase()
+        self._clear_traces()
+
+    def _clear_traces(self) -> None:
+        self.syn_f[K.TRACE] = 0.0
+        self.sums[K.FILTERED:K.FILTERED_DECAYED + 1] = 0.0
+        self.snaps[K.FILTERED:K.FILTERED_DECAYED + 1] = 0.0
 
     def settle_learning(self) -> None:
         """Apply every pending e-prop weight change now (for checkpoints and tests)."""
@@ -161,10 +199,15 @@ class AsyncNetwork:
         self.refresh()
 
     def _rebase(self) -> None:
+        """Settle every synapse and restart the sums at the current step. The filtered signals
+        carry over; G is kept relative to the base, so it is rescaled."""
         self.settle_learning()
-        self.misc[K.BASE] = self.misc[K.STEP]
-        self.sums[:] = 0.0
-        self.snaps[:] = 0.0
+        misc, sums = self.misc, self.sums
+        sums[K.FILTERED_DECAYED] *= math.exp(-self.learn_params[K.LP_LOG_KAPPA] * (
+            misc[K.STEP] - misc[K.BASE]))
+        misc[K.BASE] = misc[K.STEP]
+        sums[[K.SUM, K.DECAYED, K.TD_SUM]] = 0.0
+        self.snaps[:] = sums[:, None, :]
 
     def refresh(self) -> None:
         """Recompute drives and readouts exactly and reschedule every crossing."""
