@@ -71,19 +71,26 @@ class SendOnDeltaEncoder:
         self.pending: np.ndarray = np.zeros(n_channels, dtype=bool)
         self.last_skipped: int = 0
 
-    def configure(self, thresholds: float | np.ndarray, max_rate_hz: float) -> None:
-        """Set the thresholds and the rate limit (also live); raises ValueError if invalid."""
+    @staticmethod
+    def checked_settings(n_channels: int, thresholds: float | np.ndarray,
+                         max_rate_hz: float) -> tuple[np.ndarray, float]:
+        """Per-channel thresholds and the rate limit, validated; raises ValueError if invalid."""
         thr = np.asarray(thresholds, dtype=np.float64)
         if thr.ndim == 0:
-            thr = np.full(self.n_channels, float(thr))
-        if thr.shape != (self.n_channels,):
-            raise ValueError(f"thresholds must be a scalar or have shape ({self.n_channels},), "
+            thr = np.full(n_channels, float(thr))
+        if thr.shape != (n_channels,):
+            raise ValueError(f"thresholds must be a scalar or have shape ({n_channels},), "
                              f"got {thr.shape}")
         if not np.all(np.isfinite(thr)) or np.any(thr < 0.0):
             raise ValueError("thresholds must be finite and >= 0")
         rate = float(max_rate_hz)
         if math.isnan(rate):
             raise ValueError("max_rate_hz must not be NaN (<= 0 or inf: unlimited)")
+        return thr, rate
+
+    def configure(self, thresholds: float | np.ndarray, max_rate_hz: float) -> None:
+        """Set the thresholds and the rate limit (also live); raises ValueError if invalid."""
+        thr, rate = self.checked_settings(self.n_channels, thresholds, max_rate_hz)
         self.thresholds: np.ndarray = thr
         self.max_rate_hz: float = rate
         self.min_interval_s: float = 1.0 / rate if 0.0 < rate < math.inf else 0.0

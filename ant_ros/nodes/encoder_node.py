@@ -101,7 +101,7 @@ class EncoderNode(Node):
                 updates.append((coder, keys))
         try:
             for coder, keys in updates:  # validate all before changing any
-                enc.SendOnDeltaEncoder(coder.n_channels, keys["threshold"], keys["max_rate_hz"])
+                coder.checked_settings(coder.n_channels, keys["threshold"], keys["max_rate_hz"])
         except ValueError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         for coder, keys in updates:
