@@ -39,9 +39,12 @@ from numba import njit
 NEVER = -1
 _EARLY = 1e-7  # crossing times are rounded down by this much; a check that fails is retried
 
-# neuron float state columns (N, 8): one 64-byte cache line per neuron
-CELL, DRIVE, THETA, INV_TAU, BIAS, LOW, HIGH = range(7)
-NEURON_F_COLS = 8
+# neuron float state columns (N, 24): the state in the first 64-byte cache line; from DECAY on,
+# the decay over 1..DECAY_TICKS ticks, exp(-dt * INV_TAU), derived (``refresh`` recomputes it), so
+# that most lazy updates look a factor up instead of calling exp
+CELL, DRIVE, THETA, INV_TAU, BIAS, LOW, HIGH, DECAY = range(8)
+DECAY_TICKS = 16
+NEURON_F_COLS = DECAY + DECAY_TICKS + 1
 # neuron int state columns (N, 8)
 T_LAST, LAST_EMIT, NEXT_TICK, LINK_NEXT, LINK_PREV, LINK_SLOT, DIRTY, IS_DIRTY = range(8)
 NEURON_I_COLS = 8
@@ -212,13 +215,25 @@ def schedule(i, k_now, k_min, nf, ni, wheel, misc):
 
 # -- neurons and synapses ----------------------------------------------------------------------
 
+@njit(cache=True, _nrt=False)
+def fill_decay_table(i, nf):
+    """Neuron i's decay factors over 1..DECAY_TICKS ticks, from its time constant."""
+    for dt in range(1, DECAY_TICKS + 1):
+        nf[i, DECAY + dt - 1] = math.exp(-dt * nf[i, INV_TAU])
+
+
 @njit(cache=True, inline="always", _nrt=False)
 def settle_neuron(i, k, nf, ni, misc):
-    """Advance neuron i's cell state to tick k in closed form."""
+    """Advance neuron i's cell state to tick k in closed form (the decay factor is looked up for
+    up to DECAY_TICKS ticks: the same numbers exp gives)."""
     dt = k - ni[i, T_LAST]
     if dt > 0:
         a = nf[i, DRIVE]
-        nf[i, CELL] = a + (nf[i, CELL] - a) * math.exp(-dt * nf[i, INV_TAU])
+        if dt <= DECAY_TICKS:
+            factor = nf[i, DECAY + dt - 1]
+        else:
+            factor = math.exp(-dt * nf[i, INV_TAU])
+        nf[i, CELL] = a + (nf[i, CELL] - a) * factor
         ni[i, T_LAST] = k
         misc[NEURON_UPDATES] += 1
 
@@ -437,6 +452,7 @@ def refresh(k, syn, weight, nf, ni, unit, wheel, misc, readout, readout_value):
     misc[FAR_MIN] = _NO_FAR
     wheel[:] = -1
     for i in range(n_hidden):
+        fill_decay_table(i, nf)
         settle_neuron(i, k, nf, ni, misc)
         nf[i, DRIVE] = nf[i, BIAS]
         ni[i, LINK_SLOT] = -1
