@@ -8,7 +8,7 @@ from ant_ros.core.config import NetworkConfig
 from ant_ros.core.network import AsyncNetwork
 
 
-@pytest.mark.parametrize("td_trace_decay", [0.0, 0.6])
+@pytest.mark.parametrize("td_trace_decay", [0.0, 0.6, 0.95])  # rho below and above kappa
 def test_lazily_settled_weight_changes_equal_eager_ones(td_trace_decay):
     n, m, n_sig, steps = 24, 5, 3, 400
     trace_steps, lr = 3.0, 0.01

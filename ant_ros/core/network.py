@@ -199,15 +199,14 @@ class AsyncNetwork:
         self.refresh()
 
     def _rebase(self) -> None:
-        """Settle every synapse and restart the sums at the current step. The filtered signals
-        carry over; G is kept relative to the base, so it is rescaled."""
+        """Settle every synapse and restart every sum at the current step. The filtered signals
+        restart too: once all synapses are settled, what they held before this step cancels
+        exactly in every later use (the synapses' traces carry it), and dropping it keeps the
+        differences that are used well conditioned whichever of kappa and rho decays faster."""
         self.settle_learning()
-        misc, sums = self.misc, self.sums
-        sums[K.FILTERED_DECAYED] *= math.exp(-self.learn_params[K.LP_LOG_KAPPA] * (
-            misc[K.STEP] - misc[K.BASE]))
-        misc[K.BASE] = misc[K.STEP]
-        sums[[K.SUM, K.DECAYED, K.TD_SUM]] = 0.0
-        self.snaps[:] = sums[:, None, :]
+        self.misc[K.BASE] = self.misc[K.STEP]
+        self.sums[:] = 0.0
+        self.snaps[:] = 0.0
 
     def refresh(self) -> None:
         """Recompute drives and readouts exactly and reschedule every crossing."""
