@@ -192,7 +192,8 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         "network.seed": seed, "checkpoint_path": "", "resume": False,
         "watchdog_timeout_s": 0.0, "min_step_interval_s": 0.05}))
     encoder = EncoderNode(context=context, parameter_overrides=overrides("ant_encoder", {}))
-    reward = NavRewardNode(context=context, parameter_overrides=[
+    reward = NavRewardNode(context=context, parameter_overrides=overrides(
+        "ant_nav_reward", {}) if "ant_nav_reward" in params else [
         Parameter("use_sim_time", value=True)])
     robot = IrSimRobotNode(context=context, parameter_overrides=[
         Parameter("seed", value=seed), Parameter("use_sim_time", value=True)])

@@ -184,6 +184,18 @@ def test_scan_sectors_rep117_special_values():
     assert np.all((out >= 0.0) & (out <= 1.0))
 
 
+def test_scan_sectors_clip_range_resolves_the_near_space():
+    ranges = np.array([0.5, 2.0, 3.0, 8.0, INF, 1.0])
+    out = laser_scan_sectors(ranges, 0.0, 10.0, 6, clip_range_m=2.0)
+    np.testing.assert_allclose(out, [0.25, 1.0, 1.0, 1.0, 1.0, 0.5])  # beyond 2 m: free
+    # a clip beyond the sensor's range changes nothing
+    np.testing.assert_allclose(laser_scan_sectors(ranges, 0.0, 10.0, 6, clip_range_m=20.0),
+                               laser_scan_sectors(ranges, 0.0, 10.0, 6))
+    for bad in (0.0, -1.0, NAN):
+        with pytest.raises(ValueError):
+            laser_scan_sectors(ranges, 0.0, 10.0, 6, clip_range_m=bad)
+
+
 @pytest.mark.parametrize("ranges, lo, hi, n", [
     ([], 0.1, 10.0, 1),
     ([1.0, 2.0], 0.1, 10.0, 0),

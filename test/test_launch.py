@@ -20,6 +20,7 @@ from sensor_msgs.msg import LaserScan
 
 from ant_ros.nodes.encoder_node import EncoderNode
 from ant_ros.nodes.learner_node import LearnerNode
+from ant_ros.nodes.nav_reward_node import NavRewardNode
 from ant_ros.nodes.parameters import flatten
 
 from ros_harness import RosHarness
@@ -93,7 +94,8 @@ def test_every_config_parameter_is_declared_by_its_node():
     rclpy.init(args=["--ros-args", "--params-file", str(path)], context=context)
     try:
         nodes = {"ant_encoder": EncoderNode(context=context),
-                 "ant_learner": LearnerNode(context=context)}
+                 "ant_learner": LearnerNode(context=context),
+                 "ant_nav_reward": NavRewardNode(context=context)}
         for name, node in nodes.items():
             for param, value in flatten(config[name]["ros__parameters"]).items():
                 assert node.has_parameter(param), f"{name} does not declare {param}"

@@ -63,6 +63,24 @@ def test_laser_scan_encoder_sends_sector_changes(ros):
     assert ev["value"][0] == pytest.approx((2.0 - 0.1) / 9.9 - 1.0, rel=1e-5)
 
 
+def test_laser_scan_encoder_clip_range_resolves_the_near_space(ros):
+    ros.add(EncoderNode(context=ros.context, parameter_overrides=[
+        Parameter("scan.sectors", value=4), Parameter("scan.clip_range_m", value=2.1)]))
+    packets = ros.collect(PointCloud2, "spikes", SPIKES_QOS)
+    pub = ros.probe.create_publisher(LaserScan, "scan", qos_profile_sensor_data)
+    msg = scan([0.6] * 40 + [float("inf")] * 40 + [1.1] * 40 + [5.0] * 40)
+    assert ros.spin_until(lambda: packets, each=lambda: pub.publish(msg))
+    ev = read_spike_packet(packets[0])
+    np.testing.assert_allclose(ev["value"][np.argsort(ev["channel"])], [0.25, 1.0, 0.5, 1.0],
+                               rtol=1e-6)
+
+
+def test_laser_scan_encoder_refuses_a_negative_clip_range(ros):
+    with pytest.raises(ValueError):
+        EncoderNode(context=ros.context, parameter_overrides=[
+            Parameter("scan.clip_range_m", value=-1.0)])
+
+
 def _imu() -> Imu:
     msg = Imu()
     msg.angular_velocity.z = 0.5

@@ -201,13 +201,18 @@ def _rep117_ranges(r: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def laser_scan_sectors(ranges: np.ndarray, range_min: float, range_max: float,
-                       n_sectors: int) -> np.ndarray:
+                       n_sectors: int, clip_range_m: float = math.inf) -> np.ndarray:
     """Normalised minimum range per angular sector, in [0, 1] (0: touching, 1: free).
 
     ``ranges`` is split into ``n_sectors`` contiguous parts as ``np.array_split`` does (the
     first ``len % n_sectors`` parts are one longer). REP-117: +inf -> range_max (1.0), -inf ->
     range_min (0.0), NaN and finite readings below range_min are ignored, finite readings above
     range_max count as 1.0. A sector without a valid reading is free (1.0).
+
+    ``clip_range_m`` (metres, > range_min) normalises over ``range_min .. min(range_max,
+    clip_range_m)`` instead: readings beyond it count as free (1.0), and the whole [0, 1] scale
+    resolves the space near the robot, where obstacles matter (a long-range lidar otherwise
+    squeezes the last metre into a few percent of the scale).
     """
     r = np.asarray(ranges, dtype=np.float64)
     if r.ndim != 1:
@@ -218,6 +223,9 @@ def laser_scan_sectors(ranges: np.ndarray, range_min: float, range_max: float,
     if n < 1 or n > r.size:
         raise ValueError(f"n_sectors must be in [1, {r.size}], got {n_sectors}")
     lo, hi = _check_range_limits(range_min, range_max)
+    clip = float(clip_range_m)
+    if math.isnan(clip) or clip <= lo:
+        raise ValueError(f"clip_range_m must be > range_min ({lo}), got {clip_range_m}")
     usable = _rep117_ranges(r, lo, hi)
     q, extra = divmod(r.size, n)
     sizes = np.full(n, q, dtype=np.intp)
@@ -225,6 +233,7 @@ def laser_scan_sectors(ranges: np.ndarray, range_min: float, range_max: float,
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     nearest = np.minimum.reduceat(usable, starts)
     nearest[~np.isfinite(nearest)] = hi
+    hi = min(hi, clip)
     return np.clip((nearest - lo) / (hi - lo), 0.0, 1.0)
 
 

@@ -4,20 +4,26 @@ on arrival, and the episode's end (arrival, collision, timeout)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 
+def _param(default: float, description: str):
+    return field(default=default, metadata={"description": description})
+
+
 @dataclass(frozen=True)
 class NavigationConfig:
-    progress_weight: float = 1.0      # reward per metre of progress towards the goal
-    step_cost: float = 0.01           # subtracted at every evaluation
-    collision_penalty: float = 10.0
-    arrival_bonus: float = 10.0
-    goal_tolerance_m: float = 0.3
-    collision_distance_m: float = 0.25  # a valid lidar range below this is a collision
-    timeout_s: float = 60.0
+    progress_weight: float = _param(1.0, "reward per metre of progress towards the goal")
+    step_cost: float = _param(0.01, "subtracted from the reward at every evaluation (odometry "
+                              "message)")
+    collision_penalty: float = _param(10.0, "subtracted from the reward on collision")
+    arrival_bonus: float = _param(10.0, "added to the reward on arrival")
+    goal_tolerance_m: float = _param(0.3, "distance to the goal (m) that counts as arrival")
+    collision_distance_m: float = _param(0.25, "a valid lidar range below this (m) is a "
+                                         "collision")
+    timeout_s: float = _param(60.0, "longest episode (s); then it ends as truncated")
 
 
 @dataclass

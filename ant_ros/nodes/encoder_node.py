@@ -173,8 +173,14 @@ class EncoderNode(Node):
     def _feature_function(self, name: str, kind: str) -> tuple[int, Callable]:
         if kind == "laser_scan":
             sectors = self._param(name, "sectors", 8, "angular sectors (minimum range each)")
+            clip = float(self._param(name, "clip_range_m", 0.0, "ranges beyond this (m) count "
+                                     "as free: [0, 1] spans range_min..clip_range_m, for finer "
+                                     "resolution near the robot (0: the sensor's range_max)"))
+            if not (math.isfinite(clip) and clip >= 0.0):
+                raise ValueError(f"encoder {name}: clip_range_m must be finite and >= 0")
+            clip = clip if clip > 0.0 else math.inf
             return sectors, lambda m: enc.laser_scan_sectors(
-                as_float_array(m.ranges), m.range_min, m.range_max, sectors)
+                as_float_array(m.ranges), m.range_min, m.range_max, sectors, clip)
         if kind == "imu":
             def imu(m: Imu):
                 q = m.orientation

@@ -31,7 +31,7 @@ class NavRewardNode(Node):
         defaults = NavigationConfig()
         for f in dataclasses.fields(defaults):
             self.declare_parameter(f.name, getattr(defaults, f.name), ParameterDescriptor(
-                description=f"navigation task: {f.name.replace('_', ' ')}", read_only=True))
+                description=f"navigation task: {f.metadata['description']}", read_only=True))
         self.task = NavigationTask(NavigationConfig(**{
             f.name: float(self.get_parameter(f.name).value)
             for f in dataclasses.fields(defaults)}))
