@@ -90,10 +90,14 @@ def _demo(args: argparse.Namespace) -> int:
         from .demo import run_irsim
 
         summary = run_irsim(args.steps, args.seed, args.out.replace("demo", "demo_irsim")
-                            if args.out == "runs/demo" else args.out, progress=progress)
+                            if args.out == "runs/demo" else args.out, progress=progress,
+                            eval_episodes=args.eval_episodes)
         result = {k: summary[k] for k in ("env", "steps", "seed", "episodes", "goals_reached",
                                           "collisions", "timeouts", "success_rate_last100",
-                                          "steps_per_s", "op_ratio", "plot", "summary")}
+                                          "eval_episodes", "eval_goals_reached",
+                                          "eval_collisions", "eval_timeouts",
+                                          "eval_success_rate", "steps_per_s", "op_ratio", "plot",
+                                          "summary")}
         print(json.dumps(result) if args.json else "\n".join(
             f"{k:<26}{v}" for k, v in result.items()))
         return 0
@@ -162,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print one JSON object")
     demo.add_argument("--record", action="store_true",
                       help="record every message to OUT/demo.mcap (ros2 bag, Foxglove)")
+    demo.add_argument("--eval-episodes", type=int, default=100,
+                      help="--robot irsim: after learning, episodes with learning frozen and "
+                      "greedy actions, each to a new random goal (the evaluation)")
     demo.add_argument("--robot", choices=("gym", "irsim"), default="gym",
                       help="gym: a Gymnasium env through the bridge; irsim: navigation with "
                       "the ir-sim mobile robot (lidar, odometry, goals)")

@@ -169,9 +169,14 @@ def _write_outputs(summary: dict, returns: list[float], out_dir: Path) -> dict:
 
 
 def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/demo_irsim",
-              progress: Callable[[int, float | None], None] | None = None) -> dict:
+              progress: Callable[[int, float | None], None] | None = None,
+              eval_episodes: int = 100) -> dict:
     """Navigation: the ir-sim robot, the reward node, encoder (lidar sectors, odometry and goal)
-    and learner (cmd_vel), learning online to reach random goals without collision."""
+    and learner (cmd_vel), learning online to reach random goals without collision.
+
+    After ``steps`` steps of learning, the learner is frozen and acts greedily (parameters
+    ``learning.learning_enabled`` and ``deterministic``) for ``eval_episodes`` new episodes, each
+    towards a new random goal: the evaluation of what was learned."""
     import yaml
 
     from .gym.irsim_node import IrSimRobotNode
@@ -208,11 +213,20 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         counted = dict(reward.outcomes)
         last_steps, last_change = 0, time.monotonic()
         next_report = 1000
-        while robot.steps < steps:
+        evaluation: list[str] = []
+        eval_from: int | None = None  # episodes that had ended when the evaluation began
+        while robot.steps < steps or (eval_from is not None and len(evaluation) < eval_episodes):
             executor.spin_once(timeout_sec=0.1)
             for kind, n in reward.outcomes.items():
                 outcomes += [(robot.steps, kind)] * (n - counted[kind])
             counted = dict(reward.outcomes)
+            if robot.steps >= steps and eval_episodes > 0:
+                if eval_from is None:
+                    wall = time.perf_counter() - start
+                    learner.set_parameters([Parameter("learning.learning_enabled", value=False),
+                                            Parameter("deterministic", value=True)])
+                    eval_from = len(outcomes) + 1  # the episode under way was partly learned
+                evaluation = [k for _, k in outcomes[eval_from:]]
             if robot.steps != last_steps:
                 last_steps, last_change = robot.steps, time.monotonic()
             elif time.monotonic() - last_change > 1.0:  # a dropped step: keep the sim going
@@ -222,12 +236,15 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
                 progress(robot.steps, float(np.mean([k == "arrived" for _, k in recent]))
                          if recent else None)
                 next_report += 1000
-        wall = time.perf_counter() - start
+        if eval_from is None:
+            wall = time.perf_counter() - start
     finally:
         executor.shutdown()
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown(context=context)
+    if eval_from is not None:
+        outcomes = outcomes[:eval_from - 1]  # learning episodes only
     recent = [k for _, k in outcomes[-WINDOW:]]
     summary = {
         "env": "irsim-navigation", "steps": steps, "seed": seed, "episodes": len(outcomes),
@@ -238,6 +255,12 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
                                  if recent else None),
         "solved_at_step": None, "mean_return_last100": None,
         "steps_per_s": steps / wall, "wall_s": wall, "op_ratio": learner.learner.ops.op_ratio,
+        "eval_episodes": len(evaluation),
+        "eval_goals_reached": sum(k == "arrived" for k in evaluation),
+        "eval_collisions": sum(k == "collided" for k in evaluation),
+        "eval_timeouts": sum(k == "timeout" for k in evaluation),
+        "eval_success_rate": (float(np.mean([k == "arrived" for k in evaluation]))
+                              if evaluation else None),
         "outcomes": outcomes}
     return _write_navigation_outputs(summary, Path(out_dir))
 

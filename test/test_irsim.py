@@ -103,10 +103,15 @@ def test_navigation_demo_runs_end_to_end(tmp_path):
     import subprocess
     import sys
     out = subprocess.run([sys.executable, "-m", "ant_ros.cli", "demo", "--robot", "irsim",
-                          "--steps", "700", "--json", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=600, check=True)
+                          "--steps", "700", "--eval-episodes", "2", "--json", "--out",
+                          str(tmp_path)], capture_output=True, text=True, timeout=600, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["steps"] == 700 and result["episodes"] >= 1  # 70 s > the 60 s timeout
     assert result["goals_reached"] + result["collisions"] + result["timeouts"] == result[
         "episodes"]
+    # then two episodes with learning frozen and greedy actions
+    assert result["eval_episodes"] == 2
+    assert result["eval_goals_reached"] + result["eval_collisions"] + result[
+        "eval_timeouts"] == 2
+    assert result["eval_success_rate"] == result["eval_goals_reached"] / 2
     assert (tmp_path / "learning_curve.png").exists() and (tmp_path / "summary.json").exists()
