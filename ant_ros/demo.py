@@ -213,9 +213,9 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         counted = dict(reward.outcomes)
         last_steps, last_change = 0, time.monotonic()
         next_report = 1000
-        evaluation: list[str] = []
         eval_from: int | None = None  # episodes that had ended when the evaluation began
-        while robot.steps < steps or (eval_from is not None and len(evaluation) < eval_episodes):
+        while robot.steps < steps or (eval_from is not None
+                                      and len(outcomes) - eval_from < eval_episodes):
             executor.spin_once(timeout_sec=0.1)
             for kind, n in reward.outcomes.items():
                 outcomes += [(robot.steps, kind)] * (n - counted[kind])
@@ -226,7 +226,6 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
                     learner.set_parameters([Parameter("learning.learning_enabled", value=False),
                                             Parameter("deterministic", value=True)])
                     eval_from = len(outcomes) + 1  # the episode under way was partly learned
-                evaluation = [k for _, k in outcomes[eval_from:]]
             if robot.steps != last_steps:
                 last_steps, last_change = robot.steps, time.monotonic()
             elif time.monotonic() - last_change > 1.0:  # a dropped step: keep the sim going
@@ -243,6 +242,7 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown(context=context)
+    evaluation = [] if eval_from is None else [k for _, k in outcomes[eval_from:]]
     if eval_from is not None:
         outcomes = outcomes[:eval_from - 1]  # learning episodes only
     recent = [k for _, k in outcomes[-WINDOW:]]

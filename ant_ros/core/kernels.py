@@ -39,12 +39,12 @@ from numba import njit
 NEVER = -1
 _EARLY = 1e-7  # crossing times are rounded down by this much; a check that fails is retried
 
-# neuron float state columns (N, 24): the state in the first 64-byte cache line; from DECAY on,
+# neuron float state columns (N, 23): the state in the first 64-byte cache line; from DECAY on,
 # the decay over 1..DECAY_TICKS ticks, exp(-dt * INV_TAU), derived (``refresh`` recomputes it), so
 # that most lazy updates look a factor up instead of calling exp
 CELL, DRIVE, THETA, INV_TAU, BIAS, LOW, HIGH, DECAY = range(8)
 DECAY_TICKS = 16
-NEURON_F_COLS = DECAY + DECAY_TICKS + 1
+NEURON_F_COLS = DECAY + DECAY_TICKS
 # neuron int state columns (N, 8)
 T_LAST, LAST_EMIT, NEXT_TICK, LINK_NEXT, LINK_PREV, LINK_SLOT, DIRTY, IS_DIRTY = range(8)
 NEURON_I_COLS = 8

@@ -29,6 +29,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 from std_srvs.srv import Trigger
 
+from ..conversions import seconds_to_stamp
 from ..direct_runner import env_step_seconds
 from ..nodes.spin import spin_nodes
 
@@ -179,19 +180,13 @@ class GymBridgeNode(Node):
             self.obs, _ = self.env.reset()
         self._publish_observation()
 
-    def _now(self):
-        ns = int(round(self.steps * self.dt * 1e9))
-        return ns // 1_000_000_000, ns % 1_000_000_000
-
     def _publish_clock(self) -> None:
         if self.clock_pub is not None:
-            msg = Clock()
-            msg.clock.sec, msg.clock.nanosec = self._now()
-            self.clock_pub.publish(msg)
+            self.clock_pub.publish(Clock(clock=seconds_to_stamp(self.steps * self.dt)))
 
     def _publish_observation(self) -> None:
         msg = JointState()
-        msg.header.stamp.sec, msg.header.stamp.nanosec = self._now()
+        msg.header.stamp = seconds_to_stamp(self.steps * self.dt)
         msg.header.frame_id = self.env_id
         msg.name = self.names
         msg.position = [float(v) for v in self.obs]

@@ -29,6 +29,7 @@ from sensor_msgs.msg import LaserScan
 from shapely.geometry import Point
 from std_msgs.msg import Bool
 
+from ..conversions import action_from_twist, seconds_to_stamp
 from ..nodes.spin import spin_nodes
 
 DEFAULT_WORLD = str(resources.files("ant_ros.gym").joinpath("worlds/irsim_arena.yaml"))
@@ -62,6 +63,8 @@ class IrSimRobotNode(Node):
         self.dt = float(self.env.step_time)
         self.rng = np.random.default_rng(self.get_parameter("seed").value)
         self.mode = self.get_parameter("mode").value
+        self.frame_id = self.get_parameter("frame_id").value
+        self.stale_timeout_s = self.get_parameter("stale_timeout_s").value
         if self.mode not in ("lockstep", "realtime"):
             raise ValueError("mode must be lockstep or realtime")
         self.steps = 0
@@ -74,7 +77,6 @@ class IrSimRobotNode(Node):
         self.goal_pub = self.create_publisher(PoseStamped, "goal_pose", 10)
         self.create_subscription(Twist, "cmd_vel", self._on_cmd_vel, 10)
         self.create_subscription(Bool, "episode_end", self._on_episode_end, 10)
-        self.started = False
         self._new_episode()
         if self.mode == "realtime":
             self.create_timer(self.dt, self._realtime_step)
@@ -105,7 +107,6 @@ class IrSimRobotNode(Node):
 
     def start(self) -> None:
         """Publish the first goal and sensor readings."""
-        self.started = True
         self._publish()
 
     def _on_episode_end(self, msg: Bool) -> None:
@@ -115,7 +116,7 @@ class IrSimRobotNode(Node):
     # -- stepping ------------------------------------------------------------------------------
 
     def _on_cmd_vel(self, msg: Twist) -> None:
-        command = np.array([msg.linear.x, msg.angular.z])
+        command = action_from_twist(msg)
         if not np.all(np.isfinite(command)):
             self.get_logger().warning("refused a non-finite cmd_vel", throttle_duration_sec=5.0)
             return
@@ -124,8 +125,7 @@ class IrSimRobotNode(Node):
             self.step(command)
 
     def _realtime_step(self) -> None:
-        fresh = time.monotonic() - self._command_time <= self.get_parameter(
-            "stale_timeout_s").value
+        fresh = time.monotonic() - self._command_time <= self.stale_timeout_s
         self.step(self._command if fresh else np.zeros(2))
 
     def step(self, command: np.ndarray) -> None:
@@ -140,25 +140,19 @@ class IrSimRobotNode(Node):
 
     # -- publishing ----------------------------------------------------------------------------
 
-    def _stamp(self):
-        ns = int(round(self.steps * self.dt * 1e9))
-        return ns // 1_000_000_000, ns % 1_000_000_000
-
     def _publish(self) -> None:
-        sec, nanosec = self._stamp()
-        clock = Clock()
-        clock.clock.sec, clock.clock.nanosec = sec, nanosec
-        self.clock_pub.publish(clock)
+        stamp = seconds_to_stamp(self.steps * self.dt)
+        self.clock_pub.publish(Clock(clock=stamp))
         goal = PoseStamped()
-        goal.header.stamp.sec, goal.header.stamp.nanosec = sec, nanosec
+        goal.header.stamp = stamp
         goal.header.frame_id = "odom"
         goal.pose.position.x, goal.pose.position.y = float(self.goal[0]), float(self.goal[1])
         goal.pose.orientation.w = 1.0
         self.goal_pub.publish(goal)
         data = self.env.get_lidar_scan()
         scan = LaserScan()
-        scan.header.stamp.sec, scan.header.stamp.nanosec = sec, nanosec
-        scan.header.frame_id = self.get_parameter("frame_id").value
+        scan.header.stamp = stamp
+        scan.header.frame_id = self.frame_id
         scan.angle_min, scan.angle_max = float(data["angle_min"]), float(data["angle_max"])
         scan.angle_increment = float(data["angle_increment"])
         scan.scan_time = self.dt
@@ -170,7 +164,7 @@ class IrSimRobotNode(Node):
         x, y, theta = (float(v) for v in np.asarray(self.robot.state).ravel()[:3])
         v, w = (float(u) for u in np.asarray(self.robot.velocity).ravel()[:2])
         odom = Odometry()
-        odom.header.stamp.sec, odom.header.stamp.nanosec = sec, nanosec
+        odom.header.stamp = stamp
         odom.header.frame_id, odom.child_frame_id = "odom", "base_link"
         odom.pose.pose.position.x, odom.pose.pose.position.y = x, y
         odom.pose.pose.orientation.z = math.sin(theta / 2.0)

@@ -142,7 +142,7 @@ class EncoderNode(Node):
         else:
             n_features, feature_fn = self._feature_function(name, kind)
             population = enc.PopulationEncoder(low, high, fields) if fields > 0 else None
-            n_out = n_features * fields if population else n_features
+            n_out = population.n_outputs(n_features) if population else n_features
             delta = enc.SendOnDeltaEncoder(n_out, threshold, max_rate)
             self._send_on_delta[name] = delta
 

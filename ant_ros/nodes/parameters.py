@@ -13,8 +13,6 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 
-from ..core.config import LearningConfig, NetworkConfig
-
 DESCRIPTIONS: dict[str, str] = {
     # network
     "n_inputs": "number of input channels (the encoders' total)",
@@ -76,7 +74,6 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "input_fan_in": (1, 10_000), "decision_ticks": (0, 1000),
 }
 
-SECTIONS = {"network": NetworkConfig, "learning": LearningConfig}
 
 
 def descriptor(name: str, value: Any, read_only: bool, description: str) -> ParameterDescriptor:
