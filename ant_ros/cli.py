@@ -16,10 +16,17 @@ def _single_blas_thread() -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .core.config import ConfigError
     from .direct_runner import terminal_progress, train
+    from .presets import preset_for
 
     progress = None if args.json else terminal_progress(args.steps)
-    result = train(args.env, args.steps, args.seed, progress=progress)
+    try:
+        config = preset_for(args.env).with_overrides(args.set)
+        result = train(args.env, args.steps, args.seed, config, progress=progress)
+    except ConfigError as exc:
+        print(f"ant-ros train: {exc}", file=sys.stderr)
+        return 2
     summary = result.summary()
     if args.json:
         print(json.dumps(summary))
@@ -135,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, default=100_000, help="environment steps")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--json", action="store_true", help="print one JSON object")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                       help="change one field of the env's preset configuration, e.g. "
+                       "network.threshold=0.05 or learning.actor_lr=1e-3 (repeatable)")
     train.set_defaults(func=_train)
 
     bench = sub.add_parser("bench", help="benchmarks that print measured figures",

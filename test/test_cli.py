@@ -40,6 +40,20 @@ def test_train_text_output_and_continuous_env():
     assert "mean return, last 100 ep" in out and "op ratio" in out and "wall time" in out
 
 
+def test_train_set_changes_the_preset_and_refuses_unknown_fields():
+    frozen = json.loads(run_cli("train", "--env", "CartPole-v1", "--steps", "500", "--json",
+                                "--set", "learning.learning_enabled=false",
+                                "--set", "network.n_hidden=64").stdout)
+    assert frozen["learn_updates"] == 0 and frozen["readout_learn_ops"] == 0
+    default = json.loads(run_cli("train", "--env", "CartPole-v1", "--steps", "500",
+                                 "--json").stdout)
+    assert default["learn_updates"] > 0
+    assert frozen["dense_equivalent_ops"] < default["dense_equivalent_ops"]  # 64 < 128 neurons
+    bad = subprocess.run([sys.executable, "-m", "ant_ros.cli", "train", "--set",
+                          "network.no_such_field=1"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "no_such_field" in bad.stderr
+
+
 def test_bench_core_json_rows():
     rows = json.loads(run_cli("bench", "core", "--quick", "--json").stdout)
     speed = [r for r in rows if r["kind"] == "speed"]

@@ -198,3 +198,48 @@ def test_pendulum_learner_swings_up_within_a_small_budget():
     # random torques score about -1,200; the preset halves that within 150 episodes
     assert returns[:20].mean() < -1000
     assert returns[-20:].mean() > -700
+
+
+def test_population_coded_inputs_move_only_the_fields_near_the_value():
+    config = small_config(n_inputs=3)
+    config = dataclasses.replace(config, network=dataclasses.replace(
+        config.network, input_fields=8, input_fan_in=3, input_threshold=0.02),
+        learning=dataclasses.replace(config.learning, normalize_observations=False))
+    learner = OnlineLearner(config)
+    assert learner.net.n_inputs == 24
+    learner.step_observation(np.array([0.3, 0.8, -1.0]), 0.0)
+    field_values = learner.net.input_value.reshape(3, 8).copy()
+    # each value's strongest field is the one whose centre (8 spaced over +-2) is nearest
+    np.testing.assert_array_equal(field_values.argmax(axis=1), [4, 5, 2])
+    before = learner.ops.input_events
+    learner.step_observation(np.array([0.3, 0.9, -1.0]), 0.02)  # a small change of one value
+    changed = learner.ops.input_events - before
+    assert 1 <= changed <= 4  # a few fields of value 1, none of the others
+    np.testing.assert_array_equal(learner.net.input_value.reshape(3, 8)[[0, 2]],
+                                  field_values[[0, 2]])
+
+
+def test_population_inputs_are_part_of_the_fixed_structure():
+    config = small_config(n_inputs=3)
+    with pytest.raises(ConfigError, match="input_fan_in"):
+        dataclasses.replace(config.network, input_fan_in=5).validate()
+    wide = dataclasses.replace(config.network, input_fields=4, input_fan_in=5)
+    assert wide.validate().n_channels == 12
+    with pytest.raises(ConfigError, match="input_fields"):
+        dataclasses.replace(wide, input_fields=65).validate()
+    learner = OnlineLearner(dataclasses.replace(config, network=wide))
+    with pytest.raises(ConfigError, match="fixed"):
+        learner.apply_config(dataclasses.replace(config, network=dataclasses.replace(
+            wide, input_field_range=3.0)))
+
+
+def test_overrides_are_parsed_by_field_type_and_unknown_ones_refused():
+    config = small_config().with_overrides(
+        ["network.threshold=0.07", "learning.eprop_td_traces=true", "network.input_fields=4",
+         "learning.action_squash=clip"])
+    assert config.network.threshold == 0.07 and config.network.input_fields == 4
+    assert config.learning.eprop_td_traces is True and config.learning.action_squash == "clip"
+    for bad in ("network.bogus=1", "network.n_hidden=1.5", "learning.eprop_td_traces=maybe",
+                "action.n=3", "threshold=0.1", "network.threshold"):
+        with pytest.raises(ConfigError):
+            small_config().with_overrides([bad])

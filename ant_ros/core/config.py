@@ -22,12 +22,18 @@ class NetworkConfig:
     """Structure and dynamics of the asynchronous network.
 
     Times are in seconds; ``tick_s`` is the time resolution at which events take effect.
+    ``n_inputs`` counts the learner's input values; with ``input_fields = K > 0`` each normalised
+    value is population-coded into K Gaussian receptive fields whose centres span
+    ``[-input_field_range, input_field_range]``, so the network has ``n_channels = K * n_inputs``
+    input channels and a small change of a value moves only the few fields near it.
     """
 
     n_inputs: int = 4
     n_hidden: int = 128
     recurrent_fan_in: int = 16
     input_fan_in: int = 1
+    input_fields: int = 0
+    input_field_range: float = 2.0
     spectral_radius: float = 0.8
     input_scale: float = 1.0
     bias_scale: float = 1.0
@@ -48,7 +54,10 @@ class NetworkConfig:
         _require(self.n_hidden >= 1, "n_hidden must be >= 1")
         _require(0 <= self.recurrent_fan_in <= self.n_hidden,
                  "recurrent_fan_in must be in [0, n_hidden]")
-        _require(1 <= self.input_fan_in <= self.n_inputs, "input_fan_in must be in [1, n_inputs]")
+        _require(0 <= self.input_fields <= 64, "input_fields must be in [0, 64]")
+        _require(0.0 < self.input_field_range <= 10.0, "input_field_range must be in (0, 10]")
+        _require(1 <= self.input_fan_in <= self.n_channels,
+                 "input_fan_in must be in [1, n_channels] (n_inputs times input_fields)")
         _require(0.0 <= self.spectral_radius < 10.0, "spectral_radius must be in [0, 10)")
         _require(self.input_scale > 0.0, "input_scale must be > 0")
         _require(self.bias_scale >= 0.0, "bias_scale must be >= 0")
@@ -62,6 +71,11 @@ class NetworkConfig:
         _require(0.0 < self.threshold_min <= self.threshold_max < 1.0,
                  "need 0 < threshold_min <= threshold_max < 1")
         return self
+
+    @property
+    def n_channels(self) -> int:
+        """Input channels of the network: one per input, or ``input_fields`` per input."""
+        return self.n_inputs * max(1, self.input_fields)
 
 
 @dataclass(frozen=True)
@@ -171,11 +185,49 @@ class AgentConfig:
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ConfigError(f"not a valid agent configuration: {exc}") from exc
 
+    def with_overrides(self, assignments: list[str]) -> "AgentConfig":
+        """A copy with ``section.field=value`` assignments applied (network and learning only).
+
+        Values are parsed by the field's current type (``true``/``false`` for booleans); an
+        unknown field or a value of the wrong type is a ConfigError. The result is not
+        validated here: the runner validates it once it has sized it to the environment.
+        """
+        config = self
+        for assignment in assignments:
+            name, sep, text = assignment.partition("=")
+            section, _, key = name.strip().partition(".")
+            if not sep or section not in ("network", "learning"):
+                raise ConfigError(f"expected network.FIELD=VALUE or learning.FIELD=VALUE, "
+                                  f"got {assignment!r}")
+            part = getattr(config, section)
+            if key not in {f.name for f in dataclasses.fields(part)}:
+                raise ConfigError(f"{section} has no field {key!r}")
+            value = _parse_like(getattr(part, key), text.strip(), name)
+            config = dataclasses.replace(
+                config, **{section: dataclasses.replace(part, **{key: value})})
+        return config
+
     def structure(self) -> tuple:
         """The part of the configuration that fixes array shapes (cannot change live)."""
         n = self.network
-        return (n.n_inputs, n.n_hidden, n.recurrent_fan_in, n.input_fan_in,
-                self.action.kind, self.action.size)
+        return (n.n_inputs, n.n_hidden, n.recurrent_fan_in, n.input_fan_in, n.input_fields,
+                n.input_field_range, self.action.kind, self.action.size)
+
+
+def _parse_like(current: Any, text: str, name: str) -> Any:
+    """``text`` parsed as the type of ``current`` (bool, int, float or str)."""
+    try:
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1")
+        if isinstance(current, int):
+            return int(text)
+        if isinstance(current, float):
+            return float(text)
+        return text
+    except ValueError:
+        raise ConfigError(f"{name} needs a {type(current).__name__}, got {text!r}") from None
 
 
 def _require(condition: bool, reason: str) -> None:

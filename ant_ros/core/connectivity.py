@@ -34,7 +34,7 @@ class Connectivity:
 
 def build_connectivity(config: NetworkConfig, rng: np.random.Generator) -> Connectivity:
     """Random sparse recurrent and input weights; recurrent part scaled to the spectral radius."""
-    n, m = config.n_hidden, config.n_inputs
+    n, m = config.n_hidden, config.n_channels
     pres, posts, weights = [], [], []
     k = config.recurrent_fan_in
     if k > 0:

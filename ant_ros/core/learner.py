@@ -1,7 +1,7 @@
 """Online actor-critic learner on the asynchronous network: one sample at a time, no replay.
 
-Per step: the inputs are normalised (running mean/std), re-encoded send-on-delta into network
-events, the network runs up to the step's time, and the readouts give the critic value ``V`` and
+Per step: the inputs are normalised (running mean/std), optionally population-coded into
+Gaussian receptive fields (``network.input_fields``), re-encoded send-on-delta into network events, the network runs up to the step's time, and the readouts give the critic value ``V`` and
 the actor's logits (discrete) or means (continuous). Learning:
 
 * readouts: actor-critic with eligibility traces, ``z <- gamma*lambda*z + grad``,
@@ -26,6 +26,7 @@ from . import kernels as K
 from . import readout
 from .accounting import OpCounts
 from .config import ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig
+from .encoders import PopulationEncoder
 from .events import EventBatch, InputError
 from .network import AsyncNetwork
 from .normalization import RewardScaler, RunningMeanStd
@@ -49,6 +50,9 @@ class OnlineLearner:
         self.obs_stats = RunningMeanStd(self.n_inputs)
         self.reward_scaler = RewardScaler(config.learning.gamma)
         self.raw_input = np.zeros(self.n_inputs, np.float64)
+        r = net_cfg.input_field_range
+        self.fields = (PopulationEncoder(-r, r, net_cfg.input_fields) if net_cfg.input_fields
+                       else None)
         n_feat = self.net.readout.shape[1]
         n_std = self.n_actions if config.action.kind == "continuous" else 0
         self.traces = np.zeros((n_out, n_feat), np.float64)
@@ -153,6 +157,8 @@ class OnlineLearner:
             self.obs_stats.update(self.raw_input)
         target = (self.obs_stats.normalize(self.raw_input, lc.observation_clip)
                   if lc.normalize_observations else self.raw_input)
+        if self.fields is not None:
+            target = self.fields.transform(target)
         change = target - net.input_value
         channels = np.flatnonzero(np.abs(change) >= self.config.network.input_threshold)
         # the inputs take effect at the step's tick; the readouts are read decision_ticks later,

@@ -41,8 +41,8 @@ class AsyncNetwork:
     def __init__(self, config: NetworkConfig, n_readouts: int, n_signals: int,
                  rng: np.random.Generator) -> None:
         self.config = config.validate()
-        n, m = config.n_hidden, config.n_inputs
-        self.n_hidden, self.n_inputs = n, m
+        n, m = config.n_hidden, config.n_channels
+        self.n_hidden, self.n_inputs = n, m  # n_inputs: input channels
         conn: Connectivity = build_connectivity(config, rng)
         self.n_synapses = conn.n_synapses
         # packed state, rows named by the constants in kernels.py

@@ -19,6 +19,8 @@ DESCRIPTIONS: dict[str, str] = {
     "n_hidden": "number of hidden neurons",
     "recurrent_fan_in": "recurrent synapses per hidden neuron",
     "input_fan_in": "input channels per hidden neuron",
+    "input_fields": "Gaussian receptive fields per input value (0: the normalised value itself)",
+    "input_field_range": "receptive field centres span +-this, in normalised input units",
     "spectral_radius": "spectral radius of the recurrent weights",
     "input_scale": "scale of the input weights",
     "bias_scale": "hidden biases are uniform in [-bias_scale, bias_scale]",
@@ -60,18 +62,19 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 # fields that fix array shapes or the random draw: read-only after start
-STRUCTURAL = {"n_inputs", "n_hidden", "recurrent_fan_in", "input_fan_in", "spectral_radius",
-              "input_scale", "bias_scale", "tau_min_s", "tau_max_s", "tick_s", "seed"}
+STRUCTURAL = {"n_inputs", "n_hidden", "recurrent_fan_in", "input_fan_in", "input_fields",
+              "input_field_range", "spectral_radius", "input_scale", "bias_scale", "tau_min_s",
+              "tau_max_s", "tick_s", "seed"}
 
 FLOAT_RANGES: dict[str, tuple[float, float]] = {
-    "threshold": (0.0, 0.99), "input_threshold": (0.0, 10.0), "gamma": (0.0, 0.999),
-    "trace_lambda": (0.0, 1.0), "actor_lr": (0.0, 10.0), "critic_lr": (0.0, 10.0),
+    "threshold": (0.0, 0.99), "input_threshold": (0.0, 10.0), "input_field_range": (0.01, 10.0),
+    "gamma": (0.0, 0.999),    "trace_lambda": (0.0, 1.0), "actor_lr": (0.0, 10.0), "critic_lr": (0.0, 10.0),
     "hidden_lr": (0.0, 10.0), "imitation_lr": (0.0, 10.0), "entropy_coef": (0.0, 10.0),
     "homeostasis_rate": (0.0, 10.0), "consolidation_strength": (0.0, 1e6),
 }
 INT_RANGES: dict[str, tuple[int, int]] = {
     "n_hidden": (1, 100_000), "n_inputs": (1, 100_000), "recurrent_fan_in": (0, 10_000),
-    "input_fan_in": (1, 10_000), "decision_ticks": (0, 1000),
+    "input_fan_in": (1, 10_000), "input_fields": (0, 64), "decision_ticks": (0, 1000),
 }
 
 
