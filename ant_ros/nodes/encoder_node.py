@@ -63,6 +63,9 @@ class EncoderNode(Node):
             description="frame_id of the spike packets"))
         self.declare_parameter("publish_empty", True, ParameterDescriptor(
             description="publish a packet for every sensor message, even without events"))
+        # read for every message: held here, refreshed by the on-set callback once it accepts
+        self.frame_id: str = self.get_parameter("frame_id").value
+        self.publish_empty: bool = self.get_parameter("publish_empty").value
         self.publisher = self.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
         self._goal: np.ndarray | None = None
         self._send_on_delta: dict[str, enc.SendOnDeltaEncoder] = {}
@@ -88,7 +91,8 @@ class EncoderNode(Node):
         return self.get_parameter(full).value
 
     def _on_set_parameters(self, params) -> SetParametersResult:
-        """Thresholds and rate limits apply live; anything else is read-only."""
+        """Thresholds, rate limits, ``frame_id`` and ``publish_empty`` apply live; anything else
+        is read-only."""
         proposed = {p.name: p.value for p in params}
         updates = []
         for name, coder in self._send_on_delta.items():
@@ -106,6 +110,8 @@ class EncoderNode(Node):
             return SetParametersResult(successful=False, reason=str(exc))
         for coder, keys in updates:
             coder.configure(keys["threshold"], keys["max_rate_hz"])
+        self.frame_id = str(proposed.get("frame_id", self.frame_id))
+        self.publish_empty = bool(proposed.get("publish_empty", self.publish_empty))
         return SetParametersResult(successful=True)
 
     def _make_encoder(self, name: str, first: int) -> Encoder:
@@ -164,7 +170,7 @@ class EncoderNode(Node):
                 self.get_logger().warning(f"{name}: dropped a malformed message: {exc}",
                                           throttle_duration_sec=5.0)
                 return
-            if len(channels) or self.get_parameter("publish_empty").value:
+            if len(channels) or self.publish_empty:
                 self._publish(msg, np.asarray(channels) + first, np.asarray(values))
 
         self.create_subscription(msg_type, topic, callback, qos_profile_sensor_data)
@@ -260,7 +266,7 @@ class EncoderNode(Node):
         stamp = header.stamp if header is not None and (
             header.stamp.sec or header.stamp.nanosec) else self.get_clock().now().to_msg()
         self.publisher.publish(make_spike_packet(
-            stamp, self.get_parameter("frame_id").value, channels,
+            stamp, self.frame_id, channels,
             np.zeros(len(channels), np.uint32), values))
 
 
