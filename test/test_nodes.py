@@ -154,6 +154,19 @@ def test_image_encoder_emulates_an_event_camera(ros):
     assert sorted(ev["channel"].tolist()) == [0, 1, 2, 3] and np.all(ev["value"] > 0)  # ON
 
 
+def test_image_encoder_has_no_send_on_delta_parameters(ros):
+    """Its events come from contrast_threshold: a threshold it would ignore is not declared."""
+    node = ros.add(EncoderNode(context=ros.context, parameter_overrides=[
+        Parameter("encoders", value=["camera", "scan"])]))
+    for key in ("threshold", "max_rate_hz", "population_fields", "population_low",
+                "population_high"):
+        assert not node.has_parameter(f"camera.{key}") and node.has_parameter(f"scan.{key}")
+    [bad] = _set_parameters(ros, "ant_encoder", **{"camera.threshold": 0.3})
+    assert not bad.successful
+    [ok] = _set_parameters(ros, "ant_encoder", **{"scan.threshold": 0.3})
+    assert ok.successful
+
+
 def test_malformed_sensor_messages_are_dropped_and_the_encoder_runs_on(ros):
     ros.add(EncoderNode(context=ros.context, parameter_overrides=[
         Parameter("encoders", value=["scan", "joints", "camera"]),

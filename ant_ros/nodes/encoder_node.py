@@ -42,7 +42,7 @@ ENCODER_TYPES: dict[str, tuple[type, str]] = {
 TYPE_OF_NAME = {"scan": "laser_scan", "imu": "imu", "joint_states": "joint_state",
                 "odom": "odometry", "range": "range", "image": "image", "camera": "image"}
 IMAGE_ENCODINGS = ("mono8", "rgb8", "bgr8")
-LIVE_KEYS = ("threshold", "max_rate_hz")  # per-encoder parameters that apply live
+LIVE_KEYS = ("threshold", "max_rate_hz")  # send-on-delta parameters that apply live
 
 
 @dataclass
@@ -121,20 +121,14 @@ class EncoderNode(Node):
             raise ValueError(f"encoder {name}: unknown type {kind}")
         msg_type, default_topic = ENCODER_TYPES[kind]
         topic = self._param(name, "topic", default_topic, "topic to encode")
-        threshold = self._param(name, "threshold", 0.05, "send-on-delta threshold per channel")
-        max_rate = self._param(name, "max_rate_hz", 0.0, "most events per channel per second "
-                               "(0: unlimited)")
-        fields = self._param(name, "population_fields", 0, "Gaussian receptive fields per "
-                             "feature (0: send the feature itself)")
-        low = self._param(name, "population_low", 0.0, "lowest value of the receptive fields")
-        high = self._param(name, "population_high", 1.0, "highest value of the receptive fields")
-
+        # the image encoder makes its own ON/OFF events (contrast_threshold): it has no
+        # send-on-delta or population parameters, so a live set of one cannot silently do nothing
         if kind == "image":
             grid = (self._param(name, "grid_rows", 8, "event-camera grid rows"),
                     self._param(name, "grid_cols", 8, "event-camera grid columns"))
             contrast = self._param(name, "contrast_threshold", 0.15, "log-intensity change "
                                    "that makes an ON/OFF event")
-            n_features, feature_fn = grid[0] * grid[1], None
+            n_features = grid[0] * grid[1]
             camera: dict[str, enc.EventCameraEncoder] = {}
 
             def events_of(msg: Image):
@@ -146,6 +140,16 @@ class EncoderNode(Node):
                         min(grid[1], frame.shape[1]), contrast)
                 return cam.encode(frame)
         else:
+            threshold = self._param(name, "threshold", 0.05, "send-on-delta threshold per "
+                                    "channel")
+            max_rate = self._param(name, "max_rate_hz", 0.0, "most events per channel per "
+                                   "second (0: unlimited)")
+            fields = self._param(name, "population_fields", 0, "Gaussian receptive fields per "
+                                 "feature (0: send the feature itself)")
+            low = self._param(name, "population_low", 0.0, "lowest value of the receptive "
+                              "fields")
+            high = self._param(name, "population_high", 1.0, "highest value of the receptive "
+                               "fields")
             n_features, feature_fn = self._feature_function(name, kind)
             population = enc.PopulationEncoder(low, high, fields) if fields > 0 else None
             n_out = population.n_outputs(n_features) if population else n_features
