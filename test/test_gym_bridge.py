@@ -12,6 +12,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 
 from ant_ros import demo
+from ant_ros.conversions import stamp_to_seconds
 from ant_ros.direct_runner import train
 from ant_ros.gym.bridge_node import GymBridgeNode
 
@@ -48,7 +49,7 @@ def test_lockstep_steps_once_per_command_and_advances_the_clock(ros):
         command.publish(Int32(data=k % 2))
         assert ros.spin_until(lambda k=k: node.steps == k and len(clocks) >= k + 1)
     ros.spin_for(0.1)
-    times = [c.clock.sec + c.clock.nanosec * 1e-9 for c in clocks]
+    times = [stamp_to_seconds(c.clock) for c in clocks]
     np.testing.assert_allclose(np.diff(times), 0.02, atol=1e-9)  # CartPole's dt
     assert [r.data for r in rewards] == [1.0] * 5 and not ends
     assert len(observations) == 6

@@ -10,6 +10,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Bool, Float32
 
+from ant_ros.conversions import stamp_to_seconds
 from ant_ros.gym.irsim_node import IrSimRobotNode
 from ant_ros.gym.navigation import NavigationConfig, NavigationTask, min_valid_range
 from ant_ros.nodes.nav_reward_node import NavRewardNode
@@ -69,7 +70,7 @@ def test_irsim_robot_publishes_valid_scans_odometry_and_goals(ros):
     assert odom.twist.twist.linear.x == pytest.approx(0.3, abs=1e-6)
     assert odom.header.frame_id == "odom" and odom.child_frame_id == "base_link"
     assert goals and 0 < goals[-1].pose.position.x < 10
-    t = [s.header.stamp.sec + s.header.stamp.nanosec * 1e-9 for s in scans]
+    t = [stamp_to_seconds(s.header.stamp) for s in scans]
     steps = np.diff(t) / 0.1  # simulated time advances by step_time per step
     assert np.all(steps >= 0.5) and np.allclose(steps, np.round(steps))
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -23,7 +24,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, Imu, JointState, LaserScan, PointCloud2, Range
 from std_msgs.msg import Float32MultiArray
 
-from ..conversions import as_float_array, make_spike_packet
+from ..conversions import as_float_array, make_spike_packet, stamp_to_seconds
 from ..core import encoders as enc
 from .learner_node import SPIKES_QOS
 from .spin import spin_nodes
@@ -131,7 +132,7 @@ class EncoderNode(Node):
             n_features = grid[0] * grid[1]
             camera: dict[str, enc.EventCameraEncoder] = {}
 
-            def events_of(msg: Image):
+            def events_of(msg: Image, stamp_s: float):
                 frame = self._image(msg)
                 cam = camera.get("cam")
                 if cam is None or (cam.height, cam.width) != frame.shape:
@@ -156,11 +157,11 @@ class EncoderNode(Node):
             delta = enc.SendOnDeltaEncoder(n_out, threshold, max_rate)
             self._send_on_delta[name] = delta
 
-            def events_of(msg):
+            def events_of(msg, stamp_s: float):
                 values = feature_fn(msg)
                 if population is not None:
                     values = population.transform(values)
-                channels, deltas = delta.encode(values, self._stamp_s(msg))
+                channels, deltas = delta.encode(values, stamp_s)
                 if delta.last_skipped:
                     self.get_logger().warning(f"{name}: {delta.last_skipped} non-finite "
                                               "features skipped", throttle_duration_sec=5.0)
@@ -168,14 +169,15 @@ class EncoderNode(Node):
             n_features = n_out
 
         def callback(msg, name=name, first=first):
+            stamp = self._stamp(msg)  # the time of the events and of their packet
             try:
-                channels, values = events_of(msg)
+                channels, values = events_of(msg, stamp_to_seconds(stamp))
             except (ValueError, KeyError, IndexError) as exc:
                 self.get_logger().warning(f"{name}: dropped a malformed message: {exc}",
                                           throttle_duration_sec=5.0)
                 return
             if len(channels) or self.publish_empty:
-                self._publish(msg, np.asarray(channels) + first, np.asarray(values))
+                self._publish(stamp, np.asarray(channels) + first, np.asarray(values))
 
         self.create_subscription(msg_type, topic, callback, qos_profile_sensor_data)
         return Encoder(name, first, n_features)
@@ -259,19 +261,16 @@ class EncoderNode(Node):
         pixels = rows.reshape(msg.height, msg.width, 3)
         return enc.rgb_to_gray(pixels[..., ::-1] if msg.encoding == "bgr8" else pixels)
 
-    def _stamp_s(self, msg) -> float:
+    def _stamp(self, msg) -> Time:
+        """The message's header stamp; now for a message without a header or with a zero stamp."""
         header = getattr(msg, "header", None)
         if header is not None and (header.stamp.sec or header.stamp.nanosec):
-            return header.stamp.sec + header.stamp.nanosec * 1e-9
-        return self.get_clock().now().nanoseconds * 1e-9
+            return header.stamp
+        return self.get_clock().now().to_msg()
 
-    def _publish(self, msg, channels: np.ndarray, values: np.ndarray) -> None:
-        header = getattr(msg, "header", None)
-        stamp = header.stamp if header is not None and (
-            header.stamp.sec or header.stamp.nanosec) else self.get_clock().now().to_msg()
+    def _publish(self, stamp: Time, channels: np.ndarray, values: np.ndarray) -> None:
         self.publisher.publish(make_spike_packet(
-            stamp, self.frame_id, channels,
-            np.zeros(len(channels), np.uint32), values))
+            stamp, self.frame_id, channels, np.zeros(len(channels), np.uint32), values))
 
 
 def main(args: list[str] | None = None) -> None:

@@ -27,7 +27,8 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 from std_srvs.srv import SetBool, Trigger
 
-from ..conversions import PacketError, action_from_twist, read_spike_packet, twist_from_action
+from ..conversions import (PacketError, action_from_twist, read_spike_packet, stamp_to_seconds,
+                           twist_from_action)
 from ..core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core.config import ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig
 from ..core.events import EVENT_DTYPE, EventBatch, InputError
@@ -189,7 +190,7 @@ class LearnerNode(Node):
         except PacketError as exc:
             self.get_logger().warning(f"dropped a spike packet: {exc}", throttle_duration_sec=5.0)
             return
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = stamp_to_seconds(msg.header.stamp)
         n_inputs = self.learner.n_inputs
         good = (events["channel"] < n_inputs) & np.isfinite(events["value"])
         if not np.all(good):
