@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import gymnasium as gym
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -25,8 +24,8 @@ from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 
 from .core.config import AgentConfig
-from .direct_runner import WINDOW, agent_config_for, solved_threshold
-from .gym.bridge_node import GymBridgeNode, observation_names
+from .direct_runner import WINDOW, TrainResult, agent_config_for, solved_threshold
+from .gym.bridge_node import GymBridgeNode
 from .nodes.encoder_node import EncoderNode
 from .nodes.learner_node import LearnerNode
 from .nodes.parameters import flatten
@@ -47,20 +46,18 @@ def learner_parameters(config: AgentConfig) -> dict:
 
 
 def build_graph(env_id: str, seed: int, context: Context, config: AgentConfig | None = None):
-    """The bridge, encoder and learner nodes for ``env_id``, configured like the direct runner."""
-    probe = gym.make(env_id)
-    config = agent_config_for(probe, env_id, seed, config)
-    names = observation_names(env_id, probe.observation_space.shape[0])
-    probe.close()
+    """The bridge, encoder and learner nodes for ``env_id``, configured like the direct runner:
+    the bridge's env gives the spaces that size the learner and name the encoder's joints."""
+    bridge = GymBridgeNode(context=context, parameter_overrides=[
+        Parameter("env_id", value=env_id), Parameter("seed", value=seed),
+        Parameter("autostart", value=False)])
+    config = agent_config_for(bridge.env, env_id, seed, config)
     learner = LearnerNode(context=context, parameter_overrides=[
         Parameter(k, value=v) for k, v in learner_parameters(config).items()])
     encoder = EncoderNode(context=context, parameter_overrides=[
         Parameter("encoders", value=["obs"]), Parameter("obs.type", value="joint_state"),
-        Parameter("obs.joints", value=names), Parameter("obs.include_velocity", value=False),
+        Parameter("obs.joints", value=bridge.names), Parameter("obs.include_velocity", value=False),
         Parameter("obs.threshold", value=0.0), Parameter("use_sim_time", value=True)])
-    bridge = GymBridgeNode(context=context, parameter_overrides=[
-        Parameter("env_id", value=env_id), Parameter("seed", value=seed),
-        Parameter("autostart", value=False)])
     return bridge, encoder, learner
 
 
@@ -80,20 +77,20 @@ def run(env_id: str = "CartPole-v1", steps: int = 100_000, seed: int = 0,
     context = Context()
     rclpy.init(context=context)
     executor = EventsExecutor(context=context)
-    nodes = build_graph(env_id, seed, context)
-    bridge, encoder, learner = nodes
-    recorder = None
-    if record:
-        recorder_node = rclpy.create_node("ant_demo_recorder", context=context,
-                                          parameter_overrides=[Parameter("use_sim_time",
-                                                                         value=True)])
-        topics = [(t, Float64MultiArray if t == "command" and not bridge.discrete else m, q)
-                  for t, m, q in RECORDED_TOPICS]
-        recorder = McapRecorder(recorder_node, Path(out_dir) / "demo.mcap", topics)
-        nodes = (*nodes, recorder_node)
-    for node in nodes:
-        executor.add_node(node)
+    nodes: tuple = ()
     try:
+        nodes = bridge, encoder, learner = build_graph(env_id, seed, context)
+        recorder = None
+        if record:
+            recorder_node = rclpy.create_node("ant_demo_recorder", context=context,
+                                              parameter_overrides=[Parameter("use_sim_time",
+                                                                             value=True)])
+            nodes = (*nodes, recorder_node)
+            topics = [(t, Float64MultiArray if t == "command" and not bridge.discrete else m, q)
+                      for t, m, q in RECORDED_TOPICS]
+            recorder = McapRecorder(recorder_node, Path(out_dir) / "demo.mcap", topics)
+        for node in nodes:
+            executor.add_node(node)
         _wait_until_connected(executor, (bridge.obs_pub, encoder.publisher, learner.command_pub))
         bridge.start()
         start = time.perf_counter()
@@ -128,22 +125,13 @@ def _wait_until_connected(executor, publishers, timeout_s: float = 30.0) -> None
 
 
 def _summary(env_id, steps, seed, bridge, learner, wall) -> dict:
-    returns = bridge.episode_returns
+    """The direct runner's summary of this run, with the threshold and every episode."""
     threshold = solved_threshold(bridge.env, env_id)
-    ends = bridge.episode_end_steps
-    solved_at = None
-    if threshold is not None:
-        for i in range(WINDOW - 1, len(returns)):
-            if np.mean(returns[i - WINDOW + 1:i + 1]) >= threshold:
-                solved_at = ends[i]
-                break
-    ops = learner.learner.ops
-    return {"env": env_id, "steps": steps, "seed": seed, "solved_at_step": solved_at,
-            "mean_return_last100": float(np.mean(returns[-WINDOW:])) if returns else None,
-            "episodes": len(returns), "steps_per_s": steps / wall, "wall_s": wall,
-            "op_ratio": ops.op_ratio, "synops": ops.synops,
-            "dense_equivalent_ops": ops.dense_synops, "threshold": threshold,
-            "episode_returns": returns, "episode_end_steps": ends}
+    result = TrainResult.from_episodes(env_id, steps, seed, bridge.episode_returns,
+                                       bridge.episode_end_steps, threshold,
+                                       learner.learner.ops.as_dict(), wall)
+    return {**result.summary(), "threshold": threshold, "episode_returns": result.episode_returns,
+            "episode_end_steps": result.episode_end_steps}
 
 
 def _write_outputs(summary: dict, returns: list[float], out_dir: Path) -> dict:

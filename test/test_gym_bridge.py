@@ -13,7 +13,7 @@ from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 
 from ant_ros import demo
 from ant_ros.conversions import stamp_to_seconds
-from ant_ros.direct_runner import train
+from ant_ros.direct_runner import solved_at_step, train
 from ant_ros.gym.bridge_node import GymBridgeNode
 
 from ros_harness import RosHarness
@@ -107,6 +107,20 @@ def test_lockstep_through_ros_reproduces_the_direct_runner_exactly(tmp_path, env
     n = len(direct.episode_returns)
     assert through_ros["episode_returns"][:n] == direct.episode_returns
     assert through_ros["episode_end_steps"][:n] == direct.episode_end_steps
+    if len(through_ros["episode_returns"]) == n:  # the same episodes: the same summary figures
+        for key in ("solved_at_step", "mean_return_last100", "episodes"):
+            assert through_ros[key] == getattr(direct, key), key
+
+
+def test_solved_at_is_the_end_of_the_first_window_at_the_threshold():
+    returns = [0.0] * 60 + [100.0] * 60
+    ends = [10 * (i + 1) for i in range(len(returns))]
+    # the window of episodes 20..119 has 60 of 100 at 100: mean 60; 19..118: 59; 10..109: 50
+    assert solved_at_step(returns, ends, 50.0) == ends[109]
+    assert solved_at_step(returns, ends, 60.0) == ends[119]
+    assert solved_at_step(returns, ends, 61.0) is None
+    assert solved_at_step(returns[:99], ends[:99], -1.0) is None  # fewer than 100 episodes
+    assert solved_at_step(returns, ends, None) is None
 
 
 def test_demo_command_writes_its_plot_and_summary(tmp_path):
