@@ -29,6 +29,7 @@ from .gym.bridge_node import GymBridgeNode
 from .nodes.encoder_node import EncoderNode
 from .nodes.learner_node import LearnerNode
 from .nodes.parameters import flatten
+from .nodes.spin import spin_until
 from .recording import McapRecorder
 
 
@@ -117,11 +118,9 @@ def run(env_id: str = "CartPole-v1", steps: int = 100_000, seed: int = 0,
 
 def _wait_until_connected(executor, publishers, timeout_s: float = 30.0) -> None:
     """Spin until every publisher of the graph has its subscriber."""
-    deadline = time.monotonic() + timeout_s
-    while not all(p.get_subscription_count() for p in publishers):
-        if time.monotonic() > deadline:
-            raise RuntimeError("the demo graph did not connect")
-        executor.spin_once(timeout_sec=0.01)
+    if not spin_until(executor, lambda: all(p.get_subscription_count() for p in publishers),
+                      timeout_s, 0.01):
+        raise RuntimeError("the demo graph did not connect")
 
 
 def _summary(env_id, steps, seed, bridge, learner, wall) -> dict:

@@ -1,6 +1,7 @@
 """The encoder and learner nodes with real rclpy, real topics and real services."""
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from std_srvs.srv import SetBool, Trigger
 from ant_ros.conversions import make_spike_packet, read_spike_packet
 from ant_ros.nodes.encoder_node import EncoderNode
 from ant_ros.nodes.learner_node import SPIKES_QOS, LearnerNode
+from ant_ros.nodes.spin import spin_until
 
 from ros_harness import RosHarness
 
@@ -501,3 +503,15 @@ def test_periodic_checkpoints(ros, tmp_path):
         packet(ros, [0], [0.5])))
     first = path.stat().st_mtime_ns
     assert ros.spin_until(lambda: path.stat().st_mtime_ns != first, timeout=5.0)
+
+
+def test_spin_until_returns_when_the_condition_holds_or_at_the_deadline(ros):
+    received = ros.collect(Float32, "reward")
+    pub = ros.probe.create_publisher(Float32, "reward", 10)
+    assert spin_until(ros.executor, lambda: True, 0.0)
+    start = time.monotonic()
+    assert not spin_until(ros.executor, lambda: False, 0.2, 0.01)
+    assert 0.2 <= time.monotonic() - start < 2.0
+    assert spin_until(ros.executor, lambda: pub.get_subscription_count() > 0, 5.0)
+    pub.publish(Float32(data=1.0))
+    assert spin_until(ros.executor, lambda: received, 5.0) and received[0].data == 1.0
