@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -62,6 +63,17 @@ def build_graph(env_id: str, seed: int, context: Context, config: AgentConfig | 
     return bridge, encoder, learner
 
 
+STALL_TIMEOUT_S = 30.0  # wall time in which a lockstep graph that steps nothing has stopped
+
+
+def _stalled(graph: str, step: int, timeout_s: float) -> RuntimeError:
+    domain = os.environ.get("ROS_DOMAIN_ID", "0")
+    return RuntimeError(
+        f"the {graph} graph stopped at step {step}: no command for {timeout_s:g} s (is "
+        f"another ROS graph running on ROS_DOMAIN_ID {domain}? its /clock and topics mix with "
+        "this one's)")
+
+
 RECORDED_TOPICS = [("/clock", Clock, 100), ("joint_states", JointState, 100),
                    ("spikes", PointCloud2, 100), ("command", Int32, 100),
                    ("reward", Float32, 100), ("episode_end", Bool, 100),
@@ -71,10 +83,11 @@ RECORDED_TOPICS = [("/clock", Clock, 100), ("joint_states", JointState, 100),
 def run(env_id: str = "CartPole-v1", steps: int = 100_000, seed: int = 0,
         out_dir: str | Path = "runs/demo",
         progress: Callable[[int, float | None], None] | None = None,
-        record: bool = False) -> dict:
+        record: bool = False, stall_timeout_s: float = STALL_TIMEOUT_S) -> dict:
     """Learn online through the ROS graph for ``steps`` env steps; returns the summary.
 
-    ``record`` writes every message of the graph to ``out_dir/demo.mcap``."""
+    ``record`` writes every message of the graph to ``out_dir/demo.mcap``. A graph that steps
+    nothing for ``stall_timeout_s`` (wall time) raises RuntimeError instead of waiting forever."""
     context = Context()
     rclpy.init(context=context)
     executor = EventsExecutor(context=context)
@@ -96,8 +109,13 @@ def run(env_id: str = "CartPole-v1", steps: int = 100_000, seed: int = 0,
         bridge.start()
         start = time.perf_counter()
         next_report = 1000
+        last_steps, last_change = 0, time.monotonic()
         while bridge.steps < steps:
             executor.spin_once(timeout_sec=1.0)
+            if bridge.steps != last_steps:
+                last_steps, last_change = bridge.steps, time.monotonic()
+            elif time.monotonic() - last_change > stall_timeout_s:
+                raise _stalled("demo", bridge.steps, stall_timeout_s)
             if progress is not None and bridge.steps >= next_report:
                 returns = bridge.episode_returns[-WINDOW:]
                 progress(bridge.steps, float(np.mean(returns)) if returns else None)
@@ -157,13 +175,15 @@ def _write_outputs(summary: dict, returns: list[float], out_dir: Path) -> dict:
 
 def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/demo_irsim",
               progress: Callable[[int, float | None], None] | None = None,
-              eval_episodes: int = 100) -> dict:
+              eval_episodes: int = 100, stall_timeout_s: float = STALL_TIMEOUT_S) -> dict:
     """Navigation: the ir-sim robot, the reward node, encoder (lidar sectors, odometry and goal)
     and learner (cmd_vel), learning online to reach random goals without collision.
 
     After ``steps`` steps of learning, the learner is frozen and acts greedily (parameters
     ``learning.learning_enabled`` and ``deterministic``) for ``eval_episodes`` new episodes, each
-    towards a new random goal: the evaluation of what was learned."""
+    towards a new random goal: the evaluation of what was learned. A step the graph drops is
+    made with a zero command after 1 s; a graph that steps nothing itself for ``stall_timeout_s``
+    raises RuntimeError."""
     import yaml
 
     from .gym.irsim_node import IrSimRobotNode
@@ -180,25 +200,31 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         flat.update(extra, use_sim_time=True)
         return [Parameter(k, value=v) for k, v in flat.items()]
 
-    learner = LearnerNode(context=context, parameter_overrides=overrides("ant_learner", {
-        "network.seed": seed, "checkpoint_path": "", "resume": False,
-        "watchdog_timeout_s": 0.0, "min_step_interval_s": 0.05}))
-    encoder = EncoderNode(context=context, parameter_overrides=overrides("ant_encoder", {}))
-    reward = NavRewardNode(context=context, parameter_overrides=overrides(
-        "ant_nav_reward", {}) if "ant_nav_reward" in params else [
-        Parameter("use_sim_time", value=True)])
-    robot = IrSimRobotNode(context=context, parameter_overrides=[
-        Parameter("seed", value=seed), Parameter("use_sim_time", value=True)])
-    nodes = (learner, encoder, reward, robot)
-    for node in nodes:
+    nodes: list = []  # destroyed at the end, also when a later one fails to start
+
+    def add(node):
+        nodes.append(node)
         executor.add_node(node)
+        return node
+
     outcomes: list[tuple[int, str]] = []
     try:
+        learner = add(LearnerNode(context=context, parameter_overrides=overrides("ant_learner", {
+            "network.seed": seed, "checkpoint_path": "", "resume": False,
+            "watchdog_timeout_s": 0.0, "min_step_interval_s": 0.05})))
+        encoder = add(EncoderNode(context=context,
+                                  parameter_overrides=overrides("ant_encoder", {})))
+        reward = add(NavRewardNode(context=context, parameter_overrides=overrides(
+            "ant_nav_reward", {}) if "ant_nav_reward" in params else [
+            Parameter("use_sim_time", value=True)]))
+        robot = add(IrSimRobotNode(context=context, parameter_overrides=[
+            Parameter("seed", value=seed), Parameter("use_sim_time", value=True)]))
         _wait_until_connected(executor, (robot.scan_pub, encoder.publisher, learner.command_pub))
         robot.start()
         start = time.perf_counter()
         counted = dict(reward.outcomes)
         last_steps, last_change = 0, time.monotonic()
+        driven, nudged_to = time.monotonic(), -1  # last step the graph made; the last nudge
         next_report = 1000
         eval_from: int | None = None  # episodes that had ended when the evaluation began
         while robot.steps < steps or (eval_from is not None
@@ -214,9 +240,14 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
                                             Parameter("deterministic", value=True)])
                     eval_from = len(outcomes) + 1  # the episode under way was partly learned
             if robot.steps != last_steps:
+                if robot.steps != nudged_to:
+                    driven = time.monotonic()
                 last_steps, last_change = robot.steps, time.monotonic()
             elif time.monotonic() - last_change > 1.0:  # a dropped step: keep the sim going
                 robot.step(np.zeros(2))
+                nudged_to = robot.steps
+            if time.monotonic() - driven > stall_timeout_s:
+                raise _stalled("navigation", robot.steps, stall_timeout_s)
             if progress is not None and robot.steps >= next_report:
                 recent = outcomes[-WINDOW:]
                 progress(robot.steps, float(np.mean([k == "arrived" for _, k in recent]))

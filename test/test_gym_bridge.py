@@ -16,7 +16,7 @@ from ant_ros.conversions import stamp_to_seconds
 from ant_ros.direct_runner import solved_at_step, train
 from ant_ros.gym.bridge_node import GymBridgeNode
 
-from ros_harness import RosHarness
+from ros_harness import ForeignClock, RosHarness
 
 
 @pytest.fixture
@@ -110,6 +110,18 @@ def test_lockstep_through_ros_reproduces_the_direct_runner_exactly(tmp_path, env
     if len(through_ros["episode_returns"]) == n:  # the same episodes: the same summary figures
         for key in ("solved_at_step", "mean_return_last100", "episodes"):
             assert through_ros[key] == getattr(direct, key), key
+
+
+def test_a_demo_that_hears_a_second_clock_stops_with_an_error_instead_of_hanging(tmp_path):
+    """A second graph's /clock on the domain (e.g. a second test run or a demo on the same
+    ROS_DOMAIN_ID) sets the learner's time back, it stops stepping, and the lockstep graph stops:
+    the demo says so after stall_timeout_s instead of waiting forever."""
+    foreign = ForeignClock(0.0)
+    try:
+        with pytest.raises(RuntimeError, match="stopped at step .* ROS_DOMAIN_ID"):
+            demo.run("CartPole-v1", 100_000, seed=0, out_dir=tmp_path, stall_timeout_s=2.0)
+    finally:
+        foreign.close()
 
 
 def test_solved_at_is_the_end_of_the_first_window_at_the_threshold():

@@ -15,7 +15,7 @@ from ant_ros.gym.irsim_node import IrSimRobotNode
 from ant_ros.gym.navigation import NavigationConfig, NavigationTask, min_valid_range
 from ant_ros.nodes.nav_reward_node import NavRewardNode
 
-from ros_harness import RosHarness
+from ros_harness import ForeignClock, RosHarness
 
 
 def test_navigation_reward_progress_arrival_collision_timeout():
@@ -97,6 +97,20 @@ def test_driven_into_a_wall_it_collides_and_the_reward_node_ends_the_episode(ros
     assert min(r.data for r in rewards) <= -9.0
     assert ros.spin_until(lambda: robot.episodes == episodes + 1)  # new start and goal
     assert not robot.collided
+
+
+def test_a_navigation_demo_that_hears_a_second_clock_stops_with_an_error(tmp_path):
+    """A second /clock far ahead: the learner's next step is never due, nothing but the 1 s
+    nudges steps the robot, and the demo says so after stall_timeout_s."""
+    from ant_ros import demo
+
+    foreign = ForeignClock(1e6)
+    try:
+        with pytest.raises(RuntimeError, match="navigation graph stopped at step"):
+            demo.run_irsim(100_000, seed=0, out_dir=tmp_path, eval_episodes=0,
+                           stall_timeout_s=3.0)
+    finally:
+        foreign.close()
 
 
 def test_navigation_demo_runs_end_to_end(tmp_path):
