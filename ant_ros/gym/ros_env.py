@@ -111,6 +111,10 @@ class RosRobotEnv(gym.Env):
     def step(self, action):
         count = len(self._observations)
         self._reward, self._end = 0.0, None
+        # a command published before the robot's subscription is matched is lost (volatile
+        # durability), and the step would wait for an observation that never comes
+        self._spin_until(lambda: self.command_pub.get_subscription_count() > 0,
+                         f"subscriber of {self.command_pub.topic_name}")
         if isinstance(self.action_space, gym.spaces.Discrete):
             self.command_pub.publish(Int32(data=int(action)))
         else:
