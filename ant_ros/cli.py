@@ -82,6 +82,12 @@ def _run(args: argparse.Namespace) -> int:
 
 DEMO_KEYS = ("env", "steps", "seed", "solved_at_step", "mean_return_last100", "episodes",
              "steps_per_s", "op_ratio", "plot", "summary")
+DEMO_OUT = {"gym": "runs/demo", "irsim": "runs/demo_irsim"}  # --out when not given, per --robot
+
+
+def demo_out_dir(args: argparse.Namespace) -> str:
+    """The demo's output folder: ``--out`` as given, else the default of the ``--robot``."""
+    return args.out if args.out is not None else DEMO_OUT[args.robot]
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -96,8 +102,7 @@ def _demo(args: argparse.Namespace) -> int:
     if args.robot == "irsim":
         from .demo import run_irsim
 
-        summary = run_irsim(args.steps, args.seed, args.out.replace("demo", "demo_irsim")
-                            if args.out == "runs/demo" else args.out, progress=progress,
+        summary = run_irsim(args.steps, args.seed, demo_out_dir(args), progress=progress,
                             eval_episodes=args.eval_episodes)
         result = {k: summary[k] for k in ("env", "steps", "seed", "episodes", "goals_reached",
                                           "collisions", "timeouts", "success_rate_last100",
@@ -108,7 +113,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(json.dumps(result) if args.json else "\n".join(
             f"{k:<26}{v}" for k, v in result.items()))
         return 0
-    summary = run(args.env, args.steps, args.seed, args.out, progress=progress,
+    summary = run(args.env, args.steps, args.seed, demo_out_dir(args), progress=progress,
                   record=args.record)
     result = {k: summary[k] for k in DEMO_KEYS + (("recording",) if args.record else ())}
     if args.json:
@@ -172,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--env", default="CartPole-v1", help="Gymnasium env id")
     demo.add_argument("--steps", type=int, default=100_000)
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--out", default="runs/demo", help="output folder (plot, summary)")
+    demo.add_argument("--out", help=f"output folder (plot, summary); default "
+                      f"{DEMO_OUT['gym']}, or {DEMO_OUT['irsim']} with --robot irsim")
     demo.add_argument("--json", action="store_true", help="print one JSON object")
     demo.add_argument("--record", action="store_true",
                       help="record every message to OUT/demo.mcap (ros2 bag, Foxglove)")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 from typing import Callable
 
-import gymnasium as gym
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -25,11 +25,12 @@ from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 
 from .core.config import AgentConfig
-from .direct_runner import WINDOW, agent_config_for, solved_threshold
-from .gym.bridge_node import GymBridgeNode, observation_names
+from .direct_runner import WINDOW, TrainResult, agent_config_for, solved_threshold
+from .gym.bridge_node import GymBridgeNode
 from .nodes.encoder_node import EncoderNode
 from .nodes.learner_node import LearnerNode
 from .nodes.parameters import flatten
+from .nodes.spin import spin_until
 from .recording import McapRecorder
 
 
@@ -47,21 +48,30 @@ def learner_parameters(config: AgentConfig) -> dict:
 
 
 def build_graph(env_id: str, seed: int, context: Context, config: AgentConfig | None = None):
-    """The bridge, encoder and learner nodes for ``env_id``, configured like the direct runner."""
-    probe = gym.make(env_id)
-    config = agent_config_for(probe, env_id, seed, config)
-    names = observation_names(env_id, probe.observation_space.shape[0])
-    probe.close()
+    """The bridge, encoder and learner nodes for ``env_id``, configured like the direct runner:
+    the bridge's env gives the spaces that size the learner and name the encoder's joints."""
+    bridge = GymBridgeNode(context=context, parameter_overrides=[
+        Parameter("env_id", value=env_id), Parameter("seed", value=seed),
+        Parameter("autostart", value=False)])
+    config = agent_config_for(bridge.env, env_id, seed, config)
     learner = LearnerNode(context=context, parameter_overrides=[
         Parameter(k, value=v) for k, v in learner_parameters(config).items()])
     encoder = EncoderNode(context=context, parameter_overrides=[
         Parameter("encoders", value=["obs"]), Parameter("obs.type", value="joint_state"),
-        Parameter("obs.joints", value=names), Parameter("obs.include_velocity", value=False),
+        Parameter("obs.joints", value=bridge.names), Parameter("obs.include_velocity", value=False),
         Parameter("obs.threshold", value=0.0), Parameter("use_sim_time", value=True)])
-    bridge = GymBridgeNode(context=context, parameter_overrides=[
-        Parameter("env_id", value=env_id), Parameter("seed", value=seed),
-        Parameter("autostart", value=False)])
     return bridge, encoder, learner
+
+
+STALL_TIMEOUT_S = 30.0  # wall time in which a lockstep graph that steps nothing has stopped
+
+
+def _stalled(graph: str, step: int, timeout_s: float) -> RuntimeError:
+    domain = os.environ.get("ROS_DOMAIN_ID", "0")
+    return RuntimeError(
+        f"the {graph} graph stopped at step {step}: no command for {timeout_s:g} s (is "
+        f"another ROS graph running on ROS_DOMAIN_ID {domain}? its /clock and topics mix with "
+        "this one's)")
 
 
 RECORDED_TOPICS = [("/clock", Clock, 100), ("joint_states", JointState, 100),
@@ -73,33 +83,39 @@ RECORDED_TOPICS = [("/clock", Clock, 100), ("joint_states", JointState, 100),
 def run(env_id: str = "CartPole-v1", steps: int = 100_000, seed: int = 0,
         out_dir: str | Path = "runs/demo",
         progress: Callable[[int, float | None], None] | None = None,
-        record: bool = False) -> dict:
+        record: bool = False, stall_timeout_s: float = STALL_TIMEOUT_S) -> dict:
     """Learn online through the ROS graph for ``steps`` env steps; returns the summary.
 
-    ``record`` writes every message of the graph to ``out_dir/demo.mcap``."""
+    ``record`` writes every message of the graph to ``out_dir/demo.mcap``. A graph that steps
+    nothing for ``stall_timeout_s`` (wall time) raises RuntimeError instead of waiting forever."""
     context = Context()
     rclpy.init(context=context)
     executor = EventsExecutor(context=context)
-    nodes = build_graph(env_id, seed, context)
-    bridge, encoder, learner = nodes
-    recorder = None
-    if record:
-        recorder_node = rclpy.create_node("ant_demo_recorder", context=context,
-                                          parameter_overrides=[Parameter("use_sim_time",
-                                                                         value=True)])
-        topics = [(t, Float64MultiArray if t == "command" and not bridge.discrete else m, q)
-                  for t, m, q in RECORDED_TOPICS]
-        recorder = McapRecorder(recorder_node, Path(out_dir) / "demo.mcap", topics)
-        nodes = (*nodes, recorder_node)
-    for node in nodes:
-        executor.add_node(node)
+    nodes: tuple = ()
     try:
+        nodes = bridge, encoder, learner = build_graph(env_id, seed, context)
+        recorder = None
+        if record:
+            recorder_node = rclpy.create_node("ant_demo_recorder", context=context,
+                                              parameter_overrides=[Parameter("use_sim_time",
+                                                                             value=True)])
+            nodes = (*nodes, recorder_node)
+            topics = [(t, Float64MultiArray if t == "command" and not bridge.discrete else m, q)
+                      for t, m, q in RECORDED_TOPICS]
+            recorder = McapRecorder(recorder_node, Path(out_dir) / "demo.mcap", topics)
+        for node in nodes:
+            executor.add_node(node)
         _wait_until_connected(executor, (bridge.obs_pub, encoder.publisher, learner.command_pub))
         bridge.start()
         start = time.perf_counter()
         next_report = 1000
+        last_steps, last_change = 0, time.monotonic()
         while bridge.steps < steps:
             executor.spin_once(timeout_sec=1.0)
+            if bridge.steps != last_steps:
+                last_steps, last_change = bridge.steps, time.monotonic()
+            elif time.monotonic() - last_change > stall_timeout_s:
+                raise _stalled("demo", bridge.steps, stall_timeout_s)
             if progress is not None and bridge.steps >= next_report:
                 returns = bridge.episode_returns[-WINDOW:]
                 progress(bridge.steps, float(np.mean(returns)) if returns else None)
@@ -120,30 +136,19 @@ def run(env_id: str = "CartPole-v1", steps: int = 100_000, seed: int = 0,
 
 def _wait_until_connected(executor, publishers, timeout_s: float = 30.0) -> None:
     """Spin until every publisher of the graph has its subscriber."""
-    deadline = time.monotonic() + timeout_s
-    while not all(p.get_subscription_count() for p in publishers):
-        if time.monotonic() > deadline:
-            raise RuntimeError("the demo graph did not connect")
-        executor.spin_once(timeout_sec=0.01)
+    if not spin_until(executor, lambda: all(p.get_subscription_count() for p in publishers),
+                      timeout_s, 0.01):
+        raise RuntimeError("the demo graph did not connect")
 
 
 def _summary(env_id, steps, seed, bridge, learner, wall) -> dict:
-    returns = bridge.episode_returns
+    """The direct runner's summary of this run, with the threshold and every episode."""
     threshold = solved_threshold(bridge.env, env_id)
-    ends = bridge.episode_end_steps
-    solved_at = None
-    if threshold is not None:
-        for i in range(WINDOW - 1, len(returns)):
-            if np.mean(returns[i - WINDOW + 1:i + 1]) >= threshold:
-                solved_at = ends[i]
-                break
-    ops = learner.learner.ops
-    return {"env": env_id, "steps": steps, "seed": seed, "solved_at_step": solved_at,
-            "mean_return_last100": float(np.mean(returns[-WINDOW:])) if returns else None,
-            "episodes": len(returns), "steps_per_s": steps / wall, "wall_s": wall,
-            "op_ratio": ops.op_ratio, "synops": ops.synops,
-            "dense_equivalent_ops": ops.dense_synops, "threshold": threshold,
-            "episode_returns": returns, "episode_end_steps": ends}
+    result = TrainResult.from_episodes(env_id, steps, seed, bridge.episode_returns,
+                                       bridge.episode_end_steps, threshold,
+                                       learner.learner.ops.as_dict(), wall)
+    return {**result.summary(), "threshold": threshold, "episode_returns": result.episode_returns,
+            "episode_end_steps": result.episode_end_steps}
 
 
 def _write_outputs(summary: dict, returns: list[float], out_dir: Path) -> dict:
@@ -170,13 +175,15 @@ def _write_outputs(summary: dict, returns: list[float], out_dir: Path) -> dict:
 
 def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/demo_irsim",
               progress: Callable[[int, float | None], None] | None = None,
-              eval_episodes: int = 100) -> dict:
+              eval_episodes: int = 100, stall_timeout_s: float = STALL_TIMEOUT_S) -> dict:
     """Navigation: the ir-sim robot, the reward node, encoder (lidar sectors, odometry and goal)
     and learner (cmd_vel), learning online to reach random goals without collision.
 
     After ``steps`` steps of learning, the learner is frozen and acts greedily (parameters
     ``learning.learning_enabled`` and ``deterministic``) for ``eval_episodes`` new episodes, each
-    towards a new random goal: the evaluation of what was learned."""
+    towards a new random goal: the evaluation of what was learned. A step the graph drops is
+    made with a zero command after 1 s; a graph that steps nothing itself for ``stall_timeout_s``
+    raises RuntimeError."""
     import yaml
 
     from .gym.irsim_node import IrSimRobotNode
@@ -193,25 +200,31 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         flat.update(extra, use_sim_time=True)
         return [Parameter(k, value=v) for k, v in flat.items()]
 
-    learner = LearnerNode(context=context, parameter_overrides=overrides("ant_learner", {
-        "network.seed": seed, "checkpoint_path": "", "resume": False,
-        "watchdog_timeout_s": 0.0, "min_step_interval_s": 0.05}))
-    encoder = EncoderNode(context=context, parameter_overrides=overrides("ant_encoder", {}))
-    reward = NavRewardNode(context=context, parameter_overrides=overrides(
-        "ant_nav_reward", {}) if "ant_nav_reward" in params else [
-        Parameter("use_sim_time", value=True)])
-    robot = IrSimRobotNode(context=context, parameter_overrides=[
-        Parameter("seed", value=seed), Parameter("use_sim_time", value=True)])
-    nodes = (learner, encoder, reward, robot)
-    for node in nodes:
+    nodes: list = []  # destroyed at the end, also when a later one fails to start
+
+    def add(node):
+        nodes.append(node)
         executor.add_node(node)
+        return node
+
     outcomes: list[tuple[int, str]] = []
     try:
+        learner = add(LearnerNode(context=context, parameter_overrides=overrides("ant_learner", {
+            "network.seed": seed, "checkpoint_path": "", "resume": False,
+            "watchdog_timeout_s": 0.0, "min_step_interval_s": 0.05})))
+        encoder = add(EncoderNode(context=context,
+                                  parameter_overrides=overrides("ant_encoder", {})))
+        reward = add(NavRewardNode(context=context, parameter_overrides=overrides(
+            "ant_nav_reward", {}) if "ant_nav_reward" in params else [
+            Parameter("use_sim_time", value=True)]))
+        robot = add(IrSimRobotNode(context=context, parameter_overrides=[
+            Parameter("seed", value=seed), Parameter("use_sim_time", value=True)]))
         _wait_until_connected(executor, (robot.scan_pub, encoder.publisher, learner.command_pub))
         robot.start()
         start = time.perf_counter()
         counted = dict(reward.outcomes)
         last_steps, last_change = 0, time.monotonic()
+        driven, nudged_to = time.monotonic(), -1  # last step the graph made; the last nudge
         next_report = 1000
         eval_from: int | None = None  # episodes that had ended when the evaluation began
         while robot.steps < steps or (eval_from is not None
@@ -227,9 +240,14 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
                                             Parameter("deterministic", value=True)])
                     eval_from = len(outcomes) + 1  # the episode under way was partly learned
             if robot.steps != last_steps:
+                if robot.steps != nudged_to:
+                    driven = time.monotonic()
                 last_steps, last_change = robot.steps, time.monotonic()
             elif time.monotonic() - last_change > 1.0:  # a dropped step: keep the sim going
                 robot.step(np.zeros(2))
+                nudged_to = robot.steps
+            if time.monotonic() - driven > stall_timeout_s:
+                raise _stalled("navigation", robot.steps, stall_timeout_s)
             if progress is not None and robot.steps >= next_report:
                 recent = outcomes[-WINDOW:]
                 progress(robot.steps, float(np.mean([k == "arrived" for _, k in recent]))

@@ -37,6 +37,17 @@ class TrainResult:
     ops: dict = field(repr=False)
     wall_s: float = 0.0
 
+    @classmethod
+    def from_episodes(cls, env: str, steps: int, seed: int, returns: list[float],
+                      end_steps: list[int], threshold: float | None, ops: dict,
+                      wall_s: float) -> TrainResult:
+        """The result of a run from its episodes' returns and end steps (direct or via ROS)."""
+        return cls(env=env, steps=steps, seed=seed,
+                   solved_at_step=solved_at_step(returns, end_steps, threshold),
+                   mean_return_last100=float(np.mean(returns[-WINDOW:])) if returns else math.nan,
+                   episodes=len(returns), episode_returns=returns, episode_end_steps=end_steps,
+                   ops=ops, wall_s=wall_s)
+
     def summary(self) -> dict:
         ops = self.ops
         return {
@@ -54,6 +65,18 @@ class TrainResult:
             "energy_dense_cpu_uj": ops["dense_cpu_pj"] * 1e-6,
             "wall_s": self.wall_s, "steps_per_s": self.steps / max(self.wall_s, 1e-9),
         }
+
+
+def solved_at_step(returns: list[float], end_steps: list[int],
+                   threshold: float | None) -> int | None:
+    """The step at which the mean return of the last WINDOW episodes first reached
+    ``threshold`` (None: never, or no threshold)."""
+    if threshold is None:
+        return None
+    for i in range(WINDOW - 1, len(returns)):
+        if float(np.mean(returns[i - WINDOW + 1:i + 1])) >= threshold:
+            return end_steps[i]
+    return None
 
 
 def solved_threshold(env: gym.Env, env_id: str) -> float | None:
@@ -120,8 +143,7 @@ def train(env_id: str, steps: int, seed: int, config: AgentConfig | None = None,
 
     returns: list[float] = []
     ends: list[int] = []
-    window: deque[float] = deque(maxlen=WINDOW)
-    solved_at = None
+    window: deque[float] = deque(maxlen=WINDOW)  # for the progress line
     obs, _ = env.reset(seed=seed)
     env.action_space.seed(seed)
     action = learn_step(obs, 0.0)
@@ -138,19 +160,14 @@ def train(env_id: str, steps: int, seed: int, config: AgentConfig | None = None,
             ends.append(step)
             window.append(episode_return)
             episode_return = 0.0
-            if (solved_at is None and threshold is not None and len(window) == WINDOW
-                    and float(np.mean(window)) >= threshold):
-                solved_at = step
             obs, _ = env.reset()
             action = learn_step(obs, now)
         if progress is not None and (step % 1000 == 0 or step == steps):
             progress(step, float(np.mean(window)) if window else None)
     wall = time.perf_counter() - start
     env.close()
-    return TrainResult(env=env_id, steps=steps, seed=seed, solved_at_step=solved_at,
-                       mean_return_last100=float(np.mean(window)) if window else math.nan,
-                       episodes=len(returns), episode_returns=returns, episode_end_steps=ends,
-                       ops=learner.ops.as_dict(), wall_s=wall)
+    return TrainResult.from_episodes(env_id, steps, seed, returns, ends, threshold,
+                                     learner.ops.as_dict(), wall)
 
 
 def terminal_progress(total: int, stream=sys.stderr) -> Callable[[int, float | None], None]:

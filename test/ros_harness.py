@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Callable
 
@@ -9,6 +10,9 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rosgraph_msgs.msg import Clock
+
+from ant_ros.conversions import seconds_to_stamp
 
 
 class RosHarness:
@@ -56,4 +60,29 @@ class RosHarness:
         self.executor.shutdown()
         for node in self.nodes:
             node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+class ForeignClock:
+    """What a second simulator on this run's domain does: a separate participant (its own
+    context) publishing ``/clock``, here a fixed time at 100 Hz from a thread."""
+
+    def __init__(self, seconds: float) -> None:
+        self.context = Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("foreign_clock", context=self.context)
+        publisher = self.node.create_publisher(Clock, "/clock", 10)
+        message = Clock(clock=seconds_to_stamp(seconds))
+        self._stop = threading.Event()
+
+        def publish() -> None:
+            while not self._stop.wait(0.01):
+                publisher.publish(message)
+        self.thread = threading.Thread(target=publish, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=5)
+        self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)

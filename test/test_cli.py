@@ -25,6 +25,17 @@ def test_help_explains_each_subcommand():
     assert "threshold" in run_cli("bench", "core", "--help").stdout
 
 
+def test_demo_output_folder_defaults_per_robot_and_is_kept_when_given():
+    from ant_ros.cli import build_parser, demo_out_dir
+
+    def out(*argv: str) -> str:
+        return demo_out_dir(build_parser().parse_args(["demo", *argv]))
+    assert out() == "runs/demo" and out("--robot", "irsim") == "runs/demo_irsim"
+    assert out("--robot", "irsim", "--out", "runs/demo") == "runs/demo"  # as given
+    assert out("--out", "elsewhere") == "elsewhere"
+    assert "runs/demo_irsim" in run_cli("demo", "--help").stdout
+
+
 def test_train_json_prints_one_object_with_the_documented_keys():
     out = run_cli("train", "--env", "CartPole-v1", "--steps", "3000", "--seed", "2", "--json")
     summary = json.loads(out.stdout)

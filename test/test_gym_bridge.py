@@ -12,10 +12,11 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 
 from ant_ros import demo
-from ant_ros.direct_runner import train
+from ant_ros.conversions import stamp_to_seconds
+from ant_ros.direct_runner import solved_at_step, train
 from ant_ros.gym.bridge_node import GymBridgeNode
 
-from ros_harness import RosHarness
+from ros_harness import ForeignClock, RosHarness
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_lockstep_steps_once_per_command_and_advances_the_clock(ros):
         command.publish(Int32(data=k % 2))
         assert ros.spin_until(lambda k=k: node.steps == k and len(clocks) >= k + 1)
     ros.spin_for(0.1)
-    times = [c.clock.sec + c.clock.nanosec * 1e-9 for c in clocks]
+    times = [stamp_to_seconds(c.clock) for c in clocks]
     np.testing.assert_allclose(np.diff(times), 0.02, atol=1e-9)  # CartPole's dt
     assert [r.data for r in rewards] == [1.0] * 5 and not ends
     assert len(observations) == 6
@@ -106,6 +107,32 @@ def test_lockstep_through_ros_reproduces_the_direct_runner_exactly(tmp_path, env
     n = len(direct.episode_returns)
     assert through_ros["episode_returns"][:n] == direct.episode_returns
     assert through_ros["episode_end_steps"][:n] == direct.episode_end_steps
+    if len(through_ros["episode_returns"]) == n:  # the same episodes: the same summary figures
+        for key in ("solved_at_step", "mean_return_last100", "episodes"):
+            assert through_ros[key] == getattr(direct, key), key
+
+
+def test_a_demo_that_hears_a_second_clock_stops_with_an_error_instead_of_hanging(tmp_path):
+    """A second graph's /clock on the domain (e.g. a second test run or a demo on the same
+    ROS_DOMAIN_ID) sets the learner's time back, it stops stepping, and the lockstep graph stops:
+    the demo says so after stall_timeout_s instead of waiting forever."""
+    foreign = ForeignClock(0.0)
+    try:
+        with pytest.raises(RuntimeError, match="stopped at step .* ROS_DOMAIN_ID"):
+            demo.run("CartPole-v1", 100_000, seed=0, out_dir=tmp_path, stall_timeout_s=2.0)
+    finally:
+        foreign.close()
+
+
+def test_solved_at_is_the_end_of_the_first_window_at_the_threshold():
+    returns = [0.0] * 60 + [100.0] * 60
+    ends = [10 * (i + 1) for i in range(len(returns))]
+    # the window of episodes 20..119 has 60 of 100 at 100: mean 60; 19..118: 59; 10..109: 50
+    assert solved_at_step(returns, ends, 50.0) == ends[109]
+    assert solved_at_step(returns, ends, 60.0) == ends[119]
+    assert solved_at_step(returns, ends, 61.0) is None
+    assert solved_at_step(returns[:99], ends[:99], -1.0) is None  # fewer than 100 episodes
+    assert solved_at_step(returns, ends, None) is None
 
 
 def test_demo_command_writes_its_plot_and_summary(tmp_path):

@@ -10,11 +10,12 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Bool, Float32
 
+from ant_ros.conversions import stamp_to_seconds
 from ant_ros.gym.irsim_node import IrSimRobotNode
 from ant_ros.gym.navigation import NavigationConfig, NavigationTask, min_valid_range
 from ant_ros.nodes.nav_reward_node import NavRewardNode
 
-from ros_harness import RosHarness
+from ros_harness import ForeignClock, RosHarness
 
 
 def test_navigation_reward_progress_arrival_collision_timeout():
@@ -69,7 +70,7 @@ def test_irsim_robot_publishes_valid_scans_odometry_and_goals(ros):
     assert odom.twist.twist.linear.x == pytest.approx(0.3, abs=1e-6)
     assert odom.header.frame_id == "odom" and odom.child_frame_id == "base_link"
     assert goals and 0 < goals[-1].pose.position.x < 10
-    t = [s.header.stamp.sec + s.header.stamp.nanosec * 1e-9 for s in scans]
+    t = [stamp_to_seconds(s.header.stamp) for s in scans]
     steps = np.diff(t) / 0.1  # simulated time advances by step_time per step
     assert np.all(steps >= 0.5) and np.allclose(steps, np.round(steps))
 
@@ -96,6 +97,20 @@ def test_driven_into_a_wall_it_collides_and_the_reward_node_ends_the_episode(ros
     assert min(r.data for r in rewards) <= -9.0
     assert ros.spin_until(lambda: robot.episodes == episodes + 1)  # new start and goal
     assert not robot.collided
+
+
+def test_a_navigation_demo_that_hears_a_second_clock_stops_with_an_error(tmp_path):
+    """A second /clock far ahead: the learner's next step is never due, nothing but the 1 s
+    nudges steps the robot, and the demo says so after stall_timeout_s."""
+    from ant_ros import demo
+
+    foreign = ForeignClock(1e6)
+    try:
+        with pytest.raises(RuntimeError, match="navigation graph stopped at step"):
+            demo.run_irsim(100_000, seed=0, out_dir=tmp_path, eval_episodes=0,
+                           stall_timeout_s=3.0)
+    finally:
+        foreign.close()
 
 
 def test_navigation_demo_runs_end_to_end(tmp_path):

@@ -18,6 +18,7 @@ from rclpy.context import Context
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import LaserScan
 
+from ant_ros.gym.navigation import NavigationConfig
 from ant_ros.nodes.encoder_node import EncoderNode
 from ant_ros.nodes.learner_node import LearnerNode
 from ant_ros.nodes.nav_reward_node import NavRewardNode
@@ -102,6 +103,9 @@ def test_every_config_parameter_is_declared_by_its_node():
                 assert node.get_parameter(param).value == value, param
             node.destroy_node()
         assert nodes["ant_learner"].has_parameter("checkpoint_path")
+        assert nodes["ant_nav_reward"].task.config == NavigationConfig(
+            **flatten(config["ant_nav_reward"]["ros__parameters"]))  # the task uses them
+        assert nodes["ant_nav_reward"].describe_parameter("timeout_s").read_only
         assert nodes["ant_encoder"].n_channels == config["ant_learner"]["ros__parameters"][
             "network"]["n_inputs"]
     finally:

@@ -1,6 +1,7 @@
 """The encoder and learner nodes with real rclpy, real topics and real services."""
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -13,12 +14,13 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, Imu, JointState, LaserScan, PointCloud2, Range
-from std_msgs.msg import Float32, Float32MultiArray, Float64MultiArray, Int32
+from std_msgs.msg import Bool, Float32, Float32MultiArray, Float64MultiArray, Int32
 from std_srvs.srv import SetBool, Trigger
 
 from ant_ros.conversions import make_spike_packet, read_spike_packet
 from ant_ros.nodes.encoder_node import EncoderNode
 from ant_ros.nodes.learner_node import SPIKES_QOS, LearnerNode
+from ant_ros.nodes.spin import spin_until
 
 from ros_harness import RosHarness
 
@@ -154,6 +156,19 @@ def test_image_encoder_emulates_an_event_camera(ros):
     assert sorted(ev["channel"].tolist()) == [0, 1, 2, 3] and np.all(ev["value"] > 0)  # ON
 
 
+def test_image_encoder_has_no_send_on_delta_parameters(ros):
+    """Its events come from contrast_threshold: a threshold it would ignore is not declared."""
+    node = ros.add(EncoderNode(context=ros.context, parameter_overrides=[
+        Parameter("encoders", value=["camera", "scan"])]))
+    for key in ("threshold", "max_rate_hz", "population_fields", "population_low",
+                "population_high"):
+        assert not node.has_parameter(f"camera.{key}") and node.has_parameter(f"scan.{key}")
+    [bad] = _set_parameters(ros, "ant_encoder", **{"camera.threshold": 0.3})
+    assert not bad.successful
+    [ok] = _set_parameters(ros, "ant_encoder", **{"scan.threshold": 0.3})
+    assert ok.successful
+
+
 def test_malformed_sensor_messages_are_dropped_and_the_encoder_runs_on(ros):
     ros.add(EncoderNode(context=ros.context, parameter_overrides=[
         Parameter("encoders", value=["scan", "joints", "camera"]),
@@ -260,6 +275,8 @@ def _set_parameters(ros, node_name, **values):
             pv.type, pv.double_value = ParameterType.PARAMETER_DOUBLE, value
         elif isinstance(value, bool):
             pv.type, pv.bool_value = ParameterType.PARAMETER_BOOL, value
+        elif isinstance(value, str):
+            pv.type, pv.string_value = ParameterType.PARAMETER_STRING, value
         else:
             pv.type, pv.integer_value = ParameterType.PARAMETER_INTEGER, value
         request.parameters.append(ParameterMsg(name=name, value=pv))
@@ -279,6 +296,90 @@ def test_parameters_apply_live_and_invalid_ones_are_refused_with_a_reason(ros):
     [bad] = _set_parameters(ros, "ant_learner", **{"min_linear_speed": 1.0})
     assert not bad.successful and "low < high" in bad.reason
     assert node.learner.config.learning.trace_lambda != 1.5
+
+
+def one_command(ros, pub, msg, commands) -> None:
+    """Publish ``msg`` once and spin until the learner has answered it."""
+    count = len(commands)
+    pub.publish(msg)
+    assert ros.spin_until(lambda: len(commands) > count)
+
+
+def test_node_parameters_apply_live_discrete(ros):
+    """deterministic, watchdog_timeout_s, idle_action and stop_at_episode_end, set live."""
+    node = learner(ros, command_type="int32", n_actions=3, watchdog_timeout_s=0.0,
+                   **{"learning.learning_enabled": False})
+    commands = ros.collect(Int32, "command")
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    ends = ros.probe.create_publisher(Bool, "episode_end", 10)
+    rng = np.random.default_rng(0)
+    send = lambda: packet(ros, [0, 1, 2, 3], rng.normal(0, 1, 4))  # noqa: E731
+    assert ros.spin_until(lambda: commands, each=lambda: pub.publish(send()))  # connected
+    assert ros.spin_until(lambda: ends.get_subscription_count() > 0)
+    ros.spin_for(0.2)
+
+    def greedy(n: int) -> list[bool]:
+        """Send n packets one at a time: was each command the greedy action of its step?"""
+        out = []
+        for _ in range(n):
+            one_command(ros, pub, send(), commands)
+            out.append(commands[-1].data == int(np.argmax(node.learner.net.readout_value[1:])))
+        return out
+    assert not all(greedy(30))  # sampled
+    [ok] = _set_parameters(ros, "ant_learner", deterministic=True)
+    assert ok.successful and all(greedy(10))
+    count = len(commands)
+    ros.spin_for(0.5)
+    assert len(commands) == count  # watchdog off: no stop command
+    [ok, ok2] = _set_parameters(ros, "ant_learner", idle_action=2, watchdog_timeout_s=0.2)
+    assert ok.successful and ok2.successful
+    assert ros.spin_until(lambda: len(commands) > count, timeout=3.0)
+    assert commands[-1].data == 2  # the watchdog's stop, with the new idle action
+    [ok] = _set_parameters(ros, "ant_learner", watchdog_timeout_s=0.0)
+    assert ok.successful
+
+    def end_then_packet(expect_command: bool) -> None:
+        ends.publish(Bool(data=True))
+        assert ros.spin_until(lambda: node._episode_end is True)
+        count = len(commands)
+        pub.publish(send())
+        if expect_command:
+            assert ros.spin_until(lambda: len(commands) > count)
+            assert commands[-1].data == 2  # the episode's end: a stop
+        else:
+            ros.spin_for(0.5)
+            assert len(commands) == count
+    end_then_packet(expect_command=True)
+    [ok] = _set_parameters(ros, "ant_learner", stop_at_episode_end=False)
+    assert ok.successful
+    end_then_packet(expect_command=False)
+    one_command(ros, pub, send(), commands)  # the next episode's first step answers again
+
+
+def test_min_step_interval_and_teacher_timeout_apply_live(ros):
+    node = learner(ros, watchdog_timeout_s=0.0)
+    pub, commands = drive_learner(ros, 3)
+    rng = np.random.default_rng(2)
+    send = lambda: pub.publish(packet(ros, [0, 1], rng.normal(0, 1, 2)))  # noqa: E731
+    ros.spin_for(0.2)
+    [ok] = _set_parameters(ros, "ant_learner", min_step_interval_s=1000.0)
+    assert ok.successful
+    count = len(commands)
+    ros.spin_for(0.5, each=send)
+    assert len(commands) == count  # packets are merged into the next step, 1000 s away
+    [ok] = _set_parameters(ros, "ant_learner", min_step_interval_s=0.0)
+    assert ok.successful and ros.spin_until(lambda: len(commands) > count, each=send)
+
+    teacher = ros.probe.create_publisher(Twist, "teleop/cmd_vel", 10)
+    target = Twist()
+    target.linear.x = 0.1
+    assert ros.spin_until(lambda: node._teacher is not None, each=lambda: teacher.publish(target))
+    [ok] = _set_parameters(ros, "ant_learner", teacher_timeout_s=100.0)
+    assert ok.successful and node._teacher_action() is not None
+    [ok] = _set_parameters(ros, "ant_learner", teacher_timeout_s=0.0)
+    assert ok.successful and node._teacher_action() is None  # too old to follow
+    [bad] = _set_parameters(ros, "ant_learner", teacher_timeout_s=-1.0)
+    assert not bad.successful and node.teacher_timeout_s == 0.0  # refused: cache unchanged
 
 
 def drive_learner(ros, n_commands: int):
@@ -363,6 +464,24 @@ def test_encoder_thresholds_apply_live(ros):
     assert not bad.successful  # structural: read-only
 
 
+def test_encoder_frame_id_and_publish_empty_apply_live(ros):
+    ros.add(EncoderNode(context=ros.context, parameter_overrides=[
+        Parameter("scan.sectors", value=2)]))
+    packets = ros.collect(PointCloud2, "spikes", SPIKES_QOS)
+    pub = ros.probe.create_publisher(LaserScan, "scan", qos_profile_sensor_data)
+    same = scan([2.0] * 20)
+    assert ros.spin_until(lambda: len(packets) >= 3, each=lambda: pub.publish(same))
+    assert packets[-1].width == 0 and packets[-1].header.frame_id == "base_link"  # empty
+    [ok, ok2] = _set_parameters(ros, "ant_encoder", frame_id="laser_link", publish_empty=False)
+    assert ok.successful and ok2.successful
+    ros.spin_for(0.1)
+    packets.clear()
+    ros.spin_for(0.5, each=lambda: pub.publish(same))
+    assert packets == []  # no change, no packet
+    assert ros.spin_until(lambda: packets, each=lambda: pub.publish(scan([1.0] * 20)))
+    assert packets[0].width > 0 and packets[0].header.frame_id == "laser_link"
+
+
 def test_learner_resumes_from_its_checkpoint(ros, tmp_path):
     path = str(tmp_path / "agent.npz")
     first = learner(ros, checkpoint_path=path)
@@ -384,3 +503,15 @@ def test_periodic_checkpoints(ros, tmp_path):
         packet(ros, [0], [0.5])))
     first = path.stat().st_mtime_ns
     assert ros.spin_until(lambda: path.stat().st_mtime_ns != first, timeout=5.0)
+
+
+def test_spin_until_returns_when_the_condition_holds_or_at_the_deadline(ros):
+    received = ros.collect(Float32, "reward")
+    pub = ros.probe.create_publisher(Float32, "reward", 10)
+    assert spin_until(ros.executor, lambda: True, 0.0)
+    start = time.monotonic()
+    assert not spin_until(ros.executor, lambda: False, 0.2, 0.01)
+    assert 0.2 <= time.monotonic() - start < 2.0
+    assert spin_until(ros.executor, lambda: pub.get_subscription_count() > 0, 5.0)
+    pub.publish(Float32(data=1.0))
+    assert spin_until(ros.executor, lambda: received, 5.0) and received[0].data == 1.0

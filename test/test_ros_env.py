@@ -38,6 +38,7 @@ class BridgeThread:
     def close(self) -> None:
         rclpy.try_shutdown(context=self.context)
         self.thread.join(timeout=5)
+        self.executor.shutdown()
         self.node.destroy_node()
 
 

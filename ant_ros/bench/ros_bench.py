@@ -30,6 +30,7 @@ from ..conversions import make_spike_packet
 from ..nodes.encoder_node import EncoderNode
 from ..nodes.learner_node import SPIKES_QOS, LearnerNode
 from ..nodes.parameters import nest
+from ..nodes.spin import spin_until
 
 N_HIDDEN = 512
 SECTORS = 16
@@ -84,11 +85,8 @@ def _ping_pong(executor, probe: Probe, send, count: int, timeout: float = 5.0) -
         target = probe.answered + 1
         start = time.perf_counter()
         send()
-        deadline = start + timeout
-        while probe.answered < target:
-            executor.spin_once(timeout_sec=0.01)
-            if time.perf_counter() > deadline:
-                raise TimeoutError("no cmd_vel within 5 s")
+        if not spin_until(executor, lambda: probe.answered >= target, timeout, 0.01):
+            raise TimeoutError(f"no cmd_vel within {timeout} s")
         latencies.append(time.perf_counter() - start)
     return np.array(latencies)
 

@@ -11,7 +11,6 @@ Gymnasium, e.g. Stable-Baselines3.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import gymnasium as gym
@@ -25,6 +24,8 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 from std_srvs.srv import Trigger
+
+from ..nodes.spin import spin_until
 
 
 class RosRobotEnv(gym.Env):
@@ -66,9 +67,7 @@ class RosRobotEnv(gym.Env):
                                                     f"/{robot_node}/set_parameters")
         # let a first observation arrive (the bridge sends one once it has a subscriber), so it
         # cannot be mistaken later for the first observation of an episode that reset() starts
-        deadline = time.monotonic() + min(2.0, timeout_s)
-        while not self._observations and time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.01)
+        spin_until(self.executor, lambda: bool(self._observations), min(2.0, timeout_s))
 
     # -- callbacks -----------------------------------------------------------------------------
 
@@ -82,11 +81,8 @@ class RosRobotEnv(gym.Env):
         self._end = bool(msg.data)
 
     def _spin_until(self, condition, what: str) -> None:
-        deadline = time.monotonic() + self.timeout_s
-        while not condition():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"RosRobotEnv: no {what} within {self.timeout_s} s")
-            self.executor.spin_once(timeout_sec=0.01)
+        if not spin_until(self.executor, condition, self.timeout_s, 0.01):
+            raise TimeoutError(f"RosRobotEnv: no {what} within {self.timeout_s} s")
 
     def _call(self, client, request):
         self._spin_until(lambda: client.service_is_ready(), f"service {client.srv_name}")
@@ -115,6 +111,10 @@ class RosRobotEnv(gym.Env):
     def step(self, action):
         count = len(self._observations)
         self._reward, self._end = 0.0, None
+        # a command published before the robot's subscription is matched is lost (volatile
+        # durability), and the step would wait for an observation that never comes
+        self._spin_until(lambda: self.command_pub.get_subscription_count() > 0,
+                         f"subscriber of {self.command_pub.topic_name}")
         if isinstance(self.action_space, gym.spaces.Discrete):
             self.command_pub.publish(Int32(data=int(action)))
         else:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -23,7 +24,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, Imu, JointState, LaserScan, PointCloud2, Range
 from std_msgs.msg import Float32MultiArray
 
-from ..conversions import as_float_array, make_spike_packet
+from ..conversions import as_float_array, make_spike_packet, stamp_to_seconds
 from ..core import encoders as enc
 from .learner_node import SPIKES_QOS
 from .spin import spin_nodes
@@ -42,7 +43,7 @@ ENCODER_TYPES: dict[str, tuple[type, str]] = {
 TYPE_OF_NAME = {"scan": "laser_scan", "imu": "imu", "joint_states": "joint_state",
                 "odom": "odometry", "range": "range", "image": "image", "camera": "image"}
 IMAGE_ENCODINGS = ("mono8", "rgb8", "bgr8")
-LIVE_KEYS = ("threshold", "max_rate_hz")  # per-encoder parameters that apply live
+LIVE_KEYS = ("threshold", "max_rate_hz")  # send-on-delta parameters that apply live
 
 
 @dataclass
@@ -63,6 +64,9 @@ class EncoderNode(Node):
             description="frame_id of the spike packets"))
         self.declare_parameter("publish_empty", True, ParameterDescriptor(
             description="publish a packet for every sensor message, even without events"))
+        # read for every message: held here, refreshed by the on-set callback once it accepts
+        self.frame_id: str = self.get_parameter("frame_id").value
+        self.publish_empty: bool = self.get_parameter("publish_empty").value
         self.publisher = self.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
         self._goal: np.ndarray | None = None
         self._send_on_delta: dict[str, enc.SendOnDeltaEncoder] = {}
@@ -88,7 +92,8 @@ class EncoderNode(Node):
         return self.get_parameter(full).value
 
     def _on_set_parameters(self, params) -> SetParametersResult:
-        """Thresholds and rate limits apply live; anything else is read-only."""
+        """Thresholds, rate limits, ``frame_id`` and ``publish_empty`` apply live; anything else
+        is read-only."""
         proposed = {p.name: p.value for p in params}
         updates = []
         for name, coder in self._send_on_delta.items():
@@ -106,6 +111,8 @@ class EncoderNode(Node):
             return SetParametersResult(successful=False, reason=str(exc))
         for coder, keys in updates:
             coder.configure(keys["threshold"], keys["max_rate_hz"])
+        self.frame_id = str(proposed.get("frame_id", self.frame_id))
+        self.publish_empty = bool(proposed.get("publish_empty", self.publish_empty))
         return SetParametersResult(successful=True)
 
     def _make_encoder(self, name: str, first: int) -> Encoder:
@@ -115,23 +122,17 @@ class EncoderNode(Node):
             raise ValueError(f"encoder {name}: unknown type {kind}")
         msg_type, default_topic = ENCODER_TYPES[kind]
         topic = self._param(name, "topic", default_topic, "topic to encode")
-        threshold = self._param(name, "threshold", 0.05, "send-on-delta threshold per channel")
-        max_rate = self._param(name, "max_rate_hz", 0.0, "most events per channel per second "
-                               "(0: unlimited)")
-        fields = self._param(name, "population_fields", 0, "Gaussian receptive fields per "
-                             "feature (0: send the feature itself)")
-        low = self._param(name, "population_low", 0.0, "lowest value of the receptive fields")
-        high = self._param(name, "population_high", 1.0, "highest value of the receptive fields")
-
+        # the image encoder makes its own ON/OFF events (contrast_threshold): it has no
+        # send-on-delta or population parameters, so a live set of one cannot silently do nothing
         if kind == "image":
             grid = (self._param(name, "grid_rows", 8, "event-camera grid rows"),
                     self._param(name, "grid_cols", 8, "event-camera grid columns"))
             contrast = self._param(name, "contrast_threshold", 0.15, "log-intensity change "
                                    "that makes an ON/OFF event")
-            n_features, feature_fn = grid[0] * grid[1], None
+            n_features = grid[0] * grid[1]
             camera: dict[str, enc.EventCameraEncoder] = {}
 
-            def events_of(msg: Image):
+            def events_of(msg: Image, stamp_s: float):
                 frame = self._image(msg)
                 cam = camera.get("cam")
                 if cam is None or (cam.height, cam.width) != frame.shape:
@@ -140,17 +141,27 @@ class EncoderNode(Node):
                         min(grid[1], frame.shape[1]), contrast)
                 return cam.encode(frame)
         else:
+            threshold = self._param(name, "threshold", 0.05, "send-on-delta threshold per "
+                                    "channel")
+            max_rate = self._param(name, "max_rate_hz", 0.0, "most events per channel per "
+                                   "second (0: unlimited)")
+            fields = self._param(name, "population_fields", 0, "Gaussian receptive fields per "
+                                 "feature (0: send the feature itself)")
+            low = self._param(name, "population_low", 0.0, "lowest value of the receptive "
+                              "fields")
+            high = self._param(name, "population_high", 1.0, "highest value of the receptive "
+                               "fields")
             n_features, feature_fn = self._feature_function(name, kind)
             population = enc.PopulationEncoder(low, high, fields) if fields > 0 else None
             n_out = population.n_outputs(n_features) if population else n_features
             delta = enc.SendOnDeltaEncoder(n_out, threshold, max_rate)
             self._send_on_delta[name] = delta
 
-            def events_of(msg):
+            def events_of(msg, stamp_s: float):
                 values = feature_fn(msg)
                 if population is not None:
                     values = population.transform(values)
-                channels, deltas = delta.encode(values, self._stamp_s(msg))
+                channels, deltas = delta.encode(values, stamp_s)
                 if delta.last_skipped:
                     self.get_logger().warning(f"{name}: {delta.last_skipped} non-finite "
                                               "features skipped", throttle_duration_sec=5.0)
@@ -158,14 +169,15 @@ class EncoderNode(Node):
             n_features = n_out
 
         def callback(msg, name=name, first=first):
+            stamp = self._stamp(msg)  # the time of the events and of their packet
             try:
-                channels, values = events_of(msg)
+                channels, values = events_of(msg, stamp_to_seconds(stamp))
             except (ValueError, KeyError, IndexError) as exc:
                 self.get_logger().warning(f"{name}: dropped a malformed message: {exc}",
                                           throttle_duration_sec=5.0)
                 return
-            if len(channels) or self.get_parameter("publish_empty").value:
-                self._publish(msg, np.asarray(channels) + first, np.asarray(values))
+            if len(channels) or self.publish_empty:
+                self._publish(stamp, np.asarray(channels) + first, np.asarray(values))
 
         self.create_subscription(msg_type, topic, callback, qos_profile_sensor_data)
         return Encoder(name, first, n_features)
@@ -249,19 +261,16 @@ class EncoderNode(Node):
         pixels = rows.reshape(msg.height, msg.width, 3)
         return enc.rgb_to_gray(pixels[..., ::-1] if msg.encoding == "bgr8" else pixels)
 
-    def _stamp_s(self, msg) -> float:
+    def _stamp(self, msg) -> Time:
+        """The message's header stamp; now for a message without a header or with a zero stamp."""
         header = getattr(msg, "header", None)
         if header is not None and (header.stamp.sec or header.stamp.nanosec):
-            return header.stamp.sec + header.stamp.nanosec * 1e-9
-        return self.get_clock().now().nanoseconds * 1e-9
+            return header.stamp
+        return self.get_clock().now().to_msg()
 
-    def _publish(self, msg, channels: np.ndarray, values: np.ndarray) -> None:
-        header = getattr(msg, "header", None)
-        stamp = header.stamp if header is not None and (
-            header.stamp.sec or header.stamp.nanosec) else self.get_clock().now().to_msg()
+    def _publish(self, stamp: Time, channels: np.ndarray, values: np.ndarray) -> None:
         self.publisher.publish(make_spike_packet(
-            stamp, self.get_parameter("frame_id").value, channels,
-            np.zeros(len(channels), np.uint32), values))
+            stamp, self.frame_id, channels, np.zeros(len(channels), np.uint32), values))
 
 
 def main(args: list[str] | None = None) -> None:

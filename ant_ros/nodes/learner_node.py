@@ -27,7 +27,8 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 from std_srvs.srv import SetBool, Trigger
 
-from ..conversions import PacketError, action_from_twist, read_spike_packet, twist_from_action
+from ..conversions import (PacketError, action_from_twist, read_spike_packet, stamp_to_seconds,
+                           twist_from_action)
 from ..core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core.config import ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig
 from ..core.events import EVENT_DTYPE, EventBatch, InputError
@@ -60,10 +61,24 @@ NODE_PARAMETERS = {
     "resume": (False, True, "load checkpoint_path at start if it exists"),
     "diagnostics_period_s": (1.0, True, "period of /diagnostics messages"),
 }
+# node parameters read on every packet, step or watchdog tick: held in attributes of the same
+# name (with these types), set at start and refreshed by the on-set callback once it accepts
+CACHED_PARAMETERS: dict[str, type] = {
+    "min_step_interval_s": float, "deterministic": bool, "stop_at_episode_end": bool,
+    "teacher_timeout_s": float, "idle_action": int, "watchdog_timeout_s": float,
+}
 
 
 class LearnerNode(Node):
     """Thin ROS facade over ``OnlineLearner``."""
+
+    # the CACHED_PARAMETERS
+    min_step_interval_s: float
+    deterministic: bool
+    stop_at_episode_end: bool
+    teacher_timeout_s: float
+    idle_action: int
+    watchdog_timeout_s: float
 
     def __init__(self, node_name: str = "ant_learner", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
@@ -75,6 +90,8 @@ class LearnerNode(Node):
         self.command_type = self.get_parameter("command_type").value
         if self.command_type not in COMMAND_TYPES:
             raise ConfigError(f"command_type must be one of {COMMAND_TYPES}")
+        self._cache_parameters({name: self.get_parameter(name).value
+                                for name in CACHED_PARAMETERS})
         config = self._config_from_parameters({})
         warm_up()  # compile (or load cached) kernels now, not in the first callback
         self.learner = OnlineLearner(config)
@@ -152,7 +169,14 @@ class LearnerNode(Node):
             return SetParametersResult(successful=False, reason=str(exc))
         if "checkpoint_period_s" in values:
             self._schedule_checkpoints(float(values["checkpoint_period_s"]))
+        self._cache_parameters(values)
         return SetParametersResult(successful=True)
+
+    def _cache_parameters(self, values: dict) -> None:
+        """Copy the CACHED_PARAMETERS among ``values`` (accepted values) into their attributes."""
+        for name, kind in CACHED_PARAMETERS.items():
+            if name in values:
+                setattr(self, name, kind(values[name]))
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -166,7 +190,7 @@ class LearnerNode(Node):
         except PacketError as exc:
             self.get_logger().warning(f"dropped a spike packet: {exc}", throttle_duration_sec=5.0)
             return
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = stamp_to_seconds(msg.header.stamp)
         n_inputs = self.learner.n_inputs
         good = (events["channel"] < n_inputs) & np.isfinite(events["value"])
         if not np.all(good):
@@ -178,7 +202,7 @@ class LearnerNode(Node):
         self.packet_events += len(events)
         self._last_packet = time.monotonic()
         now = self._now_s()
-        if now - self._last_step_s >= self.get_parameter("min_step_interval_s").value:
+        if now - self._last_step_s >= self.min_step_interval_s:
             self._step(now)
             self._latencies.append(time.perf_counter() - started)
 
@@ -221,20 +245,20 @@ class LearnerNode(Node):
             action = self.learner.step_events(
                 events, now, reward=reward, terminated=end is True, truncated=end is False,
                 teacher_action=self._teacher_action(),
-                deterministic=self.get_parameter("deterministic").value)
+                deterministic=self.deterministic)
         except InputError as exc:
             self.get_logger().warning(f"dropped a step: {exc}", throttle_duration_sec=5.0)
             return
         self._last_step_s = now
         self._stopped = False
-        if action is not None or self.get_parameter("stop_at_episode_end").value:
+        if action is not None or self.stop_at_episode_end:
             self._publish(action)
 
     def _teacher_action(self):
         if self._teacher is None or self.command_type != "twist":
             return None
         stamp, action = self._teacher
-        if time.monotonic() - stamp > self.get_parameter("teacher_timeout_s").value:
+        if time.monotonic() - stamp > self.teacher_timeout_s:
             return None
         spec = self.learner.config.action
         return np.clip(action, spec.low, spec.high)
@@ -243,7 +267,7 @@ class LearnerNode(Node):
         """Publish a command that is finite and inside the limits; None publishes a stop."""
         spec = self.learner.config.action
         if self.command_type == "int32":
-            value = self.get_parameter("idle_action").value if action is None else int(action)
+            value = self.idle_action if action is None else int(action)
             self.command_pub.publish(Int32(data=int(min(max(value, 0), spec.n - 1))))
             return
         low, high = np.asarray(spec.low), np.asarray(spec.high)
@@ -255,7 +279,7 @@ class LearnerNode(Node):
             self.command_pub.publish(Float64MultiArray(data=command.tolist()))
 
     def _watchdog(self) -> None:
-        timeout = self.get_parameter("watchdog_timeout_s").value
+        timeout = self.watchdog_timeout_s
         if timeout > 0 and time.monotonic() - self._last_packet > timeout and not self._stopped:
             self.get_logger().warning(f"no spike packet for {timeout:.2f} s: stopping",
                                       throttle_duration_sec=5.0)

@@ -9,12 +9,10 @@ same on a real robot, in Gazebo and in the ir-sim stand-in.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import LaserScan
@@ -22,19 +20,16 @@ from std_msgs.msg import Bool, Float32
 
 from ..conversions import as_float_array
 from ..gym.navigation import NavigationConfig, NavigationTask, min_valid_range
+from .parameters import declare_config, read_config
 from .spin import spin_nodes
 
 
 class NavRewardNode(Node):
     def __init__(self, node_name: str = "ant_nav_reward", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        defaults = NavigationConfig()
-        for f in dataclasses.fields(defaults):
-            self.declare_parameter(f.name, getattr(defaults, f.name), ParameterDescriptor(
-                description=f"navigation task: {f.metadata['description']}", read_only=True))
-        self.task = NavigationTask(NavigationConfig(**{
-            f.name: float(self.get_parameter(f.name).value)
-            for f in dataclasses.fields(defaults)}))
+        # the task's fields, at the node's top level (no section), fixed at start
+        declare_config(self, "", NavigationConfig(), read_only=True)
+        self.task = NavigationTask(read_config(self, "", NavigationConfig))
         self.min_range = math.inf
         self.outcomes: dict[str, int] = {"arrived": 0, "collided": 0, "timeout": 0}
         self.reward_pub = self.create_publisher(Float32, "reward", 10)

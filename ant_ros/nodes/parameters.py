@@ -1,7 +1,8 @@
 """Declare a frozen config dataclass as ROS parameters, and build it back from parameter values.
 
-Each field ``f`` of a section becomes the parameter ``<section>.f`` with a ParameterDescriptor
-(description, range where one is known, read-only for structural fields). A proposed change is
+Each field ``f`` of a section becomes the parameter ``<section>.f`` (``f`` for the empty section)
+with a ParameterDescriptor (description, range where one is known, read-only for structural
+fields, or for all of a section declared read-only). A proposed change is
 validated by building the new dataclass (its ``validate()`` gives the reason when refused).
 """
 
@@ -78,7 +79,6 @@ INT_RANGES: dict[str, tuple[int, int]] = {
 }
 
 
-
 def descriptor(name: str, value: Any, read_only: bool, description: str) -> ParameterDescriptor:
     desc = ParameterDescriptor(description=description, read_only=read_only)
     if isinstance(value, float) and name in FLOAT_RANGES:
@@ -90,19 +90,28 @@ def descriptor(name: str, value: Any, read_only: bool, description: str) -> Para
     return desc
 
 
-def declare_config(node: Node, section: str, defaults) -> None:
-    """Declare every field of ``defaults`` (a config dataclass) as ``section.field``."""
+def parameter_name(section: str, field: str) -> str:
+    """``section.field``, or ``field`` for the empty section (fields at the node's top level)."""
+    return f"{section}.{field}" if section else field
+
+
+def declare_config(node: Node, section: str, defaults, read_only: bool = False) -> None:
+    """Declare every field of ``defaults`` (a config dataclass) as ``section.field``.
+
+    Read-only: every field with ``read_only``, else the STRUCTURAL ones. The description is the
+    one in DESCRIPTIONS, else the field's ``metadata["description"]``."""
     for f in dataclasses.fields(defaults):
         value = getattr(defaults, f.name)
-        node.declare_parameter(f"{section}.{f.name}", value, descriptor(
-            f.name, value, f.name in STRUCTURAL, DESCRIPTIONS.get(f.name, f.name)))
+        text = DESCRIPTIONS.get(f.name) or f.metadata.get("description", f.name)
+        node.declare_parameter(parameter_name(section, f.name), value, descriptor(
+            f.name, value, read_only or f.name in STRUCTURAL, text))
 
 
 def read_config(node: Node, section: str, cls, overrides: dict[str, Any] | None = None):
     """Build ``cls`` from the node's ``section.*`` parameters, with proposed ``overrides``."""
     values = {}
     for f in dataclasses.fields(cls):
-        name = f"{section}.{f.name}"
+        name = parameter_name(section, f.name)
         value = (overrides or {}).get(name, node.get_parameter(name).value)
         values[f.name] = float(value) if f.type in ("float", float) else value
     return cls(**values)
