@@ -212,6 +212,7 @@ def packet(ros, channels, values, offset_ns=None):
 
 def test_learner_answers_with_bounded_commands(ros):
     node = learner(ros, max_linear_speed=0.2, min_linear_speed=0.0, max_angular_speed=0.5)
+    assert not node.has_parameter("n_actions") and not node.has_parameter("joint_limits_low")
     commands = ros.collect(Twist, "cmd_vel")
     pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
     reward = ros.probe.create_publisher(Float32, "reward", 10)
@@ -228,12 +229,16 @@ def test_learner_answers_with_bounded_commands(ros):
 
 
 def test_discrete_and_array_commands(ros):
-    learner(ros, command_type="int32", n_actions=3)
+    node = learner(ros, command_type="int32", n_actions=3)
     ints = ros.collect(Int32, "command")
     pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
     assert ros.spin_until(lambda: len(ints) >= 5, each=lambda: pub.publish(
         packet(ros, [0], [1.0])))
     assert all(0 <= m.data < 3 for m in ints)
+    # only the parameters of the node's command type exist: setting another's is refused
+    assert node.has_parameter("idle_action") and not node.has_parameter("max_linear_speed")
+    [refused] = _set_parameters(ros, "ant_learner", max_linear_speed=0.5)
+    assert not refused.successful
 
 
 def test_float64_array_commands_for_ros2_control(ros):

@@ -21,6 +21,23 @@ def test_package_xml_is_format_3_with_true_dependencies():
     assert root.find("export/build_type").text == "ament_python"
 
 
+def test_every_imported_ros_package_is_a_declared_dependency():
+    root = ET.parse(ROOT / "package.xml").getroot()
+    depends = {e.text for e in root if e.tag in ("exec_depend", "depend")}
+    imported = set()
+    for path in [*(ROOT / "ant_ros").rglob("*.py"), *(ROOT / "launch").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+    ros = {name for name in imported
+           if name in ("rclpy", "launch", "launch_ros")
+           or name.endswith(("_msgs", "_srvs", "_interfaces"))}
+    assert "rclpy" in ros and "builtin_interfaces" in ros
+    assert ros <= depends, f"imported but not in package.xml: {sorted(ros - depends)}"
+
+
 def test_ament_resource_marker_and_setup_files():
     assert (ROOT / "resource" / "ant_ros").is_file()
     setup_py = (ROOT / "setup.py").read_text()

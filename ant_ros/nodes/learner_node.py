@@ -41,15 +41,23 @@ COMMAND_TYPES = ("twist", "float64_array", "int32")
 # delivered reliably (unlike the raw sensor topics, which use the sensor-data QoS).
 SPIKES_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
+# name -> (default, read-only, description); the command's parameters exist only for its type
+COMMAND_PARAMETERS = {
+    "twist": {
+        "max_linear_speed": (0.3, False, "largest forward speed (m/s)"),
+        "min_linear_speed": (-0.1, False, "smallest (most backward) speed (m/s)"),
+        "max_angular_speed": (1.0, False, "largest turn rate magnitude (rad/s)"),
+    },
+    "float64_array": {
+        "joint_limits_low": ([-1.0], False, "lower command limits"),
+        "joint_limits_high": ([1.0], False, "upper command limits"),
+    },
+    "int32": {
+        "n_actions": (2, True, "number of discrete actions"),
+        "idle_action": (0, False, "discrete action sent when stopped"),
+    },
+}
 NODE_PARAMETERS = {
-    "command_type": ("twist", True, "twist (cmd_vel), float64_array (command) or int32 (command)"),
-    "n_actions": (2, True, "number of discrete actions (command_type int32)"),
-    "max_linear_speed": (0.3, False, "largest forward speed (m/s), twist"),
-    "min_linear_speed": (-0.1, False, "smallest (most backward) speed (m/s), twist"),
-    "max_angular_speed": (1.0, False, "largest turn rate magnitude (rad/s), twist"),
-    "joint_limits_low": ([-1.0], False, "lower command limits, float64_array"),
-    "joint_limits_high": ([1.0], False, "upper command limits, float64_array"),
-    "idle_action": (0, False, "discrete action sent when stopped (int32)"),
     "watchdog_timeout_s": (0.5, False, "no spike packet for this long: publish a zero command"),
     "stop_at_episode_end": (True, False, "publish a zero command when an episode ends (false: "
                             "publish nothing, as a lockstep simulator expects)"),
@@ -65,7 +73,7 @@ NODE_PARAMETERS = {
 # name (with these types), set at start and refreshed by the on-set callback once it accepts
 CACHED_PARAMETERS: dict[str, type] = {
     "min_step_interval_s": float, "deterministic": bool, "stop_at_episode_end": bool,
-    "teacher_timeout_s": float, "idle_action": int, "watchdog_timeout_s": float,
+    "teacher_timeout_s": float, "watchdog_timeout_s": float, "idle_action": int,
 }
 
 
@@ -77,21 +85,24 @@ class LearnerNode(Node):
     deterministic: bool
     stop_at_episode_end: bool
     teacher_timeout_s: float
-    idle_action: int
     watchdog_timeout_s: float
+    idle_action: int = 0  # int32 commands only
 
     def __init__(self, node_name: str = "ant_learner", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
-        for name, (default, read_only, text) in NODE_PARAMETERS.items():
+        self.command_type = self.declare_parameter("command_type", "twist", ParameterDescriptor(
+            description="twist (cmd_vel), float64_array (command) or int32 (command)",
+            read_only=True)).value
+        if self.command_type not in COMMAND_TYPES:
+            raise ConfigError(f"command_type must be one of {COMMAND_TYPES}")
+        for name, (default, read_only, text) in {**COMMAND_PARAMETERS[self.command_type],
+                                                 **NODE_PARAMETERS}.items():
             self.declare_parameter(name, default, ParameterDescriptor(
                 description=text, read_only=read_only))
         declare_config(self, "network", NetworkConfig())
         declare_config(self, "learning", LearningConfig())
-        self.command_type = self.get_parameter("command_type").value
-        if self.command_type not in COMMAND_TYPES:
-            raise ConfigError(f"command_type must be one of {COMMAND_TYPES}")
         self._cache_parameters({name: self.get_parameter(name).value
-                                for name in CACHED_PARAMETERS})
+                                for name in CACHED_PARAMETERS if self.has_parameter(name)})
         config = self._config_from_parameters({})
         warm_up()  # compile (or load cached) kernels now, not in the first callback
         self.learner = OnlineLearner(config)
