@@ -95,9 +95,11 @@ def _demo(args: argparse.Namespace) -> int:
     from .direct_runner import terminal_progress
 
     if not args.json:
-        print(f"Learning {args.env} from scratch, online, through the ROS graph "
-              f"(bridge -> encoder -> learner -> bridge, lockstep), {args.steps:,} steps, "
-              f"seed {args.seed}.")
+        graph = ("navigation on the ir-sim robot (robot -> encoder, reward -> learner -> "
+                 "robot" if args.robot == "irsim" else
+                 f"{args.env} (bridge -> encoder -> learner -> bridge")
+        print(f"Learning {graph}, lockstep) from scratch, online, through the ROS graph, "
+              f"{args.steps:,} steps, seed {args.seed}.")
     progress = None if args.json else terminal_progress(args.steps)
     if args.robot == "irsim":
         from .demo import run_irsim
@@ -108,8 +110,9 @@ def _demo(args: argparse.Namespace) -> int:
                                           "collisions", "timeouts", "success_rate_last100",
                                           "eval_episodes", "eval_goals_reached",
                                           "eval_collisions", "eval_timeouts",
-                                          "eval_success_rate", "steps_per_s", "op_ratio", "plot",
-                                          "summary")}
+                                          "eval_success_rate", "steps_per_s", "op_ratio",
+                                          "robot_steps", "learner_steps", "incomplete_frames",
+                                          "plot", "summary")}
         print(json.dumps(result) if args.json else "\n".join(
             f"{k:<26}{v}" for k, v in result.items()))
         return 0

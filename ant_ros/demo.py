@@ -211,12 +211,14 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
     try:
         learner = add(LearnerNode(context=context, parameter_overrides=overrides("ant_learner", {
             "network.seed": seed, "checkpoint_path": "", "resume": False,
-            "watchdog_timeout_s": 0.0, "min_step_interval_s": 0.05})))
+            "watchdog_timeout_s": 0.0, "stop_at_episode_end": False,
+            # one step per lockstep frame: the scan and odometry packets and the reward
+            "frame_packets": 2, "frame_reward": True, "frame_timeout_s": 1.0})))
         encoder = add(EncoderNode(context=context,
                                   parameter_overrides=overrides("ant_encoder", {})))
+        # lockstep: score each step's odometry with the same step's scan
         reward = add(NavRewardNode(context=context, parameter_overrides=overrides(
-            "ant_nav_reward", {}) if "ant_nav_reward" in params else [
-            Parameter("use_sim_time", value=True)]))
+            "ant_nav_reward", {"sync_stamps": True})))
         robot = add(IrSimRobotNode(context=context, parameter_overrides=[
             Parameter("seed", value=seed), Parameter("use_sim_time", value=True)]))
         _wait_until_connected(executor, (robot.scan_pub, encoder.publisher, learner.command_pub))
@@ -273,6 +275,9 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
                                  if recent else None),
         "solved_at_step": None, "mean_return_last100": None,
         "steps_per_s": steps / wall, "wall_s": wall, "op_ratio": learner.learner.ops.op_ratio,
+        # one learning step per sensor frame: every robot step, plus one at each episode end
+        "robot_steps": robot.steps, "learner_steps": learner.steps,
+        "incomplete_frames": learner.incomplete_frames,
         "eval_episodes": len(evaluation),
         "eval_goals_reached": sum(k == "arrived" for k in evaluation),
         "eval_collisions": sum(k == "collided" for k in evaluation),

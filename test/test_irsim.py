@@ -122,6 +122,11 @@ def test_navigation_demo_runs_end_to_end(tmp_path):
                           str(tmp_path)], capture_output=True, text=True, timeout=600, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["steps"] == 700 and result["episodes"] >= 1  # 70 s > the 60 s timeout
+    # one learning step per complete lockstep frame (scan and odometry packets and the reward):
+    # one per robot step, plus one per episode end (no command) and the frame in flight at the end
+    assert result["incomplete_frames"] == 0
+    assert result["robot_steps"] <= result["learner_steps"] <= (
+        result["robot_steps"] + result["episodes"] + result["eval_episodes"] + 2)
     assert result["goals_reached"] + result["collisions"] + result["timeouts"] == result[
         "episodes"]
     # then two episodes with learning frozen and greedy actions
@@ -130,3 +135,63 @@ def test_navigation_demo_runs_end_to_end(tmp_path):
         "eval_timeouts"] == 2
     assert result["eval_success_rate"] == result["eval_goals_reached"] / 2
     assert (tmp_path / "learning_curve.png").exists() and (tmp_path / "summary.json").exists()
+
+
+def _stamped(msg, seconds: float):
+    msg.header.stamp.sec, msg.header.stamp.nanosec = int(seconds), int(seconds % 1 * 1e9)
+    return msg
+
+
+def _odom(x: float, seconds: float) -> Odometry:
+    odom = _stamped(Odometry(), seconds)
+    odom.pose.pose.position.x = x
+    return odom
+
+
+def _scan(nearest_m: float, seconds: float) -> LaserScan:
+    scan = _stamped(LaserScan(), seconds)
+    scan.range_min, scan.range_max, scan.ranges = 0.05, 5.0, [nearest_m, 4.0]
+    return scan
+
+
+def _goal(x: float, seconds: float) -> PoseStamped:
+    goal = _stamped(PoseStamped(), seconds)
+    goal.pose.position.x = x
+    return goal
+
+
+@pytest.mark.parametrize("sync_stamps", [False, True])
+def test_reward_node_scores_each_odometry_once_whatever_the_topic_order(ros, sync_stamps):
+    """Odometry before its goal is scored when the goal comes; with sync_stamps, odometry is
+    scored only with the scan of its own step, so a collision is judged on that step's scan."""
+    from rclpy.parameter import Parameter
+    ros.add(NavRewardNode(context=ros.context, parameter_overrides=[
+        Parameter("sync_stamps", value=sync_stamps)]))
+    rewards = ros.collect(Float32, "reward")
+    ends = ros.collect(Bool, "episode_end")
+    odom = ros.probe.create_publisher(Odometry, "odom", qos_profile_sensor_data)
+    scan = ros.probe.create_publisher(LaserScan, "scan", qos_profile_sensor_data)
+    goal = ros.probe.create_publisher(PoseStamped, "goal_pose", 10)
+    assert ros.spin_until(lambda: odom.get_subscription_count() and scan.get_subscription_count()
+                          and goal.get_subscription_count())
+    # step 1: the odometry first, its scan, then the episode's goal: scored once, on the goal
+    odom.publish(_odom(0.0, 1.0))
+    scan.publish(_scan(3.0, 1.0))
+    ros.spin_for(0.2)
+    assert rewards == []
+    goal.publish(_goal(5.0, 1.0))
+    assert ros.spin_until(lambda: len(rewards) == 1)
+    # step 2: 1 m closer; the odometry comes before this step's scan, which is close to a wall
+    odom.publish(_odom(1.0, 2.0))
+    ros.spin_for(0.2)
+    if sync_stamps:
+        assert len(rewards) == 1  # waits for the scan of step 2
+        scan.publish(_scan(0.1, 2.0))
+        assert ros.spin_until(lambda: len(rewards) == 2 and ends)
+        assert ends[0].data is True  # a collision, judged on step 2's scan
+        assert rewards[1].data < -5.0
+    else:
+        assert len(rewards) == 2 and not ends  # scored at once, with the latest scan (step 1)
+        assert rewards[1].data > 0.0  # progress
+    ros.spin_for(0.2)
+    assert len(rewards) == 2  # nothing is scored twice

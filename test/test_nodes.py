@@ -17,6 +17,8 @@ from sensor_msgs.msg import Image, Imu, JointState, LaserScan, PointCloud2, Rang
 from std_msgs.msg import Bool, Float32, Float32MultiArray, Float64MultiArray, Int32
 from std_srvs.srv import SetBool, Trigger
 
+from builtin_interfaces.msg import Time
+
 from ant_ros.conversions import make_spike_packet, read_spike_packet
 from ant_ros.nodes.encoder_node import EncoderNode
 from ant_ros.nodes.learner_node import SPIKES_QOS, LearnerNode
@@ -226,6 +228,48 @@ def test_learner_answers_with_bounded_commands(ros):
         assert 0.0 <= c.linear.x <= 0.2 and -0.5 <= c.angular.z <= 0.5
         assert math.isfinite(c.linear.x) and math.isfinite(c.angular.z)
     assert node.learner.ops.input_events > 0
+
+
+def test_frame_mode_steps_once_per_complete_sensor_frame_after_its_reward(ros):
+    """frame_packets=2: two packets with one stamp and the frame's reward make one step."""
+    node = learner(ros, frame_packets=2, watchdog_timeout_s=0.0, frame_timeout_s=0.5)
+    commands = ros.collect(Twist, "cmd_vel")
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    reward = ros.probe.create_publisher(Float32, "reward", 10)
+    assert ros.spin_until(lambda: pub.get_subscription_count() and
+                          reward.get_subscription_count())
+
+    def frame_packet(sec: int, channel: int):
+        return make_spike_packet(Time(sec=sec), "base_link", np.array([channel]),
+                                 np.zeros(1), np.array([1.0]))
+    # both packets, then the reward: one step, after the reward, with both packets' inputs
+    pub.publish(frame_packet(1, 0))
+    pub.publish(frame_packet(1, 1))
+    ros.spin_for(0.2)
+    assert commands == [] and node.learner.last_step_s[0] != node.learner.last_step_s[0]  # NaN
+    reward.publish(Float32(data=1.0))
+    assert ros.spin_until(lambda: len(commands) == 1)
+    np.testing.assert_array_equal(node.learner.raw_input, [1.0, 1.0, 0.0, 0.0])
+    # the reward first, then the packets: the step waits for the second packet
+    reward.publish(Float32(data=0.5))
+    pub.publish(frame_packet(2, 2))
+    ros.spin_for(0.2)
+    assert len(commands) == 1
+    pub.publish(frame_packet(2, 3))
+    assert ros.spin_until(lambda: len(commands) == 2)
+    np.testing.assert_array_equal(node.learner.raw_input, [1.0, 1.0, 1.0, 1.0])
+    # a lost packet: a newer stamp closes the incomplete frame without the new packet
+    reward.publish(Float32(data=0.0))
+    pub.publish(frame_packet(3, 0))
+    ros.spin_for(0.1)
+    sent = time.monotonic()
+    pub.publish(frame_packet(4, 1))
+    assert ros.spin_until(lambda: len(commands) == 3)
+    np.testing.assert_array_equal(node.learner.raw_input, [2.0, 1.0, 1.0, 1.0])
+    # and an incomplete frame (one packet, no reward) is stepped after frame_timeout_s
+    assert ros.spin_until(lambda: len(commands) == 4, timeout=5.0)
+    assert time.monotonic() - sent >= 0.5
+    np.testing.assert_array_equal(node.learner.raw_input, [2.0, 2.0, 1.0, 1.0])
 
 
 def test_discrete_and_array_commands(ros):

@@ -69,6 +69,9 @@ class IrSimRobotNode(Node):
             raise ValueError("mode must be lockstep or realtime")
         self.steps = 0
         self.episodes = 0
+        # published frames: every frame, also the first of a new episode, gets its own stamp
+        # (frames * dt), so listeners can tell a reset's readings from the last step's
+        self.frames = 0
         self._command = np.zeros(2)
         self._command_time = -math.inf
         self.clock_pub = self.create_publisher(Clock, "/clock", 10)
@@ -141,7 +144,8 @@ class IrSimRobotNode(Node):
     # -- publishing ----------------------------------------------------------------------------
 
     def _publish(self) -> None:
-        stamp = seconds_to_stamp(self.steps * self.dt)
+        stamp = seconds_to_stamp(self.frames * self.dt)
+        self.frames += 1
         self.clock_pub.publish(Clock(clock=stamp))
         goal = PoseStamped()
         goal.header.stamp = stamp

@@ -3,7 +3,9 @@
 Subscribes spike packets (``spikes``), ``reward`` (std_msgs/Float32), ``episode_end``
 (std_msgs/Bool: true = terminated, false = truncated) and an optional teacher command
 (``teleop/cmd_vel``, geometry_msgs/Twist). Each spike packet triggers one learning step (at most
-one per ``min_step_interval_s``) and one command on ``cmd_vel`` (Twist), or on ``command``
+one per ``min_step_interval_s``), or, with ``frame_packets`` (lockstep simulators), each complete
+sensor frame (that many packets with one stamp, and its reward) does; each step publishes one
+command on ``cmd_vel`` (Twist), or on ``command``
 (std_msgs/Float64MultiArray for ros2_control forward command controllers, or std_msgs/Int32 for
 discrete actions). A thin facade: parameters -> AgentConfig, messages -> core calls -> publish.
 """
@@ -62,6 +64,12 @@ NODE_PARAMETERS = {
     "stop_at_episode_end": (True, False, "publish a zero command when an episode ends (false: "
                             "publish nothing, as a lockstep simulator expects)"),
     "min_step_interval_s": (0.0, False, "packets closer than this are merged into one step"),
+    "frame_packets": (0, False, "step once per sensor frame: this many spike packets with one "
+                      "stamp (lockstep simulators; 0: step on every packet)"),
+    "frame_reward": (True, False, "with frame_packets: a frame is complete only once its reward "
+                     "has arrived too"),
+    "frame_timeout_s": (0.1, False, "with frame_packets: step an incomplete frame after this "
+                        "long (wall clock) and warn"),
     "teacher_timeout_s": (0.5, False, "a teacher command older than this is ignored"),
     "deterministic": (False, False, "act greedily (no exploration noise)"),
     "checkpoint_path": ("", False, "checkpoint file for save/load (empty: no checkpoints)"),
@@ -74,6 +82,7 @@ NODE_PARAMETERS = {
 CACHED_PARAMETERS: dict[str, type] = {
     "min_step_interval_s": float, "deterministic": bool, "stop_at_episode_end": bool,
     "teacher_timeout_s": float, "watchdog_timeout_s": float, "idle_action": int,
+    "frame_packets": int, "frame_reward": bool, "frame_timeout_s": float,
 }
 
 
@@ -86,6 +95,9 @@ class LearnerNode(Node):
     stop_at_episode_end: bool
     teacher_timeout_s: float
     watchdog_timeout_s: float
+    frame_packets: int
+    frame_reward: bool
+    frame_timeout_s: float
     idle_action: int = 0  # int32 commands only
 
     def __init__(self, node_name: str = "ant_learner", **kwargs) -> None:
@@ -110,6 +122,14 @@ class LearnerNode(Node):
 
         self._pending: list[tuple[float, np.ndarray]] = []
         self._reward = 0.0
+        # the sensor frame being collected (frame_packets > 0): its stamp, packets so far, the
+        # wall-clock time of its first packet, and whether a reward came since the last step
+        self._frame_stamp: float | None = None
+        self._frame_count = 0
+        self._frame_since = 0.0
+        self._reward_seen = False
+        self.steps = 0  # learning steps taken
+        self.incomplete_frames = 0  # frames stepped by frame_timeout_s or a newer stamp
         self._episode_end: bool | None = None
         self._teacher: tuple[float, np.ndarray] | None = None
         self._last_packet = time.monotonic()
@@ -171,7 +191,7 @@ class LearnerNode(Node):
         values = {p.name: p.value for p in params}
         try:
             for name in ("watchdog_timeout_s", "min_step_interval_s", "teacher_timeout_s",
-                         "checkpoint_period_s"):
+                         "checkpoint_period_s", "frame_packets", "frame_timeout_s"):
                 if name in values and not float(values[name]) >= 0.0:
                     raise ConfigError(f"{name} must be >= 0")
             config = self._config_from_parameters(values)
@@ -209,13 +229,42 @@ class LearnerNode(Node):
                 f"dropped {int(np.count_nonzero(~good))} events with unknown channels (the "
                 f"learner has {n_inputs}) or non-finite values", throttle_duration_sec=5.0)
             events = events[good]
+        self._last_packet = time.monotonic()
+        if self.frame_packets > 0:
+            self._collect_frame(stamp, events, started)
+            return
         self._pending.append((stamp, events))
         self.packet_events += len(events)
-        self._last_packet = time.monotonic()
         now = self._now_s()
         if now - self._last_step_s >= self.min_step_interval_s:
             self._step(now)
             self._latencies.append(time.perf_counter() - started)
+
+    def _collect_frame(self, stamp: float, events: np.ndarray, started: float) -> None:
+        """Frame mode: a packet with a newer stamp first closes the frame before it."""
+        if self._frame_stamp is not None and stamp > self._frame_stamp:
+            self._step_incomplete_frame()
+        if self._frame_stamp is None:
+            self._frame_stamp, self._frame_since = stamp, time.monotonic()
+        if stamp >= self._frame_stamp:
+            self._frame_count += 1  # a late packet of an older frame joins this one uncounted
+        self._pending.append((stamp, events))
+        self.packet_events += len(events)
+        self._step_if_frame_complete(started)
+
+    def _step_if_frame_complete(self, started: float) -> None:
+        if (self._frame_stamp is not None and self._frame_count >= self.frame_packets
+                and (self._reward_seen or not self.frame_reward)):
+            self._step(self._now_s())
+            self._latencies.append(time.perf_counter() - started)
+
+    def _step_incomplete_frame(self) -> None:
+        self.incomplete_frames += 1
+        self.get_logger().warning(
+            f"stepped an incomplete sensor frame ({self._frame_count} of {self.frame_packets} "
+            f"packets{'' if self._reward_seen or not self.frame_reward else ', no reward'})",
+            throttle_duration_sec=5.0)
+        self._step(self._now_s())
 
     def _on_reward(self, msg: Float32) -> None:
         if not math.isfinite(msg.data):
@@ -223,6 +272,9 @@ class LearnerNode(Node):
             return
         self._reward += msg.data
         self._reward_ema += 0.01 * (msg.data - self._reward_ema)
+        self._reward_seen = True
+        if self.frame_packets > 0:
+            self._step_if_frame_complete(time.perf_counter())
 
     def _on_episode_end(self, msg: Bool) -> None:
         self._episode_end = bool(msg.data)
@@ -252,6 +304,7 @@ class LearnerNode(Node):
         end = self._episode_end
         self._episode_end = None
         reward, self._reward = self._reward, 0.0
+        self._frame_stamp, self._frame_count, self._reward_seen = None, 0, False
         try:
             action = self.learner.step_events(
                 events, now, reward=reward, terminated=end is True, truncated=end is False,
@@ -261,6 +314,7 @@ class LearnerNode(Node):
             self.get_logger().warning(f"dropped a step: {exc}", throttle_duration_sec=5.0)
             return
         self._last_step_s = now
+        self.steps += 1
         self._stopped = False
         if action is not None or self.stop_at_episode_end:
             self._publish(action)
@@ -290,6 +344,9 @@ class LearnerNode(Node):
             self.command_pub.publish(Float64MultiArray(data=command.tolist()))
 
     def _watchdog(self) -> None:
+        if (self.frame_packets > 0 and self._frame_stamp is not None
+                and time.monotonic() - self._frame_since > self.frame_timeout_s):
+            self._step_incomplete_frame()
         timeout = self.watchdog_timeout_s
         if timeout > 0 and time.monotonic() - self._last_packet > timeout and not self._stopped:
             self.get_logger().warning(f"no spike packet for {timeout:.2f} s: stopping",
@@ -390,6 +447,8 @@ class LearnerNode(Node):
             "energy_async_uj": energy["async_cpu_pj"] * 1e-6,
             "energy_dense_uj": energy["dense_cpu_pj"] * 1e-6,
             "learning": self.learner.config.learning.learning_enabled,
+            "steps": self.steps,
+            "incomplete_frames": self.incomplete_frames,
             "mean_reward": self._reward_ema,
             "processing_latency_ms": latency,
         }
