@@ -17,12 +17,12 @@ def _single_blas_thread() -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from .core.config import ConfigError
-    from .direct_runner import terminal_progress, train
+    from .direct_runner import RUNNER_FIELDS, terminal_progress, train
     from .presets import preset_for
 
     progress = None if args.json else terminal_progress(args.steps)
     try:
-        config = preset_for(args.env).with_overrides(args.set)
+        config = preset_for(args.env).with_overrides(args.set, fixed=RUNNER_FIELDS)
         result = train(args.env, args.steps, args.seed, config, progress=progress)
     except ConfigError as exc:
         print(f"ant-ros train: {exc}", file=sys.stderr)
@@ -112,6 +112,7 @@ def _demo(args: argparse.Namespace) -> int:
                                           "eval_collisions", "eval_timeouts",
                                           "eval_success_rate", "steps_per_s", "op_ratio",
                                           "robot_steps", "learner_steps", "incomplete_frames",
+                                          "stall_nudges",
                                           "plot", "summary")}
         print(json.dumps(result) if args.json else "\n".join(
             f"{k:<26}{v}" for k, v in result.items()))

@@ -213,7 +213,8 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
             "network.seed": seed, "checkpoint_path": "", "resume": False,
             "watchdog_timeout_s": 0.0, "stop_at_episode_end": False,
             # one step per lockstep frame: the scan and odometry packets and the reward
-            "frame_packets": 2, "frame_reward": True, "frame_timeout_s": 1.0})))
+            # a frame left incomplete by a lost message is closed by the next 1 s nudge below
+            "frame_packets": 2, "frame_reward": True, "frame_timeout_s": 2.0})))
         encoder = add(EncoderNode(context=context,
                                   parameter_overrides=overrides("ant_encoder", {})))
         # lockstep: score each step's odometry with the same step's scan
@@ -227,6 +228,7 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         counted = dict(reward.outcomes)
         last_steps, last_change = 0, time.monotonic()
         driven, nudged_to = time.monotonic(), -1  # last step the graph made; the last nudge
+        nudges = 0
         next_report = 1000
         eval_from: int | None = None  # episodes that had ended when the evaluation began
         while robot.steps < steps or (eval_from is not None
@@ -247,7 +249,7 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
                 last_steps, last_change = robot.steps, time.monotonic()
             elif time.monotonic() - last_change > 1.0:  # a dropped step: keep the sim going
                 robot.step(np.zeros(2))
-                nudged_to = robot.steps
+                nudged_to, nudges = robot.steps, nudges + 1
             if time.monotonic() - driven > stall_timeout_s:
                 raise _stalled("navigation", robot.steps, stall_timeout_s)
             if progress is not None and robot.steps >= next_report:
@@ -277,7 +279,7 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         "steps_per_s": steps / wall, "wall_s": wall, "op_ratio": learner.learner.ops.op_ratio,
         # one learning step per sensor frame: every robot step, plus one at each episode end
         "robot_steps": robot.steps, "learner_steps": learner.steps,
-        "incomplete_frames": learner.incomplete_frames,
+        "incomplete_frames": learner.incomplete_frames, "stall_nudges": nudges,
         "eval_episodes": len(evaluation),
         "eval_goals_reached": sum(k == "arrived" for k in evaluation),
         "eval_collisions": sum(k == "collided" for k in evaluation),

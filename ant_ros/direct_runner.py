@@ -105,6 +105,14 @@ def env_step_seconds(env: gym.Env) -> float:
     return 0.02
 
 
+# fields the runner sets from the environment and the seed, whatever the preset says
+RUNNER_FIELDS = {
+    "network.n_inputs": "it is the size of the environment's observation",
+    "network.tick_s": "it is the environment's step time",
+    "network.seed": "use --seed",
+}
+
+
 def agent_config_for(env: gym.Env, env_id: str, seed: int,
                      overrides: AgentConfig | None = None) -> AgentConfig:
     """The preset configuration for ``env_id``, sized to the env's spaces."""

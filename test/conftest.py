@@ -46,7 +46,10 @@ def _claim_domain() -> int:
     start = os.getpid() % N_DOMAINS
     for i in range(N_DOMAINS):
         domain = FIRST_DOMAIN + (start + i) % N_DOMAINS
-        handle = open(os.path.join(LOCK_DIR, f"{domain}.lock"), "w")
+        try:
+            handle = open(os.path.join(LOCK_DIR, f"{domain}.lock"), "w")
+        except OSError:
+            continue  # e.g. a lock file of another user
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -1,5 +1,6 @@
 """Checkpoints: identical behaviour after a round trip; every kind of bad file is refused."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -12,9 +13,12 @@ from ant_ros.core.learner import OnlineLearner
 from helpers import assert_same_state, drive, small_config, state_copy
 
 
-@pytest.mark.parametrize("eprop_td_traces", [False, True])
-def test_round_trip_gives_identical_behaviour(tmp_path, eprop_td_traces):
-    learner = OnlineLearner(small_config(seed=1, eprop_td_traces=eprop_td_traces))
+@pytest.mark.parametrize("eprop_td_traces,input_fields", [(False, 0), (True, 0), (True, 4)])
+def test_round_trip_gives_identical_behaviour(tmp_path, eprop_td_traces, input_fields):
+    config = small_config(seed=1, eprop_td_traces=eprop_td_traces)
+    config = dataclasses.replace(config, network=dataclasses.replace(
+        config.network, input_fields=input_fields))
+    learner = OnlineLearner(config)
     drive(learner, 300)
     path = save_checkpoint(learner, tmp_path / "agent.npz")
     restored = load_learner(path)

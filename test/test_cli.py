@@ -63,6 +63,9 @@ def test_train_set_changes_the_preset_and_refuses_unknown_fields():
     bad = subprocess.run([sys.executable, "-m", "ant_ros.cli", "train", "--set",
                           "network.no_such_field=1"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no_such_field" in bad.stderr
+    owned = subprocess.run([sys.executable, "-m", "ant_ros.cli", "train", "--set",
+                            "network.n_inputs=9"], capture_output=True, text=True, timeout=120)
+    assert owned.returncode == 2 and "observation" in owned.stderr  # set by the env, not ignored
 
 
 def test_bench_core_json_rows():

@@ -100,8 +100,9 @@ def test_driven_into_a_wall_it_collides_and_the_reward_node_ends_the_episode(ros
 
 
 def test_a_navigation_demo_that_hears_a_second_clock_stops_with_an_error(tmp_path):
-    """A second /clock far ahead: the learner's next step is never due, nothing but the 1 s
-    nudges steps the robot, and the demo says so after stall_timeout_s."""
+    """A second /clock far ahead: the learner's time runs ahead of the robot's stamps, its steps
+    are refused (timestamps go backwards), nothing but the 1 s nudges steps the robot, and the
+    demo says so after stall_timeout_s."""
     from ant_ros import demo
 
     foreign = ForeignClock(1e6)
@@ -123,8 +124,9 @@ def test_navigation_demo_runs_end_to_end(tmp_path):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["steps"] == 700 and result["episodes"] >= 1  # 70 s > the 60 s timeout
     # one learning step per complete lockstep frame (scan and odometry packets and the reward):
-    # one per robot step, plus one per episode end (no command) and the frame in flight at the end
-    assert result["incomplete_frames"] == 0
+    # one per robot step, plus one per episode end (no command) and the frame in flight at the end;
+    # a frame is only left incomplete when a stall of over 1 s made the demo nudge the robot
+    assert result["incomplete_frames"] <= result["stall_nudges"]
     assert result["robot_steps"] <= result["learner_steps"] <= (
         result["robot_steps"] + result["episodes"] + result["eval_episodes"] + 2)
     assert result["goals_reached"] + result["collisions"] + result["timeouts"] == result[

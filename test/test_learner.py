@@ -206,7 +206,7 @@ def test_population_coded_inputs_move_only_the_fields_near_the_value():
         config.network, input_fields=8, input_fan_in=3, input_threshold=0.02),
         learning=dataclasses.replace(config.learning, normalize_observations=False))
     learner = OnlineLearner(config)
-    assert learner.net.n_inputs == 24
+    assert learner.net.n_channels == 24
     learner.step_observation(np.array([0.3, 0.8, -1.0]), 0.0)
     field_values = learner.net.input_value.reshape(3, 8).copy()
     # each value's strongest field is the one whose centre (8 spaced over +-2) is nearest
@@ -243,3 +243,5 @@ def test_overrides_are_parsed_by_field_type_and_unknown_ones_refused():
                 "action.n=3", "threshold=0.1", "network.threshold"):
         with pytest.raises(ConfigError):
             small_config().with_overrides([bad])
+    with pytest.raises(ConfigError, match="use --seed"):
+        small_config().with_overrides(["network.seed=3"], fixed={"network.seed": "use --seed"})

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import Odometry
@@ -16,8 +17,6 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, Imu, JointState, LaserScan, PointCloud2, Range
 from std_msgs.msg import Bool, Float32, Float32MultiArray, Float64MultiArray, Int32
 from std_srvs.srv import SetBool, Trigger
-
-from builtin_interfaces.msg import Time
 
 from ant_ros.conversions import make_spike_packet, read_spike_packet
 from ant_ros.nodes.encoder_node import EncoderNode
@@ -258,6 +257,7 @@ def test_frame_mode_steps_once_per_complete_sensor_frame_after_its_reward(ros):
     pub.publish(frame_packet(2, 3))
     assert ros.spin_until(lambda: len(commands) == 2)
     np.testing.assert_array_equal(node.learner.raw_input, [1.0, 1.0, 1.0, 1.0])
+    assert node.incomplete_frames == 0 and node.steps == 2
     # a lost packet: a newer stamp closes the incomplete frame without the new packet
     reward.publish(Float32(data=0.0))
     pub.publish(frame_packet(3, 0))
@@ -270,6 +270,59 @@ def test_frame_mode_steps_once_per_complete_sensor_frame_after_its_reward(ros):
     assert ros.spin_until(lambda: len(commands) == 4, timeout=5.0)
     assert time.monotonic() - sent >= 0.5
     np.testing.assert_array_equal(node.learner.raw_input, [2.0, 2.0, 1.0, 1.0])
+    assert node.incomplete_frames == 2 and node.steps == 4
+
+
+def test_frame_mode_under_sim_time_late_packets_episode_ends_and_live_changes(ros):
+    """The frame timeout runs on the steady clock (a lockstep /clock waits for the command); a
+    late packet of a stepped frame opens no frame; a frame's end is applied with its reward;
+    frame_packets can be switched off live."""
+    node = learner(ros, frame_packets=2, watchdog_timeout_s=0.0, frame_timeout_s=0.3,
+                   use_sim_time=True, stop_at_episode_end=False)
+    commands = ros.collect(Twist, "cmd_vel")
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    reward = ros.probe.create_publisher(Float32, "reward", 10)
+    end = ros.probe.create_publisher(Bool, "episode_end", 10)
+    assert ros.spin_until(lambda: pub.get_subscription_count() and
+                          reward.get_subscription_count() and end.get_subscription_count())
+
+    def frame_packet(sec: int, channel: int):
+        return make_spike_packet(Time(sec=sec), "base_link", np.array([channel]),
+                                 np.zeros(1), np.array([1.0]))
+    # no /clock at all: the incomplete frame is still stepped after frame_timeout_s
+    pub.publish(frame_packet(1, 0))
+    assert ros.spin_until(lambda: node.steps == 1 and len(commands) == 1, timeout=5.0)
+    assert node.incomplete_frames == 1
+    # its late second packet joins the next step but opens no frame of its own
+    pub.publish(frame_packet(1, 1))
+    ros.spin_for(0.6)
+    assert node.steps == 1
+    reward.publish(Float32(data=1.0))
+    pub.publish(frame_packet(2, 2))
+    pub.publish(frame_packet(2, 3))
+    assert ros.spin_until(lambda: node.steps == 2)
+    np.testing.assert_array_equal(node.learner.raw_input, [1.0, 1.0, 1.0, 1.0])
+    assert node.incomplete_frames == 1
+    # the episode's end and the frame's reward, ready together: a terminal step, no command
+    pub.publish(frame_packet(3, 0))
+    pub.publish(frame_packet(3, 1))
+    ros.spin_for(0.1)
+    end.publish(Bool(data=True))
+    reward.publish(Float32(data=5.0))
+    assert ros.spin_until(lambda: node.steps == 3)
+    assert math.isnan(node.learner.pending_value[0])  # the episode ended at this step
+    ros.spin_for(0.2)
+    assert len(commands) == 2  # the frame before had one, the terminal frame none
+    # frame mode off with a frame half collected: its packet joins the next packet's step
+    pub.publish(frame_packet(4, 2))
+    ros.spin_for(0.1)
+    [ok] = _set_parameters(ros, "ant_learner", frame_packets=0)
+    assert ok.successful and node.steps == 3
+    pub.publish(frame_packet(5, 3))
+    assert ros.spin_until(lambda: node.steps == 4)
+    np.testing.assert_array_equal(node.learner.raw_input, [2.0, 2.0, 2.0, 2.0])
+    [refused] = _set_parameters(ros, "ant_learner", frame_timeout_s=0.0)
+    assert not refused.successful
 
 
 def test_discrete_and_array_commands(ros):

@@ -123,7 +123,7 @@ def _checked_values(name: str, values: np.ndarray) -> np.ndarray:
 
 def _check_indices(arrays: dict[str, np.ndarray], learner: OnlineLearner, path) -> None:
     """Synapse indices must point inside the network (a corrupt file must not crash a kernel)."""
-    n_units = learner.net.n_hidden + learner.net.n_inputs
+    n_units = learner.net.n_hidden + learner.net.n_channels
     syn = arrays["net.syn"]
     ptr = arrays["net.ptr"]
     n_syn = syn.shape[1]

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 
 class ConfigError(ValueError):
@@ -55,7 +55,8 @@ class NetworkConfig:
         _require(0 <= self.recurrent_fan_in <= self.n_hidden,
                  "recurrent_fan_in must be in [0, n_hidden]")
         _require(0 <= self.input_fields <= 64, "input_fields must be in [0, 64]")
-        _require(0.0 < self.input_field_range <= 10.0, "input_field_range must be in (0, 10]")
+        _require(0.01 <= self.input_field_range <= 10.0,
+                 "input_field_range must be in [0.01, 10]")
         _require(1 <= self.input_fan_in <= self.n_channels,
                  "input_fan_in must be in [1, n_channels] (n_inputs times input_fields)")
         _require(0.0 <= self.spectral_radius < 10.0, "spectral_radius must be in [0, 10)")
@@ -185,23 +186,28 @@ class AgentConfig:
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ConfigError(f"not a valid agent configuration: {exc}") from exc
 
-    def with_overrides(self, assignments: list[str]) -> "AgentConfig":
+    def with_overrides(self, assignments: list[str],
+                       fixed: Mapping[str, str] | None = None) -> "AgentConfig":
         """A copy with ``section.field=value`` assignments applied (network and learning only).
 
         Values are parsed by the field's current type (``true``/``false`` for booleans); an
-        unknown field or a value of the wrong type is a ConfigError. The result is not
+        unknown field, one in ``fixed`` (name -> why the caller sets it itself) or a value of
+        the wrong type is a ConfigError. The result is not
         validated here: the runner validates it once it has sized it to the environment.
         """
-        config = self
+        config, fixed = self, fixed or {}
         for assignment in assignments:
             name, sep, text = assignment.partition("=")
-            section, _, key = name.strip().partition(".")
+            name = name.strip()
+            section, _, key = name.partition(".")
             if not sep or section not in ("network", "learning"):
                 raise ConfigError(f"expected network.FIELD=VALUE or learning.FIELD=VALUE, "
                                   f"got {assignment!r}")
             part = getattr(config, section)
             if key not in {f.name for f in dataclasses.fields(part)}:
                 raise ConfigError(f"{section} has no field {key!r}")
+            if name in fixed:
+                raise ConfigError(f"{name} cannot be set: {fixed[name]}")
             value = _parse_like(getattr(part, key), text.strip(), name)
             config = dataclasses.replace(
                 config, **{section: dataclasses.replace(part, **{key: value})})
@@ -210,8 +216,9 @@ class AgentConfig:
     def structure(self) -> tuple:
         """The part of the configuration that fixes array shapes (cannot change live)."""
         n = self.network
-        return (n.n_inputs, n.n_hidden, n.recurrent_fan_in, n.input_fan_in, n.input_fields,
-                n.input_field_range, self.action.kind, self.action.size)
+        fields = (n.input_fields, n.input_field_range) if n.input_fields else (0, None)
+        return (n.n_inputs, n.n_hidden, n.recurrent_fan_in, n.input_fan_in, *fields,
+                self.action.kind, self.action.size)
 
 
 def _parse_like(current: Any, text: str, name: str) -> Any:

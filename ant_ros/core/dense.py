@@ -20,8 +20,8 @@ class DenseNetwork:
 
     def __init__(self, net: AsyncNetwork, dtype=np.float32) -> None:
         self.dtype = np.dtype(dtype)
-        n, m = net.n_hidden, net.n_inputs
-        self.n_hidden, self.n_inputs = n, m
+        n, m = net.n_hidden, net.n_channels
+        self.n_hidden, self.n_channels = n, m
         W, U = net.dense_weights(self.dtype)
         self.weights = np.ascontiguousarray(np.hstack([W, U]))
         self.bias = net.bias.astype(self.dtype)
@@ -47,7 +47,7 @@ class DenseNetwork:
         np.add(self.drive, self._scratch, out=self.cell)
         np.tanh(self.cell, out=self.y)
         self.x[:] = x
-        np.matmul(self.weights, self.features[:self.n_hidden + self.n_inputs], out=self.drive)
+        np.matmul(self.weights, self.features[:self.n_hidden + self.n_channels], out=self.drive)
         self.drive += self.bias
         self.readout_value = self.readout @ self.features
         self.ticks += 1

@@ -1,7 +1,8 @@
 """Online actor-critic learner on the asynchronous network: one sample at a time, no replay.
 
 Per step: the inputs are normalised (running mean/std), optionally population-coded into
-Gaussian receptive fields (``network.input_fields``), re-encoded send-on-delta into network events, the network runs up to the step's time, and the readouts give the critic value ``V`` and
+Gaussian receptive fields (``network.input_fields``), re-encoded send-on-delta into network
+events, the network runs up to the step's time, and the readouts give the critic value ``V`` and
 the actor's logits (discrete) or means (continuous). Learning:
 
 * readouts: actor-critic with eligibility traces, ``z <- gamma*lambda*z + grad``,
@@ -203,7 +204,8 @@ class OnlineLearner:
     # -- policy --------------------------------------------------------------------------------
 
     def _policy(self, head: np.ndarray, deterministic: bool):
-        """Sample an action; return it with d log pi/d head, d entropy/d head, d log pi/d log_std."""
+        """Sample an action; return it with d log pi / d head, d entropy / d head and
+        d log pi / d log_std."""
         spec = self.config.action
         if spec.kind == "discrete":
             z = head - head.max()

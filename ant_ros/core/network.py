@@ -42,7 +42,7 @@ class AsyncNetwork:
                  rng: np.random.Generator) -> None:
         self.config = config.validate()
         n, m = config.n_hidden, config.n_channels
-        self.n_hidden, self.n_inputs = n, m  # n_inputs: input channels
+        self.n_hidden, self.n_channels = n, m
         conn: Connectivity = build_connectivity(config, rng)
         self.n_synapses = conn.n_synapses
         # packed state, rows named by the constants in kernels.py
@@ -255,7 +255,7 @@ class AsyncNetwork:
     def dense_weights(self, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
         """The current weights as dense ``W`` (N x N) and ``U`` (N x M) matrices."""
         n = self.n_hidden
-        full = np.zeros((n, n + self.n_inputs), dtype=dtype)
+        full = np.zeros((n, n + self.n_channels), dtype=dtype)
         full[self.syn[K.POST], self.syn[K.PRE]] = self.weight
         return np.ascontiguousarray(full[:, :n]), np.ascontiguousarray(full[:, n:])
 

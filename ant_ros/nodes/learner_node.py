@@ -23,6 +23,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
@@ -69,7 +70,7 @@ NODE_PARAMETERS = {
     "frame_reward": (True, False, "with frame_packets: a frame is complete only once its reward "
                      "has arrived too"),
     "frame_timeout_s": (0.1, False, "with frame_packets: step an incomplete frame after this "
-                        "long (wall clock) and warn"),
+                        "long (steady clock, also under sim time; checked every 50 ms) and warn"),
     "teacher_timeout_s": (0.5, False, "a teacher command older than this is ignored"),
     "deterministic": (False, False, "act greedily (no exploration noise)"),
     "checkpoint_path": ("", False, "checkpoint file for save/load (empty: no checkpoints)"),
@@ -84,6 +85,16 @@ CACHED_PARAMETERS: dict[str, type] = {
     "teacher_timeout_s": float, "watchdog_timeout_s": float, "idle_action": int,
     "frame_packets": int, "frame_reward": bool, "frame_timeout_s": float,
 }
+
+
+def _check_node_values(values: dict) -> None:
+    """Raise ConfigError for a node parameter value out of its range."""
+    for name in ("watchdog_timeout_s", "min_step_interval_s", "teacher_timeout_s",
+                 "checkpoint_period_s", "frame_packets"):
+        if name in values and not float(values[name]) >= 0.0:
+            raise ConfigError(f"{name} must be >= 0")
+    if "frame_timeout_s" in values and not float(values["frame_timeout_s"]) > 0.0:
+        raise ConfigError("frame_timeout_s must be > 0")
 
 
 class LearnerNode(Node):
@@ -113,6 +124,7 @@ class LearnerNode(Node):
                 description=text, read_only=read_only))
         declare_config(self, "network", NetworkConfig())
         declare_config(self, "learning", LearningConfig())
+        _check_node_values({name: self.get_parameter(name).value for name in NODE_PARAMETERS})
         self._cache_parameters({name: self.get_parameter(name).value
                                 for name in CACHED_PARAMETERS if self.has_parameter(name)})
         config = self._config_from_parameters({})
@@ -125,6 +137,7 @@ class LearnerNode(Node):
         # the sensor frame being collected (frame_packets > 0): its stamp, packets so far, the
         # wall-clock time of its first packet, and whether a reward came since the last step
         self._frame_stamp: float | None = None
+        self._stepped_frame_stamp = -math.inf  # the newest frame already stepped
         self._frame_count = 0
         self._frame_since = 0.0
         self._reward_seen = False
@@ -150,15 +163,18 @@ class LearnerNode(Node):
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         # reward and episode boundary first: when they are ready together with a spike packet,
         # the executor serves them first, so the step the packet triggers sees them
-        self.create_subscription(Float32, "reward", self._on_reward, 10)
+        # the episode end before the reward: rclpy's executors serve ready subscriptions in the
+        # order they were created, so a frame completed by its reward has seen its end
         self.create_subscription(Bool, "episode_end", self._on_episode_end, 10)
+        self.create_subscription(Float32, "reward", self._on_reward, 10)
         self.create_subscription(Twist, "teleop/cmd_vel", self._on_teacher, 10)
         self.create_subscription(PointCloud2, "spikes", self._on_spikes, SPIKES_QOS)
         self.create_service(Trigger, "~/save_checkpoint", self._srv_save)
         self.create_service(Trigger, "~/load_checkpoint", self._srv_load)
         self.create_service(Trigger, "~/reset_episode", self._srv_reset)
         self.create_service(SetBool, "~/set_learning", self._srv_set_learning)
-        self.create_timer(0.05, self._watchdog)
+        # wall time, also under sim time: a lockstep simulator's clock waits for our command
+        self.create_timer(0.05, self._watchdog, clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.create_timer(self.get_parameter("diagnostics_period_s").value, self._diagnostics)
         self._checkpoint_timer = None
         self._schedule_checkpoints(self.get_parameter("checkpoint_period_s").value)
@@ -174,9 +190,9 @@ class LearnerNode(Node):
         if self.command_type == "int32":
             return ActionSpec(kind="discrete", n=int(get("n_actions")))
         if self.command_type == "twist":
-            return ActionSpec(kind="continuous",
-                              low=(float(get("min_linear_speed")), -float(get("max_angular_speed"))),
-                              high=(float(get("max_linear_speed")), float(get("max_angular_speed"))))
+            turn = float(get("max_angular_speed"))
+            return ActionSpec(kind="continuous", low=(float(get("min_linear_speed")), -turn),
+                              high=(float(get("max_linear_speed")), turn))
         return ActionSpec(kind="continuous", low=tuple(map(float, get("joint_limits_low"))),
                           high=tuple(map(float, get("joint_limits_high"))))
 
@@ -190,10 +206,7 @@ class LearnerNode(Node):
         """Validate and apply a parameter change (one callback: works on Humble and later)."""
         values = {p.name: p.value for p in params}
         try:
-            for name in ("watchdog_timeout_s", "min_step_interval_s", "teacher_timeout_s",
-                         "checkpoint_period_s", "frame_packets", "frame_timeout_s"):
-                if name in values and not float(values[name]) >= 0.0:
-                    raise ConfigError(f"{name} must be >= 0")
+            _check_node_values(values)
             config = self._config_from_parameters(values)
             self.learner.apply_config(config)
         except (ConfigError, TypeError, ValueError) as exc:
@@ -201,6 +214,11 @@ class LearnerNode(Node):
         if "checkpoint_period_s" in values:
             self._schedule_checkpoints(float(values["checkpoint_period_s"]))
         self._cache_parameters(values)
+        if "frame_packets" in values:
+            if self.frame_packets == 0:  # what was collected joins the next packet's step
+                self._frame_stamp, self._frame_count = None, 0
+            else:
+                self._step_if_frame_complete(time.perf_counter())
         return SetParametersResult(successful=True)
 
     def _cache_parameters(self, values: dict) -> None:
@@ -241,13 +259,14 @@ class LearnerNode(Node):
             self._latencies.append(time.perf_counter() - started)
 
     def _collect_frame(self, stamp: float, events: np.ndarray, started: float) -> None:
-        """Frame mode: a packet with a newer stamp first closes the frame before it."""
+        """Frame mode: a packet with a newer stamp first closes the frame before it; a late
+        packet of a frame already stepped joins the next step without opening a frame."""
         if self._frame_stamp is not None and stamp > self._frame_stamp:
             self._step_incomplete_frame()
-        if self._frame_stamp is None:
+        if self._frame_stamp is None and stamp > self._stepped_frame_stamp:
             self._frame_stamp, self._frame_since = stamp, time.monotonic()
-        if stamp >= self._frame_stamp:
-            self._frame_count += 1  # a late packet of an older frame joins this one uncounted
+        if self._frame_stamp is not None and stamp >= self._frame_stamp:
+            self._frame_count += 1
         self._pending.append((stamp, events))
         self.packet_events += len(events)
         self._step_if_frame_complete(started)
@@ -304,6 +323,8 @@ class LearnerNode(Node):
         end = self._episode_end
         self._episode_end = None
         reward, self._reward = self._reward, 0.0
+        if self._frame_stamp is not None:
+            self._stepped_frame_stamp = max(self._stepped_frame_stamp, self._frame_stamp)
         self._frame_stamp, self._frame_count, self._reward_seen = None, 0, False
         try:
             action = self.learner.step_events(

@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import ParameterDescriptor
 from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import LaserScan
@@ -82,7 +82,8 @@ class NavRewardNode(Node):
             return
         self._unscored = None
         outcome = self.task.evaluate(position, self.min_range, self._now())
-        # the end first: a learner that completes a frame on its reward has seen the end then
+        # the end first: a learner (which serves its episode_end subscription before reward)
+        # that completes a frame on the reward then has the end too, within one process
         if outcome.end is not None:
             self.outcomes[outcome.end] += 1
             self.end_pub.publish(Bool(data=outcome.terminated))

@@ -69,7 +69,8 @@ STRUCTURAL = {"n_inputs", "n_hidden", "recurrent_fan_in", "input_fan_in", "input
 
 FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "threshold": (0.0, 0.99), "input_threshold": (0.0, 10.0), "input_field_range": (0.01, 10.0),
-    "gamma": (0.0, 0.999),    "trace_lambda": (0.0, 1.0), "actor_lr": (0.0, 10.0), "critic_lr": (0.0, 10.0),
+    "gamma": (0.0, 0.999), "trace_lambda": (0.0, 1.0), "actor_lr": (0.0, 10.0),
+    "critic_lr": (0.0, 10.0),
     "hidden_lr": (0.0, 10.0), "imitation_lr": (0.0, 10.0), "entropy_coef": (0.0, 10.0),
     "homeostasis_rate": (0.0, 10.0), "consolidation_strength": (0.0, 1e6),
 }
