@@ -322,7 +322,10 @@ def test_frame_mode_under_sim_time_late_packets_episode_ends_and_live_changes(ro
     assert ros.spin_until(lambda: node.steps == 4)
     np.testing.assert_array_equal(node.learner.raw_input, [2.0, 2.0, 2.0, 2.0])
     [refused] = _set_parameters(ros, "ant_learner", frame_timeout_s=0.0)
-    assert not refused.successful
+    assert not refused.successful and "out of range" in refused.reason
+    # the limits are in the descriptors, where `ros2 param describe` shows them
+    assert node.describe_parameter("frame_timeout_s").floating_point_range[0].from_value == 0.01
+    assert node.describe_parameter("frame_packets").integer_range[0].to_value == 64
 
 
 def test_discrete_and_array_commands(ros):

@@ -36,7 +36,7 @@ from ..core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core.config import ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig
 from ..core.events import EVENT_DTYPE, EventBatch, InputError
 from ..core.learner import OnlineLearner, warm_up
-from .parameters import declare_config, read_config
+from .parameters import declare_config, descriptor, read_config
 from .spin import spin_nodes
 
 COMMAND_TYPES = ("twist", "float64_array", "int32")
@@ -87,16 +87,6 @@ CACHED_PARAMETERS: dict[str, type] = {
 }
 
 
-def _check_node_values(values: dict) -> None:
-    """Raise ConfigError for a node parameter value out of its range."""
-    for name in ("watchdog_timeout_s", "min_step_interval_s", "teacher_timeout_s",
-                 "checkpoint_period_s", "frame_packets"):
-        if name in values and not float(values[name]) >= 0.0:
-            raise ConfigError(f"{name} must be >= 0")
-    if "frame_timeout_s" in values and not float(values["frame_timeout_s"]) > 0.0:
-        raise ConfigError("frame_timeout_s must be > 0")
-
-
 class LearnerNode(Node):
     """Thin ROS facade over ``OnlineLearner``."""
 
@@ -120,11 +110,10 @@ class LearnerNode(Node):
             raise ConfigError(f"command_type must be one of {COMMAND_TYPES}")
         for name, (default, read_only, text) in {**COMMAND_PARAMETERS[self.command_type],
                                                  **NODE_PARAMETERS}.items():
-            self.declare_parameter(name, default, ParameterDescriptor(
-                description=text, read_only=read_only))
+            # rclpy refuses values outside a descriptor's range, at start and when set live
+            self.declare_parameter(name, default, descriptor(name, default, read_only, text))
         declare_config(self, "network", NetworkConfig())
         declare_config(self, "learning", LearningConfig())
-        _check_node_values({name: self.get_parameter(name).value for name in NODE_PARAMETERS})
         self._cache_parameters({name: self.get_parameter(name).value
                                 for name in CACHED_PARAMETERS if self.has_parameter(name)})
         config = self._config_from_parameters({})
@@ -206,7 +195,6 @@ class LearnerNode(Node):
         """Validate and apply a parameter change (one callback: works on Humble and later)."""
         values = {p.name: p.value for p in params}
         try:
-            _check_node_values(values)
             config = self._config_from_parameters(values)
             self.learner.apply_config(config)
         except (ConfigError, TypeError, ValueError) as exc:

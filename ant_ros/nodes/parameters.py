@@ -73,10 +73,15 @@ FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "critic_lr": (0.0, 10.0),
     "hidden_lr": (0.0, 10.0), "imitation_lr": (0.0, 10.0), "entropy_coef": (0.0, 10.0),
     "homeostasis_rate": (0.0, 10.0), "consolidation_strength": (0.0, 1e6),
+    # learner node
+    "watchdog_timeout_s": (0.0, 3600.0), "min_step_interval_s": (0.0, 3600.0),
+    "teacher_timeout_s": (0.0, 3600.0), "checkpoint_period_s": (0.0, 1e6),
+    "frame_timeout_s": (0.01, 60.0),
 }
 INT_RANGES: dict[str, tuple[int, int]] = {
     "n_hidden": (1, 100_000), "n_inputs": (1, 100_000), "recurrent_fan_in": (0, 10_000),
     "input_fan_in": (1, 10_000), "input_fields": (0, 64), "decision_ticks": (0, 1000),
+    "frame_packets": (0, 64),  # learner node
 }
 
 
