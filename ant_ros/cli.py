@@ -37,7 +37,8 @@ def _train(args: argparse.Namespace) -> int:
     print(f"solved at step            {'not solved' if solved is None else f'{solved:,}'}")
     print(f"mean return, last 100 ep  {summary['mean_return_last100']:.1f}")
     print(f"synaptic ops              {summary['synops']:,} "
-          f"(dense equivalent {summary['dense_equivalent_ops']:,})")
+          f"(dense equivalent {summary['dense_equivalent_ops']:,}); per step "
+          f"{summary['synops_per_step']:,.0f} (dense {summary['dense_ops_per_step']:,.0f})")
     print(f"op ratio (dense / async)  {summary['op_ratio']:.1f}x synaptic, "
           f"{summary['total_op_ratio']:.1f}x all counted work")
     print(f"events per step           {summary['events_per_step']:.1f}")

@@ -61,6 +61,8 @@ class TrainResult:
             "readout_learn_ops": ops["readout_learn_ops"],
             "events_per_step": (ops["hidden_events"] + ops["input_events"]) / max(self.steps, 1),
             "hidden_events_per_step": ops["hidden_events"] / max(self.steps, 1),
+            "synops_per_step": ops["synops"] / max(self.steps, 1),
+            "dense_ops_per_step": ops["dense_synops"] / max(self.steps, 1),
             "energy_async_cpu_uj": ops["async_cpu_pj"] * 1e-6,
             "energy_dense_cpu_uj": ops["dense_cpu_pj"] * 1e-6,
             "wall_s": self.wall_s, "steps_per_s": self.steps / max(self.wall_s, 1e-9),

@@ -44,6 +44,8 @@ def test_train_json_prints_one_object_with_the_documented_keys():
     assert summary["synops"] > 0 and summary["dense_equivalent_ops"] > summary["synops"]
     assert summary["op_ratio"] == pytest.approx(
         summary["dense_equivalent_ops"] / summary["synops"])
+    assert summary["synops_per_step"] == pytest.approx(summary["synops"] / 3000)
+    assert summary["dense_ops_per_step"] == pytest.approx(summary["dense_equivalent_ops"] / 3000)
 
 
 def test_train_text_output_and_continuous_env():
