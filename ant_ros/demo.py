@@ -267,27 +267,30 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
     evaluation = [] if eval_from is None else [k for _, k in outcomes[eval_from:]]
     if eval_from is not None:
         outcomes = outcomes[:eval_from - 1]  # learning episodes only
-    recent = [k for _, k in outcomes[-WINDOW:]]
+    learned = [k for _, k in outcomes]
     summary = {
         "env": "irsim-navigation", "steps": steps, "seed": seed, "episodes": len(outcomes),
-        "goals_reached": sum(k == "arrived" for _, k in outcomes),
-        "collisions": sum(k == "collided" for _, k in outcomes),
-        "timeouts": sum(k == "timeout" for _, k in outcomes),
-        "success_rate_last100": (float(np.mean([k == "arrived" for k in recent]))
-                                 if recent else None),
+        **_tally(learned), "success_rate_last100": _success_rate(learned[-WINDOW:]),
         "solved_at_step": None, "mean_return_last100": None,
         "steps_per_s": steps / wall, "wall_s": wall, "op_ratio": learner.learner.ops.op_ratio,
         # one learning step per sensor frame: every robot step, plus one at each episode end
         "robot_steps": robot.steps, "learner_steps": learner.steps,
         "incomplete_frames": learner.incomplete_frames, "stall_nudges": nudges,
         "eval_episodes": len(evaluation),
-        "eval_goals_reached": sum(k == "arrived" for k in evaluation),
-        "eval_collisions": sum(k == "collided" for k in evaluation),
-        "eval_timeouts": sum(k == "timeout" for k in evaluation),
-        "eval_success_rate": (float(np.mean([k == "arrived" for k in evaluation]))
-                              if evaluation else None),
-        "outcomes": outcomes}
+        **{f"eval_{key}": n for key, n in _tally(evaluation).items()},
+        "eval_success_rate": _success_rate(evaluation), "outcomes": outcomes}
     return _write_navigation_outputs(summary, Path(out_dir))
+
+
+def _tally(kinds: list[str]) -> dict[str, int]:
+    """Episodes by how they ended."""
+    return {"goals_reached": kinds.count("arrived"), "collisions": kinds.count("collided"),
+            "timeouts": kinds.count("timeout")}
+
+
+def _success_rate(kinds: list[str]) -> float | None:
+    """The share of episodes that reached their goal (None: no episode)."""
+    return kinds.count("arrived") / len(kinds) if kinds else None
 
 
 def _write_navigation_outputs(summary: dict, out_dir: Path) -> dict:

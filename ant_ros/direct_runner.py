@@ -123,10 +123,10 @@ def agent_config_for(env: gym.Env, env_id: str, seed: int,
     if obs_shape is None or len(obs_shape) != 1:
         raise ValueError(f"the direct runner needs a flat observation vector, got {obs_shape}")
     tick = env_step_seconds(env)
-    n_channels = int(obs_shape[0]) * max(1, base.network.input_fields)
     network = dataclasses.replace(base.network, n_inputs=int(obs_shape[0]), tick_s=tick,
-                                  input_fan_in=min(base.network.input_fan_in, n_channels),
                                   seed=seed)
+    network = dataclasses.replace(network, input_fan_in=min(network.input_fan_in,
+                                                             network.n_channels))
     return dataclasses.replace(base, network=network, action=action_spec_for(env.action_space),
                                seed=seed).validate()
 

@@ -229,6 +229,12 @@ def test_learner_answers_with_bounded_commands(ros):
     assert node.learner.ops.input_events > 0
 
 
+def frame_packet(sec: int, channel: int) -> PointCloud2:
+    """A packet stamped ``sec`` s (a lockstep frame's stamp) that adds 1 to ``channel``."""
+    return make_spike_packet(Time(sec=sec), "base_link", np.array([channel]), np.zeros(1),
+                             np.array([1.0]))
+
+
 def test_frame_mode_steps_once_per_complete_sensor_frame_after_its_reward(ros):
     """frame_packets=2: two packets with one stamp and the frame's reward make one step."""
     node = learner(ros, frame_packets=2, watchdog_timeout_s=0.0, frame_timeout_s=1.0)
@@ -238,14 +244,11 @@ def test_frame_mode_steps_once_per_complete_sensor_frame_after_its_reward(ros):
     assert ros.spin_until(lambda: pub.get_subscription_count() and
                           reward.get_subscription_count())
 
-    def frame_packet(sec: int, channel: int):
-        return make_spike_packet(Time(sec=sec), "base_link", np.array([channel]),
-                                 np.zeros(1), np.array([1.0]))
     # both packets, then the reward: one step, after the reward, with both packets' inputs
     pub.publish(frame_packet(1, 0))
     pub.publish(frame_packet(1, 1))
     ros.spin_for(0.2)
-    assert commands == [] and node.learner.last_step_s[0] != node.learner.last_step_s[0]  # NaN
+    assert commands == [] and math.isnan(node.learner.last_step_s[0])  # no step yet
     reward.publish(Float32(data=1.0))
     assert ros.spin_until(lambda: len(commands) == 1)
     np.testing.assert_array_equal(node.learner.raw_input, [1.0, 1.0, 0.0, 0.0])
@@ -286,9 +289,6 @@ def test_frame_mode_under_sim_time_late_packets_episode_ends_and_live_changes(ro
     assert ros.spin_until(lambda: pub.get_subscription_count() and
                           reward.get_subscription_count() and end.get_subscription_count())
 
-    def frame_packet(sec: int, channel: int):
-        return make_spike_packet(Time(sec=sec), "base_link", np.array([channel]),
-                                 np.zeros(1), np.array([1.0]))
     # no /clock at all: the incomplete frame is still stepped after frame_timeout_s
     pub.publish(frame_packet(1, 0))
     assert ros.spin_until(lambda: node.steps == 1 and len(commands) == 1, timeout=5.0)

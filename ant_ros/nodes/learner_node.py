@@ -79,12 +79,11 @@ NODE_PARAMETERS = {
     "diagnostics_period_s": (1.0, True, "period of /diagnostics messages"),
 }
 # node parameters read on every packet, step or watchdog tick: held in attributes of the same
-# name (with these types), set at start and refreshed by the on-set callback once it accepts
-CACHED_PARAMETERS: dict[str, type] = {
-    "min_step_interval_s": float, "deterministic": bool, "stop_at_episode_end": bool,
-    "teacher_timeout_s": float, "watchdog_timeout_s": float, "idle_action": int,
-    "frame_packets": int, "frame_reward": bool, "frame_timeout_s": float,
-}
+# name, set at start and refreshed by the on-set callback once it accepts (rclpy has already
+# checked the declared type and range)
+CACHED_PARAMETERS = ("min_step_interval_s", "deterministic", "stop_at_episode_end",
+                     "teacher_timeout_s", "watchdog_timeout_s", "idle_action", "frame_packets",
+                     "frame_reward", "frame_timeout_s")
 
 
 class LearnerNode(Node):
@@ -150,10 +149,9 @@ class LearnerNode(Node):
         else:
             self.command_pub = self.create_publisher(Int32, "command", 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        # reward and episode boundary first: when they are ready together with a spike packet,
-        # the executor serves them first, so the step the packet triggers sees them
-        # the episode end before the reward: rclpy's executors serve ready subscriptions in the
-        # order they were created, so a frame completed by its reward has seen its end
+        # rclpy's executors serve ready subscriptions in the order they were created: the
+        # episode end, then the reward, then spike packets, so the step that a packet (or, in
+        # frame mode, the reward) triggers has seen what came with it
         self.create_subscription(Bool, "episode_end", self._on_episode_end, 10)
         self.create_subscription(Float32, "reward", self._on_reward, 10)
         self.create_subscription(Twist, "teleop/cmd_vel", self._on_teacher, 10)
@@ -211,9 +209,9 @@ class LearnerNode(Node):
 
     def _cache_parameters(self, values: dict) -> None:
         """Copy the CACHED_PARAMETERS among ``values`` (accepted values) into their attributes."""
-        for name, kind in CACHED_PARAMETERS.items():
+        for name in CACHED_PARAMETERS:
             if name in values:
-                setattr(self, name, kind(values[name]))
+                setattr(self, name, values[name])
 
     # -- inputs --------------------------------------------------------------------------------
 
