@@ -13,11 +13,16 @@ from ant_ros.core.learner import OnlineLearner
 from helpers import assert_same_state, drive, small_config, state_copy
 
 
-@pytest.mark.parametrize("eprop_td_traces,input_fields", [(False, 0), (True, 0), (True, 4)])
-def test_round_trip_gives_identical_behaviour(tmp_path, eprop_td_traces, input_fields):
+FIELD_LINEAR = dict(input_fields=4, input_wiring="field_linear", input_fan_in=8,
+                    input_gain=(0.5, 1.0, 1.0, 2.0), readout_inputs=False)
+
+
+@pytest.mark.parametrize("eprop_td_traces,network", [(False, {}), (True, {}),
+                                                     (True, dict(input_fields=4)),
+                                                     (True, FIELD_LINEAR)])
+def test_round_trip_gives_identical_behaviour(tmp_path, eprop_td_traces, network):
     config = small_config(seed=1, eprop_td_traces=eprop_td_traces)
-    config = dataclasses.replace(config, network=dataclasses.replace(
-        config.network, input_fields=input_fields))
+    config = dataclasses.replace(config, network=dataclasses.replace(config.network, **network))
     learner = OnlineLearner(config)
     drive(learner, 300)
     path = save_checkpoint(learner, tmp_path / "agent.npz")

@@ -145,6 +145,15 @@ def test_population_peak_at_matching_field():
     assert np.all((out > 0) & (out <= 1))
 
 
+def test_population_width_is_sigma_in_centre_spacings():
+    wide = PopulationEncoder(-1.0, 1.0, 5, width=2.0)
+    assert wide.spacing == pytest.approx(0.5) and wide.sigma == pytest.approx(1.0)
+    assert wide.transform(np.array([0.5]))[1] == pytest.approx(math.exp(-0.5))  # 2 centres off
+    for bad in (0.0, -1.0, math.nan):
+        with pytest.raises(ValueError, match="width"):
+            PopulationEncoder(-1.0, 1.0, 5, width=bad)
+
+
 def test_population_feeds_send_on_delta_and_validates():
     pop = PopulationEncoder(0.0, 1.0, 3)
     enc = SendOnDeltaEncoder(pop.n_outputs(2), thresholds=0.05)

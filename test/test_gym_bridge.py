@@ -99,7 +99,8 @@ def test_realtime_mode_steps_on_its_own_with_the_idle_action(ros):
 
 
 @pytest.mark.parametrize("env_id, steps", [("CartPole-v1", 2500),
-                                           ("InvertedPendulum-v5", 1500)])
+                                           ("InvertedPendulum-v5", 1500),
+                                           ("Pendulum-v1", 10_400)])  # 52 episodes of 200
 def test_lockstep_through_ros_reproduces_the_direct_runner_exactly(tmp_path, env_id, steps):
     direct = train(env_id, steps, seed=4)
     through_ros = demo.run(env_id, steps, seed=4, out_dir=tmp_path)

@@ -111,16 +111,25 @@ def test_idle_network_does_no_work():
     assert np.array_equal(net.counters, busy)
 
 
-@pytest.mark.parametrize("n_hidden", [16, 64])
-def test_async_converges_to_dense_as_threshold_goes_to_zero(n_hidden):
+# the random wiring of 8 raw inputs; 2 inputs of 4 fields each, read in field_linear wiring by
+# the hidden layer only
+WIRINGS = {"random": {},
+           "field_linear": dict(n_inputs=2, input_fields=4, input_wiring="field_linear",
+                                input_fan_in=4, readout_inputs=False)}
+
+
+@pytest.mark.parametrize("n_hidden,wiring", [(16, "random"), (64, "random"),
+                                             (32, "field_linear")])
+def test_async_converges_to_dense_as_threshold_goes_to_zero(n_hidden, wiring):
     rng = np.random.default_rng(3)
     m, ticks = 8, 300
     stream = [(np.flatnonzero(rng.random(m) < 0.2).astype(np.int32)) for _ in range(ticks)]
     deltas = [rng.normal(0, 0.5, ch.size) for ch in stream]
     deviations = []
     for threshold in (1e-1, 1e-3, 1e-5):
-        config = NetworkConfig(n_inputs=m, n_hidden=n_hidden, recurrent_fan_in=8, input_fan_in=2,
-                               homeostasis_rate=0.0, threshold=threshold, tick_s=0.01)
+        config = NetworkConfig(**{**dict(n_inputs=m, n_hidden=n_hidden, recurrent_fan_in=8,
+                                         input_fan_in=2, homeostasis_rate=0.0,
+                                         threshold=threshold, tick_s=0.01), **WIRINGS[wiring]})
         net = AsyncNetwork(config, 2, 2, np.random.default_rng(5))
         net.readout[:] = np.random.default_rng(6).standard_normal(net.readout.shape) / 4
         net.refresh()

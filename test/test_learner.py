@@ -1,12 +1,14 @@
 """The online learner: bad input, determinism, learning by reward and by imitation."""
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
 
 from ant_ros.core import kernels as K
-from ant_ros.core.config import ActionSpec, ConfigError
+from ant_ros.core.config import ActionSpec, AgentConfig, ConfigError
+from ant_ros.core.encoders import PopulationEncoder
 from ant_ros.core.events import EventBatch, InputError
 from ant_ros.core.learner import OnlineLearner
 from ant_ros.direct_runner import train
@@ -245,3 +247,111 @@ def test_overrides_are_parsed_by_field_type_and_unknown_ones_refused():
             small_config().with_overrides([bad])
     with pytest.raises(ConfigError, match="use --seed"):
         small_config().with_overrides(["network.seed=3"], fixed={"network.seed": "use --seed"})
+
+
+def field_linear_config(n_inputs=3, gain=(1.0,), readout_inputs=False, **network):
+    config = small_config(n_inputs=n_inputs, n_hidden=24, normalize_observations=False)
+    return dataclasses.replace(config, network=dataclasses.replace(
+        config.network, input_fields=16, input_field_range=1.0, input_field_width=2.0,
+        input_wiring="field_linear", input_fan_in=4 * n_inputs, input_gain=gain,
+        readout_inputs=readout_inputs, **network))
+
+
+def test_field_linear_wiring_reads_spaced_fields_and_starts_linear_in_the_inputs():
+    net = OnlineLearner(field_linear_config()).net
+    _, U = net.dense_weights()
+    for neuron in range(net.n_hidden):
+        for value in range(3):  # every 4th of the 16 fields of every input, from some offset
+            read = np.flatnonzero(U[neuron, value * 16:(value + 1) * 16])
+            assert read.size == 4 and np.all(np.diff(read) == 4)
+    # away from the range's ends, each neuron's drive from each input's fields is close to
+    # g * x, with g ~ N(0, input_scale**2 / n_inputs)
+    code = PopulationEncoder(-1.0, 1.0, 16, 2.0)
+    xs = np.linspace(-0.5, 0.5, 11)
+    slopes = []
+    for value in range(3):
+        drive = np.array([U[:, value * 16:(value + 1) * 16] @ code.transform([x])
+                          for x in xs])                               # (x, neurons)
+        slope, offset = np.polyfit(xs, drive, 1)
+        residual = drive - np.outer(xs, slope) - offset
+        assert np.all(np.abs(residual).max(axis=0) < 0.05 * np.abs(slope))
+        slopes.append(slope)
+    assert 0.35 < np.std(slopes) < 0.85  # 1 / sqrt(3) = 0.58
+
+
+def test_input_gain_changes_event_resolution_but_not_the_initial_drive():
+    plain = OnlineLearner(field_linear_config())
+    gained = OnlineLearner(field_linear_config(gain=(0.5, 1.0, 2.0)))
+    _, u_plain = plain.net.dense_weights()
+    _, u_gained = gained.net.dense_weights()
+    x = np.array([0.3, -0.2, 0.6])
+    fields = PopulationEncoder(-1.0, 1.0, 16, 2.0).transform(x)
+    np.testing.assert_allclose(u_gained @ (fields * np.repeat([0.5, 1.0, 2.0], 16)),
+                               u_plain @ fields, rtol=1e-5, atol=1e-5)
+    events = []
+    for learner in (plain, gained):
+        for step, value in enumerate(np.linspace(-0.5, 0.5, 40)):
+            learner.step_observation(np.full(3, value), step * 0.02)
+        events.append(learner.ops.input_events)
+    assert events[1] != events[0]
+    with pytest.raises(ConfigError, match="input_gain"):
+        field_linear_config(gain=(1.0, 2.0)).validate()
+    with pytest.raises(ConfigError, match="input_gain"):
+        field_linear_config(gain=(1.0, 0.0, 1.0)).validate()
+
+
+def test_field_linear_wiring_is_checked():
+    with pytest.raises(ConfigError, match="multiple of n_inputs"):
+        dataclasses.replace(field_linear_config().network, input_fan_in=5).validate()
+    with pytest.raises(ConfigError, match="input_fields"):
+        dataclasses.replace(field_linear_config().network, input_fields=0,
+                            input_fan_in=3).validate()
+    with pytest.raises(ConfigError, match="input_wiring"):
+        dataclasses.replace(field_linear_config().network, input_wiring="spiral").validate()
+
+
+def test_readouts_of_the_hidden_layer_only_cost_nothing_per_input_event():
+    hidden_only = OnlineLearner(field_linear_config(readout_inputs=False))
+    both = OnlineLearner(field_linear_config(readout_inputs=True))
+    n, m, rows = 24, 48, 3  # rows: the critic and two discrete actions
+    assert hidden_only.net.readout.shape == (rows, n + 1)
+    assert both.net.readout.shape == (rows, n + m + 1)
+    assert hidden_only.net.features().shape == (n + 1,)
+    assert both.net.dense_synops_per_tick - hidden_only.net.dense_synops_per_tick == rows * m
+    for learner in (hidden_only, both):
+        learner.net.process_ticks(np.array([1], np.int64), np.array([5], np.int32),
+                                  np.array([0.5]), 1)
+    # the same network otherwise: one input event costs one op per readout more only where
+    # the readouts read the inputs
+    np.testing.assert_array_equal(hidden_only.net.hidden_output, both.net.hidden_output)
+    assert both.net.counters[K.SYNOPS] - hidden_only.net.counters[K.SYNOPS] == rows
+    drive(hidden_only, 200)  # learns, and the readouts stay consistent with the features
+    expected = hidden_only.net.readout @ hidden_only.net.features()
+    np.testing.assert_allclose(hidden_only.net.readout_value, expected, atol=1e-9)
+
+
+def test_observation_scale_divides_each_input_before_it_is_coded():
+    config = small_config(n_inputs=2, normalize_observations=False, observation_scale=(2.0, 8.0))
+    config = dataclasses.replace(config, network=dataclasses.replace(
+        config.network, input_threshold=0.0))
+    learner = OnlineLearner(config)
+    learner.step_observation(np.array([1.0, 4.0]), 0.0)
+    np.testing.assert_allclose(learner.net.input_value, [0.5, 0.5])
+    for bad in ((2.0, 8.0, 1.0), (0.0,), (-1.0, 1.0), (math.inf,)):
+        with pytest.raises(ConfigError, match="observation_scale"):
+            dataclasses.replace(config, learning=dataclasses.replace(
+                config.learning, observation_scale=bad)).validate()
+    with pytest.raises(ConfigError, match="fixed"):
+        learner.apply_config(dataclasses.replace(config, learning=dataclasses.replace(
+            config.learning, observation_scale=(1.0,))))
+
+
+def test_tuple_overrides_parse_lists_of_floats():
+    config = small_config(n_inputs=3).with_overrides(
+        ["learning.observation_scale=1,1,8", "network.input_gain=[0.5, 0.5, 0.8]"])
+    assert config.learning.observation_scale == (1.0, 1.0, 8.0)
+    assert config.network.input_gain == (0.5, 0.5, 0.8)
+    for bad in ("network.input_gain=", "network.input_gain=a,b", "network.input_gain=[]"):
+        with pytest.raises(ConfigError, match="input_gain"):
+            small_config().with_overrides([bad])
+    assert AgentConfig.from_json(config.validate().to_json()) == config

@@ -3,6 +3,7 @@
 import math
 import time
 
+import gymnasium as gym
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
@@ -19,6 +20,8 @@ from std_msgs.msg import Bool, Float32, Float32MultiArray, Float64MultiArray, In
 from std_srvs.srv import SetBool, Trigger
 
 from ant_ros.conversions import make_spike_packet, read_spike_packet
+from ant_ros.demo import learner_parameters
+from ant_ros.direct_runner import agent_config_for
 from ant_ros.nodes.encoder_node import EncoderNode
 from ant_ros.nodes.learner_node import SPIKES_QOS, LearnerNode
 from ant_ros.nodes.spin import spin_until
@@ -382,6 +385,8 @@ def _set_parameters(ros, node_name, **values):
             pv.type, pv.bool_value = ParameterType.PARAMETER_BOOL, value
         elif isinstance(value, str):
             pv.type, pv.string_value = ParameterType.PARAMETER_STRING, value
+        elif isinstance(value, (list, tuple)):
+            pv.type, pv.double_array_value = ParameterType.PARAMETER_DOUBLE_ARRAY, list(value)
         else:
             pv.type, pv.integer_value = ParameterType.PARAMETER_INTEGER, value
         request.parameters.append(ParameterMsg(name=name, value=pv))
@@ -401,6 +406,24 @@ def test_parameters_apply_live_and_invalid_ones_are_refused_with_a_reason(ros):
     [bad] = _set_parameters(ros, "ant_learner", **{"min_linear_speed": 1.0})
     assert not bad.successful and "low < high" in bad.reason
     assert node.learner.config.learning.trace_lambda != 1.5
+
+
+def test_per_input_parameters_are_double_arrays_fixed_at_start(ros):
+    """The Pendulum preset (field_linear wiring, per-input gains and scales) as ROS parameters:
+    the node builds exactly that configuration, and its array parameters are read-only."""
+    env = gym.make("Pendulum-v1")
+    config = agent_config_for(env, "Pendulum-v1", seed=3)
+    env.close()
+    node = ros.add(LearnerNode(context=ros.context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in learner_parameters(config).items()]))
+    assert node.learner.config == config
+    for name in ("network.input_gain", "learning.observation_scale"):
+        assert node.get_parameter(name).type_ == Parameter.Type.DOUBLE_ARRAY
+    assert list(node.get_parameter("network.input_gain").value) == [0.5, 0.5, 0.8]
+    [bad] = _set_parameters(ros, "ant_learner", **{"learning.observation_scale": [1.0, 1.0, 4.0]})
+    assert not bad.successful and "read-only" in bad.reason.lower()
+    [ok] = _set_parameters(ros, "ant_learner", **{"network.threshold": 0.05})
+    assert ok.successful and node.learner.config.learning.observation_scale == (1.0, 1.0, 8.0)
 
 
 def one_command(ros, pub, msg, commands) -> None:

@@ -12,6 +12,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import numpy as np
+
+
+INPUT_WIRINGS = ("random", "field_linear")
+
 
 class ConfigError(ValueError):
     """A configuration value is out of range or inconsistent."""
@@ -24,8 +29,21 @@ class NetworkConfig:
     Times are in seconds; ``tick_s`` is the time resolution at which events take effect.
     ``n_inputs`` counts the learner's input values; with ``input_fields = K > 0`` each normalised
     value is population-coded into K Gaussian receptive fields whose centres span
-    ``[-input_field_range, input_field_range]``, so the network has ``n_channels = K * n_inputs``
-    input channels and a small change of a value moves only the few fields near it.
+    ``[-input_field_range, input_field_range]`` with a width (sigma) of ``input_field_width``
+    centre spacings, so the network has ``n_channels = K * n_inputs`` input channels and a small
+    change of a value moves only the few fields near it.
+
+    ``input_gain`` (one value for every input, or one per input) multiplies each input's channels
+    before their send-on-delta events; the initial input weights are divided by it, so it sets
+    how finely that input is resolved into events (an effective threshold of
+    ``input_threshold / gain``) without changing the initial drive.
+
+    ``input_wiring`` picks the input synapses: ``random`` draws ``input_fan_in`` channels per
+    neuron with Gaussian weights; ``field_linear`` (needs ``input_fields``) lets every neuron
+    read ``input_fan_in / n_inputs`` evenly spaced fields of every input, weighted so that its
+    drive starts as a random linear function of the inputs (``g_i * x_i`` summed, ``g_i`` Gaussian
+    with variance ``input_scale**2 / n_inputs``), carried by sparse field events.
+    ``readout_inputs`` false lets the readouts read the hidden layer only.
     """
 
     n_inputs: int = 4
@@ -34,6 +52,10 @@ class NetworkConfig:
     input_fan_in: int = 1
     input_fields: int = 0
     input_field_range: float = 2.0
+    input_field_width: float = 1.0
+    input_gain: tuple[float, ...] = (1.0,)
+    input_wiring: str = "random"
+    readout_inputs: bool = True
     spectral_radius: float = 0.8
     input_scale: float = 1.0
     bias_scale: float = 1.0
@@ -57,8 +79,18 @@ class NetworkConfig:
         _require(0 <= self.input_fields <= 64, "input_fields must be in [0, 64]")
         _require(0.01 <= self.input_field_range <= 10.0,
                  "input_field_range must be in [0.01, 10]")
+        _require(0.1 <= self.input_field_width <= 10.0,
+                 "input_field_width must be in [0.1, 10] centre spacings")
+        _require_per_input(self.input_gain, self.n_inputs, "input_gain")
+        _require(self.input_wiring in INPUT_WIRINGS,
+                 f"input_wiring must be one of {'|'.join(INPUT_WIRINGS)}")
         _require(1 <= self.input_fan_in <= self.n_channels,
                  "input_fan_in must be in [1, n_channels] (n_inputs times input_fields)")
+        if self.input_wiring == "field_linear":
+            _require(self.input_fields >= 2, "input_wiring field_linear needs input_fields >= 2")
+            _require(self.input_fan_in % self.n_inputs == 0,
+                     "input_wiring field_linear needs input_fan_in to be a multiple of n_inputs "
+                     "(the same number of fields from every input)")
         _require(0.0 <= self.spectral_radius < 10.0, "spectral_radius must be in [0, 10)")
         _require(self.input_scale > 0.0, "input_scale must be > 0")
         _require(self.bias_scale >= 0.0, "bias_scale must be >= 0")
@@ -77,6 +109,11 @@ class NetworkConfig:
     def n_channels(self) -> int:
         """Input channels of the network: one per input, or ``input_fields`` per input."""
         return self.n_inputs * max(1, self.input_fields)
+
+    def channel_gain(self) -> np.ndarray:
+        """``input_gain`` per input channel (each input's gain repeated over its fields)."""
+        per_input = np.broadcast_to(np.asarray(self.input_gain, np.float64), (self.n_inputs,))
+        return np.repeat(per_input, max(1, self.input_fields))
 
 
 @dataclass(frozen=True)
@@ -100,6 +137,7 @@ class LearningConfig:
     action_squash: str = "tanh"
     imitation_lr: float = 0.05
     normalize_observations: bool = True
+    observation_scale: tuple[float, ...] = (1.0,)
     normalize_rewards: bool = True
     observation_clip: float = 5.0
     weight_clip: float = 4.0
@@ -122,6 +160,7 @@ class LearningConfig:
         _require(self.min_log_std <= self.init_log_std <= self.max_log_std,
                  "need min_log_std <= init_log_std <= max_log_std")
         _require(self.observation_clip > 0.0, "observation_clip must be > 0")
+        _require_per_input(self.observation_scale, None, "observation_scale")
         _require(self.weight_clip > 0.0, "weight_clip must be > 0")
         _require(self.consolidation_strength >= 0.0, "consolidation_strength must be >= 0")
         _require(self.consolidation_anchor_steps >= 1.0, "consolidation_anchor_steps must be >= 1")
@@ -168,6 +207,8 @@ class AgentConfig:
         self.network.validate()
         self.learning.validate()
         self.action.validate()
+        _require_per_input(self.learning.observation_scale, self.network.n_inputs,
+                           "observation_scale")
         return self
 
     def to_json(self) -> str:
@@ -180,8 +221,8 @@ class AgentConfig:
             action = dict(raw["action"])
             action["low"] = tuple(action.get("low", ()))
             action["high"] = tuple(action.get("high", ()))
-            return cls(network=NetworkConfig(**raw["network"]),
-                       learning=LearningConfig(**raw["learning"]),
+            return cls(network=NetworkConfig(**_tuples(NetworkConfig, raw["network"])),
+                       learning=LearningConfig(**_tuples(LearningConfig, raw["learning"])),
                        action=ActionSpec(**action), seed=int(raw["seed"])).validate()
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ConfigError(f"not a valid agent configuration: {exc}") from exc
@@ -216,14 +257,22 @@ class AgentConfig:
     def structure(self) -> tuple:
         """The part of the configuration that fixes array shapes (cannot change live)."""
         n = self.network
-        fields = (n.input_fields, n.input_field_range) if n.input_fields else (0, None)
+        fields = ((n.input_fields, n.input_field_range, n.input_field_width) if n.input_fields
+                  else (0, None, None))
         return (n.n_inputs, n.n_hidden, n.recurrent_fan_in, n.input_fan_in, *fields,
-                self.action.kind, self.action.size)
+                n.input_gain, n.input_wiring, n.readout_inputs,
+                self.learning.observation_scale, self.action.kind, self.action.size)
 
 
 def _parse_like(current: Any, text: str, name: str) -> Any:
-    """``text`` parsed as the type of ``current`` (bool, int, float or str)."""
+    """``text`` parsed as the type of ``current`` (bool, int, float, str, or a tuple of floats
+    written ``1,1,8`` or ``[1, 1, 8]``)."""
     try:
+        if isinstance(current, tuple):
+            items = [item for item in text.strip("[]() ").split(",") if item.strip()]
+            if not items:
+                raise ValueError(text)
+            return tuple(float(item) for item in items)
         if isinstance(current, bool):
             if text.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(text)
@@ -235,6 +284,24 @@ def _parse_like(current: Any, text: str, name: str) -> Any:
         return text
     except ValueError:
         raise ConfigError(f"{name} needs a {type(current).__name__}, got {text!r}") from None
+
+
+def _tuples(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON lists back to tuples for the fields of ``cls`` that are tuples."""
+    tuple_fields = {f.name for f in dataclasses.fields(cls) if isinstance(f.default, tuple)}
+    return {k: tuple(v) if k in tuple_fields and isinstance(v, list) else v
+            for k, v in raw.items()}
+
+
+def _require_per_input(values: tuple, n_inputs: int | None, name: str) -> None:
+    """``values`` is one positive, finite float for every input, or one per input."""
+    _require(isinstance(values, tuple) and len(values) >= 1,
+             f"{name} must be a list of one value, or one per input")
+    _require(all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values),
+             f"{name} values must be finite and > 0")
+    if n_inputs is not None:
+        _require(len(values) in (1, n_inputs),
+                 f"{name} needs 1 or n_inputs ({n_inputs}) values, got {len(values)}")
 
 
 def _require(condition: bool, reason: str) -> None:

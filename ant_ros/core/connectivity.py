@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import NetworkConfig
+from .encoders import PopulationEncoder
 
 
 @dataclass
@@ -33,7 +34,8 @@ class Connectivity:
 
 
 def build_connectivity(config: NetworkConfig, rng: np.random.Generator) -> Connectivity:
-    """Random sparse recurrent and input weights; recurrent part scaled to the spectral radius."""
+    """Sparse recurrent and input weights; recurrent part scaled to the spectral radius, input
+    part wired as ``config.input_wiring`` says."""
     n, m = config.n_hidden, config.n_channels
     pres, posts, weights = [], [], []
     k = config.recurrent_fan_in
@@ -48,11 +50,11 @@ def build_connectivity(config: NetworkConfig, rng: np.random.Generator) -> Conne
         pres.append(rec_pre.ravel())
         posts.append(np.repeat(np.arange(n), k))
         weights.append(rec_w.ravel())
-    ki = config.input_fan_in
-    in_pre = np.stack([rng.choice(m, size=ki, replace=False) for _ in range(n)]) + n
-    in_w = rng.standard_normal((n, ki)) * config.input_scale / np.sqrt(ki)
-    pres.append(in_pre.ravel())
-    posts.append(np.repeat(np.arange(n), ki))
+    in_channel, in_w = (_field_linear_inputs(config, rng) if config.input_wiring == "field_linear"
+                        else _random_inputs(config, rng))
+    in_w = in_w / config.channel_gain()[in_channel]  # same initial drive whatever the gain
+    pres.append(in_channel.ravel() + n)
+    posts.append(np.repeat(np.arange(n), in_channel.shape[1]))
     weights.append(in_w.ravel())
 
     pre = np.concatenate(pres).astype(np.int32)
@@ -63,6 +65,39 @@ def build_connectivity(config: NetworkConfig, rng: np.random.Generator) -> Conne
     out_ptr, _ = _csr(pre, n + m)
     in_ptr, in_syn = _csr(post, n)
     return Connectivity(n, m, pre, post, weight, out_ptr, in_ptr, in_syn)
+
+
+def _random_inputs(config: NetworkConfig, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``input_fan_in`` distinct random channels per neuron (rows), Gaussian weights."""
+    n, m, ki = config.n_hidden, config.n_channels, config.input_fan_in
+    channel = np.stack([rng.choice(m, size=ki, replace=False) for _ in range(n)])
+    return channel, rng.standard_normal((n, ki)) * config.input_scale / np.sqrt(ki)
+
+
+def _field_linear_inputs(config: NetworkConfig, rng: np.random.Generator
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Every neuron reads ``f = input_fan_in / n_inputs`` evenly spaced fields of every input,
+    from a random offset, with weights that make its drive a linear function of the inputs.
+
+    Gaussian fields of width sigma at spacing d sum, weighted by their centres, to
+    ``x * sqrt(2 pi) sigma / d``; every ``s``-th field (``s = K / f``) to ``1/s`` of that. So the
+    weight ``g * c_k * s * d / (sqrt(2 pi) sigma)`` on field k gives a drive of about ``g * x``,
+    with ``g ~ N(0, input_scale**2 / n_inputs)`` per neuron and input.
+    """
+    n, n_in, n_fields = config.n_hidden, config.n_inputs, config.input_fields
+    per_input = config.input_fan_in // n_in
+    code = PopulationEncoder(-config.input_field_range, config.input_field_range, n_fields,
+                             config.input_field_width)
+    stride = n_fields / per_input
+    first = np.floor(np.arange(per_input) * stride).astype(np.int64)
+    offset = rng.integers(0, n_fields - first[-1], size=(n, n_in))
+    field = offset[:, :, None] + first[None, None, :]                    # (n, inputs, f)
+    gain = rng.standard_normal((n, n_in)) * config.input_scale / np.sqrt(n_in)
+    per_unit = stride * code.spacing / (np.sqrt(2.0 * np.pi) * code.sigma)
+    weight = gain[:, :, None] * code.centres[field] * per_unit
+    channel = np.arange(n_in)[None, :, None] * n_fields + field
+    return channel.reshape(n, -1), weight.reshape(n, -1)
 
 
 def _csr(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:

@@ -35,7 +35,8 @@ class DenseNetwork:
         np.tanh(self.cell, out=self.y)
         self.x[:] = net.input_value
         self.drive = self.bias + self.weights @ self.features[:n + m]
-        self.readout_value = self.readout @ self.features
+        self.n_read = net.n_read
+        self.readout_value = self._read()
         self._scratch = np.empty(n, self.dtype)
         self.synops_per_tick = net.dense_synops_per_tick
         self.ticks = 0
@@ -49,9 +50,15 @@ class DenseNetwork:
         self.x[:] = x
         np.matmul(self.weights, self.features[:self.n_hidden + self.n_channels], out=self.drive)
         self.drive += self.bias
-        self.readout_value = self.readout @ self.features
+        self.readout_value = self._read()
         self.ticks += 1
         return self.readout_value
+
+    def _read(self) -> np.ndarray:
+        """Readouts of ``[y; x; 1]``, or of ``[y; 1]`` when they read the hidden layer only."""
+        if self.n_read == self.n_hidden + self.n_channels:
+            return self.readout @ self.features
+        return self.readout[:, :-1] @ self.y + self.readout[:, -1]
 
     @property
     def synops(self) -> int:

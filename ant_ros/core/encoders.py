@@ -145,26 +145,30 @@ class SendOnDeltaEncoder:
 class PopulationEncoder:
     """Gaussian receptive fields: each scalar in [low, high] -> ``n_fields`` activations.
 
-    Centres are evenly spaced from ``low`` to ``high``; sigma is the spacing between centres
-    (``high - low`` when ``n_fields == 1``, with the single centre in the middle). Inputs are
-    clipped to [low, high]; NaN inputs give NaN activations (which SendOnDeltaEncoder skips).
+    Centres are evenly spaced from ``low`` to ``high``; sigma is ``width`` times the spacing
+    between centres (the spacing is ``high - low`` when ``n_fields == 1``, with the single centre
+    in the middle). Inputs are clipped to [low, high]; NaN inputs give NaN activations (which
+    SendOnDeltaEncoder skips).
     """
 
-    def __init__(self, low: float, high: float, n_fields: int) -> None:
-        low, high, n_fields = float(low), float(high), int(n_fields)
+    def __init__(self, low: float, high: float, n_fields: int, width: float = 1.0) -> None:
+        low, high, n_fields, width = float(low), float(high), int(n_fields), float(width)
         if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
             raise ValueError(f"need finite low < high, got low={low}, high={high}")
         if n_fields < 1:
             raise ValueError(f"n_fields must be >= 1, got {n_fields}")
+        if not (math.isfinite(width) and width > 0):
+            raise ValueError(f"width must be finite and > 0, got {width}")
         self.low: float = low
         self.high: float = high
         self.n_fields: int = n_fields
         if n_fields == 1:
             self.centres: np.ndarray = np.array([0.5 * (low + high)])
-            self.sigma: float = high - low
+            self.spacing: float = high - low
         else:
             self.centres = np.linspace(low, high, n_fields)
-            self.sigma = (high - low) / (n_fields - 1)
+            self.spacing = (high - low) / (n_fields - 1)
+        self.sigma: float = width * self.spacing
 
     def n_outputs(self, n_scalars: int) -> int:
         """Number of activations produced for ``n_scalars`` inputs."""

@@ -346,7 +346,7 @@ def deliver(p, delta, k, syn, ptr, weight, nf, ni, misc, readout, readout_value,
         settle_neuron(i, k, nf, ni, misc)
         nf[i, DRIVE] += weight[s] * delta
         n_dirty = mark_dirty(i, ni, n_dirty)
-    n_out = readout.shape[0]
+    n_out = readout.shape[0] if p < readout.shape[1] - 1 else 0  # the last column: bias
     for r in range(n_out):
         readout_value[r] += readout[r, p] * delta
     misc[SYNOPS] += stop - start + n_out
@@ -446,7 +446,7 @@ def refresh(k, syn, weight, nf, ni, unit, wheel, misc, readout, readout_value):
     """Recompute drives, bounds and readouts exactly (removes accumulated rounding) and
     reschedule every neuron."""
     n_hidden = nf.shape[0]
-    n_units = unit.shape[1]
+    n_read = readout.shape[1] - 1  # units the readouts read; the last column is the bias
     misc[NOW] = k
     misc[NEAR] = 0
     misc[FAR_MIN] = _NO_FAR
@@ -460,8 +460,8 @@ def refresh(k, syn, weight, nf, ni, unit, wheel, misc, readout, readout_value):
     for s in range(syn.shape[1]):
         nf[syn[POST, s], DRIVE] += weight[s] * unit[OUT, syn[PRE, s]]
     for r in range(readout.shape[0]):
-        acc = readout[r, n_units]
-        for p in range(n_units):
+        acc = readout[r, n_read]
+        for p in range(n_read):
             acc += readout[r, p] * unit[OUT, p]
         readout_value[r] = acc
     for i in range(n_hidden):

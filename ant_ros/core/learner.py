@@ -1,9 +1,10 @@
 """Online actor-critic learner on the asynchronous network: one sample at a time, no replay.
 
-Per step: the inputs are normalised (running mean/std), optionally population-coded into
-Gaussian receptive fields (``network.input_fields``), re-encoded send-on-delta into network
-events, the network runs up to the step's time, and the readouts give the critic value ``V`` and
-the actor's logits (discrete) or means (continuous). Learning:
+Per step: the inputs are divided by ``learning.observation_scale``, normalised (running
+mean/std; optional), optionally population-coded into Gaussian receptive fields
+(``network.input_fields``), multiplied by ``network.input_gain``, re-encoded send-on-delta
+into network events, the network runs up to the step's time, and the readouts give the critic
+value ``V`` and the actor's logits (discrete) or means (continuous). Learning:
 
 * readouts: actor-critic with eligibility traces, ``z <- gamma*lambda*z + grad``,
   ``w <- w + alpha_eff * delta * z``, with the overshoot-bounded step size of streaming RL
@@ -52,8 +53,12 @@ class OnlineLearner:
         self.reward_scaler = RewardScaler(config.learning.gamma)
         self.raw_input = np.zeros(self.n_inputs, np.float64)
         r = net_cfg.input_field_range
-        self.fields = (PopulationEncoder(-r, r, net_cfg.input_fields) if net_cfg.input_fields
-                       else None)
+        self.fields = (PopulationEncoder(-r, r, net_cfg.input_fields, net_cfg.input_field_width)
+                       if net_cfg.input_fields else None)
+        # fixed per-input scaling and per-channel gains (structural: they cannot change live)
+        self.observation_scale = np.broadcast_to(
+            np.asarray(config.learning.observation_scale, np.float64), (self.n_inputs,)).copy()
+        self.channel_gain = net_cfg.channel_gain()
         n_feat = self.net.readout.shape[1]
         n_std = self.n_actions if config.action.kind == "continuous" else 0
         self.traces = np.zeros((n_out, n_feat), np.float64)
@@ -154,12 +159,14 @@ class OnlineLearner:
             net.origin_s = time_s
         if math.isnan(self.last_step_s[0]) or time_s > self.last_step_s[0]:
             self.last_step_s[0] = time_s
+        scaled = self.raw_input / self.observation_scale
         if learning and lc.normalize_observations:
-            self.obs_stats.update(self.raw_input)
-        target = (self.obs_stats.normalize(self.raw_input, lc.observation_clip)
-                  if lc.normalize_observations else self.raw_input)
+            self.obs_stats.update(scaled)
+        target = (self.obs_stats.normalize(scaled, lc.observation_clip)
+                  if lc.normalize_observations else scaled)
         if self.fields is not None:
             target = self.fields.transform(target)
+        target = target * self.channel_gain
         change = target - net.input_value
         channels = np.flatnonzero(np.abs(change) >= self.config.network.input_threshold)
         # the inputs take effect at the step's tick; the readouts are read decision_ticks later,

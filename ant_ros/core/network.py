@@ -35,7 +35,8 @@ class AsyncNetwork:
 
     ``tau dc/dt = -c + a``, ``y = tanh(c)``, ``a = b + W yhat + U xhat``. A neuron sends
     ``delta = y - yhat`` when ``|y - yhat| >= theta``; receivers add ``w * delta`` to their drive.
-    Readouts ``r = V [yhat; xhat; 1]`` are kept up to date from the same events.
+    Readouts ``r = V [yhat; xhat; 1]`` (``V [yhat; 1]`` without ``readout_inputs``) are kept
+    up to date from the same events.
     """
 
     def __init__(self, config: NetworkConfig, n_readouts: int, n_signals: int,
@@ -65,7 +66,9 @@ class AsyncNetwork:
         self.snap_step = np.zeros(n + m, np.int64)
         self.wheel = np.full(K.WHEEL_SLOTS + 1, -1, np.int64)
         self.misc = np.zeros(K.MISC_SIZE, np.int64)
-        self.readout = np.zeros((n_readouts, n + m + 1), np.float64)
+        # readout columns: the units read (hidden, then input channels if read), then the bias
+        self.n_read = n + m if config.readout_inputs else n
+        self.readout = np.zeros((n_readouts, self.n_read + 1), np.float64)
         self.readout_value = np.zeros(n_readouts, np.float64)
         # e-prop learning state (see kernels.py)
         self.feedback = np.zeros((n, n_signals), np.float64)
@@ -260,8 +263,8 @@ class AsyncNetwork:
         return np.ascontiguousarray(full[:, :n]), np.ascontiguousarray(full[:, n:])
 
     def features(self) -> np.ndarray:
-        """Readout input ``[yhat; xhat; 1]``."""
-        return np.append(self.unit[K.OUT], 1.0)
+        """Readout input: ``[yhat; xhat; 1]``, or ``[yhat; 1]`` without ``readout_inputs``."""
+        return np.append(self.unit[K.OUT, : self.n_read], 1.0)
 
     # -- state for checkpoints -----------------------------------------------------------------
 

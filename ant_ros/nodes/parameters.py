@@ -22,6 +22,12 @@ DESCRIPTIONS: dict[str, str] = {
     "input_fan_in": "input channels per hidden neuron",
     "input_fields": "Gaussian receptive fields per input value (0: the normalised value itself)",
     "input_field_range": "receptive field centres span +-this, in normalised input units",
+    "input_field_width": "receptive field sigma, in centre spacings",
+    "input_gain": "per-input gain of the input channels before their events (one value, or one "
+                  "per input); the initial input weights are divided by it",
+    "input_wiring": "input synapses: random (input_fan_in random channels per neuron) or "
+                    "field_linear (evenly spaced fields of every input, linear initial weights)",
+    "readout_inputs": "the readouts read the input channels too (false: the hidden layer only)",
     "spectral_radius": "spectral radius of the recurrent weights",
     "input_scale": "scale of the input weights",
     "bias_scale": "hidden biases are uniform in [-bias_scale, bias_scale]",
@@ -54,6 +60,7 @@ DESCRIPTIONS: dict[str, str] = {
     "action_squash": "how a continuous action sample meets the limits: tanh (smooth) or clip",
     "imitation_lr": "step size of learning from the teacher command",
     "normalize_observations": "normalise inputs by their running mean and std",
+    "observation_scale": "each input is divided by this first (one value, or one per input)",
     "normalize_rewards": "scale rewards by the running std of the return",
     "observation_clip": "normalised inputs are clipped to +-this",
     "weight_clip": "hidden weights are clipped to +-this",
@@ -64,11 +71,13 @@ DESCRIPTIONS: dict[str, str] = {
 
 # fields that fix array shapes or the random draw: read-only after start
 STRUCTURAL = {"n_inputs", "n_hidden", "recurrent_fan_in", "input_fan_in", "input_fields",
-              "input_field_range", "spectral_radius", "input_scale", "bias_scale", "tau_min_s",
-              "tau_max_s", "tick_s", "seed"}
+              "input_field_range", "input_field_width", "input_gain", "input_wiring",
+              "readout_inputs", "observation_scale", "spectral_radius", "input_scale",
+              "bias_scale", "tau_min_s", "tau_max_s", "tick_s", "seed"}
 
 FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "threshold": (0.0, 0.99), "input_threshold": (0.0, 10.0), "input_field_range": (0.01, 10.0),
+    "input_field_width": (0.1, 10.0),
     "gamma": (0.0, 0.999), "trace_lambda": (0.0, 1.0), "actor_lr": (0.0, 10.0),
     "critic_lr": (0.0, 10.0),
     "hidden_lr": (0.0, 10.0), "imitation_lr": (0.0, 10.0), "entropy_coef": (0.0, 10.0),
@@ -119,7 +128,11 @@ def read_config(node: Node, section: str, cls, overrides: dict[str, Any] | None 
     for f in dataclasses.fields(cls):
         name = parameter_name(section, f.name)
         value = (overrides or {}).get(name, node.get_parameter(name).value)
-        values[f.name] = float(value) if f.type in ("float", float) else value
+        if isinstance(f.default, tuple):  # a double array parameter: a list or array.array
+            value = tuple(float(v) for v in value)
+        elif f.type in ("float", float):
+            value = float(value)
+        values[f.name] = value
     return cls(**values)
 
 
