@@ -34,6 +34,28 @@ def test_round_trip_gives_identical_behaviour(tmp_path, eprop_td_traces, network
     assert_same_state(state_copy(learner), state_copy(restored))
 
 
+def test_a_checkpoint_of_another_structure_names_what_differs(tmp_path):
+    config = small_config(seed=1)
+    config = dataclasses.replace(config, network=dataclasses.replace(config.network,
+                                                                     **FIELD_LINEAR))
+    path = save_checkpoint(OnlineLearner(config), tmp_path / "agent.npz")
+    other = dataclasses.replace(config, network=dataclasses.replace(
+        config.network, readout_inputs=True, input_gain=(0.5,)))
+    learner = OnlineLearner(other)
+    before = state_copy(learner)
+    with pytest.raises(CheckpointError, match="readout_inputs: True -> False") as info:
+        load_checkpoint(learner, path)
+    assert "input_gain" in str(info.value) and "n_hidden" not in str(info.value)
+    assert_same_state(before, state_copy(learner))
+    # one value for every input equals the same value given per input
+    same = dataclasses.replace(config, network=dataclasses.replace(
+        config.network, input_gain=(0.5, 1.0, 1.0, 2.0)))
+    load_checkpoint(OnlineLearner(same), path)
+    uniform = [dataclasses.replace(config.network, input_gain=g) for g in ((2.0,), (2.0,) * 4)]
+    assert (dataclasses.replace(config, network=uniform[0]).structure()
+            == dataclasses.replace(config, network=uniform[1]).structure())
+
+
 def test_load_into_a_running_learner(tmp_path):
     source = OnlineLearner(small_config(seed=1))
     drive(source, 200)

@@ -1,17 +1,20 @@
 """The online learner: bad input, determinism, learning by reward and by imitation."""
 
 import dataclasses
+import json
 import math
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
 from ant_ros.core import kernels as K
-from ant_ros.core.config import ActionSpec, AgentConfig, ConfigError
+from ant_ros.core.config import ActionSpec, AgentConfig, ConfigError, LearningConfig
+from ant_ros.core.connectivity import build_connectivity
 from ant_ros.core.encoders import PopulationEncoder
 from ant_ros.core.events import EventBatch, InputError
 from ant_ros.core.learner import OnlineLearner
-from ant_ros.direct_runner import train
+from ant_ros.direct_runner import agent_config_for, train
 
 from helpers import assert_same_state, drive, small_config, state_copy
 
@@ -288,16 +291,43 @@ def test_input_gain_changes_event_resolution_but_not_the_initial_drive():
     fields = PopulationEncoder(-1.0, 1.0, 16, 2.0).transform(x)
     np.testing.assert_allclose(u_gained @ (fields * np.repeat([0.5, 1.0, 2.0], 16)),
                                u_plain @ fields, rtol=1e-5, atol=1e-5)
-    events = []
-    for learner in (plain, gained):
-        for step, value in enumerate(np.linspace(-0.5, 0.5, 40)):
-            learner.step_observation(np.full(3, value), step * 0.02)
-        events.append(learner.ops.input_events)
-    assert events[1] != events[0]
+    # sweeping one input at a time: the 0.5-gain input sends fewer events, the 2.0-gain more
+    for moving, fewer in ((0, True), (2, False)):
+        counts = []
+        for config in (field_linear_config(), field_linear_config(gain=(0.5, 1.0, 2.0))):
+            learner = OnlineLearner(config)
+            for step, value in enumerate(np.linspace(-0.5, 0.5, 40)):
+                obs = np.zeros(3)
+                obs[moving] = value
+                learner.step_observation(obs, step * 0.02)
+            counts.append(learner.ops.input_events)
+        assert (counts[1] < counts[0]) if fewer else (counts[1] > counts[0])
     with pytest.raises(ConfigError, match="input_gain"):
         field_linear_config(gain=(1.0, 2.0)).validate()
     with pytest.raises(ConfigError, match="input_gain"):
         field_linear_config(gain=(1.0, 0.0, 1.0)).validate()
+
+
+def test_initial_weights_are_clipped_like_learned_ones():
+    env = gym.make("Pendulum-v1")
+    config = agent_config_for(env, "Pendulum-v1", seed=0)  # gains 0.5 inflate some weights
+    env.close()
+    learner = OnlineLearner(config)
+    assert np.abs(learner.net.weight).max() == pytest.approx(config.learning.weight_clip)
+    unclipped = build_connectivity(config.network, np.random.default_rng(0)).weight
+    assert np.abs(unclipped).max() > config.learning.weight_clip
+
+
+def test_per_input_values_become_tuples_of_floats_or_are_refused():
+    scale = LearningConfig(observation_scale=[np.float32(2.0), 8]).observation_scale
+    assert scale == (2.0, 8.0) and all(type(v) is float for v in scale)
+    for bad in ((True,), ("2",), (10**400,), (math.nan,), (), 2.0):
+        with pytest.raises(ConfigError, match="observation_scale"):
+            LearningConfig(observation_scale=bad).validate()
+    # a configuration written before the per-input fields existed loads with their defaults
+    raw = json.loads(small_config().to_json())
+    del raw["network"]["input_gain"], raw["learning"]["observation_scale"]
+    assert AgentConfig.from_json(json.dumps(raw)) == small_config()
 
 
 def test_field_linear_wiring_is_checked():
@@ -351,7 +381,8 @@ def test_tuple_overrides_parse_lists_of_floats():
         ["learning.observation_scale=1,1,8", "network.input_gain=[0.5, 0.5, 0.8]"])
     assert config.learning.observation_scale == (1.0, 1.0, 8.0)
     assert config.network.input_gain == (0.5, 0.5, 0.8)
-    for bad in ("network.input_gain=", "network.input_gain=a,b", "network.input_gain=[]"):
+    for bad in ("network.input_gain=", "network.input_gain=a,b", "network.input_gain=[]",
+                "network.input_gain=1,,8"):
         with pytest.raises(ConfigError, match="input_gain"):
             small_config().with_overrides([bad])
     assert AgentConfig.from_json(config.validate().to_json()) == config

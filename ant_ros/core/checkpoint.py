@@ -83,9 +83,9 @@ def load_checkpoint(learner: OnlineLearner, path: str | os.PathLike) -> AgentCon
     """
     config, arrays = read_checkpoint(path)
     if config.structure() != learner.config.structure():
-        raise CheckpointError(f"checkpoint {path} is for a network of structure "
-                              f"{config.structure()}, this learner has "
-                              f"{learner.config.structure()}")
+        raise CheckpointError(f"checkpoint {path} is for another network structure (this "
+                              f"learner -> checkpoint: "
+                              f"{learner.config.structure_differences(config)})")
     expected = learner.state(settle=False)
     missing = sorted(set(expected) - set(arrays))
     if missing:

@@ -12,8 +12,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import numpy as np
-
 
 INPUT_WIRINGS = ("random", "field_linear")
 
@@ -33,16 +31,20 @@ class NetworkConfig:
     centre spacings, so the network has ``n_channels = K * n_inputs`` input channels and a small
     change of a value moves only the few fields near it.
 
-    ``input_gain`` (one value for every input, or one per input) multiplies each input's channels
-    before their send-on-delta events; the initial input weights are divided by it, so it sets
-    how finely that input is resolved into events (an effective threshold of
-    ``input_threshold / gain``) without changing the initial drive.
+    ``input_gain`` (one value for every input, or one per input) is the amplitude of an input's
+    channels: they send an event when they have moved by ``input_threshold``, so the input is
+    resolved ``input_threshold / gain`` finely. The initial input weights are divided by it (the
+    initial drive stays the same, up to ``weight_clip``); as e-prop changes a weight in
+    proportion to its channel's value, the input's share of the drive learns ``gain**2`` as
+    fast.
 
     ``input_wiring`` picks the input synapses: ``random`` draws ``input_fan_in`` channels per
     neuron with Gaussian weights; ``field_linear`` (needs ``input_fields``) lets every neuron
-    read ``input_fan_in / n_inputs`` evenly spaced fields of every input, weighted so that its
-    drive starts as a random linear function of the inputs (``g_i * x_i`` summed, ``g_i`` Gaussian
-    with variance ``input_scale**2 / n_inputs``), carried by sparse field events.
+    read ``f = input_fan_in / n_inputs`` fields of every input, ``K / f`` apart (rounded down)
+    from a random offset, weighted so that its drive starts as a random linear function of the
+    inputs (``g_i * x_i`` summed, ``g_i`` Gaussian with variance ``input_scale**2 / n_inputs``),
+    carried by sparse field events. The sum is close to linear while the stride ``K / f`` is at
+    most about twice ``input_field_width``; wider strides give a bumpy random input layer.
     ``readout_inputs`` false lets the readouts read the hidden layer only.
     """
 
@@ -70,6 +72,9 @@ class NetworkConfig:
     threshold_min: float = 1e-3
     threshold_max: float = 0.6
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        _coerce_float_tuples(self)
 
     def validate(self) -> "NetworkConfig":
         _require(self.n_inputs >= 1, "n_inputs must be >= 1")
@@ -110,10 +115,11 @@ class NetworkConfig:
         """Input channels of the network: one per input, or ``input_fields`` per input."""
         return self.n_inputs * max(1, self.input_fields)
 
-    def channel_gain(self) -> np.ndarray:
+    def channel_gain(self) -> tuple[float, ...]:
         """``input_gain`` per input channel (each input's gain repeated over its fields)."""
-        per_input = np.broadcast_to(np.asarray(self.input_gain, np.float64), (self.n_inputs,))
-        return np.repeat(per_input, max(1, self.input_fields))
+        per_input = self.input_gain * (self.n_inputs if len(self.input_gain) == 1 else 1)
+        return tuple(g for g in per_input for _ in range(max(1, self.input_fields)))
+
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,9 @@ class LearningConfig:
     consolidation_strength: float = 0.0
     consolidation_anchor_steps: float = 10000.0
     learning_enabled: bool = True
+
+    def __post_init__(self) -> None:
+        _coerce_float_tuples(self)
 
     def validate(self) -> "LearningConfig":
         _require(0.0 <= self.gamma < 1.0, "gamma must be in [0, 1)")
@@ -221,8 +230,8 @@ class AgentConfig:
             action = dict(raw["action"])
             action["low"] = tuple(action.get("low", ()))
             action["high"] = tuple(action.get("high", ()))
-            return cls(network=NetworkConfig(**_tuples(NetworkConfig, raw["network"])),
-                       learning=LearningConfig(**_tuples(LearningConfig, raw["learning"])),
+            return cls(network=NetworkConfig(**raw["network"]),
+                       learning=LearningConfig(**raw["learning"]),
                        action=ActionSpec(**action), seed=int(raw["seed"])).validate()
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ConfigError(f"not a valid agent configuration: {exc}") from exc
@@ -231,10 +240,11 @@ class AgentConfig:
                        fixed: Mapping[str, str] | None = None) -> "AgentConfig":
         """A copy with ``section.field=value`` assignments applied (network and learning only).
 
-        Values are parsed by the field's current type (``true``/``false`` for booleans); an
-        unknown field, one in ``fixed`` (name -> why the caller sets it itself) or a value of
-        the wrong type is a ConfigError. The result is not
-        validated here: the runner validates it once it has sized it to the environment.
+        Values are parsed by the field's current type (``true``/``false`` for booleans, a comma
+        list such as ``1,1,8`` for per-input fields); an unknown field, one in ``fixed``
+        (name -> why the caller sets it itself) or a value of the wrong type is a ConfigError.
+        The result is not validated here: the runner validates it once it has sized it to the
+        environment.
         """
         config, fixed = self, fixed or {}
         for assignment in assignments:
@@ -254,14 +264,29 @@ class AgentConfig:
                 config, **{section: dataclasses.replace(part, **{key: value})})
         return config
 
-    def structure(self) -> tuple:
-        """The part of the configuration that fixes array shapes (cannot change live)."""
+    def structure(self) -> dict[str, Any]:
+        """What cannot change live: array shapes, and what the input weights were built to
+        read (the population code, the wiring, the fixed scaling). Per-input values are compared
+        as one per input."""
         n = self.network
-        fields = ((n.input_fields, n.input_field_range, n.input_field_width) if n.input_fields
-                  else (0, None, None))
-        return (n.n_inputs, n.n_hidden, n.recurrent_fan_in, n.input_fan_in, *fields,
-                n.input_gain, n.input_wiring, n.readout_inputs,
-                self.learning.observation_scale, self.action.kind, self.action.size)
+        per_input = lambda values: tuple(values) * (n.n_inputs if len(values) == 1 else 1)  # noqa: E731
+        fields = ({"network.input_field_range": n.input_field_range,
+                   "network.input_field_width": n.input_field_width} if n.input_fields else {})
+        return {"network.n_inputs": n.n_inputs, "network.n_hidden": n.n_hidden,
+                "network.recurrent_fan_in": n.recurrent_fan_in,
+                "network.input_fan_in": n.input_fan_in, "network.input_fields": n.input_fields,
+                **fields, "network.input_gain": per_input(n.input_gain),
+                "network.input_wiring": n.input_wiring,
+                "network.readout_inputs": n.readout_inputs,
+                "learning.observation_scale": per_input(self.learning.observation_scale),
+                "action.kind": self.action.kind, "action.size": self.action.size}
+
+    def structure_differences(self, other: "AgentConfig") -> str:
+        """The structural fields in which ``other`` differs, as ``name: ours -> theirs``."""
+        ours, theirs = self.structure(), other.structure()
+        return ", ".join(f"{name}: {ours.get(name)} -> {theirs.get(name)}"
+                         for name in sorted(ours.keys() | theirs.keys())
+                         if ours.get(name) != theirs.get(name))
 
 
 def _parse_like(current: Any, text: str, name: str) -> Any:
@@ -269,10 +294,7 @@ def _parse_like(current: Any, text: str, name: str) -> Any:
     written ``1,1,8`` or ``[1, 1, 8]``)."""
     try:
         if isinstance(current, tuple):
-            items = [item for item in text.strip("[]() ").split(",") if item.strip()]
-            if not items:
-                raise ValueError(text)
-            return tuple(float(item) for item in items)
+            return tuple(float(item) for item in text.strip("[]() ").split(","))
         if isinstance(current, bool):
             if text.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(text)
@@ -283,22 +305,32 @@ def _parse_like(current: Any, text: str, name: str) -> Any:
             return float(text)
         return text
     except ValueError:
-        raise ConfigError(f"{name} needs a {type(current).__name__}, got {text!r}") from None
+        kind = "comma list of numbers" if isinstance(current, tuple) else type(current).__name__
+        raise ConfigError(f"{name} needs a {kind}, got {text!r}") from None
 
 
-def _tuples(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """JSON lists back to tuples for the fields of ``cls`` that are tuples."""
-    tuple_fields = {f.name for f in dataclasses.fields(cls) if isinstance(f.default, tuple)}
-    return {k: tuple(v) if k in tuple_fields and isinstance(v, list) else v
-            for k, v in raw.items()}
+def _coerce_float_tuples(config) -> None:
+    """Per-input fields (tuples of floats by default) given as lists, ints or numpy scalars (a
+    JSON checkpoint, a ROS double array) become tuples of floats; what cannot (a bool, a
+    string, a number too large for a float) is left for ``validate`` to refuse."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if not isinstance(f.default, tuple) or not isinstance(value, (list, tuple)):
+            continue
+        try:
+            if any(isinstance(v, (bool, str, bytes)) for v in value):
+                raise TypeError
+            object.__setattr__(config, f.name, tuple(float(v) for v in value))
+        except (TypeError, ValueError, OverflowError):
+            pass
 
 
 def _require_per_input(values: tuple, n_inputs: int | None, name: str) -> None:
-    """``values`` is one positive, finite float for every input, or one per input."""
+    """``values`` is one positive, finite number for every input, or one per input."""
     _require(isinstance(values, tuple) and len(values) >= 1,
-             f"{name} must be a list of one value, or one per input")
-    _require(all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values),
-             f"{name} values must be finite and > 0")
+             f"{name} must be a list of numbers: one for every input, or one per input")
+    _require(all(type(v) is float and math.isfinite(v) and v > 0 for v in values),
+             f"{name} values must be finite numbers > 0, got {values}")
     if n_inputs is not None:
         _require(len(values) in (1, n_inputs),
                  f"{name} needs 1 or n_inputs ({n_inputs}) values, got {len(values)}")

@@ -52,7 +52,7 @@ def build_connectivity(config: NetworkConfig, rng: np.random.Generator) -> Conne
         weights.append(rec_w.ravel())
     in_channel, in_w = (_field_linear_inputs(config, rng) if config.input_wiring == "field_linear"
                         else _random_inputs(config, rng))
-    in_w = in_w / config.channel_gain()[in_channel]  # same initial drive whatever the gain
+    in_w = in_w / np.asarray(config.channel_gain())[in_channel]  # the same initial drive
     pres.append(in_channel.ravel() + n)
     posts.append(np.repeat(np.arange(n), in_channel.shape[1]))
     weights.append(in_w.ravel())

@@ -55,10 +55,13 @@ class OnlineLearner:
         r = net_cfg.input_field_range
         self.fields = (PopulationEncoder(-r, r, net_cfg.input_fields, net_cfg.input_field_width)
                        if net_cfg.input_fields else None)
-        # fixed per-input scaling and per-channel gains (structural: they cannot change live)
-        self.observation_scale = np.broadcast_to(
-            np.asarray(config.learning.observation_scale, np.float64), (self.n_inputs,)).copy()
-        self.channel_gain = net_cfg.channel_gain()
+        self.observation_scale = _per_input(config.learning.observation_scale, self.n_inputs)
+        self.channel_gain = np.array(net_cfg.channel_gain())
+        # initial weights beyond weight_clip would be clipped by their first learning update
+        wc = config.learning.weight_clip
+        np.clip(self.net.weight, -wc, wc, out=self.net.weight)
+        self.net.syn_f[K.ANCHOR] = self.net.weight
+        self.net.refresh()
         n_feat = self.net.readout.shape[1]
         n_std = self.n_actions if config.action.kind == "continuous" else 0
         self.traces = np.zeros((n_out, n_feat), np.float64)
@@ -82,8 +85,8 @@ class OnlineLearner:
         """Apply a new configuration live; the structure (sizes, action kind) cannot change."""
         config.validate()
         if config.structure() != self.config.structure():
-            raise ConfigError("network size, fan-in and action space are fixed at start "
-                              f"(have {self.config.structure()}, got {config.structure()})")
+            raise ConfigError("the network's structure is fixed at start: "
+                              + self.config.structure_differences(config))
         old = self.config
         self.config = config
         self.net.config = config.network
@@ -166,8 +169,7 @@ class OnlineLearner:
                   if lc.normalize_observations else scaled)
         if self.fields is not None:
             target = self.fields.transform(target)
-        target = target * self.channel_gain
-        change = target - net.input_value
+        change = target * self.channel_gain - net.input_value
         channels = np.flatnonzero(np.abs(change) >= self.config.network.input_threshold)
         # the inputs take effect at the step's tick; the readouts are read decision_ticks later,
         # once the network has integrated them (a neuron's state moves only as time passes)
@@ -365,6 +367,11 @@ class OnlineLearner:
         self._last_tick = int(state["learner.last_tick"][0])
         self.ops = OpCounts(*[int(v) for v in state["learner.ops"]])
         self.rng.bit_generator.state = rng_state
+
+
+def _per_input(values: tuple[float, ...], n_inputs: int) -> np.ndarray:
+    """A per-input field (one value for every input, or one per input) as ``n_inputs`` values."""
+    return np.broadcast_to(np.asarray(values, np.float64), (n_inputs,)).copy()
 
 
 def warm_up() -> None:

@@ -1,6 +1,7 @@
 """Numba kernels of readout learning: eligibility traces, bounded TD steps, consolidation.
 
-Readout ``r`` (row 0: critic, rows 1..: actor) is ``V[r] . phi`` with ``phi = [yhat; xhat; 1]``.
+Readout ``r`` (row 0: critic, rows 1..: actor) is ``V[r] . phi`` with ``phi = [yhat; xhat; 1]``
+(``[yhat; 1]`` when the readouts read the hidden layer only).
 Every change of ``V`` also updates the kept readout values, so they stay current without a
 recomputation. One call per learning step keeps the per-step Python overhead small.
 """

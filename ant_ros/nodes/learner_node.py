@@ -429,8 +429,10 @@ class LearnerNode(Node):
             self.get_logger().info(response.message)
 
     def destroy_node(self) -> None:
-        """Save the checkpoint (when ``checkpoint_path`` is set), then destroy the node."""
-        self.save_on_shutdown()
+        """Save the checkpoint (when ``checkpoint_path`` is set), then destroy the node. A node
+        whose start failed (refused parameters) has no learner, and saves nothing."""
+        if hasattr(self, "learner"):
+            self.save_on_shutdown()
         super().destroy_node()
 
     # -- diagnostics ---------------------------------------------------------------------------

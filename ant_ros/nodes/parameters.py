@@ -20,11 +20,13 @@ DESCRIPTIONS: dict[str, str] = {
     "n_hidden": "number of hidden neurons",
     "recurrent_fan_in": "recurrent synapses per hidden neuron",
     "input_fan_in": "input channels per hidden neuron",
-    "input_fields": "Gaussian receptive fields per input value (0: the normalised value itself)",
-    "input_field_range": "receptive field centres span +-this, in normalised input units",
+    "input_fields": "Gaussian receptive fields per input value (0: the value itself)",
+    "input_field_range": "receptive field centres span +-this, in input units (after "
+                         "observation_scale and normalisation)",
     "input_field_width": "receptive field sigma, in centre spacings",
-    "input_gain": "per-input gain of the input channels before their events (one value, or one "
-                  "per input); the initial input weights are divided by it",
+    "input_gain": "amplitude of each input's channels (one value, or one per input): the input "
+                  "is resolved input_threshold/gain finely; initial input weights are divided by "
+                  "it",
     "input_wiring": "input synapses: random (input_fan_in random channels per neuron) or "
                     "field_linear (evenly spaced fields of every input, linear initial weights)",
     "readout_inputs": "the readouts read the input channels too (false: the hidden layer only)",
@@ -35,7 +37,8 @@ DESCRIPTIONS: dict[str, str] = {
     "tau_max_s": "longest neuron time constant (s)",
     "tick_s": "time resolution at which events take effect (s)",
     "threshold": "output change that makes a neuron send an event",
-    "input_threshold": "normalised input change that makes an input channel send an event",
+    "input_threshold": "change of an input channel (after scaling, population code and gain) "
+                       "that makes it send an event",
     "decision_ticks": "ticks the network integrates an input before the readouts are used",
     "homeostasis_rate": "rate at which thresholds adapt towards the target firing rate (0: off)",
     "target_rate_hz": "firing rate homeostasis aims for (Hz)",
@@ -60,7 +63,8 @@ DESCRIPTIONS: dict[str, str] = {
     "action_squash": "how a continuous action sample meets the limits: tanh (smooth) or clip",
     "imitation_lr": "step size of learning from the teacher command",
     "normalize_observations": "normalise inputs by their running mean and std",
-    "observation_scale": "each input is divided by this first (one value, or one per input)",
+    "observation_scale": "each input is divided by this first (one value, or one per input); "
+                         "matters with normalize_observations false (normalising cancels it)",
     "normalize_rewards": "scale rewards by the running std of the return",
     "observation_clip": "normalised inputs are clipped to +-this",
     "weight_clip": "hidden weights are clipped to +-this",
@@ -69,7 +73,8 @@ DESCRIPTIONS: dict[str, str] = {
     "learning_enabled": "learn while acting (false: act only)",
 }
 
-# fields that fix array shapes or the random draw: read-only after start
+# fields that fix array shapes, the random draw or what the input weights read: read-only after
+# start
 STRUCTURAL = {"n_inputs", "n_hidden", "recurrent_fan_in", "input_fan_in", "input_fields",
               "input_field_range", "input_field_width", "input_gain", "input_wiring",
               "readout_inputs", "observation_scale", "spectral_radius", "input_scale",
@@ -128,7 +133,7 @@ def read_config(node: Node, section: str, cls, overrides: dict[str, Any] | None 
     for f in dataclasses.fields(cls):
         name = parameter_name(section, f.name)
         value = (overrides or {}).get(name, node.get_parameter(name).value)
-        if isinstance(f.default, tuple):  # a double array parameter: a list or array.array
+        if f.type == "tuple[float, ...]":  # a double array parameter: a list or array.array
             value = tuple(float(v) for v in value)
         elif f.type in ("float", float):
             value = float(value)

@@ -3,17 +3,27 @@ until a condition holds or a deadline passes."""
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Callable
 
 import rclpy
+from rclpy.exceptions import InvalidParameterTypeException, ParameterException
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+
+from ..core.config import ConfigError
+
+# what a node refuses at start because of its parameters, exit code 2
+_STARTUP_ERRORS = (ConfigError, ParameterException)
 
 
 def spin_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = None,
                executor: Executor | None = None) -> None:
-    """Initialise rclpy, build the nodes, spin them in one executor, then tear down."""
+    """Initialise rclpy, build the nodes, spin them in one executor, then tear down.
+
+    A node that refuses its parameters at start ends the process with the reason on stderr and
+    exit code 2, not a traceback."""
     rclpy.init(args=args)
     executor = executor or SingleThreadedExecutor()
     nodes: list[Node] = []
@@ -24,6 +34,13 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = No
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except _STARTUP_ERRORS as exc:
+        if nodes:
+            raise
+        hint = (" (in parameter files write floating-point values with a decimal point: "
+                "1.0, not 1)" if isinstance(exc, InvalidParameterTypeException) else "")
+        print(f"cannot start: {exc}{hint}", file=sys.stderr)
+        raise SystemExit(2) from None
     finally:
         for node in nodes:
             node.destroy_node()  # the learner saves its checkpoint here
