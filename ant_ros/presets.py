@@ -22,7 +22,7 @@ PRESETS: dict[str, AgentConfig] = {
                               input_field_range=1.0, input_field_width=2.0,
                               input_gain=(0.5, 0.5, 0.8), input_wiring="field_linear",
                               input_fan_in=48, input_scale=6.0, readout_inputs=False,
-                              tau_min_s=0.05, tau_max_s=0.05, bias_scale=1.0, threshold=0.03,
+                              tau_min_s=0.05, tau_max_s=0.05, bias_scale=1.0, threshold=0.025,
                               input_threshold=0.05, homeostasis_rate=0.0, decision_ticks=1),
         learning=LearningConfig(gamma=0.95, trace_lambda=0.7, actor_lr=2e-4, critic_lr=1e-2,
                                 normalize_observations=False, observation_scale=(1.0, 1.0, 8.0),
