@@ -117,8 +117,8 @@ class NetworkConfig:
 
     def channel_gain(self) -> tuple[float, ...]:
         """``input_gain`` per input channel (each input's gain repeated over its fields)."""
-        per_input = self.input_gain * (self.n_inputs if len(self.input_gain) == 1 else 1)
-        return tuple(g for g in per_input for _ in range(max(1, self.input_fields)))
+        return tuple(g for g in per_input(self.input_gain, self.n_inputs)
+                     for _ in range(max(1, self.input_fields)))
 
 
 
@@ -269,16 +269,16 @@ class AgentConfig:
         read (the population code, the wiring, the fixed scaling). Per-input values are compared
         as one per input."""
         n = self.network
-        per_input = lambda values: tuple(values) * (n.n_inputs if len(values) == 1 else 1)  # noqa: E731
         fields = ({"network.input_field_range": n.input_field_range,
                    "network.input_field_width": n.input_field_width} if n.input_fields else {})
         return {"network.n_inputs": n.n_inputs, "network.n_hidden": n.n_hidden,
                 "network.recurrent_fan_in": n.recurrent_fan_in,
                 "network.input_fan_in": n.input_fan_in, "network.input_fields": n.input_fields,
-                **fields, "network.input_gain": per_input(n.input_gain),
+                **fields, "network.input_gain": per_input(n.input_gain, n.n_inputs),
                 "network.input_wiring": n.input_wiring,
                 "network.readout_inputs": n.readout_inputs,
-                "learning.observation_scale": per_input(self.learning.observation_scale),
+                "learning.observation_scale": per_input(self.learning.observation_scale,
+                                                        n.n_inputs),
                 "action.kind": self.action.kind, "action.size": self.action.size}
 
     def structure_differences(self, other: "AgentConfig") -> str:
@@ -323,6 +323,11 @@ def _coerce_float_tuples(config) -> None:
             object.__setattr__(config, f.name, tuple(float(v) for v in value))
         except (TypeError, ValueError, OverflowError):
             pass
+
+
+def per_input(values: tuple[float, ...], n_inputs: int) -> tuple[float, ...]:
+    """A per-input field (one value for every input, or one per input) as ``n_inputs`` values."""
+    return tuple(values) * n_inputs if len(values) == 1 else tuple(values)
 
 
 def _require_per_input(values: tuple, n_inputs: int | None, name: str) -> None:

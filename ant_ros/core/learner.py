@@ -27,7 +27,8 @@ import numpy as np
 from . import kernels as K
 from . import readout
 from .accounting import OpCounts
-from .config import ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig
+from .config import (ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig,
+                     per_input)
 from .encoders import PopulationEncoder
 from .events import EventBatch, InputError
 from .network import AsyncNetwork
@@ -55,7 +56,8 @@ class OnlineLearner:
         r = net_cfg.input_field_range
         self.fields = (PopulationEncoder(-r, r, net_cfg.input_fields, net_cfg.input_field_width)
                        if net_cfg.input_fields else None)
-        self.observation_scale = _per_input(config.learning.observation_scale, self.n_inputs)
+        self.observation_scale = np.array(per_input(config.learning.observation_scale,
+                                                    self.n_inputs))
         self.channel_gain = np.array(net_cfg.channel_gain())
         # initial weights beyond weight_clip would be clipped by their first learning update
         wc = config.learning.weight_clip
@@ -367,11 +369,6 @@ class OnlineLearner:
         self._last_tick = int(state["learner.last_tick"][0])
         self.ops = OpCounts(*[int(v) for v in state["learner.ops"]])
         self.rng.bit_generator.state = rng_state
-
-
-def _per_input(values: tuple[float, ...], n_inputs: int) -> np.ndarray:
-    """A per-input field (one value for every input, or one per input) as ``n_inputs`` values."""
-    return np.broadcast_to(np.asarray(values, np.float64), (n_inputs,)).copy()
 
 
 def warm_up() -> None:
