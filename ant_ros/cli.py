@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true", help="print one JSON object")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                        help="change one field of the env's preset configuration, e.g. "
-                       "network.threshold=0.05 or learning.actor_lr=1e-3 (repeatable)")
+                       "network.threshold=0.05 or learning.actor_lr=1e-3; per-input fields "
+                       "take a comma list, e.g. network.input_gain=0.5,0.5,1 (repeatable)")
     train.set_defaults(func=_train)
 
     bench = sub.add_parser("bench", help="benchmarks that print measured figures",
