@@ -148,17 +148,28 @@ def test_ant_ros_run_drives_cmd_vel_and_shuts_down_cleanly(tmp_path):
     assert (tmp_path / "run.npz").exists()  # checkpoint written on shutdown
 
 
-@pytest.mark.parametrize("parameters, reason", [
-    ({"network": {"input_gain": [1, 1, 8]}}, "1.0, not 1"),   # an integer array for a double one
-    ({"command_type": "joystick"}, "command_type must be one of"),
-    ({"network": {"n_inputs": 3, "input_gain": [1.0, 2.0]}}, "input_gain needs 1 or n_inputs"),
+LEARNER = ("ant_learner", "ant_ros.nodes.learner_node")
+
+
+@pytest.mark.parametrize("node, parameters, reason", [
+    (LEARNER, {"network": {"input_gain": [1, 1, 8]}}, "1.0, not 1"),  # ints for doubles
+    (LEARNER, {"command_type": "joystick"}, "command_type must be one of"),
+    (LEARNER, {"network": {"n_inputs": 3, "input_gain": [1.0, 2.0]}},
+     "input_gain needs 1 or n_inputs"),
+    (("ant_gym_bridge", "ant_ros.gym.bridge_node"), {"mode": "turbo"}, "mode must be one of"),
+    (("ant_gym_bridge", "ant_ros.gym.bridge_node"), {"publish_clock": 5}, "expecting type 'BOOL'"),
+    (("ant_encoder", "ant_ros.nodes.encoder_node"),
+     {"encoders": ["scan"], "scan": {"type": "sonar"}}, "unknown type sonar"),
 ])
-def test_a_node_refusing_its_parameters_exits_with_the_reason(tmp_path, parameters, reason):
+def test_a_node_refusing_its_parameters_exits_with_the_reason(tmp_path, node, parameters,
+                                                              reason):
+    name, module = node
     config = tmp_path / "bad.yaml"
-    config.write_text(yaml.safe_dump({"ant_learner": {"ros__parameters": parameters}}))
-    done = subprocess.run([sys.executable, "-m", "ant_ros.nodes.learner_node", "--ros-args",
+    config.write_text(yaml.safe_dump({name: {"ros__parameters": parameters}}))
+    done = subprocess.run([sys.executable, "-m", module, "--ros-args",
                            "--params-file", str(config)], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 2, done.stderr
     assert "cannot start:" in done.stderr and reason in done.stderr
     assert "Traceback" not in done.stderr
+    assert ("1.0, not 1" in done.stderr) == ("DOUBLE" in done.stderr)  # the hint only for floats

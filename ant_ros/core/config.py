@@ -25,8 +25,8 @@ class NetworkConfig:
     """Structure and dynamics of the asynchronous network.
 
     Times are in seconds; ``tick_s`` is the time resolution at which events take effect.
-    ``n_inputs`` counts the learner's input values; with ``input_fields = K > 0`` each normalised
-    value is population-coded into K Gaussian receptive fields whose centres span
+    ``n_inputs`` counts the learner's input values; with ``input_fields = K > 0`` each value
+    (after ``observation_scale`` and, if on, normalisation) is population-coded into K Gaussian receptive fields whose centres span
     ``[-input_field_range, input_field_range]`` with a width (sigma) of ``input_field_width``
     centre spacings, so the network has ``n_channels = K * n_inputs`` input channels and a small
     change of a value moves only the few fields near it.
@@ -40,11 +40,12 @@ class NetworkConfig:
 
     ``input_wiring`` picks the input synapses: ``random`` draws ``input_fan_in`` channels per
     neuron with Gaussian weights; ``field_linear`` (needs ``input_fields``) lets every neuron
-    read ``f = input_fan_in / n_inputs`` fields of every input, ``K / f`` apart (rounded down)
-    from a random offset, weighted so that its drive starts as a random linear function of the
-    inputs (``g_i * x_i`` summed, ``g_i`` Gaussian with variance ``input_scale**2 / n_inputs``),
-    carried by sparse field events. The sum is close to linear while the stride ``K / f`` is at
-    most about twice ``input_field_width``; wider strides give a bumpy random input layer.
+    read ``f = input_fan_in / n_inputs`` fields of every input, at ``floor(j * K / f)`` from a
+    random offset, weighted so that its drive starts as a random linear function of the inputs
+    (``g_i * x_i`` summed, ``g_i`` Gaussian with variance ``input_scale**2 / n_inputs``), carried
+    by sparse field events. The sum is close to linear away from the ends of the field range
+    while the stride ``K / f`` is at most about twice ``input_field_width`` (wider strides give a
+    bumpy random input layer), and as far as ``weight_clip`` leaves the weights.
     ``readout_inputs`` false lets the readouts read the hidden layer only.
     """
 
@@ -266,8 +267,8 @@ class AgentConfig:
 
     def structure(self) -> dict[str, Any]:
         """What cannot change live: array shapes, and what the input weights were built to
-        read (the population code, the wiring, the fixed scaling). Per-input values are compared
-        as one per input."""
+        read (the population code, the wiring, the input scaling and normalisation). Per-input
+        values are compared as one per input."""
         n = self.network
         fields = ({"network.input_field_range": n.input_field_range,
                    "network.input_field_width": n.input_field_width} if n.input_fields else {})
@@ -279,6 +280,7 @@ class AgentConfig:
                 "network.readout_inputs": n.readout_inputs,
                 "learning.observation_scale": per_input(self.learning.observation_scale,
                                                         n.n_inputs),
+                "learning.normalize_observations": self.learning.normalize_observations,
                 "action.kind": self.action.kind, "action.size": self.action.size}
 
     def structure_differences(self, other: "AgentConfig") -> str:
@@ -310,9 +312,10 @@ def _parse_like(current: Any, text: str, name: str) -> Any:
 
 
 def _coerce_float_tuples(config) -> None:
-    """Per-input fields (tuples of floats by default) given as lists, ints or numpy scalars (a
-    JSON checkpoint, a ROS double array) become tuples of floats; what cannot (a bool, a
-    string, a number too large for a float) is left for ``validate`` to refuse."""
+    """Per-input fields (tuples of floats by default) given as lists or tuples of ints, floats or
+    numpy scalars (as a JSON checkpoint gives them) become tuples of floats; what cannot (a bool,
+    a string, a number too large for a float, another container) is left for ``validate`` to
+    refuse."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if not isinstance(f.default, tuple) or not isinstance(value, (list, tuple)):

@@ -83,7 +83,8 @@ def _field_linear_inputs(config: NetworkConfig, rng: np.random.Generator
     Gaussian fields of width sigma at spacing d sum, weighted by their centres, to
     ``x * sqrt(2 pi) sigma / d``; every ``s``-th field (``s = K / f``) to ``1/s`` of that. So the
     weight ``g * c_k * s * d / (sqrt(2 pi) sigma)`` on field k gives a drive of about ``g * x``,
-    with ``g ~ N(0, input_scale**2 / n_inputs)`` per neuron and input.
+    with ``g ~ N(0, input_scale**2 / n_inputs)`` per neuron and input, away from the ends of the
+    field range (before the division by the channel gain and the learner's weight clip).
     """
     n, n_in, n_fields = config.n_hidden, config.n_inputs, config.input_fields
     per_input = config.input_fan_in // n_in

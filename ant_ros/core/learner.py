@@ -84,7 +84,8 @@ class OnlineLearner:
     # -- configuration -------------------------------------------------------------------------
 
     def apply_config(self, config: AgentConfig) -> None:
-        """Apply a new configuration live; the structure (sizes, action kind) cannot change."""
+        """Apply a new configuration live; its structure (``AgentConfig.structure``: sizes,
+        wiring, input coding and scaling, action kind) cannot change."""
         config.validate()
         if config.structure() != self.config.structure():
             raise ConfigError("the network's structure is fixed at start: "

@@ -30,6 +30,7 @@ from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 from std_srvs.srv import Trigger
 
 from ..conversions import seconds_to_stamp
+from ..core.config import ConfigError
 from ..direct_runner import env_step_seconds
 from ..nodes.spin import spin_nodes
 
@@ -76,11 +77,11 @@ class GymBridgeNode(Node):
         self.env_id = self.get_parameter("env_id").value
         self.mode = self.get_parameter("mode").value
         if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}")
+            raise ConfigError(f"mode must be one of {MODES}")
         self.env = gym.make(self.env_id, **json.loads(self.get_parameter("env_kwargs").value))
         space = self.env.observation_space
         if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-            raise ValueError(f"{self.env_id}: the bridge needs a flat Box observation space")
+            raise ConfigError(f"{self.env_id}: the bridge needs a flat Box observation space")
         self.names = observation_names(self.env_id, space.shape[0])
         self.dt = env_step_seconds(self.env)
         self.discrete = isinstance(self.env.action_space, gym.spaces.Discrete)
@@ -203,7 +204,8 @@ class GymBridgeNode(Node):
         return response
 
     def destroy_node(self) -> None:
-        self.env.close()
+        if hasattr(self, "env"):  # not when its start failed (refused parameters)
+            self.env.close()
         super().destroy_node()
 
 

@@ -30,6 +30,7 @@ from shapely.geometry import Point
 from std_msgs.msg import Bool
 
 from ..conversions import action_from_twist, seconds_to_stamp
+from ..core.config import ConfigError
 from ..nodes.spin import spin_nodes
 
 DEFAULT_WORLD = str(resources.files("ant_ros.gym").joinpath("worlds/irsim_arena.yaml"))
@@ -66,7 +67,7 @@ class IrSimRobotNode(Node):
         self.frame_id = self.get_parameter("frame_id").value
         self.stale_timeout_s = self.get_parameter("stale_timeout_s").value
         if self.mode not in ("lockstep", "realtime"):
-            raise ValueError("mode must be lockstep or realtime")
+            raise ConfigError("mode must be lockstep or realtime")
         self.steps = 0
         self.episodes = 0
         # published frames: every frame, also the first of a new episode, gets its own stamp

@@ -26,6 +26,7 @@ from std_msgs.msg import Float32MultiArray
 
 from ..conversions import as_float_array, make_spike_packet, stamp_to_seconds
 from ..core import encoders as enc
+from ..core.config import ConfigError
 from .learner_node import SPIKES_QOS
 from .spin import spin_nodes
 
@@ -119,7 +120,7 @@ class EncoderNode(Node):
         kind = self._param(name, "type", TYPE_OF_NAME.get(name, "float32_array"),
                            f"encoder type: {', '.join(ENCODER_TYPES)}")
         if kind not in ENCODER_TYPES:
-            raise ValueError(f"encoder {name}: unknown type {kind}")
+            raise ConfigError(f"encoder {name}: unknown type {kind}")
         msg_type, default_topic = ENCODER_TYPES[kind]
         topic = self._param(name, "topic", default_topic, "topic to encode")
         # the image encoder makes its own ON/OFF events (contrast_threshold): it has no
@@ -189,7 +190,7 @@ class EncoderNode(Node):
                                      "as free: [0, 1] spans range_min..clip_range_m, for finer "
                                      "resolution near the robot (0: the sensor's range_max)"))
             if not (math.isfinite(clip) and clip >= 0.0):
-                raise ValueError(f"encoder {name}: clip_range_m must be finite and >= 0")
+                raise ConfigError(f"encoder {name}: clip_range_m must be finite and >= 0")
             clip = clip if clip > 0.0 else math.inf
             return sectors, lambda m: enc.laser_scan_sectors(
                 as_float_array(m.ranges), m.range_min, m.range_max, sectors, clip)
@@ -207,7 +208,7 @@ class EncoderNode(Node):
                                       "velocity each)"))
             joints = [j for j in joints if j]
             if not joints:
-                raise ValueError(f"encoder {name}: set {name}.joints")
+                raise ConfigError(f"encoder {name}: set {name}.joints")
             velocity = self._param(name, "include_velocity", True, "encode velocities too")
 
             def joint_state(m: JointState):

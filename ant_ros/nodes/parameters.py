@@ -67,7 +67,7 @@ DESCRIPTIONS: dict[str, str] = {
                          "matters with normalize_observations false (normalising cancels it)",
     "normalize_rewards": "scale rewards by the running std of the return",
     "observation_clip": "normalised inputs are clipped to +-this",
-    "weight_clip": "hidden weights are clipped to +-this",
+    "weight_clip": "hidden and input weights are clipped to +-this (initial ones too)",
     "consolidation_strength": "continual-learning consolidation strength (0: off)",
     "consolidation_anchor_steps": "time constant of the consolidation anchor (steps)",
     "learning_enabled": "learn while acting (false: act only)",
@@ -77,7 +77,8 @@ DESCRIPTIONS: dict[str, str] = {
 # start
 STRUCTURAL = {"n_inputs", "n_hidden", "recurrent_fan_in", "input_fan_in", "input_fields",
               "input_field_range", "input_field_width", "input_gain", "input_wiring",
-              "readout_inputs", "observation_scale", "spectral_radius", "input_scale",
+              "readout_inputs", "observation_scale", "normalize_observations",
+              "spectral_radius", "input_scale",
               "bias_scale", "tau_min_s", "tau_max_s", "tick_s", "seed"}
 
 FLOAT_RANGES: dict[str, tuple[float, float]] = {

@@ -37,8 +37,9 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = No
     except _STARTUP_ERRORS as exc:
         if nodes:
             raise
+        expected_float = isinstance(exc, InvalidParameterTypeException) and "DOUBLE" in str(exc)
         hint = (" (in parameter files write floating-point values with a decimal point: "
-                "1.0, not 1)" if isinstance(exc, InvalidParameterTypeException) else "")
+                "1.0, not 1)" if expected_float else "")
         print(f"cannot start: {exc}{hint}", file=sys.stderr)
         raise SystemExit(2) from None
     finally:
