@@ -5,7 +5,8 @@ The dataclass defaults are the configuration tuned on CartPole-v1 (4 of 5 seeds 
 a fast, input-driven feed-forward layer (tau = one step, no recurrence) whose input weights learn
 by e-prop with TD(lambda) traces, raw rewards with a looser critic step bound, clipped rather
 than tanh-squashed torques, and a finer event threshold than CartPole. Its inputs (cos, sin,
-angular velocity / 8, all in [-1, 1]) are population-coded into 64 wide Gaussian fields each:
+angular velocity / 8, all in [-1, 1]) are population-coded into 64 wide Gaussian fields each,
+with centres spanning +-1.3 so that +-1 lies where the fields' linear read-out holds:
 a step moves a few fields of each input rather than every synapse of a raw input, and each
 neuron reads every 4th field of each input with weights that start as a random linear function
 of the inputs (``field_linear``); the readouts read the hidden layer only.
@@ -19,11 +20,11 @@ PRESETS: dict[str, AgentConfig] = {
     "CartPole-v1": AgentConfig(),
     "Pendulum-v1": AgentConfig(
         network=NetworkConfig(n_hidden=128, recurrent_fan_in=0, input_fields=64,
-                              input_field_range=1.0, input_field_width=2.0,
+                              input_field_range=1.3, input_field_width=2.0,
                               input_gain=(0.5, 0.5, 0.8), input_wiring="field_linear",
                               input_fan_in=48, input_scale=6.0, readout_inputs=False,
                               tau_min_s=0.05, tau_max_s=0.05, bias_scale=1.0, threshold=0.025,
-                              input_threshold=0.05, homeostasis_rate=0.0, decision_ticks=1),
+                              input_threshold=0.04, homeostasis_rate=0.0, decision_ticks=1),
         learning=LearningConfig(gamma=0.95, trace_lambda=0.7, actor_lr=2e-4, critic_lr=1e-2,
                                 normalize_observations=False, observation_scale=(1.0, 1.0, 8.0),
                                 normalize_rewards=False, critic_bound_kappa=1.0,
