@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Callable
 
 import rclpy
@@ -13,6 +12,7 @@ from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 
 from ant_ros.conversions import seconds_to_stamp
+from ant_ros.nodes.spin import spin_until
 
 
 class RosHarness:
@@ -32,15 +32,14 @@ class RosHarness:
 
     def spin_until(self, condition: Callable[[], bool], timeout: float = 10.0,
                    each: Callable[[], None] | None = None) -> bool:
-        """Spin until ``condition()``; ``each`` runs between spins (e.g. to publish)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if each is not None:
-                each()
-            self.executor.spin_once(timeout_sec=0.02)
+        """Spin until ``condition()``; ``each`` runs before every spin (e.g. to publish)."""
+        def done() -> bool:
             if condition():
                 return True
-        return False
+            if each is not None:
+                each()
+            return False
+        return spin_until(self.executor, done, timeout, 0.02)
 
     def spin_for(self, seconds: float, each: Callable[[], None] | None = None) -> None:
         self.spin_until(lambda: False, seconds, each)

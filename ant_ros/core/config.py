@@ -15,6 +15,14 @@ from typing import Any, Mapping
 
 INPUT_WIRINGS = ("random", "field_linear")
 
+# fields that fix array shapes or what the input weights were built to read: they cannot change
+# in a running learner (``AgentConfig.structure``)
+STRUCTURE_FIELDS = (
+    "network.n_inputs", "network.n_hidden", "network.recurrent_fan_in", "network.input_fan_in",
+    "network.input_fields", "network.input_field_range", "network.input_field_width",
+    "network.input_gain", "network.input_wiring", "network.readout_inputs",
+    "learning.observation_scale", "learning.normalize_observations")
+
 
 class ConfigError(ValueError):
     """A configuration value is out of range or inconsistent."""
@@ -26,10 +34,11 @@ class NetworkConfig:
 
     Times are in seconds; ``tick_s`` is the time resolution at which events take effect.
     ``n_inputs`` counts the learner's input values; with ``input_fields = K > 0`` each value
-    (after ``observation_scale`` and, if on, normalisation) is population-coded into K Gaussian receptive fields whose centres span
-    ``[-input_field_range, input_field_range]`` with a width (sigma) of ``input_field_width``
-    centre spacings, so the network has ``n_channels = K * n_inputs`` input channels and a small
-    change of a value moves only the few fields near it.
+    (after ``observation_scale`` and, if on, normalisation) is population-coded into K Gaussian
+    receptive fields whose centres span ``[-input_field_range, input_field_range]`` with a width
+    (sigma) of ``input_field_width`` centre spacings, so the network has
+    ``n_channels = K * n_inputs`` input channels and a small change of a value moves only the few
+    fields near it.
 
     ``input_gain`` (one value for every input, or one per input) is the amplitude of an input's
     channels: they send an event when they have moved by ``input_threshold``, so the input is
@@ -120,7 +129,6 @@ class NetworkConfig:
         """``input_gain`` per input channel (each input's gain repeated over its fields)."""
         return tuple(g for g in per_input(self.input_gain, self.n_inputs)
                      for _ in range(max(1, self.input_fields)))
-
 
 
 @dataclass(frozen=True)
@@ -266,22 +274,19 @@ class AgentConfig:
         return config
 
     def structure(self) -> dict[str, Any]:
-        """What cannot change live: array shapes, and what the input weights were built to
-        read (the population code, the wiring, the input scaling and normalisation). Per-input
-        values are compared as one per input."""
+        """What cannot change live (``STRUCTURE_FIELDS`` and the action space): array shapes,
+        and what the input weights were built to read. Per-input values are compared as one per
+        input; the field code's range and width only where there are fields."""
         n = self.network
-        fields = ({"network.input_field_range": n.input_field_range,
-                   "network.input_field_width": n.input_field_width} if n.input_fields else {})
-        return {"network.n_inputs": n.n_inputs, "network.n_hidden": n.n_hidden,
-                "network.recurrent_fan_in": n.recurrent_fan_in,
-                "network.input_fan_in": n.input_fan_in, "network.input_fields": n.input_fields,
-                **fields, "network.input_gain": per_input(n.input_gain, n.n_inputs),
-                "network.input_wiring": n.input_wiring,
-                "network.readout_inputs": n.readout_inputs,
-                "learning.observation_scale": per_input(self.learning.observation_scale,
-                                                        n.n_inputs),
-                "learning.normalize_observations": self.learning.normalize_observations,
-                "action.kind": self.action.kind, "action.size": self.action.size}
+        out: dict[str, Any] = {}
+        for name in STRUCTURE_FIELDS:
+            section, _, key = name.partition(".")
+            value = getattr(getattr(self, section), key)
+            out[name] = per_input(value, n.n_inputs) if isinstance(value, tuple) else value
+        if not n.input_fields:
+            del out["network.input_field_range"], out["network.input_field_width"]
+        out["action.kind"], out["action.size"] = self.action.kind, self.action.size
+        return out
 
     def structure_differences(self, other: "AgentConfig") -> str:
         """The structural fields in which ``other`` differs, as ``name: ours -> theirs``."""

@@ -35,7 +35,8 @@ class DenseNetwork:
         np.tanh(self.cell, out=self.y)
         self.x[:] = net.input_value
         self.drive = self.bias + self.weights @ self.features[:n + m]
-        self.n_read = net.n_read
+        # the readouts' input, fixed at start: [y; x; 1], or [y; 1] (hidden layer only)
+        self._read = self._read_all if net.n_read == n + m else self._read_hidden
         self.readout_value = self._read()
         self._scratch = np.empty(n, self.dtype)
         self.synops_per_tick = net.dense_synops_per_tick
@@ -54,10 +55,12 @@ class DenseNetwork:
         self.ticks += 1
         return self.readout_value
 
-    def _read(self) -> np.ndarray:
-        """Readouts of ``[y; x; 1]``, or of ``[y; 1]`` when they read the hidden layer only."""
-        if self.n_read == self.n_hidden + self.n_channels:
-            return self.readout @ self.features
+    def _read_all(self) -> np.ndarray:
+        """Readouts of ``[y; x; 1]``."""
+        return self.readout @ self.features
+
+    def _read_hidden(self) -> np.ndarray:
+        """Readouts of ``[y; 1]``: the hidden layer only."""
         return self.readout[:, :-1] @ self.y + self.readout[:, -1]
 
     @property

@@ -60,10 +60,7 @@ class OnlineLearner:
                                                     self.n_inputs))
         self.channel_gain = np.array(net_cfg.channel_gain())
         # initial weights beyond weight_clip would be clipped by their first learning update
-        wc = config.learning.weight_clip
-        np.clip(self.net.weight, -wc, wc, out=self.net.weight)
-        self.net.syn_f[K.ANCHOR] = self.net.weight
-        self.net.refresh()
+        self.net.clip_weights(config.learning.weight_clip)
         n_feat = self.net.readout.shape[1]
         n_std = self.n_actions if config.action.kind == "continuous" else 0
         self.traces = np.zeros((n_out, n_feat), np.float64)

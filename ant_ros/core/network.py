@@ -121,6 +121,13 @@ class AsyncNetwork:
     def learning_active(self) -> bool:
         return bool(self.misc[K.ACTIVE])
 
+    def clip_weights(self, limit: float) -> None:
+        """Clip every weight to +-``limit`` (as learning updates do), re-anchor consolidation
+        there and recompute the drives."""
+        np.clip(self.weight, -limit, limit, out=self.weight)
+        self.syn_f[K.ANCHOR] = self.weight
+        self.refresh()
+
     def set_threshold(self, threshold: float) -> None:
         """Set every neuron's threshold (live); crossings are rescheduled."""
         self.nf[:, K.THETA] = threshold

@@ -14,6 +14,8 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 
+from ..core.config import STRUCTURE_FIELDS
+
 DESCRIPTIONS: dict[str, str] = {
     # network
     "n_inputs": "number of input channels (the encoders' total)",
@@ -73,13 +75,10 @@ DESCRIPTIONS: dict[str, str] = {
     "learning_enabled": "learn while acting (false: act only)",
 }
 
-# fields that fix array shapes, the random draw or what the input weights read: read-only after
-# start
-STRUCTURAL = {"n_inputs", "n_hidden", "recurrent_fan_in", "input_fan_in", "input_fields",
-              "input_field_range", "input_field_width", "input_gain", "input_wiring",
-              "readout_inputs", "observation_scale", "normalize_observations",
-              "spectral_radius", "input_scale",
-              "bias_scale", "tau_min_s", "tau_max_s", "tick_s", "seed"}
+# read-only after start: the structure (shapes, what the input weights read) and what only the
+# initial random draw uses
+STRUCTURAL = {name.partition(".")[2] for name in STRUCTURE_FIELDS} | {
+    "spectral_radius", "input_scale", "bias_scale", "tau_min_s", "tau_max_s", "tick_s", "seed"}
 
 FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "threshold": (0.0, 0.99), "input_threshold": (0.0, 10.0), "input_field_range": (0.01, 10.0),
