@@ -36,14 +36,14 @@ def _train(args: argparse.Namespace) -> int:
     print(f"steps                     {summary['steps']:,} ({summary['episodes']} episodes)")
     print(f"solved at step            {'not solved' if solved is None else f'{solved:,}'}")
     print(f"mean return, last 100 ep  {summary['mean_return_last100']:.1f}")
-    print(f"synaptic ops              {summary['synops']:,} "
-          f"(dense equivalent {summary['dense_equivalent_ops']:,}); per step "
-          f"{summary['synops_per_step']:,.0f} (dense {summary['dense_ops_per_step']:,.0f})")
-    print(f"op ratio (dense / async)  {summary['op_ratio']:.1f}x synaptic, "
-          f"{summary['total_op_ratio']:.1f}x all counted work")
-    print(f"events per step           {summary['events_per_step']:.1f}")
-    print(f"energy estimate           {summary['energy_async_cpu_uj']:,.0f} uJ async vs "
-          f"{summary['energy_dense_cpu_uj']:,.0f} uJ dense (CPU arithmetic)")
+    print(f"flops per step            {summary['flops_per_step']:,.0f} (synchronous twin "
+          f"{summary['twin_flops_per_step']:,.0f}): total ratio {summary['total_ratio']:.1f}x")
+    print(f"neurons firing per step   {summary['firing_share']:.1%} (ratio bound "
+          f"{summary['ratio_bound']:.1f}x); events per step {summary['events_per_step']:.1f}")
+    parts = ", ".join(f"{k} {v:,.0f}" for k, v in summary["flops_by_part"].items() if v)
+    print(f"flops per step by part    {parts}")
+    print(f"energy estimate           {summary['energy_uj_per_step']:.2f} uJ per step "
+          f"(twin {summary['twin_energy_uj_per_step']:.2f} uJ; CPU arithmetic)")
     print(f"wall time                 {summary['wall_s']:.1f} s "
           f"({summary['steps_per_s']:,.0f} steps/s)")
     return 0
@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 DEMO_KEYS = ("env", "steps", "seed", "solved_at_step", "mean_return_last100", "episodes",
-             "steps_per_s", "op_ratio", "plot", "summary")
+             "steps_per_s", "total_ratio", "plot", "summary")
 DEMO_OUT = {"gym": "runs/demo", "irsim": "runs/demo_irsim"}  # --out when not given, per --robot
 
 
@@ -111,7 +111,7 @@ def _demo(args: argparse.Namespace) -> int:
                                           "collisions", "timeouts", "success_rate_last100",
                                           "eval_episodes", "eval_goals_reached",
                                           "eval_collisions", "eval_timeouts",
-                                          "eval_success_rate", "steps_per_s", "op_ratio",
+                                          "eval_success_rate", "steps_per_s", "total_ratio",
                                           "robot_steps", "learner_steps", "incomplete_frames",
                                           "stall_nudges",
                                           "plot", "summary")}
@@ -130,7 +130,7 @@ def _demo(args: argparse.Namespace) -> int:
             ("solved at step", "not solved" if solved is None else f"{solved:,}"),
             ("mean return, last 100 ep", f"{result['mean_return_last100']:.1f}"),
             ("env steps per second", f"{result['steps_per_s']:,.0f}"),
-            ("op ratio (dense / async)", f"{result['op_ratio']:.1f}x"),
+            ("total ratio (twin / async)", f"{result['total_ratio']:.1f}x"),
             ("learning curve", result["plot"]), ("summary", result["summary"])]
     if args.record:
         rows.append(("recording (MCAP)", result["recording"]))

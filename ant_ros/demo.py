@@ -146,7 +146,7 @@ def _summary(env_id, steps, seed, bridge, learner, wall) -> dict:
     threshold = solved_threshold(bridge.env, env_id)
     result = TrainResult.from_episodes(env_id, steps, seed, bridge.episode_returns,
                                        bridge.episode_end_steps, threshold,
-                                       learner.learner.ops.as_dict(), wall)
+                                       learner.learner.cost(), wall)
     return {**result.summary(), "threshold": threshold, "episode_returns": result.episode_returns,
             "episode_end_steps": result.episode_end_steps}
 
@@ -272,7 +272,7 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         "env": "irsim-navigation", "steps": steps, "seed": seed, "episodes": len(outcomes),
         **_tally(learned), "success_rate_last100": _success_rate(learned[-WINDOW:]),
         "solved_at_step": None, "mean_return_last100": None,
-        "steps_per_s": steps / wall, "wall_s": wall, "op_ratio": learner.learner.ops.op_ratio,
+        "steps_per_s": steps / wall, "wall_s": wall, "total_ratio": learner.learner.cost()["total_ratio"],
         # one learning step per sensor frame: every robot step, plus one at each episode end
         "robot_steps": robot.steps, "learner_steps": learner.steps,
         "incomplete_frames": learner.incomplete_frames, "stall_nudges": nudges,

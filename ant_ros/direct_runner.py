@@ -34,7 +34,7 @@ class TrainResult:
     episodes: int
     episode_returns: list[float] = field(repr=False)
     episode_end_steps: list[int] = field(repr=False)
-    ops: dict = field(repr=False)
+    ops: dict = field(repr=False)  # OnlineLearner.cost()
     wall_s: float = 0.0
 
     @classmethod
@@ -49,22 +49,14 @@ class TrainResult:
                    ops=ops, wall_s=wall_s)
 
     def summary(self) -> dict:
-        ops = self.ops
+        """Learning result and the counted cost per step (``OnlineLearner.cost``)."""
+        cost = self.ops
+        events = cost.get("hidden_events_per_step", 0.0) + cost.get("input_events_per_step", 0.0)
         return {
             "env": self.env, "steps": self.steps, "seed": self.seed,
             "solved_at_step": self.solved_at_step,
             "mean_return_last100": self.mean_return_last100, "episodes": self.episodes,
-            "synops": ops["synops"], "dense_equivalent_ops": ops["dense_synops"],
-            "op_ratio": ops["op_ratio"], "total_op_ratio": ops["total_ratio"],
-            "learn_updates": ops["learn_updates"],
-            "dense_equivalent_learn_updates": ops["dense_learn_updates"],
-            "readout_learn_ops": ops["readout_learn_ops"],
-            "events_per_step": (ops["hidden_events"] + ops["input_events"]) / max(self.steps, 1),
-            "hidden_events_per_step": ops["hidden_events"] / max(self.steps, 1),
-            "synops_per_step": ops["synops"] / max(self.steps, 1),
-            "dense_ops_per_step": ops["dense_synops"] / max(self.steps, 1),
-            "energy_async_cpu_uj": ops["async_cpu_pj"] * 1e-6,
-            "energy_dense_cpu_uj": ops["dense_cpu_pj"] * 1e-6,
+            "events_per_step": events, **cost,
             "wall_s": self.wall_s, "steps_per_s": self.steps / max(self.wall_s, 1e-9),
         }
 
@@ -177,7 +169,7 @@ def train(env_id: str, steps: int, seed: int, config: AgentConfig | None = None,
     wall = time.perf_counter() - start
     env.close()
     return TrainResult.from_episodes(env_id, steps, seed, returns, ends, threshold,
-                                     learner.ops.as_dict(), wall)
+                                     learner.cost(), wall)
 
 
 def terminal_progress(total: int, stream=sys.stderr) -> Callable[[int, float | None], None]:

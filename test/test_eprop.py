@@ -1,4 +1,11 @@
-"""e-prop traces settled lazily at events equal the same traces computed eagerly every step."""
+"""Lazily settled e-prop equals an eager reference written from the equations.
+
+The rule (kernels.py, docs in the README): at phase A of learning step u, once the network has
+processed u's observation, the trace of synapse p -> i takes that moment's eligibility,
+``z(u) = rho z(u - 1) + (1 - y_i(u)**2) y_p(u) B[i] . h(u)``, and a supervised error moves the
+weight at once, ``w += lr (1 - y_i(u)**2) y_p(u) B[i] . g(u)``; at phase B, after the next
+observation, ``w += lr delta(u) z(u)``. An episode end resets every trace to 0.
+"""
 
 import numpy as np
 import pytest
@@ -7,66 +14,161 @@ from ant_ros.core import kernels as K
 from ant_ros.core.config import NetworkConfig
 from ant_ros.core.network import AsyncNetwork
 
+N, M, R = 24, 5, 3
 
-@pytest.mark.parametrize("td_trace_decay", [0.0, 0.6, 0.95])  # rho below and above kappa
-def test_lazily_settled_weight_changes_equal_eager_ones(td_trace_decay):
-    n, m, n_sig, steps = 24, 5, 3, 400
-    trace_steps, lr = 3.0, 0.01
-    episode_ends = {90, 91, 250}
-    config = NetworkConfig(n_inputs=m, n_hidden=n, recurrent_fan_in=6, input_fan_in=2,
-                           threshold=0.05, tick_s=0.01)
-    net = AsyncNetwork(config, 1, n_sig, np.random.default_rng(0))
-    rng = np.random.default_rng(1)
-    net.feedback[:] = rng.standard_normal(net.feedback.shape)
-    net.set_learning(lr=lr, trace_steps=trace_steps, weight_clip=1e6, active=True,
-                     td_trace_decay=td_trace_decay)
-    assert net.rebase_period < steps  # the run crosses several rebases
-    w0 = net.weight.astype(np.float64).copy()
-    outputs, deltas, gradients = [net.out.copy()], [], []
+
+def _network(threshold=0.05, seed=0):
+    config = NetworkConfig(n_inputs=M, n_hidden=N, recurrent_fan_in=6, input_fan_in=2,
+                           threshold=threshold, tick_s=0.01, homeostasis_rate=0.0)
+    net = AsyncNetwork(config, 1, R, np.random.default_rng(seed))
+    net.feedback[:] = np.random.default_rng(seed + 1).standard_normal(net.feedback.shape)
+    return net
+
+
+class EagerReference:
+    """Every synapse, every phase, from the equations (float64 weights)."""
+
+    def __init__(self, net: AsyncNetwork, lr: float, rho: float) -> None:
+        self.pre, self.post = net.syn[K.PRE].astype(int), net.syn[K.POST].astype(int)
+        self.feedback, self.lr, self.rho = net.feedback.copy(), lr, rho
+        self.weight = net.weight.astype(np.float64).copy()
+        self.trace = np.zeros_like(self.weight)
+
+    def phase_a(self, out: np.ndarray, h: np.ndarray, g: np.ndarray | None) -> None:
+        eligibility = (1.0 - out[self.post] ** 2) * out[self.pre]
+        self.trace = self.rho * self.trace + eligibility * (self.feedback @ h)[self.post]
+        if g is not None:
+            self.weight += self.lr * eligibility * (self.feedback @ g)[self.post]
+
+    def phase_b(self, delta: float) -> None:
+        self.weight += self.lr * delta * self.trace
+
+    def reset(self) -> None:
+        self.trace[:] = 0.0
+
+
+def _run(net, reference, steps, rng, td_missing=(), resets=(), supervised=(), settle_at=(),
+         frozen=()):
+    """Steps 1..steps: events at tick u; the previous step's TD error (phase B); resets; then
+    phase A with this step's outputs. ``frozen`` steps learn nothing (learning off)."""
+    pending = None
     for u in range(1, steps + 1):
-        ch = np.flatnonzero(rng.random(m) < 0.3).astype(np.int32)
+        ch = np.flatnonzero(rng.random(M) < 0.4).astype(np.int32)
         net.process_ticks(np.full(ch.size, u, np.int64), ch, rng.normal(0, 0.6, ch.size), u)
-        delta, gradient = rng.normal(0, 1), rng.normal(0, 1, n_sig)
-        outputs.append(net.out.copy())
-        deltas.append(delta)
-        gradients.append(gradient)
-        net.add_learning_signal(delta, gradient)
-        if u in episode_ends:
+        if u in frozen:
+            if net.learning_active:
+                net.set_learning(lr=reference.lr, weight_clip=1e6, active=False,
+                                 td_trace_decay=reference.rho)
+            pending = None
+            continue
+        if not net.learning_active:
+            net.set_learning(lr=reference.lr, weight_clip=1e6, active=True,
+                             td_trace_decay=reference.rho)
+            reference.reset()  # learning switched on: fresh traces
+        if u in settle_at:
+            net.settle_learning()  # between phases A and B: a checkpoint mid-step
+        if pending is not None:
+            net.apply_td_error(pending)
+            reference.phase_b(pending)
+        if u - 1 in resets:
             net.reset_traces()
-    assert net.counters[K.HIDDEN_EVENTS] > steps  # events did happen, so settling was lazy
-    net.settle_learning()
+            reference.reset()
+        if u + 1 in settle_at:
+            net.settle_learning()  # after phase B
+        h = rng.normal(0, 1, R)
+        g = rng.normal(0, 1, R) if u in supervised else None
+        net.begin_learning_step(h, g)
+        reference.phase_a(net.out.copy(), h, g)
+        pending = None if u in td_missing else float(rng.normal(0, 1))
 
-    # eager: every step, every synapse
-    kappa = np.exp(-1.0 / trace_steps)
-    pre, post = net.syn[K.PRE], net.syn[K.POST]
-    eps = outputs[0].copy()
-    trace = np.zeros_like(w0)
-    expected = np.zeros_like(w0)
-    for u in range(1, steps + 1):
-        y = outputs[u]
-        eps = kappa * eps + (1.0 - kappa) * y
-        eligibility = (1.0 - y[post] ** 2) * eps[pre]
-        if td_trace_decay == 0.0:  # each signal meets the current eligibility
-            learning_signal = net.feedback @ (deltas[u - 1] * gradients[u - 1])
-            expected += lr * learning_signal[post] * eligibility
-        else:  # TD(lambda): the filtered eligibility meets the TD error
-            trace = td_trace_decay * trace + eligibility * (net.feedback @ gradients[u - 1])[post]
-            expected += lr * deltas[u - 1] * trace
-            if u in episode_ends:
-                trace[:] = 0.0
-    change = net.weight.astype(np.float64) - w0
+
+@pytest.mark.parametrize("rho", [0.0, 0.6, 0.95])
+def test_lazily_settled_weight_changes_equal_the_eager_rule(rho):
+    net = _network()
+    lr = 0.01
+    net.set_learning(lr=lr, weight_clip=1e6, active=True, td_trace_decay=rho)
+    reference = EagerReference(net, lr, rho)
+    steps = 400
+    _run(net, reference, steps, np.random.default_rng(2), td_missing={30, 31, 200},
+         resets={90, 91, 250}, supervised=set(range(120, 140)), settle_at={60, 301},
+         frozen=set(range(170, 180)))
+    assert net.count[K.C_HIDDEN_EVENT] > steps  # events did happen, so settling was lazy
+    if rho > 0.0:
+        assert net.count[K.C_SWEEP_UNIT] > 0  # the run crossed rebases
+    net.settle_learning()
+    change = net.weight.astype(np.float64) - _network().weight
+    expected = reference.weight - _network().weight
     assert np.abs(expected).max() > 0.05
     np.testing.assert_allclose(change, expected, atol=2e-5, rtol=1e-4)
 
 
+def test_each_td_error_meets_the_eligibility_of_its_own_step():
+    """rho = 0: delta(u) moves w by lr delta(u) e(u) L(u) with e(u) from u's outputs, even when
+    the next observation changed both ends of the synapse before delta(u) was known."""
+    net = _network(threshold=1e-6)  # every unit changes at every step
+    net.set_learning(lr=0.1, weight_clip=1e6, active=True)
+    rng = np.random.default_rng(5)
+    w0 = net.weight.astype(np.float64).copy()
+    ch = np.arange(M, dtype=np.int32)
+    net.process_ticks(np.full(M, 1, np.int64), ch, rng.normal(0, 0.5, M), 1)
+    out_u = net.out.copy()
+    h = np.array([1.0, -0.5, 0.25])
+    net.begin_learning_step(h)
+    net.process_ticks(np.full(M, 2, np.int64), ch, rng.normal(0, 0.5, M), 2)  # the next step
+    assert not np.allclose(net.out, out_u)
+    net.apply_td_error(2.0)
+    net.settle_learning()
+    pre, post = net.syn[K.PRE], net.syn[K.POST]
+    expected = 0.1 * 2.0 * (1 - out_u[post] ** 2) * out_u[pre] * (net.feedback @ h)[post]
+    np.testing.assert_allclose(net.weight - w0, expected, atol=1e-6)
+
+
+def test_switching_learning_off_applies_the_pending_changes_and_freezes_the_weights():
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    frozen_late, frozen_now = _network(), _network()
+    for net in (frozen_late, frozen_now):
+        net.set_learning(lr=0.02, weight_clip=1e6, active=True, td_trace_decay=0.8)
+    reference = EagerReference(frozen_late, 0.02, 0.8)
+    _run(frozen_late, reference, 120, rng_a)
+    _run(frozen_now, EagerReference(frozen_now, 0.02, 0.8), 120, rng_b)
+    frozen_late.apply_td_error(0.7)  # the last step's TD error, then learning off
+    reference.phase_b(0.7)
+    frozen_now.apply_td_error(0.7)
+    frozen_now.settle_learning()
+    for net in (frozen_late, frozen_now):
+        net.set_learning(lr=0.02, weight_clip=1e6, active=False, td_trace_decay=0.8)
+    at_freeze = frozen_late.weight.copy()
+    np.testing.assert_array_equal(at_freeze, frozen_now.weight)
+    np.testing.assert_allclose(at_freeze, reference.weight, atol=2e-5, rtol=1e-4)
+    rng = np.random.default_rng(9)
+    for u in range(121, 321):  # 200 frozen ticks: outputs move, signals are ignored
+        ch = np.flatnonzero(rng.random(M) < 0.5).astype(np.int32)
+        frozen_late.process_ticks(np.full(ch.size, u, np.int64), ch, rng.normal(0, 1, ch.size),
+                                  u)
+        frozen_late.begin_learning_step(rng.normal(0, 1, R))
+        frozen_late.apply_td_error(1.0)
+    frozen_late.settle_learning()  # as a checkpoint taken while frozen does
+    np.testing.assert_array_equal(frozen_late.weight, at_freeze)
+
+
+def test_drives_stay_exact_for_the_float32_weights():
+    net = _network()
+    net.set_learning(lr=0.05, weight_clip=1e6, active=True, td_trace_decay=0.9)
+    _run(net, EagerReference(net, 0.05, 0.9), 300, np.random.default_rng(4))
+    assert net.count[K.C_WEIGHT_MOVE] > 1000
+    kept = net.nf[:, K.DRIVE].copy()
+    exact = net.nf[:, K.BIAS].copy()
+    np.add.at(exact, net.syn[K.POST], net.weight.astype(np.float64) * net.out[net.syn[K.PRE]])
+    np.testing.assert_allclose(kept, exact, atol=1e-12)
+
+
 def test_inactive_learning_changes_no_weight():
-    config = NetworkConfig(n_inputs=3, n_hidden=10, recurrent_fan_in=3, threshold=0.05)
-    net = AsyncNetwork(config, 1, 2, np.random.default_rng(0))
-    net.feedback[:] = 1.0
+    net = _network()
     w0 = net.weight.copy()
     for u in range(1, 50):
-        net.process_ticks(np.array([u]), np.array([u % 3], np.int32), np.array([0.5]), u)
-        net.add_learning_signal(1.0, np.ones(2))
+        net.process_ticks(np.array([u]), np.array([u % M], np.int32), np.array([0.5]), u)
+        net.begin_learning_step(np.ones(R))
+        net.apply_td_error(1.0)
     net.settle_learning()
     assert np.array_equal(net.weight, w0)
-    assert net.counters[K.LEARN_UPDATES] == 0
+    assert net.count[K.C_SETTLE] == 0

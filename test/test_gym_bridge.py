@@ -141,7 +141,7 @@ def test_demo_command_writes_its_plot_and_summary(tmp_path):
                           "--json", "--out", str(tmp_path)], capture_output=True, text=True,
                          timeout=600, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert {"env", "steps", "solved_at_step", "mean_return_last100", "steps_per_s", "op_ratio",
+    assert {"env", "steps", "solved_at_step", "mean_return_last100", "steps_per_s", "total_ratio",
             "plot", "summary"} <= result.keys()
     assert result["env"] == "CartPole-v1" and result["steps"] == 1500
     png = (tmp_path / "learning_curve.png").read_bytes()

@@ -18,15 +18,16 @@ def test_lazy_decay_equals_step_by_step_integration():
         steps = int(rng.integers(1, 40))  # looked up up to DECAY_TICKS, exp beyond
         nf = np.zeros((1, K.NEURON_F_COLS))
         ni = np.zeros((1, K.NEURON_I_COLS), np.int64)
-        misc = np.zeros(K.MISC_SIZE, np.int64)
+        count = np.zeros(K.N_COUNTS, np.int64)
         nf[0, K.CELL], nf[0, K.DRIVE], nf[0, K.INV_TAU] = c0, a, inv_tau
         K.fill_decay_table(0, nf)
-        K.settle_neuron(0, steps, nf, ni, misc)
+        K.settle_neuron(0, steps, nf, ni, count)
         c = c0
         for _ in range(steps):  # exact one-tick update, applied step by step
             c = a + (c - a) * math.exp(-inv_tau)
         assert nf[0, K.CELL] == pytest.approx(c, rel=1e-12, abs=1e-12)
-        assert ni[0, K.T_LAST] == steps and misc[K.NEURON_UPDATES] == 1
+        assert ni[0, K.T_LAST] == steps
+        assert count[K.C_DECAY_TABLE if steps <= K.DECAY_TICKS else K.C_DECAY_EXP] == 1
 
 
 def test_inline_tanh_and_atanh_match_libm_in_absolute_terms():
@@ -46,7 +47,7 @@ def test_crossing_tick_is_the_first_tick_past_the_threshold():
         a = rng.normal(0.0, 2.0)
         inv_tau = rng.uniform(0.02, 1.0)
         low, high = K.cell_bounds(yhat, theta)
-        k = K.crossing_tick(c, a, low, high, inv_tau, 0, 1)
+        k = K.crossing_tick(c, a, low, high, inv_tau, 0, 1, np.zeros(K.N_COUNTS, np.int64))
         # brute force: first tick at which |tanh(c(t)) - yhat| >= theta
         brute = K.NEVER
         for t in range(1, 3000):
@@ -96,7 +97,7 @@ def test_event_arrays_may_be_strided_views():
         net = _single_neuron(0.05)
         net.process_ticks(view[:, 0].astype(np.int64), view[:, 1].astype(np.int32), view[:, 2],
                           50)
-        results.append((net.cell.copy(), net.hidden_output.copy(), net.counters.copy()))
+        results.append((net.cell.copy(), net.hidden_output.copy(), net.count.copy()))
     assert not events[::2][:, 2].flags.c_contiguous
     for a, b in zip(*results):
         assert np.array_equal(a, b)
@@ -106,9 +107,9 @@ def test_idle_network_does_no_work():
     net = _single_neuron(0.1)
     net.process_ticks(np.array([1]), np.array([0], np.int32), np.array([1.0]), 1)
     net.process_ticks(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), 1000)
-    busy = net.counters.copy()
+    busy = net.count.copy()
     net.process_ticks(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), 10**6)
-    assert np.array_equal(net.counters, busy)
+    assert np.array_equal(net.count, busy)
 
 
 # the random wiring of 8 raw inputs; 2 inputs of 4 fields each, read in field_linear wiring by
@@ -163,7 +164,7 @@ def test_events_in_one_call_equal_events_in_many_calls():
         sel = ticks == k
         pieces.process_ticks(ticks[sel], channels[sel], values[sel], k)
     assert np.allclose(whole.hidden_output, pieces.hidden_output, atol=1e-12)
-    assert np.array_equal(whole.counters[K.HIDDEN_EVENTS], pieces.counters[K.HIDDEN_EVENTS])
+    assert np.array_equal(whole.count[K.C_HIDDEN_EVENT], pieces.count[K.C_HIDDEN_EVENT])
 
 
 def test_homeostasis_raises_thresholds_of_fast_neurons_and_lowers_activity():
@@ -178,7 +179,7 @@ def test_homeostasis_raises_thresholds_of_fast_neurons_and_lowers_activity():
                                threshold_max=0.5)
         net = AsyncNetwork(config, 1, 1, np.random.default_rng(1))
         net.process_ticks(ticks, channels, values, 2000)
-        events.append(int(net.counters[K.HIDDEN_EVENTS]))
+        events.append(int(net.count[K.C_HIDDEN_EVENT]))
         if rate > 0:
             assert net.threshold.max() > 0.02 and net.threshold.max() <= 0.5
     assert events[1] < 0.5 * events[0]

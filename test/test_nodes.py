@@ -20,6 +20,7 @@ from std_msgs.msg import Bool, Float32, Float32MultiArray, Float64MultiArray, In
 from std_srvs.srv import SetBool, Trigger
 
 from ant_ros.conversions import make_spike_packet, read_spike_packet
+from ant_ros.core import kernels as K
 from ant_ros.demo import learner_parameters
 from ant_ros.direct_runner import agent_config_for
 from ant_ros.nodes.encoder_node import EncoderNode
@@ -229,7 +230,7 @@ def test_learner_answers_with_bounded_commands(ros):
     for c in commands:
         assert 0.0 <= c.linear.x <= 0.2 and -0.5 <= c.angular.z <= 0.5
         assert math.isfinite(c.linear.x) and math.isfinite(c.angular.z)
-    assert node.learner.ops.input_events > 0
+    assert node.learner.net.count[K.C_INPUT_EVENT] > 0
 
 
 def frame_packet(sec: int, channel: int) -> PointCloud2:
@@ -561,7 +562,7 @@ def test_diagnostics_arrive(ros):
     assert ros.spin_until(lambda: diagnostics, each=lambda: pub.publish(packet(ros, [0], [1.0])))
     keys = {kv.key for kv in diagnostics[-1].status[0].values}
     assert {"input_event_rate_hz", "output_event_rate_hz", "hidden_activity", "synops_per_s",
-            "op_ratio", "energy_async_uj", "learning", "mean_reward",
+            "total_ratio", "flops_per_step", "learning", "mean_reward",
             "processing_latency_ms"} <= keys
 
 

@@ -1,71 +1,155 @@
-"""Operation counts of the asynchronous learner, their dense-equivalents, and an energy estimate.
+"""What a learning step costs: every arithmetic operation, by part, with one cost model for every
+system compared (the asynchronous learner, its synchronous twin, a dense stream AC, PPO).
 
-Energy per operation (documented assumptions, not measurements of this machine):
+Cost model, in flops per operation (the Livermore normalisation, F. H. McMahon, "The Livermore
+Fortran Kernels", LLNL UCRL-53745, 1986, also used by the HPC Challenge and Roofline papers):
 
-=========================  =========  ==================================================
-operation                  pJ / op    source
-=========================  =========  ==================================================
-fp32 add                   0.9        Horowitz, ISSCC 2014 (45 nm CMOS)
-fp32 multiply              3.7        Horowitz, ISSCC 2014 (45 nm CMOS)
-synaptic op (neuromorphic) 23.6       Davies et al., IEEE Micro 2018 (Loihi)
-=========================  =========  ==================================================
+=====================================  ======  ==========================================
+operation                              flops   as
+=====================================  ======  ==========================================
+add, subtract, multiply, compare,      1       ADD, MUL, CMP
+min/max, table look-up
+divide, square root                    4       DIV, SQRT
+exp, log                               8       EXP, LOG
+tanh                                   15      ``1 - 2 / (exp(2c) + 1)``, as computed here
+atanh                                  15      ``0.5 * log((1 + y) / (1 - y))``
+Gaussian random number                 24      Box-Muller: log, sqrt, cos and 4 flops
+=====================================  ======  ==========================================
 
-On a CPU a synaptic op or a dense multiply-accumulate costs one fp32 MAC (4.6 pJ); a neuron
-update (closed-form decay, threshold test) about 10 fp32 ops (mult + add each, 46 pJ); a learning
-update (one synapse settled) about 8 fp32 MACs (36.8 pJ). These are arithmetic-only lower bounds:
-memory traffic is not counted. The neuromorphic column prices each synaptic op at 23.6 pJ.
+Integer work that a synchronous implementation does not need (the timing wheel's list updates
+and slot scans) is charged to the asynchronous side at 4 and 1 flops; loads and stores are not
+counted on either side. Energy: flops times 2.3 pJ, one fp32 multiply-add (0.9 + 3.7 pJ,
+Horowitz, ISSCC 2014, 45 nm) per two flops; memory traffic is not counted, so this is a lower
+bound for both sides alike. A neuromorphic chip would pay about 23.6 pJ per synaptic event
+(Davies et al., IEEE Micro 2018, Loihi).
+
+The kernels count operations by kind (``kernels.C_*``); ``kernel_flops`` prices them. The
+learner prices its own Python-side work (input coding, normalisation, readouts, policy) with the
+functions below, the same ones for every system that does that work.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import numpy as np
 
-FP32_ADD_PJ = 0.9
-FP32_MULT_PJ = 3.7
-MAC_PJ = FP32_ADD_PJ + FP32_MULT_PJ
+from . import kernels as K
+
+ADD = MUL = CMP = 1
+DIV = SQRT = 4
+EXP = LOG = 8
+TANH = EXP + DIV + 3
+ATANH = LOG + DIV + 3
+GAUSSIAN = LOG + SQRT + 8 + 4
+PJ_PER_FLOP = 2.3
 NEUROMORPHIC_SYNOP_PJ = 23.6
-NEURON_UPDATE_PJ = 10 * MAC_PJ
-LEARN_UPDATE_PJ = 8 * MAC_PJ
+
+PARTS = ("sensor_encoding", "input_coding", "normalisation", "events", "neurons", "scheduling",
+         "eprop", "consolidation", "homeostasis", "readout_learning", "step_size", "policy")
+(SENSOR_ENCODING, INPUT_CODING, NORMALISATION, EVENTS, NEURONS, SCHEDULING, EPROP,
+ CONSOLIDATION, HOMEOSTASIS, READOUT_LEARNING, STEP_SIZE, POLICY) = range(len(PARTS))
+
+# flops of one settled synapse (kernels.settle_synapse): pick the later snapshot (3 compares),
+# eligibility psi * y (3), c = trace - e * F0 (2), dw = c * D + e * (Q - Q0) (4),
+# new trace decay * c + e * F (3), w + dw and the clip (3), the float32 weight's move (1)
+SETTLE_FLOPS = 19
+# per kernel counter: (part, flops per count); NEURON_SIGNAL and STEP_A/B scale with the number of
+# learning signals R and are filled in by ``kernel_flops``
+_KERNEL_COSTS = {
+    K.C_INPUT_EVENT: (EVENTS, ADD),
+    # tanh, the change and its addition, the test against both bounds, new bounds (2 atanh + 4)
+    K.C_HIDDEN_EVENT: (NEURONS, TANH + 2 + 2 + 2 * ATANH + 4),
+    K.C_DELIVER: (EVENTS, MUL + ADD),
+    K.C_READOUT_DELIVER: (EVENTS, MUL + ADD),
+    K.C_DECAY_TABLE: (NEURONS, 1 + 3),           # look-up, a + (c - a) * f
+    K.C_DECAY_EXP: (NEURONS, EXP + 2 + 3),
+    K.C_SCHEDULE: (SCHEDULING, 4 * CMP),
+    K.C_CROSSING_SOLVE: (SCHEDULING, 2 + DIV + LOG + DIV + 2),
+    K.C_WHEEL_OP: (SCHEDULING, 4),
+    K.C_WHEEL_SCAN: (SCHEDULING, 1),
+    K.C_HOMEOSTASIS: (HOMEOSTASIS, EXP + 6),
+    K.C_SETTLE: (EPROP, SETTLE_FLOPS),
+    K.C_WEIGHT_MOVE: (EPROP, 1 + MUL + ADD),     # drive += moved * y
+    K.C_UNIT_FACTORS: (EPROP, 2 * EXP + 5),      # rho**(base - k0) * (P - P0) + carry, rho**n
+    K.C_PENDING: (EPROP, 1),
+    K.C_SWEEP_UNIT: (EPROP, EXP + 4),
+    K.C_CONSOLIDATE: (CONSOLIDATION, 16),
+}
 
 
-@dataclass
-class OpCounts:
-    """What the learner did, and what a dense synchronous learner would have done."""
+def kernel_flops(count: np.ndarray, n_signals: int) -> np.ndarray:
+    """Flops by part (``PARTS``) for the asynchronous kernels' operation counts."""
+    flops = np.zeros(len(PARTS))
+    for counter, (part, cost) in _KERNEL_COSTS.items():
+        flops[part] += count[counter] * cost
+    r = n_signals
+    flops[EPROP] += count[K.C_NEURON_SIGNAL] * 4 * r      # B[i] . F and B[i] . Q
+    flops[EPROP] += count[K.C_STEP_A] * 3 * r             # F = rho F + h, Q += lr g
+    flops[EPROP] += count[K.C_STEP_B] * (2 * r + EXP + 4)  # Q += delta F, P, the learning rate
+    return flops
 
-    synops: int = 0
-    neuron_updates: int = 0
-    learn_updates: int = 0
-    readout_learn_ops: int = 0
-    hidden_events: int = 0
-    input_events: int = 0
-    ticks: int = 0
-    dense_synops: int = 0
-    dense_neuron_updates: int = 0
-    dense_learn_updates: int = 0
 
-    @property
-    def op_ratio(self) -> float:
-        """Dense synaptic ops per asynchronous synaptic op (higher is cheaper)."""
-        return self.dense_synops / max(self.synops, 1)
+# -- the learner's Python-side work, for every system that does it ----------------------------
 
-    @property
-    def total_ratio(self) -> float:
-        """Dense / asynchronous over all counted work (synaptic, neuron and learning ops)."""
-        dense = (self.dense_synops + self.dense_neuron_updates + self.dense_learn_updates
-                 + self.readout_learn_ops)
-        sparse = self.synops + self.neuron_updates + self.learn_updates + self.readout_learn_ops
-        return dense / max(sparse, 1)
+def input_coding_flops(n_inputs: int, n_fields: int, gain: bool, deltas: bool) -> int:
+    """Observation scaling, population fields (``(x - c) / sigma``, square, exp per field),
+    per-channel gain and, for an event-driven network, the change per channel and its threshold
+    test."""
+    n_channels = n_inputs * max(1, n_fields)
+    flops = n_inputs * DIV
+    if n_fields:
+        flops += n_inputs * 2 * CMP + n_channels * (ADD + DIV + 2 * MUL + EXP)
+    if gain:
+        flops += n_channels * MUL
+    if deltas:
+        flops += n_channels * (ADD + 2 * CMP)
+    return flops
 
-    def energy_pj(self) -> dict[str, float]:
-        """Arithmetic energy estimates in picojoules (see the module table)."""
-        cpu = (self.synops * MAC_PJ + self.neuron_updates * NEURON_UPDATE_PJ
-               + self.learn_updates * LEARN_UPDATE_PJ + self.readout_learn_ops * MAC_PJ)
-        dense = (self.dense_synops * MAC_PJ + self.dense_neuron_updates * NEURON_UPDATE_PJ
-                 + self.dense_learn_updates * LEARN_UPDATE_PJ + self.readout_learn_ops * MAC_PJ)
-        return {"async_cpu_pj": cpu, "dense_cpu_pj": dense,
-                "async_neuromorphic_pj": self.synops * NEUROMORPHIC_SYNOP_PJ}
 
-    def as_dict(self) -> dict:
-        out = asdict(self)
-        out.update(op_ratio=self.op_ratio, total_ratio=self.total_ratio, **self.energy_pj())
-        return out
+def sensor_encoding_flops(n_values: int) -> int:
+    """A send-on-delta encoder: change, magnitude and threshold test per value."""
+    return n_values * (ADD + 2 * CMP)
+
+
+def normalisation_flops(n_inputs: int, update: bool) -> int:
+    """Welford update (count, delta, mean, m2) and ``clip((x - mean) / sqrt(var))``."""
+    flops = n_inputs * (DIV + ADD + SQRT + ADD + DIV + 2 * CMP)
+    if update:
+        flops += 1 + n_inputs * (ADD + DIV + ADD + ADD + MUL + ADD)
+    return flops
+
+
+def reward_scaling_flops() -> int:
+    return 2 + normalisation_flops(1, update=True) + DIV + SQRT
+
+
+def readout_td_flops(n_out: int, n_feat: int, n_std: int, consolidation: bool) -> dict:
+    """One TD(lambda) step of the readouts: traces (critic ``z = l z + phi``, actor
+    ``z = l z + g phi``), the overshoot bound's L1 norm, and each weight's update
+    (``step * z``, add, clip, the kept readout value) -> {part: flops}."""
+    traces = n_feat * 2 + (n_out - 1) * n_feat * 3 + n_std * 2
+    update = n_out * n_feat * (MUL + ADD + 2 * CMP + 3) + n_std * 2
+    bound = (n_out * n_feat + n_std) * 2 + 2 * (4 + DIV)
+    out = {READOUT_LEARNING: traces + update, STEP_SIZE: bound}
+    if consolidation:
+        out[CONSOLIDATION] = n_out * n_feat * 12
+    return out
+
+
+def actor_update_flops(n_heads: int, n_feat: int) -> int:
+    """``V[1 + k] += c_k * phi`` with the clip and the kept readout value."""
+    return n_heads * n_feat * (MUL + MUL + ADD + 2 * CMP + 3)
+
+
+def policy_flops(kind: str, n: int) -> int:
+    """Action selection and the gradients the learner needs from it."""
+    if kind == "discrete":
+        # softmax (max, exp, sum, divide), sampling (cumsum, search), log-likelihood gradient,
+        # entropy gradient (log, products, sums)
+        return n * (CMP + ADD + EXP + ADD + DIV) + n * 2 + n * (LOG + 4)
+    # std = exp(log_std), noise, mean + std * noise, tanh, scaling to the bounds, gradients
+    return n * (EXP + GAUSSIAN + 2 + TANH + 4 + 4)
+
+
+def energy_uj(flops: float) -> float:
+    """Arithmetic energy in microjoules at ``PJ_PER_FLOP``."""
+    return flops * PJ_PER_FLOP * 1e-6

@@ -19,7 +19,7 @@ from . import kernels as K
 from .config import AgentConfig, ConfigError
 from .learner import OnlineLearner
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: phase-split e-prop state, operation counts by kind
 _META_VERSION = "meta.format_version"
 _META_CONFIG = "meta.config_json"
 

@@ -140,7 +140,6 @@ class LearningConfig:
     actor_lr: float = 0.002
     critic_lr: float = 0.001
     hidden_lr: float = 0.0001
-    eprop_trace_steps: float = 5.0
     eprop_td_traces: bool = False
     critic_bound_kappa: float = 2.0
     actor_bound_kappa: float = 2.0
@@ -169,7 +168,6 @@ class LearningConfig:
         for name in ("actor_lr", "critic_lr", "hidden_lr", "imitation_lr"):
             value = getattr(self, name)
             _require(0.0 <= value <= 10.0, f"{name} must be in [0, 10]")
-        _require(self.eprop_trace_steps > 0.0, "eprop_trace_steps must be > 0")
         _require(self.critic_bound_kappa > 0.0, "critic_bound_kappa must be > 0")
         _require(self.actor_bound_kappa > 0.0, "actor_bound_kappa must be > 0")
         _require(self.mean_regularization >= 0.0, "mean_regularization must be >= 0")

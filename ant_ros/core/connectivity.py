@@ -67,6 +67,16 @@ def build_connectivity(config: NetworkConfig, rng: np.random.Generator) -> Conne
     return Connectivity(n, m, pre, post, weight, out_ptr, in_ptr, in_syn)
 
 
+def draw_neurons(config: NetworkConfig, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Each neuron's bias and inverse time constant in ticks (``tick_s / tau``), drawn after the
+    synapses, so the asynchronous network and its synchronous twin start alike."""
+    n = config.n_hidden
+    bias = rng.uniform(-config.bias_scale, config.bias_scale, n)
+    inv_tau = config.tick_s / rng.uniform(config.tau_min_s, config.tau_max_s, n)
+    return bias, inv_tau
+
+
 def _random_inputs(config: NetworkConfig, rng: np.random.Generator
                    ) -> tuple[np.ndarray, np.ndarray]:
     """``input_fan_in`` distinct random channels per neuron (rows), Gaussian weights."""

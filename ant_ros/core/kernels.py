@@ -1,5 +1,5 @@
 """Numba kernels of the asynchronous network: lazy neuron updates, scheduled threshold crossings,
-event delivery and lazily settled e-prop traces.
+event delivery and lazily settled e-prop learning.
 
 Time is counted in integer ticks. A neuron's cell state ``c`` relaxes towards its drive ``a`` in
 closed form, ``c(k) = a + (c(k0) - a) * exp(-(k - k0) / tau)``, and is only computed when
@@ -15,19 +15,26 @@ Presynaptic units are hidden neurons ``0..N-1`` followed by input channels ``N..
 ``unit[OUT]`` is each unit's output as last sent (``yhat`` for neurons, the reconstructed input
 ``xhat`` for channels).
 
-Learning (e-prop, see ``learner.py``): the weight change of synapse ``p -> i`` accumulated over
-learning steps ``u`` is ``psi_i * sum_u L_i(u) * eps_p(u)`` with ``psi_i = 1 - yhat_i**2``,
-``eps_p`` the low-pass filtered output of ``p`` and ``L_i(u) = sum_r B[i, r] * s_r(u)`` a
-broadcast learning signal. ``psi_i`` and the input of ``eps_p`` are constant between events of
-``i`` and ``p``, so the sum has a closed form in two global running sums ``S_r = sum s_r`` and
-``R_r = sum s_r * kappa**(u - base)``; a synapse is settled only when ``i`` or ``p`` has an event.
+Learning (e-prop with TD(lambda) eligibility traces; derivation in ``docs/eprop.md``). Learning
+steps ``u`` have two phases. Phase A (``begin_learning_step``), once the network has processed
+the step's observation: the readouts' gradients ``h_r(u)`` (and an optional supervised error
+``g_r(u)``) are known. Phase B (``apply_td_error``), after the next observation: the TD error
+``delta(u)`` is known. For synapse ``p -> i`` with eligibility ``e(u) = psi_i(u) * yhat_p(u)``
+(``psi_i = 1 - yhat_i**2``, both as they were at phase A of ``u``) and per-neuron signal
+``L_i(u) = sum_r B[i, r] h_r(u)``:
 
-With TD(lambda) e-prop traces (``LP_FILTER``) the eligibility itself is a trace, as the readouts'
-are: ``z(u) = rho * z(u-1) + psi_i * eps_p(u) * sum_r B[i, r] * h_r(u)`` with ``rho = gamma *
-lambda`` and ``h_r`` the readout's gradient, and the weight moves by ``delta(u) * z(u)`` for the TD
-error ``delta``. Its closed form needs the filtered signals ``F_r = rho F_r + h_r`` and
-``G_r = rho G_r + h_r kappa**(u - base)``, their sums against ``delta`` (``Q_r``, ``R_r``), the sum
-``P = sum delta * rho**(u - base)``, and one stored trace per synapse.
+    z(u) = rho * z(u - 1) + e(u) * L_i(u)                        (phase A)
+    w   += lr * delta(u) * z(u)                                  (phase B)
+    w   += lr * e(u) * sum_r B[i, r] g_r(u)                       (phase A, supervised)
+
+with ``rho = gamma * lambda`` (0: no trace, each TD error meets its own step's eligibility).
+``e`` is constant between events of ``p`` and ``i``, so a synapse is settled only when one of
+them has an event, in closed form from global running sums ``F_r = rho F_r + h_r`` and
+``Q_r = sum lr (delta F_r + g_r)``, combined once per neuron and phase (``neuron_signal``), and
+one decayed TD sum per unit (``unit_factors``). Each synapse keeps its trace and the combined
+sums at its last settlement. The phase clock ``CLOCK`` is ``2u`` after phase A of ``u`` and
+``2u + 1`` after its phase B; a unit settled between them waits in a pending list for
+``delta(u)``.
 """
 
 from __future__ import annotations
@@ -39,39 +46,54 @@ from numba import njit
 NEVER = -1
 _EARLY = 1e-7  # crossing times are rounded down by this much; a check that fails is retried
 
-# neuron float state columns (N, 23): the state in the first 64-byte cache line; from DECAY on,
-# the decay over 1..DECAY_TICKS ticks, exp(-dt * INV_TAU), derived (``refresh`` recomputes it), so
-# that most lazy updates look a factor up instead of calling exp
-CELL, DRIVE, THETA, INV_TAU, BIAS, LOW, HIGH, DECAY = range(8)
+# neuron float state columns (N, cols): the state first; SIG_F, SIG_Q: the neuron's combined
+# learning sums B[i] . F and B[i] . Q at ni[SIG_VERSION]; from DECAY on, the decay over
+# 1..DECAY_TICKS ticks, exp(-dt * INV_TAU), derived (``refresh`` recomputes it), so that most
+# lazy updates look a factor up instead of calling exp
+CELL, DRIVE, THETA, INV_TAU, BIAS, LOW, HIGH, SIG_F, SIG_Q, DECAY = range(10)
 DECAY_TICKS = 16
 NEURON_F_COLS = DECAY + DECAY_TICKS
-# neuron int state columns (N, 8)
-T_LAST, LAST_EMIT, NEXT_TICK, LINK_NEXT, LINK_PREV, LINK_SLOT, DIRTY, IS_DIRTY = range(8)
-NEURON_I_COLS = 8
-# unit float rows (n_rows, N + M)
-OUT, EPS = range(2)
-UNIT_F_ROWS = 2
-# synapse int rows (n_rows, S); synapses are sorted by presynaptic unit, so the synapses leaving
+# neuron int state columns (N, cols)
+T_LAST, LAST_EMIT, NEXT_TICK, LINK_NEXT, LINK_PREV, LINK_SLOT, DIRTY, IS_DIRTY, SIG_VERSION = (
+    range(9))
+NEURON_I_COLS = 9
+# unit float rows (rows, N + M): output as sent; the TD sum carried for the unit's synapses and
+# the global TD sum P at its snapshot; the cached decayed TD sum and trace decay (at U_VERSION)
+OUT, CARRY, P_SNAP, U_TD, U_DECAY = range(5)
+UNIT_F_ROWS = 5
+# unit int rows (rows, N + M): phase clock and episode of the unit's last snapshot, version
+# of the cached factors, phase clock at which it joined the pending list; PENDING: the list
+SNAP_CLOCK, SNAP_EPISODE, U_VERSION, PENDING_CLOCK, PENDING = range(5)
+UNIT_I_ROWS = 5
+# synapse int rows (rows, S); synapses are sorted by presynaptic unit, so the synapses leaving
 # unit p are the contiguous range ptr[OUT_PTR, p] .. ptr[OUT_PTR, p + 1]
 PRE, POST, IN_SYN = range(3)
 # index pointer rows (2, N + M + 1): synapses leaving each unit, entering each neuron
 OUT_PTR, IN_PTR = range(2)
-# synapse float rows (n_rows, S): consolidation importance and anchor, TD(lambda) e-prop trace
-IMPORTANCE, ANCHOR, TRACE = range(3)
-SYN_F_ROWS = 3
-# learning sums rows (n_rows, n_signals) and their snapshots (n_rows, N + M, n_signals): S or Q,
-# R, and with TD(lambda) traces F, G and P (P is the same in every column)
-SUM, DECAYED, FILTERED, FILTERED_DECAYED, TD_SUM = range(5)
-SUM_ROWS = 5
+# synapse float rows (rows, S): eligibility trace and the post neuron's combined sums at the last
+# settlement; consolidation importance and anchor
+TRACE, F_SNAP, Q_SNAP, IMPORTANCE, ANCHOR = range(5)
+SYN_F_ROWS = 5
+# global learning sums (rows, n_signals): filtered gradients F, accumulated signal Q
+SUM_F, SUM_Q = range(2)
+SUM_ROWS = 2
+# global float scalars: P = sum lr * delta(u) * rho**(u - BASE)
+G_P = 0
+GLOB_SIZE = 1
 # misc int64 entries
-SYNOPS, NEURON_UPDATES, LEARN_UPDATES, HIDDEN_EVENTS, INPUT_EVENTS = range(5)
-N_COUNTERS = 5
-STEP, BASE, ACTIVE, NOW, NEAR, FAR_MIN = range(5, 11)
-MISC_SIZE = 11
+# (VERSION changes whenever a learning sum does: the per-neuron and per-unit caches key on it)
+(STEP, CLOCK, BASE, EPISODE, VERSION, N_PENDING, ACTIVE, NOW, NEAR, FAR_MIN) = range(10)
+MISC_SIZE = 10
 # learn_params entries
-(LP_LR, LP_LOG_KAPPA, LP_WCLIP, LP_CONS, LP_ANCHOR, LP_HOMEO, LP_RATE, LP_THMIN,
- LP_THMAX, LP_FILTER, LP_LOG_RHO) = range(11)
+(LP_LR, LP_WCLIP, LP_CONS, LP_ANCHOR, LP_HOMEO, LP_RATE, LP_THMIN, LP_THMAX, LP_RHO,
+ LP_LOG_RHO, LP_REBASE) = range(11)
 N_LEARN_PARAMS = 11
+# operation counters (int64), priced by ``accounting.py``
+(C_INPUT_EVENT, C_HIDDEN_EVENT, C_DELIVER, C_READOUT_DELIVER, C_DECAY_TABLE, C_DECAY_EXP,
+ C_SCHEDULE, C_CROSSING_SOLVE, C_WHEEL_OP, C_WHEEL_SCAN, C_HOMEOSTASIS, C_SETTLE, C_WEIGHT_MOVE,
+ C_NEURON_SIGNAL, C_UNIT_FACTORS, C_PENDING, C_SWEEP_UNIT, C_CONSOLIDATE, C_STEP_A,
+ C_STEP_B) = range(20)
+N_COUNTS = 20
 
 WHEEL_SLOTS = 4096  # power of two; crossings further ahead wait in the far list (slot WHEEL_SLOTS)
 _MASK = WHEEL_SLOTS - 1
@@ -107,12 +129,13 @@ def cell_bounds(yhat, theta):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def crossing_tick(c, a, c_dn, c_up, inv_tau, k_now, k_min):
+def crossing_tick(c, a, c_dn, c_up, inv_tau, k_now, k_min, count):
     """First tick >= k_min at which c(t) leaves (c_dn, c_up), or NEVER.
 
     ``c`` is the cell state at ``k_now``; the drive ``a`` is constant from then on. Working in
     cell space needs one logarithm per call; the bounds change only at the neuron's own events.
     """
+    count[C_SCHEDULE] += 1
     if c >= c_up or c <= c_dn:
         return max(k_now, k_min)
     if a > c:
@@ -127,6 +150,7 @@ def crossing_tick(c, a, c_dn, c_up, inv_tau, k_now, k_min):
         return NEVER
     if ratio <= 1.0:
         return max(k_now, k_min)
+    count[C_CROSSING_SOLVE] += 1
     k = k_now + int(math.ceil(math.log(ratio) / inv_tau - _EARLY))
     return max(k, k_min)
 
@@ -134,10 +158,11 @@ def crossing_tick(c, a, c_dn, c_up, inv_tau, k_now, k_min):
 # -- timing wheel: one doubly linked list of neurons per tick slot -----------------------------
 
 @njit(cache=True, inline="always", _nrt=False)
-def wheel_remove(i, ni, wheel, misc):
+def wheel_remove(i, ni, wheel, misc, count):
     slot = ni[i, LINK_SLOT]
     if slot < 0:
         return
+    count[C_WHEEL_OP] += 1
     nxt = ni[i, LINK_NEXT]
     prv = ni[i, LINK_PREV]
     if prv >= 0:
@@ -152,7 +177,8 @@ def wheel_remove(i, ni, wheel, misc):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def wheel_insert(i, k, ni, wheel, misc):
+def wheel_insert(i, k, ni, wheel, misc, count):
+    count[C_WHEEL_OP] += 1
     if k - misc[NOW] < WHEEL_SLOTS:
         slot = k & _MASK
         misc[NEAR] += 1
@@ -170,16 +196,17 @@ def wheel_insert(i, k, ni, wheel, misc):
 
 
 @njit(cache=True, _nrt=False)
-def wheel_migrate(ni, wheel, misc):
+def wheel_migrate(ni, wheel, misc, count):
     """Move far crossings that have come within the wheel's window into their slots."""
     i = wheel[_FAR]
     far_min = _NO_FAR
     while i >= 0:
         nxt = ni[i, LINK_NEXT]
         k = ni[i, NEXT_TICK]
+        count[C_WHEEL_SCAN] += 1
         if k - misc[NOW] < WHEEL_SLOTS:
-            wheel_remove(i, ni, wheel, misc)
-            wheel_insert(i, k, ni, wheel, misc)
+            wheel_remove(i, ni, wheel, misc, count)
+            wheel_insert(i, k, ni, wheel, misc, count)
         elif k < far_min:
             far_min = k
         i = nxt
@@ -187,33 +214,34 @@ def wheel_migrate(ni, wheel, misc):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def next_crossing(limit, ni, wheel, misc):
+def next_crossing(limit, ni, wheel, misc, count):
     """Earliest tick in (NOW, limit] with a scheduled crossing, or limit + 1."""
     if misc[FAR_MIN] - misc[NOW] < WHEEL_SLOTS:
-        wheel_migrate(ni, wheel, misc)
+        wheel_migrate(ni, wheel, misc, count)
     if misc[NEAR] == 0:
         return limit + 1
     stop = min(limit, misc[NOW] + WHEEL_SLOTS - 1)
     for k in range(misc[NOW] + 1, stop + 1):
+        count[C_WHEEL_SCAN] += 1
         if wheel[k & _MASK] >= 0:
             return k
     return limit + 1
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def schedule(i, k_now, k_min, nf, ni, wheel, misc):
+def schedule(i, k_now, k_min, nf, ni, wheel, misc, count):
     """(Re)file neuron i under its next crossing; its cell must be settled to ``k_now``."""
     k = crossing_tick(nf[i, CELL], nf[i, DRIVE], nf[i, LOW], nf[i, HIGH], nf[i, INV_TAU],
-                      k_now, k_min)
+                      k_now, k_min, count)
     if k == ni[i, NEXT_TICK]:
         return
-    wheel_remove(i, ni, wheel, misc)
+    wheel_remove(i, ni, wheel, misc, count)
     ni[i, NEXT_TICK] = k
     if k != NEVER:
-        wheel_insert(i, k, ni, wheel, misc)
+        wheel_insert(i, k, ni, wheel, misc, count)
 
 
-# -- neurons and synapses ----------------------------------------------------------------------
+# -- neurons -----------------------------------------------------------------------------------
 
 @njit(cache=True, _nrt=False)
 def fill_decay_table(i, nf):
@@ -223,7 +251,7 @@ def fill_decay_table(i, nf):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def settle_neuron(i, k, nf, ni, misc):
+def settle_neuron(i, k, nf, ni, count):
     """Advance neuron i's cell state to tick k in closed form (the decay factor is looked up for
     up to DECAY_TICKS ticks: the same numbers exp gives)."""
     dt = k - ni[i, T_LAST]
@@ -231,11 +259,12 @@ def settle_neuron(i, k, nf, ni, misc):
         a = nf[i, DRIVE]
         if dt <= DECAY_TICKS:
             factor = nf[i, DECAY + dt - 1]
+            count[C_DECAY_TABLE] += 1
         else:
             factor = math.exp(-dt * nf[i, INV_TAU])
+            count[C_DECAY_EXP] += 1
         nf[i, CELL] = a + (nf[i, CELL] - a) * factor
         ni[i, T_LAST] = k
-        misc[NEURON_UPDATES] += 1
 
 
 @njit(cache=True, inline="always", _nrt=False)
@@ -248,127 +277,171 @@ def mark_dirty(i, ni, n_dirty):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def settle_synapse(s, k, syn, weight, nf, ni, unit, snap_step, misc, feedback, sums, snaps,
-                   learn_params, syn_f):
-    """Add synapse s's e-prop weight change accumulated since it was last settled."""
-    step = misc[STEP]
-    p = syn[PRE, s]
-    i = syn[POST, s]
-    kp = snap_step[p]
-    ki = snap_step[i]
-    src = p if kp >= ki else i
-    k0 = snap_step[src]
-    if k0 >= step:
-        return
-    log_kappa = learn_params[LP_LOG_KAPPA]
-    y = unit[OUT, p]
-    eps0 = y + (unit[EPS, p] - y) * math.exp(log_kappa * (k0 - kp))
-    scale = math.exp(log_kappa * (misc[BASE] - k0))
-    yi = unit[OUT, i]
-    psi = 1.0 - yi * yi
-    lr = learn_params[LP_LR]
-    acc = 0.0
-    if learn_params[LP_FILTER] == 0.0:
-        for r in range(sums.shape[1]):
-            acc += feedback[i, r] * (y * (sums[SUM, r] - snaps[SUM, src, r]) + (eps0 - y) * (
-                sums[DECAYED, r] - snaps[DECAYED, src, r]) * scale)
-        dw = lr * psi * acc
-    else:
-        log_rho = learn_params[LP_LOG_RHO]
-        rho_scale = math.exp(-log_rho * (k0 - misc[BASE]))  # rho**(base - k0)
-        rho_span = math.exp(log_rho * (step - k0))
-        td = (sums[TD_SUM, 0] - snaps[TD_SUM, src, 0]) * rho_scale
-        new_trace = 0.0
-        for r in range(sums.shape[1]):
-            f0 = snaps[FILTERED, src, r]
-            g0 = snaps[FILTERED_DECAYED, src, r]
-            acc += feedback[i, r] * (y * (sums[SUM, r] - snaps[SUM, src, r] - f0 * td) + (
-                eps0 - y) * scale * (sums[DECAYED, r] - snaps[DECAYED, src, r] - g0 * td))
-            new_trace += feedback[i, r] * (y * (sums[FILTERED, r] - rho_span * f0) + (
-                eps0 - y) * scale * (sums[FILTERED_DECAYED, r] - rho_span * g0))
-        trace = syn_f[TRACE, s]
-        syn_f[TRACE, s] = rho_span * trace + psi * new_trace
-        dw = lr * (trace * td + psi * acc)
-    w = weight[s]
-    strength = learn_params[LP_CONS]
-    if strength > 0.0:
-        # Synaptic-intelligence-style consolidation: importance is the path integral of
-        # update x gradient; the weight is pulled towards a slowly moving anchor in proportion.
-        syn_f[IMPORTANCE, s] += dw * dw / max(lr, 1e-12)
-        pull = min(1.0, lr * strength * syn_f[IMPORTANCE, s] * (step - k0))
-        dw -= pull * (w - syn_f[ANCHOR, s])
-        syn_f[ANCHOR, s] += min(1.0, learn_params[LP_ANCHOR] * (step - k0)) * (w - syn_f[ANCHOR, s])
-    clip = learn_params[LP_WCLIP]
-    w_new = min(max(w + dw, -clip), clip)
-    if w_new != w:
-        settle_neuron(i, k, nf, ni, misc)
-        nf[i, DRIVE] += (w_new - w) * y
-        weight[s] = w_new
-    misc[LEARN_UPDATES] += 1
-
-
-@njit(cache=True, inline="always", _nrt=False)
-def snapshot_unit(p, unit, snap_step, misc, sums, snaps, learn_params):
-    """Record the global learning sums and p's filtered output at the current learning step."""
-    step = misc[STEP]
-    y = unit[OUT, p]
-    decay = math.exp(learn_params[LP_LOG_KAPPA] * (step - snap_step[p]))
-    unit[EPS, p] = y + (unit[EPS, p] - y) * decay
-    snap_step[p] = step
-    for row in range(sums.shape[0]):
-        for r in range(sums.shape[1]):
-            snaps[row, p, r] = sums[row, r]
-
-
-@njit(cache=True, inline="always", _nrt=False)
-def settle_unit_synapses(p, k, is_neuron, syn, ptr, weight, nf, ni, unit, snap_step, misc,
-                         feedback, sums, snaps, learn_params, syn_f):
-    """Before p's output changes: settle every synapse touching p, then snapshot p."""
-    if is_neuron:
-        for j in range(ptr[IN_PTR, p], ptr[IN_PTR, p + 1]):
-            settle_synapse(syn[IN_SYN, j], k, syn, weight, nf, ni, unit, snap_step, misc,
-                           feedback, sums, snaps, learn_params, syn_f)
-    for j in range(ptr[OUT_PTR, p], ptr[OUT_PTR, p + 1]):
-        if is_neuron and syn[POST, j] == p:
-            continue  # a self-connection, settled above as an incoming synapse
-        settle_synapse(j, k, syn, weight, nf, ni, unit, snap_step, misc,
-                       feedback, sums, snaps, learn_params, syn_f)
-    snapshot_unit(p, unit, snap_step, misc, sums, snaps, learn_params)
-
-
-@njit(cache=True, inline="always", _nrt=False)
-def deliver(p, delta, k, syn, ptr, weight, nf, ni, misc, readout, readout_value, n_dirty):
-    """Send p's change to its targets' drives and to the readouts."""
-    start = ptr[OUT_PTR, p]
-    stop = ptr[OUT_PTR, p + 1]
-    for s in range(start, stop):
-        i = syn[POST, s]
-        settle_neuron(i, k, nf, ni, misc)
-        nf[i, DRIVE] += weight[s] * delta
-        n_dirty = mark_dirty(i, ni, n_dirty)
-    n_out = readout.shape[0] if p < readout.shape[1] - 1 else 0  # the last column: bias
-    for r in range(n_out):
-        readout_value[r] += readout[r, p] * delta
-    misc[SYNOPS] += stop - start + n_out
-    return n_dirty
-
-
-@njit(cache=True, inline="always", _nrt=False)
-def homeostasis(i, k, nf, ni, learn_params):
+def homeostasis(i, k, nf, ni, learn_params, count):
     """Raise the threshold of a neuron firing faster than the target rate, else lower it."""
     rate = learn_params[LP_HOMEO]
     if rate > 0.0 and ni[i, LAST_EMIT] != NEVER:
         interval = k - ni[i, LAST_EMIT]
         th = nf[i, THETA] * math.exp(rate * (1.0 - learn_params[LP_RATE] * interval))
         nf[i, THETA] = min(max(th, learn_params[LP_THMIN]), learn_params[LP_THMAX])
+        count[C_HOMEOSTASIS] += 1
     ni[i, LAST_EMIT] = k
+
+
+# -- lazy e-prop -------------------------------------------------------------------------------
+
+@njit(cache=True, inline="always", _nrt=False)
+def rho_power(n, learn_params):
+    """rho**n (0**0 = 1)."""
+    if n == 0:
+        return 1.0
+    if learn_params[LP_RHO] == 0.0:
+        return 0.0
+    return math.exp(learn_params[LP_LOG_RHO] * n)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def neuron_signal(i, nf, ni, misc, count, feedback, sums):
+    """Neuron i's combined sums B[i] . F and B[i] . Q, computed once per version of the sums."""
+    if ni[i, SIG_VERSION] != misc[VERSION]:
+        f = 0.0
+        q = 0.0
+        for r in range(sums.shape[1]):
+            f += feedback[i, r] * sums[SUM_F, r]
+            q += feedback[i, r] * sums[SUM_Q, r]
+        nf[i, SIG_F] = f
+        nf[i, SIG_Q] = q
+        ni[i, SIG_VERSION] = misc[VERSION]
+        count[C_NEURON_SIGNAL] += 1
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def unit_factors(p, unit, uint, misc, count, glob, learn_params):
+    """For synapses last settled at unit p's snapshot, computed once per phase clock: the TD
+    errors met since, each decayed by rho**(u - k0) (``U_TD``), and rho**(STEP - k0)
+    (``U_DECAY``); computed once per version of the sums. A snapshot from before the last trace reset carries only what came before
+    the reset, and its trace has been reset (decay 0)."""
+    if uint[U_VERSION, p] == misc[VERSION]:
+        return
+    k0 = uint[SNAP_CLOCK, p] >> 1
+    td = unit[CARRY, p]
+    if uint[SNAP_EPISODE, p] != misc[EPISODE]:
+        decay = 0.0
+    else:
+        if learn_params[LP_RHO] > 0.0:
+            td += math.exp(learn_params[LP_LOG_RHO] * (misc[BASE] - k0)) * (
+                glob[G_P] - unit[P_SNAP, p])
+        decay = rho_power(misc[STEP] - k0, learn_params)
+    unit[U_TD, p] = td
+    unit[U_DECAY, p] = decay
+    uint[U_VERSION, p] = misc[VERSION]
+    count[C_UNIT_FACTORS] += 1
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def settle_synapse(s, k, syn, weight, nf, ni, unit, uint, misc, count, feedback, sums, glob,
+                   learn_params, syn_f):
+    """Apply synapse s's e-prop change since its last settlement and bring its trace up to the
+    current phase (see the module docstring)."""
+    p = syn[PRE, s]
+    i = syn[POST, s]
+    # the later snapshot of the two ends (a trace reset between snapshots of the same phase
+    # makes the later one the one of the newer episode)
+    src = p if uint[SNAP_CLOCK, p] > uint[SNAP_CLOCK, i] or (
+        uint[SNAP_CLOCK, p] == uint[SNAP_CLOCK, i]
+        and uint[SNAP_EPISODE, p] >= uint[SNAP_EPISODE, i]) else i
+    if uint[SNAP_CLOCK, src] == misc[CLOCK] and uint[SNAP_EPISODE, src] == misc[EPISODE]:
+        return  # settled in this phase already
+    neuron_signal(i, nf, ni, misc, count, feedback, sums)
+    unit_factors(src, unit, uint, misc, count, glob, learn_params)
+    y = unit[OUT, p]
+    yi = unit[OUT, i]
+    ey = (1.0 - yi * yi) * y
+    c = syn_f[TRACE, s] - ey * syn_f[F_SNAP, s]
+    q = nf[i, SIG_Q]
+    dw = c * unit[U_TD, src] + ey * (q - syn_f[Q_SNAP, s])
+    syn_f[TRACE, s] = unit[U_DECAY, src] * c + ey * nf[i, SIG_F]
+    syn_f[F_SNAP, s] = nf[i, SIG_F]
+    syn_f[Q_SNAP, s] = q
+    count[C_SETTLE] += 1
+    w = float(weight[s])
+    strength = learn_params[LP_CONS]
+    if strength > 0.0:
+        # Synaptic-intelligence-style consolidation: importance accumulates update**2 / lr; the
+        # weight is pulled towards a slowly moving anchor in proportion.
+        steps = misc[STEP] - (uint[SNAP_CLOCK, src] >> 1)
+        lr = max(learn_params[LP_LR], 1e-12)
+        syn_f[IMPORTANCE, s] += dw * dw / lr
+        pull = min(1.0, lr * strength * syn_f[IMPORTANCE, s] * steps)
+        dw -= pull * (w - syn_f[ANCHOR, s])
+        syn_f[ANCHOR, s] += min(1.0, learn_params[LP_ANCHOR] * steps) * (w - syn_f[ANCHOR, s])
+        count[C_CONSOLIDATE] += 1
+    clip = learn_params[LP_WCLIP]
+    weight[s] = min(max(w + dw, -clip), clip)
+    moved = float(weight[s]) - w  # what the float32 weight took, so drives stay exact
+    if moved != 0.0:
+        settle_neuron(i, k, nf, ni, count)
+        nf[i, DRIVE] += moved * y
+        count[C_WEIGHT_MOVE] += 1
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def snapshot_unit(p, unit, uint, misc, glob):
+    """p's synapses are settled: restart its TD sum here. Between phases A and B of a step the
+    unit waits in the pending list for that step's TD error."""
+    clock = misc[CLOCK]
+    uint[SNAP_CLOCK, p] = clock
+    uint[SNAP_EPISODE, p] = misc[EPISODE]
+    uint[U_VERSION, p] = -1
+    unit[CARRY, p] = 0.0
+    unit[P_SNAP, p] = glob[G_P]
+    if clock & 1 == 0 and uint[PENDING_CLOCK, p] != clock:
+        uint[PENDING_CLOCK, p] = clock
+        uint[PENDING, misc[N_PENDING]] = p
+        misc[N_PENDING] += 1
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def settle_unit_synapses(p, k, is_neuron, syn, ptr, weight, nf, ni, unit, uint, misc, count,
+                         feedback, sums, glob, learn_params, syn_f):
+    """Before p's output changes: settle every synapse touching p, then snapshot p."""
+    if is_neuron:
+        for j in range(ptr[IN_PTR, p], ptr[IN_PTR, p + 1]):
+            settle_synapse(syn[IN_SYN, j], k, syn, weight, nf, ni, unit, uint, misc, count,
+                           feedback, sums, glob, learn_params, syn_f)
+    for j in range(ptr[OUT_PTR, p], ptr[OUT_PTR, p + 1]):
+        if is_neuron and syn[POST, j] == p:
+            continue  # a self-connection, settled above as an incoming synapse
+        settle_synapse(j, k, syn, weight, nf, ni, unit, uint, misc, count, feedback, sums, glob,
+                       learn_params, syn_f)
+    snapshot_unit(p, unit, uint, misc, glob)
+
+
+# -- events ------------------------------------------------------------------------------------
+
+@njit(cache=True, inline="always", _nrt=False)
+def deliver(p, delta, k, syn, ptr, weight, nf, ni, count, readout, readout_value, n_dirty):
+    """Send p's change to its targets' drives and to the readouts."""
+    start = ptr[OUT_PTR, p]
+    stop = ptr[OUT_PTR, p + 1]
+    for s in range(start, stop):
+        i = syn[POST, s]
+        settle_neuron(i, k, nf, ni, count)
+        nf[i, DRIVE] += weight[s] * delta
+        n_dirty = mark_dirty(i, ni, n_dirty)
+    n_out = readout.shape[0] if p < readout.shape[1] - 1 else 0  # the last column: bias
+    for r in range(n_out):
+        readout_value[r] += readout[r, p] * delta
+    count[C_DELIVER] += stop - start
+    count[C_READOUT_DELIVER] += n_out
+    return n_dirty
 
 
 # -- entry points ------------------------------------------------------------------------------
 
 @njit(cache=True, _nrt=False)
-def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit, snap_step,
-            wheel, misc, readout, readout_value, feedback, sums, snaps, learn_params, syn_f):
+def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit, uint, wheel,
+            misc, count, readout, readout_value, feedback, sums, glob, learn_params, syn_f):
     """Process input events (sorted by tick, all in [NOW, k_end]) and every scheduled crossing
     up to and including tick ``k_end``, in tick order."""
     n_hidden = nf.shape[0]
@@ -378,7 +451,7 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
     n_dirty = 0
     while True:
         k = ev_tick[e] if e < n_ev else k_end + 1
-        k = min(k, next_crossing(min(k, k_end), ni, wheel, misc))
+        k = min(k, next_crossing(min(k, k_end), ni, wheel, misc, count))
         if k > k_end:
             break
         misc[NOW] = k
@@ -389,19 +462,19 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
             value = ev_value[e]
             e += 1
             if learning:
-                settle_unit_synapses(p, k, False, syn, ptr, weight, nf, ni, unit, snap_step,
-                                     misc, feedback, sums, snaps, learn_params, syn_f)
+                settle_unit_synapses(p, k, False, syn, ptr, weight, nf, ni, unit, uint, misc,
+                                     count, feedback, sums, glob, learn_params, syn_f)
             unit[OUT, p] += value
-            misc[INPUT_EVENTS] += 1
-            n_dirty = deliver(p, value, k, syn, ptr, weight, nf, ni, misc, readout,
+            count[C_INPUT_EVENT] += 1
+            n_dirty = deliver(p, value, k, syn, ptr, weight, nf, ni, count, readout,
                               readout_value, n_dirty)
         # Scheduled threshold crossings at tick k.
         slot = k & _MASK
         while wheel[slot] >= 0:
             i = wheel[slot]
-            wheel_remove(i, ni, wheel, misc)
+            wheel_remove(i, ni, wheel, misc, count)
             ni[i, NEXT_TICK] = NEVER
-            settle_neuron(i, k, nf, ni, misc)
+            settle_neuron(i, k, nf, ni, count)
             c = nf[i, CELL]
             if c >= nf[i, HIGH] or c <= nf[i, LOW]:
                 delta = tanh(c) - unit[OUT, i]
@@ -409,13 +482,13 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
                 delta = 0.0  # scheduled early by rounding: rescheduled below
             if delta != 0.0:
                 if learning:
-                    settle_unit_synapses(i, k, True, syn, ptr, weight, nf, ni, unit, snap_step,
-                                         misc, feedback, sums, snaps, learn_params, syn_f)
+                    settle_unit_synapses(i, k, True, syn, ptr, weight, nf, ni, unit, uint,
+                                         misc, count, feedback, sums, glob, learn_params, syn_f)
                 unit[OUT, i] += delta
-                misc[HIDDEN_EVENTS] += 1
-                homeostasis(i, k, nf, ni, learn_params)
+                count[C_HIDDEN_EVENT] += 1
+                homeostasis(i, k, nf, ni, learn_params, count)
                 nf[i, LOW], nf[i, HIGH] = cell_bounds(unit[OUT, i], nf[i, THETA])
-                n_dirty = deliver(i, delta, k, syn, ptr, weight, nf, ni, misc, readout,
+                n_dirty = deliver(i, delta, k, syn, ptr, weight, nf, ni, count, readout,
                                   readout_value, n_dirty)
             n_dirty = mark_dirty(i, ni, n_dirty)
         # Drives changed at tick k cannot move any cell state at k, so crossings are
@@ -423,26 +496,96 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
         for d in range(n_dirty):
             i = ni[d, DIRTY]
             ni[i, IS_DIRTY] = 0
-            settle_neuron(i, k, nf, ni, misc)
-            schedule(i, k, k + 1, nf, ni, wheel, misc)
+            settle_neuron(i, k, nf, ni, count)
+            schedule(i, k, k + 1, nf, ni, wheel, misc, count)
         n_dirty = 0
     misc[NOW] = k_end
     return e
 
 
 @njit(cache=True, _nrt=False)
-def settle_all(k, syn, weight, nf, ni, unit, snap_step, misc, feedback, sums, snaps,
-               learn_params, syn_f):
-    """Settle every synapse and snapshot every unit at the current learning step."""
-    for s in range(syn.shape[1]):
-        settle_synapse(s, k, syn, weight, nf, ni, unit, snap_step, misc, feedback, sums, snaps,
-                       learn_params, syn_f)
-    for p in range(unit.shape[1]):
-        snapshot_unit(p, unit, snap_step, misc, sums, snaps, learn_params)
+def begin_learning_step(gradient, supervised, misc, count, sums, learn_params):
+    """Phase A of a new learning step: ``F <- rho F + h`` (``gradient``: h per readout) and a
+    supervised error's share of ``Q`` (``supervised``: lr * g per readout, or zeros). Units that
+    change from here on change the next step's eligibility, not this one's."""
+    rho = learn_params[LP_RHO]
+    misc[STEP] += 1
+    misc[CLOCK] = 2 * misc[STEP]
+    misc[VERSION] += 1
+    misc[N_PENDING] = 0  # a step without a TD error leaves nothing pending
+    for r in range(sums.shape[1]):
+        sums[SUM_F, r] = rho * sums[SUM_F, r] + gradient[r]
+        sums[SUM_Q, r] += supervised[r]
+    count[C_STEP_A] += 1
 
 
 @njit(cache=True, _nrt=False)
-def refresh(k, syn, weight, nf, ni, unit, wheel, misc, readout, readout_value):
+def apply_td_error(delta, unit, uint, misc, count, sums, glob, learn_params):
+    """Phase B: the TD error of the current step (times the learning rate) meets every trace:
+    ``Q += delta F``, ``P += delta rho**(STEP - BASE)``; the units settled since phase A get it
+    as their carry."""
+    for r in range(sums.shape[1]):
+        sums[SUM_Q, r] += delta * sums[SUM_F, r]
+    rho_on = learn_params[LP_RHO] > 0.0
+    if rho_on:
+        glob[G_P] += delta * math.exp(learn_params[LP_LOG_RHO] * (misc[STEP] - misc[BASE]))
+    for j in range(misc[N_PENDING]):
+        p = uint[PENDING, j]
+        if uint[SNAP_CLOCK, p] == misc[CLOCK]:
+            unit[CARRY, p] = delta
+            unit[P_SNAP, p] = glob[G_P]
+    count[C_PENDING] += misc[N_PENDING]
+    misc[N_PENDING] = 0
+    misc[CLOCK] = 2 * misc[STEP] + 1
+    misc[VERSION] += 1
+    count[C_STEP_B] += 1
+    if rho_on and misc[STEP] - misc[BASE] >= learn_params[LP_REBASE]:
+        rebase(unit, uint, misc, count, glob, learn_params)
+
+
+@njit(cache=True, _nrt=False)
+def rebase(unit, uint, misc, count, glob, learn_params):
+    """Fold the TD sum P into every open unit's carry and restart it at the current step, before
+    rho**(STEP - BASE) leaves double precision comfort. O(N + M), every LP_REBASE steps."""
+    if learn_params[LP_RHO] > 0.0:
+        for p in range(unit.shape[1]):
+            if uint[SNAP_EPISODE, p] == misc[EPISODE]:
+                k0 = uint[SNAP_CLOCK, p] >> 1
+                unit[CARRY, p] += math.exp(learn_params[LP_LOG_RHO] * (misc[BASE] - k0)) * (
+                    glob[G_P] - unit[P_SNAP, p])
+            unit[P_SNAP, p] = 0.0
+        count[C_SWEEP_UNIT] += unit.shape[1]
+    glob[G_P] = 0.0
+    misc[BASE] = misc[STEP]
+    misc[VERSION] += 1
+
+
+@njit(cache=True, _nrt=False)
+def reset_traces(unit, uint, misc, count, sums, glob, learn_params):
+    """Episode boundary: every trace restarts from zero. Units keep the TD errors they have met
+    (folded into their carry by ``rebase``); a new trace episode marks their snapshots as
+    closed, so their synapses' traces count as reset when they are next settled."""
+    rebase(unit, uint, misc, count, glob, learn_params)
+    misc[EPISODE] += 1
+    misc[N_PENDING] = 0
+    for r in range(sums.shape[1]):
+        sums[SUM_F, r] = 0.0
+    misc[VERSION] += 1
+
+
+@njit(cache=True, _nrt=False)
+def settle_all(k, syn, weight, nf, ni, unit, uint, misc, count, feedback, sums, glob,
+               learn_params, syn_f):
+    """Settle every synapse and snapshot every unit at the current phase."""
+    for s in range(syn.shape[1]):
+        settle_synapse(s, k, syn, weight, nf, ni, unit, uint, misc, count, feedback, sums, glob,
+                       learn_params, syn_f)
+    for p in range(unit.shape[1]):
+        snapshot_unit(p, unit, uint, misc, glob)
+
+
+@njit(cache=True, _nrt=False)
+def refresh(k, syn, weight, nf, ni, unit, wheel, misc, count, readout, readout_value):
     """Recompute drives, bounds and readouts exactly (removes accumulated rounding) and
     reschedule every neuron."""
     n_hidden = nf.shape[0]
@@ -453,7 +596,7 @@ def refresh(k, syn, weight, nf, ni, unit, wheel, misc, readout, readout_value):
     wheel[:] = -1
     for i in range(n_hidden):
         fill_decay_table(i, nf)
-        settle_neuron(i, k, nf, ni, misc)
+        settle_neuron(i, k, nf, ni, count)
         nf[i, DRIVE] = nf[i, BIAS]
         ni[i, LINK_SLOT] = -1
         ni[i, NEXT_TICK] = NEVER
@@ -466,4 +609,4 @@ def refresh(k, syn, weight, nf, ni, unit, wheel, misc, readout, readout_value):
         readout_value[r] = acc
     for i in range(n_hidden):
         nf[i, LOW], nf[i, HIGH] = cell_bounds(unit[OUT, i], nf[i, THETA])
-        schedule(i, k, k + 1, nf, ni, wheel, misc)
+        schedule(i, k, k + 1, nf, ni, wheel, misc, count)

@@ -24,30 +24,38 @@ import math
 
 import numpy as np
 
+from . import accounting as A
 from . import kernels as K
 from . import readout
-from .accounting import OpCounts
 from .config import (ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig,
                      per_input)
 from .encoders import PopulationEncoder
 from .events import EventBatch, InputError
 from .network import AsyncNetwork
 from .normalization import RewardScaler, RunningMeanStd
+from .twin import DecisionLog, SyncNetwork, twin_counts, twin_flops
 
 _SIGNAL_CLIP = 5.0
 
 
 class OnlineLearner:
-    """An asynchronous network with actor and critic readouts that learns while it acts."""
+    """An asynchronous network with actor and critic readouts that learns while it acts.
 
-    def __init__(self, config: AgentConfig) -> None:
+    ``twin=True`` runs the same learner on the synchronous twin (``twin.SyncNetwork``): the same
+    initial weights, readouts, normalisation, policy and learning rule, every neuron and synapse
+    updated once per decision; the efficiency baseline.
+    """
+
+    def __init__(self, config: AgentConfig, twin: bool = False) -> None:
         self.config = config.validate()
         net_cfg = config.network
         self.n_inputs = net_cfg.n_inputs
         self.n_actions = config.action.size
         n_out = 1 + self.n_actions
         rng = np.random.default_rng(config.seed)
-        self.net = AsyncNetwork(net_cfg, n_readouts=n_out, n_signals=n_out, rng=rng)
+        self.is_twin = twin
+        network = SyncNetwork if twin else AsyncNetwork
+        self.net = network(net_cfg, n_readouts=n_out, n_signals=n_out, rng=rng)
         self.net.feedback[:] = rng.standard_normal(self.net.feedback.shape) / math.sqrt(n_out)
         self.rng = np.random.default_rng(rng.integers(2**63))
         self.obs_stats = RunningMeanStd(self.n_inputs)
@@ -73,8 +81,15 @@ class OnlineLearner:
         self.pending_value = np.full(1, np.nan, np.float64)
         self.pending_features = np.zeros(n_feat, np.float64)
         self.pending_grads = np.zeros((2, self.n_actions + n_std), np.float64)
-        self.ops = OpCounts()
-        self._last_tick = 0
+        self._signal = np.zeros(n_out, np.float64)
+        self._supervised = np.zeros(n_out, np.float64)
+        # the learner's own arithmetic outside the network, by part, and what the twin does in
+        # the same steps (no send-on-delta work); the steps in the terms of the twin's cost
+        self.python_flops = np.zeros(len(A.PARTS))
+        self.twin_python_flops = np.zeros(len(A.PARTS))
+        self.log = DecisionLog()
+        self.steps = np.zeros(1, np.int64)
+        self._weights_moved = False
         self.last_step_s = np.full(1, np.nan)  # time of the latest step (NaN: none yet)
         self.apply_config(config)
 
@@ -91,8 +106,7 @@ class OnlineLearner:
         self.config = config
         self.net.config = config.network
         lc = config.learning
-        self.net.set_learning(lr=lc.hidden_lr, trace_steps=lc.eprop_trace_steps,
-                              weight_clip=lc.weight_clip,
+        self.net.set_learning(lr=lc.hidden_lr, weight_clip=lc.weight_clip,
                               consolidation=lc.consolidation_strength,
                               anchor_steps=lc.consolidation_anchor_steps,
                               active=lc.learning_enabled,
@@ -141,6 +155,8 @@ class OnlineLearner:
         if not np.all(np.isfinite(updated)):
             raise InputError("input values overflowed to inf")
         self.raw_input[:] = updated
+        # the sender's send-on-delta encoding and the reconstruction here; a twin takes values
+        self._charge(A.SENSOR_ENCODING, A.sensor_encoding_flops(self.n_inputs) + len(events), 0)
         return self._step(time_s, reward, terminated, truncated, teacher_action, deterministic)
 
     def _check_step(self, time_s: float, reward, teacher_action) -> None:
@@ -162,6 +178,7 @@ class OnlineLearner:
             net.origin_s = time_s
         if math.isnan(self.last_step_s[0]) or time_s > self.last_step_s[0]:
             self.last_step_s[0] = time_s
+        net_cfg = self.config.network
         scaled = self.raw_input / self.observation_scale
         if learning and lc.normalize_observations:
             self.obs_stats.update(scaled)
@@ -170,20 +187,29 @@ class OnlineLearner:
         if self.fields is not None:
             target = self.fields.transform(target)
         change = target * self.channel_gain - net.input_value
-        channels = np.flatnonzero(np.abs(change) >= self.config.network.input_threshold)
+        threshold = 0.0 if self.is_twin else net_cfg.input_threshold
+        channels = np.flatnonzero((np.abs(change) >= threshold) & (change != 0.0))
         # the inputs take effect at the step's tick; the readouts are read decision_ticks later,
         # once the network has integrated them (a neuron's state moves only as time passes)
         k = max(int(net.tick_of(time_s)), net.now_tick)
-        k_read = max(k + self.config.network.decision_ticks, net.now_tick)
+        k_read = max(k + net_cfg.decision_ticks, net.now_tick)
+        self._log_step(k, k_read, channels.size > 0)
         net.process_ticks(np.full(channels.size, k, np.int64), channels.astype(np.int32),
                           change[channels], k_read)
-        self._count_dense(k_read)
+        gain = bool(np.any(self.channel_gain != 1.0))
+        self._charge(A.INPUT_CODING,
+                     A.input_coding_flops(self.n_inputs, net_cfg.input_fields, gain, True),
+                     A.input_coding_flops(self.n_inputs, net_cfg.input_fields, gain, False))
+        if lc.normalize_observations:
+            self._charge(A.NORMALISATION, A.normalisation_flops(self.n_inputs, learning))
         features = net.features()
         values = net.readout_value
 
         episode_end = terminated or truncated
         if learning and reward is not None and not math.isnan(self.pending_value[0]):
             r = self.reward_scaler.scale(reward, episode_end) if lc.normalize_rewards else reward
+            if lc.normalize_rewards:
+                self._charge(A.NORMALISATION, A.reward_scaling_flops())
             bootstrap = 0.0 if terminated else lc.gamma * values[0]
             self._learn_td(r + bootstrap - self.pending_value[0], features)
         if episode_end:
@@ -194,9 +220,15 @@ class OnlineLearner:
             return None
 
         action, grad, entropy_grad, log_std_grad = self._policy(values[1:], deterministic)
+        self._charge(A.POLICY, A.policy_flops(self.config.action.kind, self.n_actions))
         if learning:
             self.pending_value[0] = values[0]
             self.pending_features[:] = features
+            # the network's learning signal for this step: d V / d V = 1 for the critic, and
+            # the actor's log-likelihood gradient (its trace meets the next TD error), or, with
+            # a teacher, the teacher's error applied now without a TD error
+            signal = self._signal
+            signal[0] = 1.0
             if teacher_action is None:
                 if lc.mean_regularization > 0.0 and self.config.action.kind == "continuous":
                     # pull the pre-squash means towards 0, away from tanh saturation
@@ -205,9 +237,21 @@ class OnlineLearner:
                 self.pending_grads[0] = np.concatenate([grad, log_std_grad])
                 self.pending_grads[1, : self.n_actions] = entropy_grad
                 self.pending_grads[1, self.n_actions:] = 1.0  # d entropy / d log std
+                np.clip(grad, -_SIGNAL_CLIP, _SIGNAL_CLIP, out=signal[1:])
+                net.begin_learning_step(signal)
+                self.log.phase_a += 1
+                self._charge(A.EPROP, 2 * self.n_actions)
             else:  # the actor learns from the teacher, not from its own sampled action
                 self.pending_grads[:] = 0.0
-                self._learn_imitation(self._teacher_target(teacher_action), features)
+                error = self._learn_imitation(self._teacher_target(teacher_action), features)
+                signal[1:] = 0.0
+                self._supervised[0] = 0.0
+                np.clip(error, -_SIGNAL_CLIP, _SIGNAL_CLIP, out=self._supervised[1:])
+                net.begin_learning_step(signal, self._supervised)
+                self.log.phase_a += 1
+                self.log.supervised += 1
+                self._weights_moved = True
+                self._charge(A.EPROP, 2 * self.n_actions)
         return action
 
     # -- policy --------------------------------------------------------------------------------
@@ -280,13 +324,16 @@ class OnlineLearner:
                           lc.actor_bound_kappa * size, self.log_std, self.log_std_trace,
                           importance, anchor, strength, anchor_rate, clip)
         np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
-        self.ops.readout_learn_ops += 5 * self.traces.size
-        gradient = np.empty(1 + self.n_actions)
-        gradient[0] = 1.0
-        gradient[1:] = head_grad
-        self.net.add_learning_signal(delta, gradient, _SIGNAL_CLIP)
+        for part, flops in A.readout_td_flops(*self.traces.shape, self.log_std.size,
+                                              lc.consolidation_strength > 0.0).items():
+            self._charge(part, flops)
+        self._charge(A.READOUT_LEARNING, 8)  # the TD error, its clip and the bound's size
+        self.net.apply_td_error(min(max(delta, -_SIGNAL_CLIP), _SIGNAL_CLIP))
+        self.log.phase_b += 1
+        self._weights_moved = True
 
-    def _learn_imitation(self, target, features: np.ndarray) -> None:
+    def _learn_imitation(self, target, features: np.ndarray) -> np.ndarray:
+        """The actor's readouts step towards the teacher's action; returns the error."""
         lc = self.config.learning
         head = self.net.readout_value[1:]
         if self.config.action.kind == "discrete":
@@ -296,38 +343,84 @@ class OnlineLearner:
         else:
             error = np.clip(target - head, -_SIGNAL_CLIP, _SIGNAL_CLIP)
         alpha = lc.imitation_lr / max(1.0, lc.imitation_lr * float(features @ features))
+        self._charge(A.STEP_SIZE, 2 * features.size + A.DIV + A.CMP)
+        self._charge(A.READOUT_LEARNING, 4 * error.size)
         self._add_to_actor(alpha * error, features)
-        gradient = np.zeros(1 + self.n_actions)
-        gradient[1:] = error
-        self.net.add_learning_signal(1.0, gradient, _SIGNAL_CLIP)
+        return error
 
     def _add_to_actor(self, head_change: np.ndarray, features: np.ndarray) -> None:
         readout.actor_update(self.net.readout, self.net.readout_value, features, head_change,
                              *self._consolidation_args())
-        self.ops.readout_learn_ops += 2 * head_change.size * features.size
+        self._charge(A.READOUT_LEARNING, A.actor_update_flops(head_change.size, features.size))
 
     # -- accounting ----------------------------------------------------------------------------
 
-    def _count_dense(self, k: int) -> None:
-        """Record what the asynchronous network did and what a dense one would have done."""
-        ticks = k - self._last_tick
-        self._last_tick = k
-        c = self.net.counters
-        ops = self.ops
-        ops.synops, ops.neuron_updates, ops.learn_updates = int(c[K.SYNOPS]), int(
-            c[K.NEURON_UPDATES]), int(c[K.LEARN_UPDATES])
-        ops.hidden_events, ops.input_events = int(c[K.HIDDEN_EVENTS]), int(c[K.INPUT_EVENTS])
-        ops.ticks += ticks
-        ops.dense_synops += ticks * self.net.dense_synops_per_tick
-        ops.dense_neuron_updates += ticks * self.net.n_hidden
-        if self.net.learning_active:
-            ops.dense_learn_updates += self.net.n_synapses
+    def _charge(self, part: int, flops: int, twin_flops: int | None = None) -> None:
+        """Charge Python-side work to this learner and (``twin_flops``, default the same) to the
+        twin doing the same step."""
+        twin_flops = flops if twin_flops is None else twin_flops
+        self.python_flops[part] += twin_flops if self.is_twin else flops
+        self.twin_python_flops[part] += twin_flops
+
+    def _log_step(self, k: int, k_read: int, inputs_changed: bool) -> None:
+        """Record the step in the terms of the twin's cost (``twin.DecisionLog``)."""
+        log, now = self.log, self.net.now_tick
+        for start, stop in ((now, k), (max(now, k), k_read)):
+            if stop > start:
+                if stop - start <= K.DECAY_TICKS:
+                    log.passes += 1
+                else:
+                    log.long_passes += 1
+        log.input_drives += inputs_changed or self._weights_moved
+        self._weights_moved = False
+        log.readouts += 1
+        self.steps[0] += 1
+
+    def flops_by_part(self) -> dict[str, float]:
+        """All counted arithmetic of this learner so far, by part (``accounting.PARTS``)."""
+        return dict(zip(A.PARTS, self.net.flops_by_part() + self.python_flops))
+
+    def twin_flops_by_part(self) -> dict[str, float]:
+        """What the synchronous twin does for the same steps, by part: counted if this learner
+        is the twin, else from the steps' log (the twin's cost depends only on it)."""
+        if self.is_twin:
+            return self.flops_by_part()
+        net = self.net
+        n_in_syn = int(np.count_nonzero(net.syn[K.PRE] >= net.n_hidden))
+        counts = twin_counts(self.log, net.n_hidden, net.n_synapses - n_in_syn, n_in_syn,
+                             net.readout.shape)
+        flops = twin_flops(counts, net.n_signals, net.td_trace_decay)
+        return dict(zip(A.PARTS, flops + self.twin_python_flops))
+
+    def cost(self) -> dict:
+        """Counted arithmetic per step, this learner's and the twin's for the same steps, their
+        ratio, and the share of neurons that fire per step with the bound it sets on the ratio
+        (every neuron event settles its in- and outgoing synapses)."""
+        steps = max(int(self.steps[0]), 1)
+        own, twin = self.flops_by_part(), self.twin_flops_by_part()
+        total, twin_total = sum(own.values()), sum(twin.values())
+        out = {"flops_per_step": total / steps, "twin_flops_per_step": twin_total / steps,
+               "total_ratio": twin_total / max(total, 1e-12),
+               "flops_by_part": {k: v / steps for k, v in own.items()},
+               "twin_flops_by_part": {k: v / steps for k, v in twin.items()},
+               "energy_uj_per_step": A.energy_uj(total / steps),
+               "twin_energy_uj_per_step": A.energy_uj(twin_total / steps)}
+        if not self.is_twin:
+            count = self.net.count
+            share = count[K.C_HIDDEN_EVENT] / (steps * self.net.n_hidden)
+            out.update(hidden_events_per_step=count[K.C_HIDDEN_EVENT] / steps,
+                       input_events_per_step=count[K.C_INPUT_EVENT] / steps,
+                       synaptic_events_per_step=(count[K.C_DELIVER]
+                                                 + count[K.C_READOUT_DELIVER]) / steps,
+                       settled_synapses_per_step=count[K.C_SETTLE] / steps,
+                       firing_share=share, ratio_bound=1.0 / max(2.0 * share, 1e-12))
+        return out
 
     # -- state ---------------------------------------------------------------------------------
 
     LEARNER_FIELDS = ("raw_input", "traces", "log_std", "log_std_trace", "readout_importance",
                       "readout_anchor", "pending_value", "pending_features", "pending_grads",
-                      "last_step_s")
+                      "last_step_s", "python_flops", "twin_python_flops", "steps")
 
     # arrays in which NaN is a legitimate value ("not set")
     NAN_ALLOWED = ("learner.pending_value", "net.origin_s", "learner.last_step_s")
@@ -347,8 +440,7 @@ class OnlineLearner:
             state[f"{prefix}.mean"] = stats.mean
             state[f"{prefix}.m2"] = stats.m2
         state["reward.return"] = self.reward_scaler.ret
-        state["learner.last_tick"] = np.array([self._last_tick], np.int64)
-        state["learner.ops"] = np.array(list(dataclasses.astuple(self.ops)), np.int64)
+        state["learner.log"] = self.log.as_array()
         state["learner.rng"] = np.frombuffer(
             json.dumps(self.rng.bit_generator.state).encode(), np.uint8)
         return state
@@ -364,8 +456,7 @@ class OnlineLearner:
             stats.mean[...] = state[f"{prefix}.mean"]
             stats.m2[...] = state[f"{prefix}.m2"]
         self.reward_scaler.ret[...] = state["reward.return"]
-        self._last_tick = int(state["learner.last_tick"][0])
-        self.ops = OpCounts(*[int(v) for v in state["learner.ops"]])
+        self.log = DecisionLog(*[int(v) for v in state["learner.log"]])
         self.rng.bit_generator.state = rng_state
 
 

@@ -8,8 +8,9 @@ import numpy as np
 from numba import typeof, types
 
 from . import kernels as K
+from .accounting import kernel_flops
 from .config import NetworkConfig
-from .connectivity import Connectivity, build_connectivity
+from .connectivity import Connectivity, build_connectivity, draw_neurons
 
 
 def compiled_entry(dispatcher, arg_types: tuple):
@@ -54,72 +55,85 @@ class AsyncNetwork:
         self.ptr[K.IN_PTR, n + 1:] = conn.in_ptr[-1]
         self.weight = conn.weight
         self.nf = np.zeros((n, K.NEURON_F_COLS), np.float64)
-        self.nf[:, K.BIAS] = rng.uniform(-config.bias_scale, config.bias_scale, n)
-        self.nf[:, K.INV_TAU] = config.tick_s / rng.uniform(config.tau_min_s, config.tau_max_s, n)
+        self.nf[:, K.BIAS], self.nf[:, K.INV_TAU] = draw_neurons(config, rng)
         self.nf[:, K.CELL] = self.nf[:, K.BIAS]
         self.nf[:, K.THETA] = config.threshold
         self.ni = np.zeros((n, K.NEURON_I_COLS), np.int64)
         self.ni[:, K.LAST_EMIT] = K.NEVER
+        self.ni[:, K.SIG_VERSION] = -1
         self.unit = np.zeros((K.UNIT_F_ROWS, n + m), np.float64)
         self.unit[K.OUT, :n] = np.tanh(self.nf[:, K.CELL])
-        self.unit[K.EPS] = self.unit[K.OUT]
-        self.snap_step = np.zeros(n + m, np.int64)
+        self.uint = np.zeros((K.UNIT_I_ROWS, n + m), np.int64)
+        self.uint[K.U_VERSION] = self.uint[K.PENDING_CLOCK] = -1
         self.wheel = np.full(K.WHEEL_SLOTS + 1, -1, np.int64)
         self.misc = np.zeros(K.MISC_SIZE, np.int64)
+        self.misc[K.CLOCK] = self.uint[K.SNAP_CLOCK] = 1  # after step 0's phase B: nothing due
+        self.count = np.zeros(K.N_COUNTS, np.int64)
+        self._uncounted = np.zeros(K.N_COUNTS, np.int64)
         # readout columns: the units read (hidden, then input channels if read), then the bias
         self.n_read = n + m if config.readout_inputs else n
         self.readout = np.zeros((n_readouts, self.n_read + 1), np.float64)
         self.readout_value = np.zeros(n_readouts, np.float64)
         # e-prop learning state (see kernels.py)
+        self.n_signals = n_signals
         self.feedback = np.zeros((n, n_signals), np.float64)
         self.sums = np.zeros((K.SUM_ROWS, n_signals), np.float64)
-        self.snaps = np.zeros((K.SUM_ROWS, n + m, n_signals), np.float64)
+        self.glob = np.zeros(K.GLOB_SIZE, np.float64)
         self.learn_params = np.zeros(K.N_LEARN_PARAMS, np.float64)
         self.syn_f = np.zeros((K.SYN_F_ROWS, conn.n_synapses), np.float64)
         self.syn_f[K.ANCHOR] = self.weight
         self.origin_s: float | None = None
+        self._no_signal = np.zeros(n_signals, np.float64)
         # the state arrays are only ever changed in place, so one tuple serves every call
         self._advance_args = (self.syn, self.ptr, self.weight, self.nf, self.ni, self.unit,
-                              self.snap_step, self.wheel, self.misc, self.readout,
-                              self.readout_value, self.feedback, self.sums, self.snaps,
+                              self.uint, self.wheel, self.misc, self.count, self.readout,
+                              self.readout_value, self.feedback, self.sums, self.glob,
                               self.learn_params, self.syn_f)
-        self.set_learning(lr=0.0, trace_steps=5.0, weight_clip=4.0)
+        self.set_learning(lr=0.0, weight_clip=4.0)
         self.refresh()
         self._advance = compiled_entry(K.advance, _advance_types(self._advance_args))
 
     # -- configuration -------------------------------------------------------------------------
 
-    def set_learning(self, lr: float, trace_steps: float, weight_clip: float,
-                     consolidation: float = 0.0, anchor_steps: float = 1e4,
-                     active: bool | None = None, td_trace_decay: float = 0.0) -> None:
-        """Set e-prop and homeostasis parameters (live). ``td_trace_decay`` (gamma * lambda;
-        0: off) makes the e-prop eligibility a TD(lambda) trace that later TD errors act on."""
-        log_kappa = -1.0 / trace_steps
-        filtered = float(td_trace_decay > 0.0)
-        log_rho = math.log(td_trace_decay) if filtered else 0.0
+    def set_learning(self, lr: float, weight_clip: float, consolidation: float = 0.0,
+                     anchor_steps: float = 1e4, active: bool | None = None,
+                     td_trace_decay: float = 0.0) -> None:
+        """Set e-prop and homeostasis parameters (live). ``td_trace_decay`` is rho = gamma *
+        lambda of the eligibility traces (0: each TD error meets its own step's eligibility).
+
+        Switching learning off first applies every pending change, so nothing learned before
+        the switch is lost or applied with values from the frozen period; switching it on
+        starts fresh traces."""
         lp = self.learn_params
         if active is not None and bool(active) != self.learning_active:
-            if active:
-                self._rebase()  # start the sums afresh: nothing accumulated while inactive
-            self.misc[K.ACTIVE] = int(active)
-        if self.learning_active and (log_kappa, filtered, log_rho) != (
-                lp[K.LP_LOG_KAPPA], lp[K.LP_FILTER], lp[K.LP_LOG_RHO]):
-            self._rebase()  # settle what accrued under the old parameters
-        if filtered != lp[K.LP_FILTER]:
-            self._clear_traces()
+            if not active:
+                self.settle_learning()
+                self.misc[K.ACTIVE] = 0
+            else:
+                self.misc[K.ACTIVE] = 1
+                self._reset_traces()
+        if self.learning_active and td_trace_decay != lp[K.LP_RHO]:
+            self.settle_learning()  # what accrued under the old decay is applied with it
+            K.rebase(self.unit, self.uint, self.misc, self.count, self.glob, lp)
         c = self.config
-        lp[K.LP_LR], lp[K.LP_LOG_KAPPA], lp[K.LP_WCLIP] = lr, log_kappa, weight_clip
-        lp[K.LP_FILTER], lp[K.LP_LOG_RHO] = filtered, log_rho
+        lp[K.LP_LR], lp[K.LP_WCLIP] = lr, weight_clip
         lp[K.LP_CONS], lp[K.LP_ANCHOR] = consolidation, 1.0 / anchor_steps
         lp[K.LP_HOMEO], lp[K.LP_RATE] = c.homeostasis_rate, c.target_rate_hz * c.tick_s
         lp[K.LP_THMIN], lp[K.LP_THMAX] = c.threshold_min, c.threshold_max
-        # rebase before kappa**-(steps since base) or rho**-(...) leaves double precision
-        # comfort (e**18)
-        self.rebase_period = max(1, int(18.0 / max(-log_kappa, -log_rho)))
+        lp[K.LP_RHO] = td_trace_decay
+        lp[K.LP_LOG_RHO] = math.log(td_trace_decay) if td_trace_decay > 0.0 else 0.0
+        # restart P before rho**(STEP - BASE) falls below e**-9: the differences it feeds stay
+        # accurate to about 1e-12
+        lp[K.LP_REBASE] = (max(1, int(9.0 / -lp[K.LP_LOG_RHO])) if td_trace_decay > 0.0
+                           else 2 ** 30)
 
     @property
     def learning_active(self) -> bool:
         return bool(self.misc[K.ACTIVE])
+
+    @property
+    def td_trace_decay(self) -> float:
+        return float(self.learn_params[K.LP_RHO])
 
     def clip_weights(self, limit: float) -> None:
         """Clip every weight to +-``limit`` (as learning updates do), re-anchor consolidation
@@ -143,11 +157,6 @@ class AsyncNetwork:
     def now_tick(self) -> int:
         return int(self.misc[K.NOW])
 
-    @property
-    def counters(self) -> np.ndarray:
-        """synaptic ops, neuron updates, learning updates, hidden events, input events"""
-        return self.misc[: K.N_COUNTERS]
-
     # -- running -------------------------------------------------------------------------------
 
     def process_ticks(self, ev_tick: np.ndarray, ev_channel: np.ndarray,
@@ -159,69 +168,50 @@ class AsyncNetwork:
 
     # -- learning ------------------------------------------------------------------------------
 
-    def add_learning_signal(self, delta: float, gradient: np.ndarray,
-                            clip: float = math.inf) -> None:
-        """Close one learning step: the TD error (or 1 for a supervised error) and each
-        readout's gradient ``h``; the broadcast signal ``s = delta * h`` (or, with TD(lambda)
-        traces, delta and h) are clipped to +-clip."""
+    def begin_learning_step(self, gradient: np.ndarray,
+                            supervised: np.ndarray | None = None) -> None:
+        """Phase A of a learning step, once the network has processed the step's observation:
+        each readout's gradient ``h`` (its TD(lambda) trace meets later TD errors), and
+        optionally a supervised error ``g`` per readout, applied with this step's eligibility at
+        the learning rate (no TD error, no trace)."""
         if not self.learning_active:
             return
-        misc, sums, lp = self.misc, self.sums, self.learn_params
-        misc[K.STEP] += 1
-        since_base = misc[K.STEP] - misc[K.BASE]
-        decayed = math.exp(lp[K.LP_LOG_KAPPA] * since_base)
-        if lp[K.LP_FILTER] == 0.0:
-            signal = np.clip(delta * gradient, -clip, clip)
-            sums[K.SUM] += signal
-            sums[K.DECAYED] += signal * decayed
-        else:
-            delta = min(max(delta, -clip), clip)
-            gradient = np.clip(gradient, -clip, clip)
-            rho = math.exp(lp[K.LP_LOG_RHO])
-            sums[K.FILTERED] *= rho
-            sums[K.FILTERED] += gradient
-            sums[K.FILTERED_DECAYED] *= rho
-            sums[K.FILTERED_DECAYED] += gradient * decayed
-            sums[K.SUM] += delta * sums[K.FILTERED]
-            sums[K.DECAYED] += delta * sums[K.FILTERED_DECAYED]
-            sums[K.TD_SUM] += delta * math.exp(lp[K.LP_LOG_RHO] * since_base)
-        if since_base >= self.rebase_period:
-            self._rebase()
+        lr_g = self._no_signal if supervised is None else self.learn_params[K.LP_LR] * supervised
+        K.begin_learning_step(gradient, lr_g, self.misc, self.count, self.sums,
+                              self.learn_params)
+
+    def apply_td_error(self, delta: float) -> None:
+        """Phase B: the TD error of the step begun last, known once the next observation has
+        been processed."""
+        if not self.learning_active:
+            return
+        K.apply_td_error(self.learn_params[K.LP_LR] * delta, self.unit, self.uint, self.misc,
+                         self.count, self.sums, self.glob, self.learn_params)
 
     def reset_traces(self) -> None:
-        """End of an episode: TD(lambda) e-prop traces start again from zero."""
-        if self.learn_params[K.LP_FILTER] == 0.0:
-            return
+        """End of an episode: e-prop traces start again from zero (O(N + M), no settling)."""
         if self.learning_active:
-            self._rebase()
-        self._clear_traces()
+            self._reset_traces()
 
-    def _clear_traces(self) -> None:
-        self.syn_f[K.TRACE] = 0.0
-        self.sums[K.FILTERED:K.FILTERED_DECAYED + 1] = 0.0
-        self.snaps[K.FILTERED:K.FILTERED_DECAYED + 1] = 0.0
+    def _reset_traces(self) -> None:
+        K.reset_traces(self.unit, self.uint, self.misc, self.count, self.sums, self.glob,
+                       self.learn_params)
 
     def settle_learning(self) -> None:
-        """Apply every pending e-prop weight change now (for checkpoints and tests)."""
+        """Apply every pending e-prop weight change now (checkpoints, switching learning off).
+        With learning off nothing is pending, and nothing changes."""
+        if not self.learning_active:
+            return
         K.settle_all(self.now_tick, self.syn, self.weight, self.nf, self.ni, self.unit,
-                     self.snap_step, self.misc, self.feedback, self.sums, self.snaps,
+                     self.uint, self.misc, self.count, self.feedback, self.sums, self.glob,
                      self.learn_params, self.syn_f)
         self.refresh()
 
-    def _rebase(self) -> None:
-        """Settle every synapse and restart every sum at the current step. The filtered signals
-        restart too: once all synapses are settled, what they held before this step cancels
-        exactly in every later use (the synapses' traces carry it), and dropping it keeps the
-        differences that are used well conditioned whichever of kappa and rho decays faster."""
-        self.settle_learning()
-        self.misc[K.BASE] = self.misc[K.STEP]
-        self.sums[:] = 0.0
-        self.snaps[:] = 0.0
-
     def refresh(self) -> None:
-        """Recompute drives and readouts exactly and reschedule every crossing."""
+        """Recompute drives and readouts exactly and reschedule every crossing (set-up work, at
+        start, checkpoints and parameter changes: not counted)."""
         K.refresh(self.now_tick, self.syn, self.weight, self.nf, self.ni, self.unit, self.wheel,
-                  self.misc, self.readout, self.readout_value)
+                  self.misc, self._uncounted, self.readout, self.readout_value)
 
     # -- views ---------------------------------------------------------------------------------
 
@@ -256,6 +246,10 @@ class AsyncNetwork:
     def threshold(self) -> np.ndarray:
         return self.nf[:, K.THETA]
 
+    def flops_by_part(self) -> np.ndarray:
+        """Counted arithmetic so far, by part (``accounting.PARTS``)."""
+        return kernel_flops(self.count, self.n_signals)
+
     @property
     def dense_synops_per_tick(self) -> int:
         """Synaptic ops a synchronous network with this connectivity does every tick: every
@@ -275,8 +269,8 @@ class AsyncNetwork:
 
     # -- state for checkpoints -----------------------------------------------------------------
 
-    STATE_FIELDS = ("syn", "ptr", "weight", "nf", "ni", "unit", "snap_step", "misc", "readout",
-                    "feedback", "sums", "snaps", "learn_params", "syn_f")
+    STATE_FIELDS = ("syn", "ptr", "weight", "nf", "ni", "unit", "uint", "misc", "count",
+                    "readout", "feedback", "sums", "glob", "learn_params", "syn_f")
 
     def state(self) -> dict[str, np.ndarray]:
         state = {f"net.{name}": getattr(self, name) for name in self.STATE_FIELDS}

@@ -32,6 +32,7 @@ from std_srvs.srv import SetBool, Trigger
 
 from ..conversions import (PacketError, action_from_twist, read_spike_packet, stamp_to_seconds,
                            twist_from_action)
+from ..core import kernels as K
 from ..core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core.config import ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig
 from ..core.events import EVENT_DTYPE, EventBatch, InputError
@@ -139,8 +140,7 @@ class LearnerNode(Node):
         self._latencies: deque[float] = deque(maxlen=200)
         self.packet_events = 0  # events received in spike packets
         self._reward_ema = 0.0
-        self._diag_last = (time.monotonic(), self.learner.ops.synops, 0,
-                           self.learner.ops.hidden_events)
+        self._diag_last = (time.monotonic(), *self._event_counts(), 0)
 
         if self.command_type == "twist":
             self.command_pub = self.create_publisher(Twist, "cmd_vel", 10)
@@ -437,24 +437,31 @@ class LearnerNode(Node):
 
     # -- diagnostics ---------------------------------------------------------------------------
 
+    def _event_counts(self) -> tuple[int, int]:
+        """Synaptic events (to neurons and readouts) and hidden-neuron events so far."""
+        count = self.learner.net.count
+        return (int(count[K.C_DELIVER] + count[K.C_READOUT_DELIVER]),
+                int(count[K.C_HIDDEN_EVENT]))
+
     def _diagnostics(self) -> None:
-        ops = self.learner.ops
         now = time.monotonic()
-        t0, synops0, inputs0, hidden0 = self._diag_last
+        t0, synops0, hidden0, inputs0 = self._diag_last
         dt = max(now - t0, 1e-9)
-        self._diag_last = (now, ops.synops, self.packet_events, ops.hidden_events)
-        energy = ops.energy_pj()
+        synops, hidden = self._event_counts()
+        self._diag_last = (now, synops, hidden, self.packet_events)
+        cost = self.learner.cost()
         latency = float(np.median(self._latencies)) * 1e3 if self._latencies else float("nan")
         n_hidden = self.learner.net.n_hidden
         values = {
             "input_event_rate_hz": (self.packet_events - inputs0) / dt,
-            "output_event_rate_hz": (ops.hidden_events - hidden0) / dt,
-            "hidden_activity": (ops.hidden_events - hidden0) / dt / n_hidden
+            "output_event_rate_hz": (hidden - hidden0) / dt,
+            "hidden_activity": (hidden - hidden0) / dt / n_hidden
             * self.learner.config.network.tick_s,
-            "synops_per_s": (ops.synops - synops0) / dt,
-            "op_ratio": ops.op_ratio,
-            "energy_async_uj": energy["async_cpu_pj"] * 1e-6,
-            "energy_dense_uj": energy["dense_cpu_pj"] * 1e-6,
+            "synops_per_s": (synops - synops0) / dt,
+            "flops_per_step": cost["flops_per_step"],
+            "twin_flops_per_step": cost["twin_flops_per_step"],
+            "total_ratio": cost["total_ratio"],
+            "energy_uj_per_step": cost["energy_uj_per_step"],
             "learning": self.learner.config.learning.learning_enabled,
             "steps": self.steps,
             "incomplete_frames": self.incomplete_frames,

@@ -53,8 +53,8 @@ DESCRIPTIONS: dict[str, str] = {
     "actor_lr": "actor step size",
     "critic_lr": "critic step size",
     "hidden_lr": "e-prop step size of hidden and input weights (0: fixed reservoir)",
-    "eprop_trace_steps": "e-prop presynaptic filter time constant (learning steps)",
-    "eprop_td_traces": "e-prop eligibility decays with gamma*lambda and meets later TD errors",
+    "eprop_td_traces": "e-prop eligibility traces decay with gamma*lambda and meet later TD "
+                       "errors (false: each TD error meets its own step's eligibility)",
     "critic_bound_kappa": "overshoot bound kappa of the critic step",
     "actor_bound_kappa": "overshoot bound kappa of the actor step",
     "mean_regularization": "pull of continuous action means towards 0",

@@ -1,0 +1,379 @@
+"""The fair synchronous twin: the asynchronous network's model, updated eagerly once per decision.
+
+It is the efficiency baseline, the fastest honest synchronous implementation of the same model
+and learning rule: the *same* sparse connectivity (CSR, one row of incoming synapses per neuron,
+recurrent and input synapses apart so the input drive is recomputed only when inputs change),
+every neuron advanced once per interval with the exact closed-form decay ``c <- a + (c - a)
+exp(-dt / tau)`` (the drive is constant between decisions, so that is the same model), outputs
+``y = tanh(c)``, and e-prop in its factorised form: per neuron ``psi_i L_i`` once, then per
+synapse ``z = rho z + (psi_i L_i) y_p`` at phase A and ``w += lr delta z`` at phase B. It has no
+thresholds: every output is exact, as the asynchronous network's are when its threshold goes
+to 0. It offers the interface of ``AsyncNetwork`` that ``OnlineLearner`` uses, so the twin
+learner runs the same readouts, normalisation and policy code (``OnlineLearner(..., twin=True)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from . import accounting as A
+from .config import NetworkConfig
+from .connectivity import build_connectivity, draw_neurons
+from .kernels import DECAY_TICKS
+
+# operation counters of the twin, priced by ``twin_flops``
+(T_DECAY, T_DECAY_EXP, T_OUTPUT, T_REC_SYNAPSE, T_IN_SYNAPSE, T_DRIVE, T_READOUT, T_SIGNAL,
+ T_TRACE, T_WEIGHT, T_SUPERVISED, T_STEP_A, T_STEP_B) = range(13)
+N_TWIN_COUNTS = 13
+
+
+@dataclass
+class DecisionLog:
+    """What a learner did, step by step, in the terms the twin's cost depends on: neuron passes
+    (intervals of at most DECAY_TICKS ticks, and longer ones), input drives (inputs or weights
+    changed), read-outs, and learning phases A (with a supervised error) and B."""
+
+    passes: int = 0
+    long_passes: int = 0
+    input_drives: int = 0
+    readouts: int = 0
+    phase_a: int = 0
+    supervised: int = 0
+    phase_b: int = 0
+
+    def as_array(self) -> np.ndarray:
+        return np.array(dataclasses.astuple(self), np.int64)
+
+
+def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synapses: int,
+                readout_shape: tuple[int, int]) -> np.ndarray:
+    """The operation counts the twin does for ``log``'s steps (its cost does not depend on the
+    values, only on these numbers): what the twin would have cost where only the asynchronous
+    learner ran."""
+    count = np.zeros(N_TWIN_COUNTS, np.int64)
+    n_syn = n_recurrent + n_input_synapses
+    passes = log.passes + log.long_passes
+    count[T_DECAY], count[T_DECAY_EXP] = log.passes * n_hidden, log.long_passes * n_hidden
+    count[T_OUTPUT] = passes * n_hidden
+    if n_recurrent:
+        count[T_REC_SYNAPSE] = passes * n_recurrent
+        count[T_DRIVE] = passes * n_hidden
+    count[T_IN_SYNAPSE] = log.input_drives * n_input_synapses
+    count[T_DRIVE] += log.input_drives * n_hidden
+    count[T_READOUT] = log.readouts * readout_shape[0] * (readout_shape[1] - 1)
+    count[T_SIGNAL] = log.phase_a * n_hidden
+    count[T_TRACE] = log.phase_a * n_syn
+    count[T_SUPERVISED] = log.supervised * n_syn
+    count[T_STEP_A] = log.phase_a
+    count[T_WEIGHT] = log.phase_b * n_syn
+    count[T_STEP_B] = log.phase_b
+    return count
+
+
+@njit(cache=True)
+def _advance_neurons(dt, cell, drive, bias, inv_tau, decay_table, y, psi, ux, rec_ptr, rec_pre,
+                     rec_w, wy, count):
+    """Advance every neuron dt ticks in closed form (the factor looked up for intervals of up to
+    DECAY_TICKS ticks, as the asynchronous kernels do), then outputs and, with recurrence, the
+    recurrent drive."""
+    n = cell.size
+    table = dt <= decay_table.shape[1]
+    for i in range(n):
+        a = drive[i]
+        factor = decay_table[i, dt - 1] if table else math.exp(-dt * inv_tau[i])
+        cell[i] = a + (cell[i] - a) * factor
+        yi = 1.0 - 2.0 / (math.exp(2.0 * cell[i]) + 1.0)
+        y[i] = yi
+        psi[i] = 1.0 - yi * yi
+    count[T_DECAY if table else T_DECAY_EXP] += n
+    count[T_OUTPUT] += n
+    if rec_pre.size:
+        for i in range(n):
+            acc = 0.0
+            for s in range(rec_ptr[i], rec_ptr[i + 1]):
+                acc += rec_w[s] * y[rec_pre[s]]
+            wy[i] = acc
+            drive[i] = bias[i] + ux[i] + acc
+        count[T_REC_SYNAPSE] += rec_pre.size
+        count[T_DRIVE] += n
+
+
+@njit(cache=True)
+def _input_drive(x, bias, ux, wy, drive, in_ptr, in_pre, in_w, count):
+    """The input synapses' drive, after the inputs changed."""
+    for i in range(bias.size):
+        acc = 0.0
+        for s in range(in_ptr[i], in_ptr[i + 1]):
+            acc += in_w[s] * x[in_pre[s]]
+        ux[i] = acc
+        drive[i] = bias[i] + acc + wy[i]
+    count[T_IN_SYNAPSE] += in_pre.size
+    count[T_DRIVE] += bias.size
+
+
+@njit(cache=True)
+def _readouts(readout, y, x, n_read, value, count):
+    n = y.size
+    for r in range(readout.shape[0]):
+        acc = readout[r, n_read]
+        for j in range(n):
+            acc += readout[r, j] * y[j]
+        for j in range(n, n_read):
+            acc += readout[r, j] * x[j - n]
+        value[r] = acc
+    count[T_READOUT] += readout.shape[0] * n_read
+
+
+@njit(cache=True)
+def _begin_step(gradient, supervised, rho, lr, clip, feedback, psi, y, x, rec_ptr, rec_pre,
+                rec_w, rec_z, in_ptr, in_pre, in_w, in_z, count):
+    """Phase A: per neuron ``psi_i L_i`` (and the supervised ``lr psi_i G_i``), then every
+    synapse's trace ``z = rho z + psi_i L_i y_p`` (and weight ``w += lr psi_i G_i y_p``)."""
+    n = psi.size
+    has_supervised = False
+    for r in range(supervised.size):
+        if supervised[r] != 0.0:
+            has_supervised = True
+    for i in range(n):
+        sig = 0.0
+        sup = 0.0
+        for r in range(gradient.size):
+            sig += feedback[i, r] * gradient[r]
+            sup += feedback[i, r] * supervised[r]
+        sig *= psi[i]
+        sup *= lr * psi[i]
+        for s in range(rec_ptr[i], rec_ptr[i + 1]):
+            rec_z[s] = rho * rec_z[s] + sig * y[rec_pre[s]]
+            if has_supervised:
+                rec_w[s] = min(max(rec_w[s] + sup * y[rec_pre[s]], -clip), clip)
+        for s in range(in_ptr[i], in_ptr[i + 1]):
+            in_z[s] = rho * in_z[s] + sig * x[in_pre[s]]
+            if has_supervised:
+                in_w[s] = min(max(in_w[s] + sup * x[in_pre[s]], -clip), clip)
+    count[T_SIGNAL] += n
+    count[T_TRACE] += rec_pre.size + in_pre.size
+    if has_supervised:
+        count[T_SUPERVISED] += rec_pre.size + in_pre.size
+    count[T_STEP_A] += 1
+
+
+@njit(cache=True)
+def _apply_td(delta, clip, rec_w, rec_z, in_w, in_z, count):
+    """Phase B: every weight ``w += lr delta z``, clipped."""
+    for s in range(rec_w.size):
+        rec_w[s] = min(max(rec_w[s] + delta * rec_z[s], -clip), clip)
+    for s in range(in_w.size):
+        in_w[s] = min(max(in_w[s] + delta * in_z[s], -clip), clip)
+    count[T_WEIGHT] += rec_w.size + in_w.size
+    count[T_STEP_B] += 1
+
+
+def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
+    """Flops by part (``accounting.PARTS``) for the twin's operation counts, priced with the
+    same cost model as the asynchronous kernels."""
+    flops = np.zeros(len(A.PARTS))
+    flops[A.NEURONS] += count[T_DECAY] * (1 + 3) + count[T_DECAY_EXP] * (A.EXP + 2 + 3)
+    flops[A.NEURONS] += count[T_OUTPUT] * (A.TANH + 2)           # y = tanh(c), psi = 1 - y**2
+    flops[A.EVENTS] += (count[T_REC_SYNAPSE] + count[T_IN_SYNAPSE]) * 2 + count[T_DRIVE] * 2
+    flops[A.EVENTS] += count[T_READOUT] * 2
+    flops[A.EPROP] += count[T_SIGNAL] * (2 * n_signals + 1 + 2 * n_signals + 2)
+    flops[A.EPROP] += count[T_TRACE] * (3 if rho > 0.0 else 1)
+    flops[A.EPROP] += count[T_SUPERVISED] * (2 + 2)
+    flops[A.EPROP] += count[T_WEIGHT] * (2 + 2)
+    flops[A.EPROP] += count[T_STEP_B] * 1
+    return flops
+
+
+class SyncNetwork:
+    """The synchronous twin of ``AsyncNetwork`` with the same initial state for the same rng."""
+
+    def __init__(self, config: NetworkConfig, n_readouts: int, n_signals: int,
+                 rng: np.random.Generator) -> None:
+        self.config = config.validate()
+        n, m = config.n_hidden, config.n_channels
+        self.n_hidden, self.n_channels = n, m
+        conn = build_connectivity(config, rng)
+        self.n_synapses = conn.n_synapses
+        self.bias, self.inv_tau = draw_neurons(config, rng)
+        # incoming synapses per neuron, recurrent and input apart (post-major, contiguous)
+        by_post = np.lexsort((conn.pre, conn.post))
+        recurrent = conn.pre[by_post] < n
+        self._rec = by_post[recurrent]
+        self._inp = by_post[~recurrent]
+        self.rec_pre = conn.pre[self._rec].astype(np.int64)
+        self.in_pre = (conn.pre[self._inp] - n).astype(np.int64)
+        self.rec_ptr = _row_pointer(conn.post[self._rec], n)
+        self.in_ptr = _row_pointer(conn.post[self._inp], n)
+        self.rec_w = conn.weight[self._rec].copy()
+        self.in_w = conn.weight[self._inp].copy()
+        self.rec_z = np.zeros(self.rec_w.size)
+        self.in_z = np.zeros(self.in_w.size)
+        self.cell = self.bias.copy()
+        self.y = np.tanh(self.cell)
+        self.psi = 1.0 - self.y ** 2
+        self.x = np.zeros(m)
+        self.ux = np.zeros(n)
+        self.wy = np.zeros(n)
+        self.drive = np.zeros(n)
+        ticks = np.arange(1, DECAY_TICKS + 1)
+        self.decay_table = np.exp(-ticks[None, :] * self.inv_tau[:, None])
+        self.n_read = n + m if config.readout_inputs else n
+        self.readout = np.zeros((n_readouts, self.n_read + 1), np.float64)
+        self.readout_value = np.zeros(n_readouts, np.float64)
+        self.n_signals = n_signals
+        self.feedback = np.zeros((n, n_signals), np.float64)
+        self.count = np.zeros(N_TWIN_COUNTS, np.int64)
+        self.origin_s: float | None = None
+        self._now = 0
+        self._active = False
+        self._lr = 0.0
+        self._clip = 4.0
+        self._rho = 0.0
+        self._no_signal = np.zeros(n_signals)
+        self._weights_moved = False  # since the input drive was last computed
+        self.refresh()
+
+    # -- configuration (the subset of AsyncNetwork's that means something here) ---------------
+
+    def set_learning(self, lr: float, weight_clip: float, consolidation: float = 0.0,
+                     anchor_steps: float = 1e4, active: bool | None = None,
+                     td_trace_decay: float = 0.0) -> None:
+        if consolidation > 0.0:
+            raise ValueError("the synchronous twin has no consolidation")
+        if active is not None and bool(active) != self._active:
+            self._active = bool(active)
+            self.reset_traces()
+        self._lr, self._clip, self._rho = lr, weight_clip, td_trace_decay
+
+    @property
+    def learning_active(self) -> bool:
+        return self._active
+
+    def clip_weights(self, limit: float) -> None:
+        for w in (self.rec_w, self.in_w):
+            np.clip(w, -limit, limit, out=w)
+        self.refresh()
+
+    def set_threshold(self, threshold: float) -> None:
+        """The twin has no thresholds: every output is exact."""
+
+    # -- time and running ---------------------------------------------------------------------
+
+    def tick_of(self, time_s: np.ndarray | float) -> np.ndarray:
+        origin = self.origin_s if self.origin_s is not None else 0.0
+        return np.floor((np.asarray(time_s) - origin) / self.config.tick_s + 0.5).astype(np.int64)
+
+    @property
+    def now_tick(self) -> int:
+        return self._now
+
+    def process_ticks(self, ev_tick: np.ndarray, ev_channel: np.ndarray,
+                      ev_value: np.ndarray, k_end: int) -> None:
+        """The same contract as ``AsyncNetwork.process_ticks``, for events of one tick: advance
+        to the events' tick, take the new inputs, advance to ``k_end``, read out."""
+        k = int(ev_tick[0]) if ev_tick.size else k_end
+        self._advance_to(k)
+        if ev_channel.size or self._weights_moved:
+            np.add.at(self.x, ev_channel, ev_value)
+            _input_drive(self.x, self.bias, self.ux, self.wy, self.drive, self.in_ptr,
+                         self.in_pre, self.in_w, self.count)
+            self._weights_moved = False
+        self._advance_to(k_end)
+        _readouts(self.readout, self.y, self.x, self.n_read, self.readout_value, self.count)
+
+    def _advance_to(self, k: int) -> None:
+        if k > self._now:
+            _advance_neurons(k - self._now, self.cell, self.drive, self.bias, self.inv_tau,
+                             self.decay_table, self.y, self.psi, self.ux,
+                             self.rec_ptr, self.rec_pre, self.rec_w, self.wy, self.count)
+            self._now = k
+
+    # -- learning -----------------------------------------------------------------------------
+
+    def begin_learning_step(self, gradient: np.ndarray,
+                            supervised: np.ndarray | None = None) -> None:
+        if self._active:
+            self._weights_moved |= supervised is not None
+            _begin_step(gradient, self._no_signal if supervised is None else supervised,
+                        self._rho, self._lr, self._clip, self.feedback, self.psi, self.y, self.x,
+                        self.rec_ptr, self.rec_pre, self.rec_w, self.rec_z, self.in_ptr,
+                        self.in_pre, self.in_w, self.in_z, self.count)
+
+    def apply_td_error(self, delta: float) -> None:
+        if self._active:
+            self._weights_moved = True
+            _apply_td(self._lr * delta, self._clip, self.rec_w, self.rec_z, self.in_w,
+                      self.in_z, self.count)
+
+    def reset_traces(self) -> None:
+        self.rec_z[:] = 0.0
+        self.in_z[:] = 0.0
+
+    def settle_learning(self) -> None:
+        """Eager: nothing is ever pending."""
+
+    def refresh(self) -> None:
+        """Recompute the drives and readouts from the current weights (set-up work: not
+        counted)."""
+        uncounted = np.zeros_like(self.count)
+        self.wy[:] = 0.0
+        np.add.at(self.wy, _rows(self.rec_ptr), self.rec_w * self.y[self.rec_pre])
+        _input_drive(self.x, self.bias, self.ux, self.wy, self.drive, self.in_ptr, self.in_pre,
+                     self.in_w, uncounted)
+        _readouts(self.readout, self.y, self.x, self.n_read, self.readout_value, uncounted)
+
+    def flops_by_part(self) -> np.ndarray:
+        return twin_flops(self.count, self.n_signals, self._rho)
+
+    # -- views --------------------------------------------------------------------------------
+
+    @property
+    def hidden_output(self) -> np.ndarray:
+        return self.y
+
+    @property
+    def input_value(self) -> np.ndarray:
+        return self.x
+
+    def features(self) -> np.ndarray:
+        """Readout input: ``[y; x; 1]``, or ``[y; 1]`` without ``readout_inputs``."""
+        return np.concatenate([self.y, self.x[: self.n_read - self.n_hidden], [1.0]])
+
+    def weights_in_async_order(self) -> np.ndarray:
+        """Every weight, in the asynchronous network's synapse order (for comparisons)."""
+        out = np.empty(self.n_synapses, np.float32)
+        out[self._rec] = self.rec_w
+        out[self._inp] = self.in_w
+        return out
+
+    STATE_FIELDS = ("rec_w", "in_w", "rec_z", "in_z", "cell", "y", "psi", "x", "ux", "wy",
+                    "drive", "readout", "feedback", "count")
+
+    def state(self) -> dict[str, np.ndarray]:
+        state = {f"twin.{name}": getattr(self, name) for name in self.STATE_FIELDS}
+        state["twin.now"] = np.array([self._now], np.int64)
+        state["twin.origin_s"] = np.array([np.nan if self.origin_s is None else self.origin_s])
+        return state
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        for name in self.STATE_FIELDS:
+            getattr(self, name)[...] = state[f"twin.{name}"]
+        self._now = int(state["twin.now"][0])
+        origin = float(state["twin.origin_s"][0])
+        self.origin_s = None if math.isnan(origin) else origin
+        self.refresh()
+
+
+def _row_pointer(rows: np.ndarray, n_rows: int) -> np.ndarray:
+    ptr = np.zeros(n_rows + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=ptr[1:])
+    return ptr
+
+
+def _rows(ptr: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
