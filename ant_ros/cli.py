@@ -57,6 +57,13 @@ BENCHES = {
              "deviation of the asynchronous outputs as the threshold goes to 0, and the time of "
              "a full learning step.",
              "short streams, N=128 only (a smoke test, not for reporting)"),
+    "learning": ("learning_bench", "learner vs synchronous twin, stream AC and PPO, by task",
+                 "The asynchronous learner, its synchronous twin (same connectivity and rule, "
+                 "updated once per decision) and stream AC(lambda) each learn CartPole-v1 and "
+                 "Pendulum-v1 for 100k steps in this process; SB3 PPO's arithmetic by formula. "
+                 "Per system: counted flops per step by part (one cost model), the learner's "
+                 "wall time per step, the learning result, and the ratios.",
+                 "2,000 steps per task (a smoke test, not for reporting)"),
     "ros": ("ros_bench", "LaserScan -> cmd_vel latency through the ROS graph",
             "From a LaserScan publish to the resulting cmd_vel (N=512, learning on): p50/p99 "
             "latency in one process and in two processes, and the input events per second the "

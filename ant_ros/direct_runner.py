@@ -36,17 +36,18 @@ class TrainResult:
     episode_end_steps: list[int] = field(repr=False)
     ops: dict = field(repr=False)  # OnlineLearner.cost()
     wall_s: float = 0.0
+    learn_s: float = 0.0  # of wall_s, in the learner's calls
 
     @classmethod
     def from_episodes(cls, env: str, steps: int, seed: int, returns: list[float],
                       end_steps: list[int], threshold: float | None, ops: dict,
-                      wall_s: float) -> TrainResult:
+                      wall_s: float, learn_s: float = 0.0) -> TrainResult:
         """The result of a run from its episodes' returns and end steps (direct or via ROS)."""
         return cls(env=env, steps=steps, seed=seed,
                    solved_at_step=solved_at_step(returns, end_steps, threshold),
                    mean_return_last100=float(np.mean(returns[-WINDOW:])) if returns else math.nan,
                    episodes=len(returns), episode_returns=returns, episode_end_steps=end_steps,
-                   ops=ops, wall_s=wall_s)
+                   ops=ops, wall_s=wall_s, learn_s=learn_s)
 
     def summary(self) -> dict:
         """Learning result and the counted cost per step (``OnlineLearner.cost``)."""
@@ -58,6 +59,7 @@ class TrainResult:
             "mean_return_last100": self.mean_return_last100, "episodes": self.episodes,
             "events_per_step": events, **cost,
             "wall_s": self.wall_s, "steps_per_s": self.steps / max(self.wall_s, 1e-9),
+            "wall_us_per_step": self.learn_s / max(self.steps, 1) * 1e6,
         }
 
 
@@ -125,51 +127,77 @@ def agent_config_for(env: gym.Env, env_id: str, seed: int,
 
 def train(env_id: str, steps: int, seed: int, config: AgentConfig | None = None,
           progress: Callable[[int, float | None], None] | None = None,
-          env_kwargs: dict | None = None) -> TrainResult:
-    """Learn online for ``steps`` env steps; returns returns, solve step, op counts, wall time."""
+          env_kwargs: dict | None = None, twin: bool = False) -> TrainResult:
+    """Learn online for ``steps`` env steps; returns returns, solve step, counted cost, wall
+    time. ``twin`` learns with the synchronous twin instead (``OnlineLearner(twin=True)``)."""
     env = gym.make(env_id, **(env_kwargs or {}))
-    threshold = solved_threshold(env, env_id)
-    learner = OnlineLearner(agent_config_for(env, env_id, seed, config))
+    learner = OnlineLearner(agent_config_for(env, env_id, seed, config), twin=twin)
     dt = learner.config.network.tick_s
     # the same encoding the ROS graph applies (encoder threshold 0, float32 packet values), so
     # that lockstep training through ROS reproduces this run exactly
     encoder = SendOnDeltaEncoder(learner.n_inputs, 0.0)
 
-    def learn_step(obs, now, **kwargs):
+    def learn_step(obs, step, reward=None, terminated=False, truncated=False):
+        now = step * dt
         channels, deltas = encoder.encode(np.asarray(obs, np.float64), now)
         events = EventBatch(channels.astype(np.int64), np.full(channels.size, now),
                             packet_precision(deltas))
-        reward = kwargs.pop("reward", None)
         return learner.step_events(events, now, reward=None if reward is None else float(
-            np.float32(reward)), **kwargs)
+            np.float32(reward)), terminated=terminated, truncated=truncated)
 
+    run = run_online(env, steps, seed, learn_step, progress)
+    env.close()
+    return TrainResult.from_episodes(env_id, steps, seed, run.returns, run.end_steps,
+                                     run.threshold(env_id), learner.cost(), run.wall_s,
+                                     run.learn_s)
+
+
+@dataclass
+class OnlineRun:
+    env: gym.Env
+    returns: list[float]
+    end_steps: list[int]
+    wall_s: float
+    learn_s: float
+
+    def threshold(self, env_id: str) -> float | None:
+        return solved_threshold(self.env, env_id)
+
+
+def run_online(env: gym.Env, steps: int, seed: int, learn_step: Callable,
+               progress: Callable[[int, float | None], None] | None = None) -> OnlineRun:
+    """Step ``env`` and a learner for ``steps`` steps, one sample at a time: ``learn_step(obs,
+    step, reward=, terminated=, truncated=)`` returns the next action (None at an episode's
+    end; a reset's first observation follows). Times the learner's calls apart from the env's."""
     returns: list[float] = []
     ends: list[int] = []
     window: deque[float] = deque(maxlen=WINDOW)  # for the progress line
     obs, _ = env.reset(seed=seed)
     env.action_space.seed(seed)
-    action = learn_step(obs, 0.0)
+    action = learn_step(obs, 0)
     episode_return = 0.0
-    start = time.perf_counter()
+    learn_s = 0.0
+    clock = time.perf_counter
+    start = clock()
     for step in range(1, steps + 1):
         obs, reward, terminated, truncated, _ = env.step(action)
         episode_return += float(reward)
-        now = step * dt
-        action = learn_step(obs, now, reward=float(reward), terminated=terminated,
+        t0 = clock()
+        action = learn_step(obs, step, reward=float(reward), terminated=terminated,
                             truncated=truncated)
+        learn_s += clock() - t0
         if terminated or truncated:
             returns.append(episode_return)
             ends.append(step)
             window.append(episode_return)
             episode_return = 0.0
             obs, _ = env.reset()
-            action = learn_step(obs, now)
+            t0 = clock()
+            action = learn_step(obs, step)
+            learn_s += clock() - t0
         if progress is not None and (step % 1000 == 0 or step == steps):
             progress(step, float(np.mean(window)) if window else None)
-    wall = time.perf_counter() - start
-    env.close()
-    return TrainResult.from_episodes(env_id, steps, seed, returns, ends, threshold,
-                                     learner.cost(), wall)
+    return OnlineRun(env, returns, ends, clock() - start, learn_s)
 
 
 def terminal_progress(total: int, stream=sys.stderr) -> Callable[[int, float | None], None]:

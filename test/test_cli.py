@@ -6,10 +6,12 @@ import sys
 
 import pytest
 
-TRAIN_KEYS = {"env", "steps", "seed", "solved_at_step", "mean_return_last100", "synops",
-              "dense_equivalent_ops", "op_ratio", "events_per_step", "wall_s"}
-SPEED_KEYS = {"n_hidden", "input_activity", "async_ns_per_tick", "dense_ns_per_tick",
-              "synops_per_tick", "dense_ops_per_tick", "hidden_activity", "op_ratio", "time_ratio"}
+TRAIN_KEYS = {"env", "steps", "seed", "solved_at_step", "mean_return_last100", "flops_per_step",
+              "twin_flops_per_step", "total_ratio", "flops_by_part", "firing_share",
+              "ratio_bound", "events_per_step", "wall_s", "wall_us_per_step"}
+SPEED_KEYS = {"n_hidden", "input_activity", "async_ns_per_tick", "twin_ns_per_tick",
+              "flops_per_tick", "twin_flops_per_tick", "hidden_activity", "flop_ratio",
+              "time_ratio"}
 
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -41,27 +43,28 @@ def test_train_json_prints_one_object_with_the_documented_keys():
     summary = json.loads(out.stdout)
     assert TRAIN_KEYS <= summary.keys()
     assert summary["env"] == "CartPole-v1" and summary["steps"] == 3000 and summary["seed"] == 2
-    assert summary["synops"] > 0 and summary["dense_equivalent_ops"] > summary["synops"]
-    assert summary["op_ratio"] == pytest.approx(
-        summary["dense_equivalent_ops"] / summary["synops"])
-    assert summary["synops_per_step"] == pytest.approx(summary["synops"] / 3000)
-    assert summary["dense_ops_per_step"] == pytest.approx(summary["dense_equivalent_ops"] / 3000)
+    assert 0 < summary["flops_per_step"] and 0 < summary["twin_flops_per_step"]
+    assert summary["total_ratio"] == pytest.approx(
+        summary["twin_flops_per_step"] / summary["flops_per_step"])
+    assert sum(summary["flops_by_part"].values()) == pytest.approx(summary["flops_per_step"])
+    assert summary["ratio_bound"] == pytest.approx(1 / (2 * summary["firing_share"]))
 
 
 def test_train_text_output_and_continuous_env():
     out = run_cli("train", "--env", "Pendulum-v1", "--steps", "600").stdout
-    assert "mean return, last 100 ep" in out and "op ratio" in out and "wall time" in out
+    assert "mean return, last 100 ep" in out and "total ratio" in out and "wall time" in out
 
 
 def test_train_set_changes_the_preset_and_refuses_unknown_fields():
     frozen = json.loads(run_cli("train", "--env", "CartPole-v1", "--steps", "500", "--json",
                                 "--set", "learning.learning_enabled=false",
                                 "--set", "network.n_hidden=64").stdout)
-    assert frozen["learn_updates"] == 0 and frozen["readout_learn_ops"] == 0
+    for part in ("eprop", "readout_learning", "step_size"):
+        assert frozen["flops_by_part"][part] == 0
     default = json.loads(run_cli("train", "--env", "CartPole-v1", "--steps", "500",
                                  "--json").stdout)
-    assert default["learn_updates"] > 0
-    assert frozen["dense_equivalent_ops"] < default["dense_equivalent_ops"]  # 64 < 128 neurons
+    assert default["flops_by_part"]["eprop"] > 0
+    assert frozen["twin_flops_per_step"] < default["twin_flops_per_step"]  # 64 < 128 neurons
     bad = subprocess.run([sys.executable, "-m", "ant_ros.cli", "train", "--set",
                           "network.no_such_field=1"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no_such_field" in bad.stderr
@@ -76,12 +79,33 @@ def test_bench_core_json_rows():
     assert {r["input_activity"] for r in speed} == {0.01, 0.05, 0.2}
     for row in speed:
         assert SPEED_KEYS <= row.keys()
-        assert row["op_ratio"] > 1.0 and row["synops_per_tick"] > 0
+        assert row["flop_ratio"] > 1.0 and row["flops_per_tick"] > 0
     sweep = [r for r in rows if r["kind"] == "convergence"]
     assert [r["threshold"] for r in sweep] == sorted((r["threshold"] for r in sweep), reverse=True)
     assert sweep[-1]["max_abs_deviation"] < sweep[0]["max_abs_deviation"]
     assert sweep[-1]["max_abs_deviation"] < 1e-4
-    assert any(r["kind"] == "learning_step" and r["median_us"] > 0 for r in rows)
+    step = next(r for r in rows if r["kind"] == "learning_step")
+    assert step["async_median_us"] > 0 and step["twin_median_us"] > 0
+
+
+def test_bench_learning_json_rows():
+    rows = json.loads(run_cli("bench", "learning", "--quick", "--json").stdout)
+    assert {(r["task"], r["system"]) for r in rows} == {
+        (task, system) for task in ("CartPole-v1", "Pendulum-v1")
+        for system in ("ant", "twin", "stream_ac", "ppo")}
+    for row in rows:
+        assert {"task", "system", "flops_per_step", "wall_us_per_step",
+                "mean_return_last100"} <= row.keys()
+        assert row["flops_per_step"] > 0
+    for ant in (r for r in rows if r["system"] == "ant"):
+        twin = next(r for r in rows if r["system"] == "twin" and r["task"] == ant["task"])
+        assert ant["total_ratio"] == pytest.approx(twin["flops_per_step"]
+                                                   / ant["flops_per_step"])
+        assert ant["time_ratio"] == pytest.approx(twin["wall_us_per_step"]
+                                                  / ant["wall_us_per_step"])
+        # the learner's estimate of the twin is what the twin counted, running the same steps
+        # would give; they learn apart, so only the scale agrees
+        assert 0.5 < ant["twin_estimate_flops_per_step"] / twin["flops_per_step"] < 2
 
 
 def test_bench_ros_json_rows():

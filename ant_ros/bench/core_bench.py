@@ -1,6 +1,9 @@
-"""``ant-ros bench core``: the asynchronous network against its dense synchronous reference.
+"""``ant-ros bench core``: the asynchronous network against its synchronous twin, forward only.
 
-Both run the same input streams in one process, one call per tick. A stream is what send-on-delta
+Both run the same input streams in one process, one call per tick (a tick is a decision: the
+twin advances every neuron and every synapse once per call). Work is counted in flops by the
+cost model of ``core/accounting.py`` for both. The full-matrix dense network (``core/dense.py``)
+is the convergence oracle: as the threshold goes to 0 the asynchronous outputs approach it. A stream is what send-on-delta
 encoders produce for slowly drifting signals: each tick a given fraction of the input channels
 sends an event, a step of +-STEP (the encoder's delta, in normalised units) whose sign is biased
 towards zero so the signals stay bounded. Timed loops run with Python's garbage collector paused,
@@ -16,11 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core import kernels as K
 from ..core.config import AgentConfig, LearningConfig, NetworkConfig
 from ..core.dense import DenseNetwork
 from ..core.events import EventBatch
 from ..core.learner import OnlineLearner
 from ..core.network import AsyncNetwork
+from ..core.twin import SyncNetwork
 
 N_INPUTS = 64
 N_READOUTS = 3
@@ -64,13 +69,20 @@ class InputStream:
         return cls(ticks, channels, deltas, values)
 
 
-def _make_pair(n_hidden: int, threshold: float, seed: int, dense_dtype) -> tuple:
-    net = AsyncNetwork(bench_network_config(n_hidden, threshold), N_READOUTS, N_READOUTS,
-                       np.random.default_rng(seed))
-    net.readout[:] = np.random.default_rng(seed + 1).standard_normal(net.readout.shape) / np.sqrt(
+def _make_pair(n_hidden: int, threshold: float, seed: int, reference: str) -> tuple:
+    """The asynchronous network and its ``twin`` (or the ``dense`` float64 oracle), alike."""
+    config = bench_network_config(n_hidden, threshold)
+    net = AsyncNetwork(config, N_READOUTS, N_READOUTS, np.random.default_rng(seed))
+    readout = np.random.default_rng(seed + 1).standard_normal(net.readout.shape) / np.sqrt(
         n_hidden)
+    net.readout[:] = readout
     net.refresh()
-    return net, DenseNetwork(net, dense_dtype)
+    if reference == "dense":
+        return net, DenseNetwork(net, np.float64)
+    twin = SyncNetwork(config, N_READOUTS, N_READOUTS, np.random.default_rng(seed))
+    twin.readout[:] = readout
+    twin.refresh()
+    return net, twin
 
 
 @contextmanager
@@ -92,36 +104,39 @@ def _run_async(net: AsyncNetwork, stream: InputStream, ticks: range) -> float:
         return time.perf_counter() - start
 
 
-def _run_dense(dense: DenseNetwork, stream: InputStream, ticks: range) -> float:
+def _run_twin(twin: SyncNetwork, stream: InputStream, ticks: range) -> float:
     with _gc_paused():
         start = time.perf_counter()
         for k in ticks:
-            dense.step(stream.values[k])
+            twin.process_ticks(stream.ticks[k], stream.channels[k], stream.deltas[k], k + 1)
         return time.perf_counter() - start
 
 
 def speed_row(n_hidden: int, activity: float, n_ticks: int, warmup: int, seed: int = 0) -> dict:
-    """Time and op counts per tick of both networks on one stream."""
+    """Time and counted flops per tick of both networks on one stream (no learning)."""
     stream = InputStream.random(warmup + n_ticks, N_INPUTS, activity, seed + 7)
-    net, dense = _make_pair(n_hidden, 0.1, seed, np.float32)
+    net, twin = _make_pair(n_hidden, 0.1, seed, "twin")
     _run_async(net, stream, range(warmup))
-    _run_dense(dense, stream, range(warmup))
-    before = net.counters.copy()
+    _run_twin(twin, stream, range(warmup))
+    count, twin_count = net.count.copy(), twin.count.copy()
+    flops, twin_flops = net.flops_by_part().sum(), twin.flops_by_part().sum()
     measured = range(warmup, warmup + n_ticks)
     async_s = _run_async(net, stream, measured)
-    dense_s = _run_dense(dense, stream, measured)
-    synops, neuron_updates, _, hidden_events, input_events = (net.counters - before) / n_ticks
+    twin_s = _run_twin(twin, stream, measured)
+    per_tick = (net.count - count) / n_ticks
+    flops = (net.flops_by_part().sum() - flops) / n_ticks
+    twin_flops = (twin.flops_by_part().sum() - twin_flops) / n_ticks
     return {
         "kind": "speed", "n_hidden": n_hidden, "n_inputs": N_INPUTS,
         "input_activity": activity, "threshold": net.config.threshold, "ticks": n_ticks,
         "async_ns_per_tick": async_s / n_ticks * 1e9,
-        "dense_ns_per_tick": dense_s / n_ticks * 1e9,
-        "synops_per_tick": synops, "dense_ops_per_tick": float(dense.synops_per_tick),
-        "neuron_updates_per_tick": neuron_updates,
-        "hidden_activity": hidden_events / n_hidden,
-        "input_events_per_tick": input_events,
-        "op_ratio": dense.synops_per_tick / max(synops, 1e-12),
-        "time_ratio": dense_s / async_s,
+        "twin_ns_per_tick": twin_s / n_ticks * 1e9,
+        "flops_per_tick": flops, "twin_flops_per_tick": twin_flops,
+        "synaptic_events_per_tick": per_tick[K.C_DELIVER] + per_tick[K.C_READOUT_DELIVER],
+        "hidden_activity": per_tick[K.C_HIDDEN_EVENT] / n_hidden,
+        "input_events_per_tick": per_tick[K.C_INPUT_EVENT],
+        "flop_ratio": twin_flops / max(flops, 1e-12),
+        "time_ratio": twin_s / async_s,
     }
 
 
@@ -130,7 +145,7 @@ def convergence_rows(n_hidden: int = 128, n_ticks: int = 1000, seed: int = 0) ->
     stream = InputStream.random(n_ticks, N_INPUTS, 0.05, seed + 11)
     rows = []
     for threshold in CONVERGENCE_THRESHOLDS:
-        net, dense = _make_pair(n_hidden, threshold, seed, np.float64)
+        net, dense = _make_pair(n_hidden, threshold, seed, "dense")
         readout_dev = hidden_dev = 0.0
         for k in range(n_ticks):
             net.process_ticks(stream.ticks[k], stream.channels[k], stream.deltas[k], k + 1)
@@ -141,36 +156,45 @@ def convergence_rows(n_hidden: int = 128, n_ticks: int = 1000, seed: int = 0) ->
         rows.append({"kind": "convergence", "n_hidden": n_hidden, "ticks": n_ticks,
                      "threshold": threshold, "max_abs_deviation": readout_dev,
                      "max_abs_hidden_deviation": hidden_dev,
-                     "hidden_activity": float(net.counters[3]) / n_ticks / n_hidden})
+                     "hidden_activity": float(net.count[K.C_HIDDEN_EVENT]) / n_ticks / n_hidden})
     return rows
 
 
 def learning_step_row(n_hidden: int = 512, n_steps: int = 3000, activity: float = 0.05,
                       seed: int = 0) -> dict:
-    """Wall time of one full learning step: input events, network, TD and e-prop learning,
-    action; one step per tick on the same kind of stream as the speed rows."""
+    """Wall time of one full learning step (input events, network, TD and e-prop learning,
+    action; one step per tick on the same kind of stream as the speed rows), for the
+    asynchronous learner and its synchronous twin, with counted flops per step."""
     config = AgentConfig(network=bench_network_config(n_hidden),
                          learning=LearningConfig(hidden_lr=1e-4), seed=seed)
-    learner = OnlineLearner(config)
     warmup = 200
     stream = InputStream.random(warmup + n_steps, N_INPUTS, activity, seed + 13)
     dt = config.network.tick_s
-    times = []
-    for k in range(warmup + n_steps):
-        ch = stream.channels[k]
-        events = EventBatch(ch, np.full(ch.size, k * dt), stream.deltas[k])
-        reward = float(-abs(stream.values[k, 0])) if k else None
-        start = time.perf_counter()
-        learner.step_events(events, k * dt, reward=reward)
-        if k >= warmup:
-            times.append(time.perf_counter() - start)
-    t = np.array(times) * 1e6
-    ops = learner.ops
-    return {"kind": "learning_step", "n_hidden": n_hidden, "input_activity": activity,
-            "steps": n_steps, "median_us": float(np.median(t)),
-            "p90_us": float(np.percentile(t, 90)), "p99_us": float(np.percentile(t, 99)),
-            "hidden_activity": ops.hidden_events / max(ops.ticks, 1) / n_hidden,
-            "op_ratio": ops.op_ratio, "total_op_ratio": ops.total_ratio}
+    out = {"kind": "learning_step", "n_hidden": n_hidden, "input_activity": activity,
+           "steps": n_steps}
+    for name, twin in (("async", False), ("twin", True)):
+        learner = OnlineLearner(config, twin=twin)
+        times = []
+        for k in range(warmup + n_steps):
+            ch = stream.channels[k]
+            events = EventBatch(ch, np.full(ch.size, k * dt), stream.deltas[k])
+            reward = float(-abs(stream.values[k, 0])) if k else None
+            start = time.perf_counter()
+            learner.step_events(events, k * dt, reward=reward)
+            if k >= warmup:
+                times.append(time.perf_counter() - start)
+        t = np.array(times) * 1e6
+        cost = learner.cost()
+        out.update({f"{name}_median_us": float(np.median(t)),
+                    f"{name}_p90_us": float(np.percentile(t, 90)),
+                    f"{name}_p99_us": float(np.percentile(t, 99)),
+                    f"{name}_flops_per_step": cost["flops_per_step"]})
+        if not twin:
+            out["hidden_activity"] = cost["firing_share"]
+    out["median_us"] = out["async_median_us"]
+    out["time_ratio"] = out["twin_median_us"] / out["async_median_us"]
+    out["flop_ratio"] = out["twin_flops_per_step"] / out["async_flops_per_step"]
+    return out
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -184,14 +208,14 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
-    lines = ["N      input  async ns/tick  dense ns/tick  synops/tick  dense ops/tick  "
-             "hidden act  op ratio  time ratio"]
+    lines = ["N      input  async ns/tick  twin ns/tick  flops/tick  twin flops/tick  "
+             "hidden act  flop ratio  time ratio"]
     for r in rows:
         if r["kind"] == "speed":
             lines.append(f"{r['n_hidden']:<6} {r['input_activity']:>5.0%}  "
-                         f"{r['async_ns_per_tick']:>13,.0f}  {r['dense_ns_per_tick']:>13,.0f}  "
-                         f"{r['synops_per_tick']:>11,.1f}  {r['dense_ops_per_tick']:>14,.0f}  "
-                         f"{r['hidden_activity']:>10.2%}  {r['op_ratio']:>8.1f}  "
+                         f"{r['async_ns_per_tick']:>13,.0f}  {r['twin_ns_per_tick']:>12,.0f}  "
+                         f"{r['flops_per_tick']:>10,.0f}  {r['twin_flops_per_tick']:>15,.0f}  "
+                         f"{r['hidden_activity']:>10.2%}  {r['flop_ratio']:>10.1f}  "
                          f"{r['time_ratio']:>10.2f}")
     lines.append("")
     lines.append("threshold  max |async - dense| readouts  hidden outputs  (N=128, 1000 ticks)")
@@ -202,8 +226,11 @@ def format_table(rows: list[dict]) -> str:
     for r in rows:
         if r["kind"] == "learning_step":
             lines.append("")
-            lines.append(f"full learning step, N={r['n_hidden']}, {r['input_activity']:.0%} input "
-                         f"activity: median {r['median_us']:.1f} us, p90 {r['p90_us']:.1f} us, "
-                         f"p99 {r['p99_us']:.1f} us (hidden activity "
-                         f"{r['hidden_activity']:.1%}, op ratio {r['op_ratio']:.1f})")
+            lines.append(
+                f"full learning step, N={r['n_hidden']}, {r['input_activity']:.0%} input "
+                f"activity, hidden activity {r['hidden_activity']:.1%}: async median "
+                f"{r['async_median_us']:.1f} us (p99 {r['async_p99_us']:.1f}), twin median "
+                f"{r['twin_median_us']:.1f} us (p99 {r['twin_p99_us']:.1f}); flops per step "
+                f"{r['async_flops_per_step']:,.0f} vs {r['twin_flops_per_step']:,.0f} "
+                f"({r['flop_ratio']:.1f}x), time ratio {r['time_ratio']:.2f}x")
     return "\n".join(lines)

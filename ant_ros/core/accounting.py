@@ -30,9 +30,14 @@ functions below, the same ones for every system that does that work.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import kernels as K
+
+if TYPE_CHECKING:
+    from .config import ActionSpec
 
 ADD = MUL = CMP = 1
 DIV = SQRT = 4
@@ -49,15 +54,18 @@ PARTS = ("sensor_encoding", "input_coding", "normalisation", "events", "neurons"
  CONSOLIDATION, HOMEOSTASIS, READOUT_LEARNING, STEP_SIZE, POLICY) = range(len(PARTS))
 
 # flops of one settled synapse (kernels.settle_synapse): pick the later snapshot (3 compares),
-# eligibility psi * y (3), c = trace - e * F0 (2), dw = c * D + e * (Q - Q0) (4),
-# new trace decay * c + e * F (3), w + dw and the clip (3), the float32 weight's move (1)
-SETTLE_FLOPS = 19
+# eligibility psi * y (1), dw = e * (Q - Q0) (2), trace e * F (1), the test for a carried trace
+# (2), w + dw and the clip (3), the float32 weight's move (1); with a carried trace, c = trace -
+# e * F0 (2), dw += c * D (2), trace += decay * c (2)
+SETTLE_FLOPS = 13
+SETTLE_TRACE_FLOPS = 6
 # per kernel counter: (part, flops per count); NEURON_SIGNAL and STEP_A/B scale with the number of
 # learning signals R and are filled in by ``kernel_flops``
 _KERNEL_COSTS = {
     K.C_INPUT_EVENT: (EVENTS, ADD),
-    # tanh, the change and its addition, the test against both bounds, new bounds (2 atanh + 4)
-    K.C_HIDDEN_EVENT: (NEURONS, TANH + 2 + 2 + 2 * ATANH + 4),
+    # tanh, the change and its addition, the test against both bounds, new bounds (2 atanh + 4),
+    # the pseudo-derivative 1 - y**2
+    K.C_HIDDEN_EVENT: (NEURONS, TANH + 2 + 2 + 2 * ATANH + 4 + 2),
     K.C_DELIVER: (EVENTS, MUL + ADD),
     K.C_READOUT_DELIVER: (EVENTS, MUL + ADD),
     K.C_DECAY_TABLE: (NEURONS, 1 + 3),           # look-up, a + (c - a) * f
@@ -68,10 +76,13 @@ _KERNEL_COSTS = {
     K.C_WHEEL_SCAN: (SCHEDULING, 1),
     K.C_HOMEOSTASIS: (HOMEOSTASIS, EXP + 6),
     K.C_SETTLE: (EPROP, SETTLE_FLOPS),
+    K.C_SETTLE_TRACE: (EPROP, SETTLE_TRACE_FLOPS),
     K.C_WEIGHT_MOVE: (EPROP, 1 + MUL + ADD),     # drive += moved * y
-    K.C_UNIT_FACTORS: (EPROP, 2 * EXP + 5),      # rho**(base - k0) * (P - P0) + carry, rho**n
+    K.C_UNIT_FACTORS: (EPROP, 4),                # episode test, rho**n looked up, stores
+    K.C_UNIT_TD: (EPROP, 4),                     # + rho**(base - k0) * (P - P0), looked up
+    K.C_POWER_EXP: (EPROP, EXP + 1),             # a power beyond the table
     K.C_PENDING: (EPROP, 1),
-    K.C_SWEEP_UNIT: (EPROP, EXP + 4),
+    K.C_SWEEP_UNIT: (EPROP, 5),
     K.C_CONSOLIDATE: (CONSOLIDATION, 16),
 }
 
@@ -84,7 +95,7 @@ def kernel_flops(count: np.ndarray, n_signals: int) -> np.ndarray:
     r = n_signals
     flops[EPROP] += count[K.C_NEURON_SIGNAL] * 4 * r      # B[i] . F and B[i] . Q
     flops[EPROP] += count[K.C_STEP_A] * 3 * r             # F = rho F + h, Q += lr g
-    flops[EPROP] += count[K.C_STEP_B] * (2 * r + EXP + 4)  # Q += delta F, P, the learning rate
+    flops[EPROP] += count[K.C_STEP_B] * (2 * r + 5)        # Q += delta F, P, the learning rate
     return flops
 
 
@@ -153,3 +164,35 @@ def policy_flops(kind: str, n: int) -> int:
 def energy_uj(flops: float) -> float:
     """Arithmetic energy in microjoules at ``PJ_PER_FLOP``."""
     return flops * PJ_PER_FLOP * 1e-6
+
+
+# -- what a user would pick instead, priced by the same model ---------------------------------
+
+def mlp_flops(sizes: tuple[int, ...]) -> tuple[int, int, int]:
+    """(parameters, forward flops, backward flops) of a tanh MLP: 2 flops per weight and a
+    bias add forward, 4 per weight backward (the gradients of the weight and of the input), tanh
+    and its derivative ``1 - y**2`` per hidden unit."""
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    biases = sum(sizes[1:])
+    units = sum(sizes[1:-1])
+    return weights + biases, 2 * weights + biases + units * TANH, 4 * weights + biases + units * 3
+
+
+def ppo_flops_per_step(n_inputs: int, action: "ActionSpec", hidden: tuple[int, ...] = (64, 64),
+                       n_steps: int = 2048, batch_size: int = 64, n_epochs: int = 10) -> dict:
+    """Stable-Baselines3 PPO's arithmetic per env step, by formula (its defaults: separate
+    ``hidden`` tanh MLPs for policy and value, ``n_steps`` rollouts, ``n_epochs`` passes in
+    minibatches of ``batch_size``, Adam, gradient clipping): the rollout's forward passes, then
+    per sample and epoch a forward and a backward pass of both networks and the clipped loss,
+    and per minibatch an Adam step (12 flops per parameter) and the gradient norm clip (3)."""
+    n_out = action.size
+    pi_params, pi_fwd, pi_bwd = mlp_flops((n_inputs, *hidden, n_out))
+    vf_params, vf_fwd, vf_bwd = mlp_flops((n_inputs, *hidden, 1))
+    params = pi_params + vf_params + (0 if action.kind == "discrete" else n_out)
+    sample = policy_flops(action.kind, n_out)
+    rollout = pi_fwd + vf_fwd + sample + 8                     # + GAE per step
+    loss = 40 + policy_flops(action.kind, n_out)                # ratio exp, clip, value loss
+    train = n_epochs * (pi_fwd + vf_fwd + pi_bwd + vf_bwd + loss)
+    optimiser = n_epochs / batch_size * params * (12 + 3)
+    return {"rollout": rollout, "train_passes": train, "optimiser": optimiser,
+            "total": rollout + train + optimiser, "params": params}

@@ -58,9 +58,10 @@ T_LAST, LAST_EMIT, NEXT_TICK, LINK_NEXT, LINK_PREV, LINK_SLOT, DIRTY, IS_DIRTY, 
     range(9))
 NEURON_I_COLS = 9
 # unit float rows (rows, N + M): output as sent; the TD sum carried for the unit's synapses and
-# the global TD sum P at its snapshot; the cached decayed TD sum and trace decay (at U_VERSION)
-OUT, CARRY, P_SNAP, U_TD, U_DECAY = range(5)
-UNIT_F_ROWS = 5
+# the global TD sum P at its snapshot; the cached decayed TD sum and trace decay (at U_VERSION);
+# a neuron's pseudo-derivative 1 - yhat**2
+OUT, CARRY, P_SNAP, U_TD, U_DECAY, PSI = range(6)
+UNIT_F_ROWS = 6
 # unit int rows (rows, N + M): phase clock and episode of the unit's last snapshot, version
 # of the cached factors, phase clock at which it joined the pending list; PENDING: the list
 SNAP_CLOCK, SNAP_EPISODE, U_VERSION, PENDING_CLOCK, PENDING = range(5)
@@ -77,9 +78,11 @@ SYN_F_ROWS = 5
 # global learning sums (rows, n_signals): filtered gradients F, accumulated signal Q
 SUM_F, SUM_Q = range(2)
 SUM_ROWS = 2
-# global float scalars: P = sum lr * delta(u) * rho**(u - BASE)
-G_P = 0
-GLOB_SIZE = 1
+# global floats: P = sum lr * delta(u) * rho**(u - BASE), then rho**n and rho**-n for n in
+# [0, POWERS): the decays over integer step intervals are looked up, not computed
+POWERS = 1024
+G_P, G_POW, G_NEG = 0, 1, 1 + POWERS
+GLOB_SIZE = 1 + 2 * POWERS
 # misc int64 entries
 # (VERSION changes whenever a learning sum does: the per-neuron and per-unit caches key on it)
 (STEP, CLOCK, BASE, EPISODE, VERSION, N_PENDING, ACTIVE, NOW, NEAR, FAR_MIN) = range(10)
@@ -90,10 +93,10 @@ MISC_SIZE = 10
 N_LEARN_PARAMS = 11
 # operation counters (int64), priced by ``accounting.py``
 (C_INPUT_EVENT, C_HIDDEN_EVENT, C_DELIVER, C_READOUT_DELIVER, C_DECAY_TABLE, C_DECAY_EXP,
- C_SCHEDULE, C_CROSSING_SOLVE, C_WHEEL_OP, C_WHEEL_SCAN, C_HOMEOSTASIS, C_SETTLE, C_WEIGHT_MOVE,
- C_NEURON_SIGNAL, C_UNIT_FACTORS, C_PENDING, C_SWEEP_UNIT, C_CONSOLIDATE, C_STEP_A,
- C_STEP_B) = range(20)
-N_COUNTS = 20
+ C_SCHEDULE, C_CROSSING_SOLVE, C_WHEEL_OP, C_WHEEL_SCAN, C_HOMEOSTASIS, C_SETTLE, C_SETTLE_TRACE,
+ C_WEIGHT_MOVE, C_NEURON_SIGNAL, C_UNIT_FACTORS, C_UNIT_TD, C_POWER_EXP, C_PENDING, C_SWEEP_UNIT,
+ C_CONSOLIDATE, C_STEP_A, C_STEP_B) = range(23)
+N_COUNTS = 23
 
 WHEEL_SLOTS = 4096  # power of two; crossings further ahead wait in the far list (slot WHEEL_SLOTS)
 _MASK = WHEEL_SLOTS - 1
@@ -291,12 +294,15 @@ def homeostasis(i, k, nf, ni, learn_params, count):
 # -- lazy e-prop -------------------------------------------------------------------------------
 
 @njit(cache=True, inline="always", _nrt=False)
-def rho_power(n, learn_params):
-    """rho**n (0**0 = 1)."""
-    if n == 0:
-        return 1.0
+def rho_power(n, glob, learn_params, count):
+    """rho**n for an integer n (0**0 = 1): looked up below POWERS, else computed."""
+    if n >= 0 and n < POWERS:
+        return glob[G_POW + n]
+    if -n < POWERS and n < 0:
+        return glob[G_NEG - n]
     if learn_params[LP_RHO] == 0.0:
         return 0.0
+    count[C_POWER_EXP] += 1
     return math.exp(learn_params[LP_LOG_RHO] * n)
 
 
@@ -317,9 +323,9 @@ def neuron_signal(i, nf, ni, misc, count, feedback, sums):
 
 @njit(cache=True, inline="always", _nrt=False)
 def unit_factors(p, unit, uint, misc, count, glob, learn_params):
-    """For synapses last settled at unit p's snapshot, computed once per phase clock: the TD
-    errors met since, each decayed by rho**(u - k0) (``U_TD``), and rho**(STEP - k0)
-    (``U_DECAY``); computed once per version of the sums. A snapshot from before the last trace reset carries only what came before
+    """For synapses last settled at unit p's snapshot, computed once per version of the sums:
+    the TD errors met since, each decayed by rho**(u - k0) (``U_TD``), and rho**(STEP - k0)
+    (``U_DECAY``). A snapshot from before the last trace reset carries only what came before
     the reset, and its trace has been reset (decay 0)."""
     if uint[U_VERSION, p] == misc[VERSION]:
         return
@@ -329,9 +335,10 @@ def unit_factors(p, unit, uint, misc, count, glob, learn_params):
         decay = 0.0
     else:
         if learn_params[LP_RHO] > 0.0:
-            td += math.exp(learn_params[LP_LOG_RHO] * (misc[BASE] - k0)) * (
+            td += rho_power(misc[BASE] - k0, glob, learn_params, count) * (
                 glob[G_P] - unit[P_SNAP, p])
-        decay = rho_power(misc[STEP] - k0, learn_params)
+            count[C_UNIT_TD] += 1
+        decay = rho_power(misc[STEP] - k0, glob, learn_params, count)
     unit[U_TD, p] = td
     unit[U_DECAY, p] = decay
     uint[U_VERSION, p] = misc[VERSION]
@@ -355,12 +362,20 @@ def settle_synapse(s, k, syn, weight, nf, ni, unit, uint, misc, count, feedback,
     neuron_signal(i, nf, ni, misc, count, feedback, sums)
     unit_factors(src, unit, uint, misc, count, glob, learn_params)
     y = unit[OUT, p]
-    yi = unit[OUT, i]
-    ey = (1.0 - yi * yi) * y
-    c = syn_f[TRACE, s] - ey * syn_f[F_SNAP, s]
+    ey = unit[PSI, i] * y
     q = nf[i, SIG_Q]
-    dw = c * unit[U_TD, src] + ey * (q - syn_f[Q_SNAP, s])
-    syn_f[TRACE, s] = unit[U_DECAY, src] * c + ey * nf[i, SIG_F]
+    dw = ey * (q - syn_f[Q_SNAP, s])
+    trace = ey * nf[i, SIG_F]
+    td = unit[U_TD, src]
+    decay = unit[U_DECAY, src]
+    if td != 0.0 or decay != 0.0:
+        # the trace at the snapshot, less what the current eligibility accounts for, meets the
+        # TD errors since (decayed) and decays into the new trace
+        c = syn_f[TRACE, s] - ey * syn_f[F_SNAP, s]
+        dw += c * td
+        trace += decay * c
+        count[C_SETTLE_TRACE] += 1
+    syn_f[TRACE, s] = trace
     syn_f[F_SNAP, s] = nf[i, SIG_F]
     syn_f[Q_SNAP, s] = q
     count[C_SETTLE] += 1
@@ -485,6 +500,7 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
                     settle_unit_synapses(i, k, True, syn, ptr, weight, nf, ni, unit, uint,
                                          misc, count, feedback, sums, glob, learn_params, syn_f)
                 unit[OUT, i] += delta
+                unit[PSI, i] = 1.0 - unit[OUT, i] * unit[OUT, i]
                 count[C_HIDDEN_EVENT] += 1
                 homeostasis(i, k, nf, ni, learn_params, count)
                 nf[i, LOW], nf[i, HIGH] = cell_bounds(unit[OUT, i], nf[i, THETA])
@@ -528,7 +544,7 @@ def apply_td_error(delta, unit, uint, misc, count, sums, glob, learn_params):
         sums[SUM_Q, r] += delta * sums[SUM_F, r]
     rho_on = learn_params[LP_RHO] > 0.0
     if rho_on:
-        glob[G_P] += delta * math.exp(learn_params[LP_LOG_RHO] * (misc[STEP] - misc[BASE]))
+        glob[G_P] += delta * rho_power(misc[STEP] - misc[BASE], glob, learn_params, count)
     for j in range(misc[N_PENDING]):
         p = uint[PENDING, j]
         if uint[SNAP_CLOCK, p] == misc[CLOCK]:
@@ -551,7 +567,7 @@ def rebase(unit, uint, misc, count, glob, learn_params):
         for p in range(unit.shape[1]):
             if uint[SNAP_EPISODE, p] == misc[EPISODE]:
                 k0 = uint[SNAP_CLOCK, p] >> 1
-                unit[CARRY, p] += math.exp(learn_params[LP_LOG_RHO] * (misc[BASE] - k0)) * (
+                unit[CARRY, p] += rho_power(misc[BASE] - k0, glob, learn_params, count) * (
                     glob[G_P] - unit[P_SNAP, p])
             unit[P_SNAP, p] = 0.0
         count[C_SWEEP_UNIT] += unit.shape[1]

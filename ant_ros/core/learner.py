@@ -36,6 +36,9 @@ from .normalization import RewardScaler, RunningMeanStd
 from .twin import DecisionLog, SyncNetwork, twin_counts, twin_flops
 
 _SIGNAL_CLIP = 5.0
+# kinds of Python-side work, priced by ``OnlineLearner._price_steps``
+_KINDS = ("event_step", "observe", "policy", "td", "signal", "imitation", "actor_update")
+_EVENT_STEP, _OBSERVE, _POLICY, _TD, _SIGNAL, _IMITATION, _ACTOR_UPDATE = range(len(_KINDS))
 
 
 class OnlineLearner:
@@ -90,6 +93,8 @@ class OnlineLearner:
         self.log = DecisionLog()
         self.steps = np.zeros(1, np.int64)
         self._weights_moved = False
+        self._kinds = [0] * len(_KINDS)  # Python-side work done, by kind, not yet priced
+        self._event_count = 0
         self.last_step_s = np.full(1, np.nan)  # time of the latest step (NaN: none yet)
         self.apply_config(config)
 
@@ -116,6 +121,7 @@ class OnlineLearner:
             self.net.set_threshold(config.network.threshold)
         self.reward_scaler.gamma = lc.gamma
         np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
+        self._price_steps()
 
     def set_learning_enabled(self, enabled: bool) -> None:
         self.apply_config(dataclasses.replace(
@@ -156,7 +162,8 @@ class OnlineLearner:
             raise InputError("input values overflowed to inf")
         self.raw_input[:] = updated
         # the sender's send-on-delta encoding and the reconstruction here; a twin takes values
-        self._charge(A.SENSOR_ENCODING, A.sensor_encoding_flops(self.n_inputs) + len(events), 0)
+        self._kinds[_EVENT_STEP] += 1
+        self._event_count += len(events)
         return self._step(time_s, reward, terminated, truncated, teacher_action, deterministic)
 
     def _check_step(self, time_s: float, reward, teacher_action) -> None:
@@ -188,7 +195,8 @@ class OnlineLearner:
             target = self.fields.transform(target)
         change = target * self.channel_gain - net.input_value
         threshold = 0.0 if self.is_twin else net_cfg.input_threshold
-        channels = np.flatnonzero((np.abs(change) >= threshold) & (change != 0.0))
+        channels = (np.flatnonzero(np.abs(change) >= threshold) if threshold > 0.0
+                    else np.flatnonzero(change))
         # the inputs take effect at the step's tick; the readouts are read decision_ticks later,
         # once the network has integrated them (a neuron's state moves only as time passes)
         k = max(int(net.tick_of(time_s)), net.now_tick)
@@ -196,20 +204,13 @@ class OnlineLearner:
         self._log_step(k, k_read, channels.size > 0)
         net.process_ticks(np.full(channels.size, k, np.int64), channels.astype(np.int32),
                           change[channels], k_read)
-        gain = bool(np.any(self.channel_gain != 1.0))
-        self._charge(A.INPUT_CODING,
-                     A.input_coding_flops(self.n_inputs, net_cfg.input_fields, gain, True),
-                     A.input_coding_flops(self.n_inputs, net_cfg.input_fields, gain, False))
-        if lc.normalize_observations:
-            self._charge(A.NORMALISATION, A.normalisation_flops(self.n_inputs, learning))
+        self._kinds[_OBSERVE] += 1
         features = net.features()
         values = net.readout_value
 
         episode_end = terminated or truncated
         if learning and reward is not None and not math.isnan(self.pending_value[0]):
             r = self.reward_scaler.scale(reward, episode_end) if lc.normalize_rewards else reward
-            if lc.normalize_rewards:
-                self._charge(A.NORMALISATION, A.reward_scaling_flops())
             bootstrap = 0.0 if terminated else lc.gamma * values[0]
             self._learn_td(r + bootstrap - self.pending_value[0], features)
         if episode_end:
@@ -220,7 +221,7 @@ class OnlineLearner:
             return None
 
         action, grad, entropy_grad, log_std_grad = self._policy(values[1:], deterministic)
-        self._charge(A.POLICY, A.policy_flops(self.config.action.kind, self.n_actions))
+        self._kinds[_POLICY] += 1
         if learning:
             self.pending_value[0] = values[0]
             self.pending_features[:] = features
@@ -240,7 +241,7 @@ class OnlineLearner:
                 np.clip(grad, -_SIGNAL_CLIP, _SIGNAL_CLIP, out=signal[1:])
                 net.begin_learning_step(signal)
                 self.log.phase_a += 1
-                self._charge(A.EPROP, 2 * self.n_actions)
+                self._kinds[_SIGNAL] += 1
             else:  # the actor learns from the teacher, not from its own sampled action
                 self.pending_grads[:] = 0.0
                 error = self._learn_imitation(self._teacher_target(teacher_action), features)
@@ -251,7 +252,7 @@ class OnlineLearner:
                 self.log.phase_a += 1
                 self.log.supervised += 1
                 self._weights_moved = True
-                self._charge(A.EPROP, 2 * self.n_actions)
+                self._kinds[_SIGNAL] += 1
         return action
 
     # -- policy --------------------------------------------------------------------------------
@@ -324,10 +325,7 @@ class OnlineLearner:
                           lc.actor_bound_kappa * size, self.log_std, self.log_std_trace,
                           importance, anchor, strength, anchor_rate, clip)
         np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
-        for part, flops in A.readout_td_flops(*self.traces.shape, self.log_std.size,
-                                              lc.consolidation_strength > 0.0).items():
-            self._charge(part, flops)
-        self._charge(A.READOUT_LEARNING, 8)  # the TD error, its clip and the bound's size
+        self._kinds[_TD] += 1
         self.net.apply_td_error(min(max(delta, -_SIGNAL_CLIP), _SIGNAL_CLIP))
         self.log.phase_b += 1
         self._weights_moved = True
@@ -343,24 +341,59 @@ class OnlineLearner:
         else:
             error = np.clip(target - head, -_SIGNAL_CLIP, _SIGNAL_CLIP)
         alpha = lc.imitation_lr / max(1.0, lc.imitation_lr * float(features @ features))
-        self._charge(A.STEP_SIZE, 2 * features.size + A.DIV + A.CMP)
-        self._charge(A.READOUT_LEARNING, 4 * error.size)
+        self._kinds[_IMITATION] += 1
         self._add_to_actor(alpha * error, features)
         return error
 
     def _add_to_actor(self, head_change: np.ndarray, features: np.ndarray) -> None:
         readout.actor_update(self.net.readout, self.net.readout_value, features, head_change,
                              *self._consolidation_args())
-        self._charge(A.READOUT_LEARNING, A.actor_update_flops(head_change.size, features.size))
+        self._kinds[_ACTOR_UPDATE] += 1
 
     # -- accounting ----------------------------------------------------------------------------
 
-    def _charge(self, part: int, flops: int, twin_flops: int | None = None) -> None:
-        """Charge Python-side work to this learner and (``twin_flops``, default the same) to the
-        twin doing the same step."""
-        twin_flops = flops if twin_flops is None else twin_flops
-        self.python_flops[part] += twin_flops if self.is_twin else flops
-        self.twin_python_flops[part] += twin_flops
+    def _price_steps(self) -> None:
+        """Flops by part of each kind of Python-side work (``_KINDS``) under the current
+        configuration, for this learner and for the twin doing the same step (which takes
+        values: no send-on-delta work); counted kinds are priced when folded."""
+        self._fold_charges()
+        c, lc = self.config, self.config.learning
+        n_in, fields = self.n_inputs, c.network.input_fields
+        gain = bool(np.any(self.channel_gain != 1.0))
+        n_out, n_feat = self.traces.shape
+        own = np.zeros((len(_KINDS), len(A.PARTS)))
+        own[_EVENT_STEP, A.SENSOR_ENCODING] = A.sensor_encoding_flops(n_in)
+        own[_OBSERVE, A.INPUT_CODING] = A.input_coding_flops(n_in, fields, gain, True)
+        if lc.normalize_observations:
+            own[_OBSERVE, A.NORMALISATION] = A.normalisation_flops(n_in, lc.learning_enabled)
+        own[_POLICY, A.POLICY] = A.policy_flops(c.action.kind, self.n_actions)
+        for part, flops in A.readout_td_flops(n_out, n_feat, self.log_std.size,
+                                              lc.consolidation_strength > 0.0).items():
+            own[_TD, part] += flops
+        own[_TD, A.READOUT_LEARNING] += 8  # the TD error, its clip and the bound's size
+        if lc.normalize_rewards:
+            own[_TD, A.NORMALISATION] += A.reward_scaling_flops()
+        own[_SIGNAL, A.EPROP] = 2 * self.n_actions  # the signal's clip
+        own[_IMITATION, A.STEP_SIZE] = 2 * n_feat + A.DIV + A.CMP
+        own[_IMITATION, A.READOUT_LEARNING] = 4 * self.n_actions
+        own[_ACTOR_UPDATE, A.READOUT_LEARNING] = A.actor_update_flops(self.n_actions, n_feat)
+        twin = own.copy()
+        twin[_EVENT_STEP] = 0.0
+        twin[_OBSERVE, A.INPUT_CODING] = A.input_coding_flops(n_in, fields, gain, False)
+        self._kind_flops = (twin if self.is_twin else own, twin)
+
+    def _fold_charges(self) -> None:
+        """Add the counted kinds of work, priced, to the accumulated flops."""
+        if not hasattr(self, "_kind_flops"):
+            return
+        kinds = np.array(self._kinds, np.float64)
+        own, twin = self._kind_flops
+        self.python_flops += kinds @ own
+        self.twin_python_flops += kinds @ twin
+        if not self.is_twin:
+            self.python_flops[A.SENSOR_ENCODING] += self._event_count
+        self._kinds[:] = [0] * len(_KINDS)
+        self._event_count = 0
 
     def _log_step(self, k: int, k_read: int, inputs_changed: bool) -> None:
         """Record the step in the terms of the twin's cost (``twin.DecisionLog``)."""
@@ -378,6 +411,7 @@ class OnlineLearner:
 
     def flops_by_part(self) -> dict[str, float]:
         """All counted arithmetic of this learner so far, by part (``accounting.PARTS``)."""
+        self._fold_charges()
         return dict(zip(A.PARTS, self.net.flops_by_part() + self.python_flops))
 
     def twin_flops_by_part(self) -> dict[str, float]:
@@ -385,6 +419,7 @@ class OnlineLearner:
         is the twin, else from the steps' log (the twin's cost depends only on it)."""
         if self.is_twin:
             return self.flops_by_part()
+        self._fold_charges()
         net = self.net
         n_in_syn = int(np.count_nonzero(net.syn[K.PRE] >= net.n_hidden))
         counts = twin_counts(self.log, net.n_hidden, net.n_synapses - n_in_syn, n_in_syn,
@@ -432,6 +467,7 @@ class OnlineLearner:
         """
         if settle:
             self.net.settle_learning()
+        self._fold_charges()
         state = self.net.state()
         for name in self.LEARNER_FIELDS:
             state[f"learner.{name}"] = getattr(self, name)

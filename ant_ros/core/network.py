@@ -63,6 +63,7 @@ class AsyncNetwork:
         self.ni[:, K.SIG_VERSION] = -1
         self.unit = np.zeros((K.UNIT_F_ROWS, n + m), np.float64)
         self.unit[K.OUT, :n] = np.tanh(self.nf[:, K.CELL])
+        self.unit[K.PSI, :n] = 1.0 - self.unit[K.OUT, :n] ** 2
         self.uint = np.zeros((K.UNIT_I_ROWS, n + m), np.int64)
         self.uint[K.U_VERSION] = self.uint[K.PENDING_CLOCK] = -1
         self.wheel = np.full(K.WHEEL_SLOTS + 1, -1, np.int64)
@@ -122,10 +123,16 @@ class AsyncNetwork:
         lp[K.LP_THMIN], lp[K.LP_THMAX] = c.threshold_min, c.threshold_max
         lp[K.LP_RHO] = td_trace_decay
         lp[K.LP_LOG_RHO] = math.log(td_trace_decay) if td_trace_decay > 0.0 else 0.0
-        # restart P before rho**(STEP - BASE) falls below e**-9: the differences it feeds stay
-        # accurate to about 1e-12
-        lp[K.LP_REBASE] = (max(1, int(9.0 / -lp[K.LP_LOG_RHO])) if td_trace_decay > 0.0
-                           else 2 ** 30)
+        n = np.arange(K.POWERS)
+        with np.errstate(divide="ignore", over="ignore"):
+            self.glob[K.G_POW:K.G_POW + K.POWERS] = np.power(td_trace_decay, n)
+            negative = np.power(td_trace_decay, -n.astype(float))
+        # rho = 0 has no negative powers (and never needs them: it keeps no TD sum P)
+        self.glob[K.G_NEG:K.G_NEG + K.POWERS] = np.where(np.isfinite(negative), negative, 0.0)
+        # restart P before rho**(STEP - BASE) falls below e**-9 (the differences it feeds stay
+        # accurate to about 1e-12) and while rho**-(STEP - BASE) is still in the table
+        lp[K.LP_REBASE] = (min(K.POWERS - 1, max(1, int(9.0 / -lp[K.LP_LOG_RHO])))
+                           if td_trace_decay > 0.0 else 2 ** 30)
 
     @property
     def learning_active(self) -> bool:

@@ -28,8 +28,8 @@ from .kernels import DECAY_TICKS
 
 # operation counters of the twin, priced by ``twin_flops``
 (T_DECAY, T_DECAY_EXP, T_OUTPUT, T_REC_SYNAPSE, T_IN_SYNAPSE, T_DRIVE, T_READOUT, T_SIGNAL,
- T_TRACE, T_WEIGHT, T_SUPERVISED, T_STEP_A, T_STEP_B) = range(13)
-N_TWIN_COUNTS = 13
+ T_SUPERVISED_SIGNAL, T_TRACE, T_WEIGHT, T_SUPERVISED, T_STEP_A, T_STEP_B) = range(14)
+N_TWIN_COUNTS = 14
 
 
 @dataclass
@@ -69,6 +69,7 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
     count[T_SIGNAL] = log.phase_a * n_hidden
     count[T_TRACE] = log.phase_a * n_syn
     count[T_SUPERVISED] = log.supervised * n_syn
+    count[T_SUPERVISED_SIGNAL] = log.supervised * n_hidden
     count[T_STEP_A] = log.phase_a
     count[T_WEIGHT] = log.phase_b * n_syn
     count[T_STEP_B] = log.phase_b
@@ -144,9 +145,11 @@ def _begin_step(gradient, supervised, rho, lr, clip, feedback, psi, y, x, rec_pt
         sup = 0.0
         for r in range(gradient.size):
             sig += feedback[i, r] * gradient[r]
-            sup += feedback[i, r] * supervised[r]
         sig *= psi[i]
-        sup *= lr * psi[i]
+        if has_supervised:
+            for r in range(gradient.size):
+                sup += feedback[i, r] * supervised[r]
+            sup *= lr * psi[i]
         for s in range(rec_ptr[i], rec_ptr[i + 1]):
             rec_z[s] = rho * rec_z[s] + sig * y[rec_pre[s]]
             if has_supervised:
@@ -159,6 +162,7 @@ def _begin_step(gradient, supervised, rho, lr, clip, feedback, psi, y, x, rec_pt
     count[T_TRACE] += rec_pre.size + in_pre.size
     if has_supervised:
         count[T_SUPERVISED] += rec_pre.size + in_pre.size
+        count[T_SUPERVISED_SIGNAL] += n
     count[T_STEP_A] += 1
 
 
@@ -181,7 +185,9 @@ def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
     flops[A.NEURONS] += count[T_OUTPUT] * (A.TANH + 2)           # y = tanh(c), psi = 1 - y**2
     flops[A.EVENTS] += (count[T_REC_SYNAPSE] + count[T_IN_SYNAPSE]) * 2 + count[T_DRIVE] * 2
     flops[A.EVENTS] += count[T_READOUT] * 2
-    flops[A.EPROP] += count[T_SIGNAL] * (2 * n_signals + 1 + 2 * n_signals + 2)
+    flops[A.EPROP] += count[T_SIGNAL] * (2 * n_signals + 1)
+    flops[A.EPROP] += count[T_STEP_A] * n_signals  # is there a supervised error
+    flops[A.EPROP] += count[T_SUPERVISED_SIGNAL] * (2 * n_signals + 2)
     flops[A.EPROP] += count[T_TRACE] * (3 if rho > 0.0 else 1)
     flops[A.EPROP] += count[T_SUPERVISED] * (2 + 2)
     flops[A.EPROP] += count[T_WEIGHT] * (2 + 2)

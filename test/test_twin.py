@@ -1,0 +1,68 @@
+"""The synchronous twin: the same model and learning rule, updated eagerly once per decision."""
+
+import numpy as np
+import pytest
+
+from ant_ros.core import accounting as A
+from ant_ros.core.config import AgentConfig, LearningConfig, NetworkConfig
+from ant_ros.core.learner import OnlineLearner
+from ant_ros.core.twin import twin_counts
+from helpers import drive
+
+
+def exact_config(rho_traces: bool, seed: int = 0) -> AgentConfig:
+    """Thresholds at 0 (every change is an event), one tick per decision."""
+    return AgentConfig(
+        network=NetworkConfig(n_inputs=4, n_hidden=32, recurrent_fan_in=6, input_fan_in=2,
+                              threshold=0.0, input_threshold=0.0, homeostasis_rate=0.0,
+                              tick_s=0.02),
+        learning=LearningConfig(hidden_lr=0.02, eprop_td_traces=rho_traces), seed=seed)
+
+
+@pytest.mark.parametrize("rho_traces", [False, True])
+def test_twin_learns_like_the_asynchronous_learner_as_the_threshold_goes_to_zero(rho_traces):
+    lazy = OnlineLearner(exact_config(rho_traces))
+    twin = OnlineLearner(exact_config(rho_traces), twin=True)
+    np.testing.assert_array_equal(lazy.net.weight, twin.net.weights_in_async_order())
+    w0 = lazy.net.weight.astype(np.float64).copy()
+    assert drive(lazy, 400) == drive(twin, 400)  # the same actions, step by step
+    lazy.net.settle_learning()
+    hidden_change = lazy.net.weight - w0
+    assert np.abs(hidden_change).max() > 0.02  # the hidden weights did learn
+    # stated tolerance: 1e-4 of the largest change (float32 weights, rounding in the lazy sums)
+    tolerance = 1e-4 * np.abs(hidden_change).max()
+    np.testing.assert_allclose(lazy.net.weight, twin.net.weights_in_async_order(),
+                               atol=tolerance, rtol=0)
+    np.testing.assert_allclose(lazy.net.readout, twin.net.readout, atol=1e-6)
+    np.testing.assert_allclose(lazy.net.hidden_output, twin.net.hidden_output, atol=1e-5)
+
+
+def test_twin_cost_is_what_its_kernels_count_and_the_learner_estimates_it_exactly():
+    config = exact_config(True)
+    lazy = OnlineLearner(config)
+    twin = OnlineLearner(config, twin=True)
+    drive(lazy, 300)
+    drive(twin, 300)
+    net = twin.net
+    counted = twin_counts(twin.log, net.n_hidden, net.rec_w.size, net.in_w.size,
+                          net.readout.shape)
+    np.testing.assert_array_equal(net.count, counted)
+    assert lazy.log == twin.log
+    estimated, measured = lazy.twin_flops_by_part(), twin.flops_by_part()
+    assert estimated == pytest.approx(measured, rel=1e-12)
+    cost = lazy.cost()
+    assert cost["twin_flops_per_step"] == pytest.approx(sum(measured.values()) / 300)
+    assert cost["total_ratio"] == pytest.approx(
+        cost["twin_flops_per_step"] / cost["flops_per_step"])
+    # at threshold 0 every neuron fires every step: the lazy learner does more, not less
+    assert cost["firing_share"] > 0.9 and cost["total_ratio"] < 1.0
+
+
+def test_every_part_of_a_learning_step_is_counted():
+    learner = OnlineLearner(AgentConfig(learning=LearningConfig(normalize_rewards=True)))
+    drive(learner, 200)
+    parts = learner.cost()["flops_by_part"]
+    assert set(parts) == set(A.PARTS)
+    for part in ("input_coding", "normalisation", "events", "neurons", "scheduling", "eprop",
+                 "homeostasis", "readout_learning", "step_size", "policy"):
+        assert parts[part] > 0, part
