@@ -84,6 +84,12 @@ _KERNEL_COSTS = {
     K.C_PENDING: (EPROP, 1),
     K.C_SWEEP_UNIT: (EPROP, 5),
     K.C_CONSOLIDATE: (CONSOLIDATION, 16),
+    # event-driven readouts, per weight settled: c (2), change (4), trace (3), add and clip (3);
+    # per feature moved: the phase test, S per row (2 each: added below), |phi|**2 (4), X (2);
+    # per weight that takes its step with its value at phase A: trace (2), weight (2), clip (2)
+    K.C_RO_SETTLE: (READOUT_LEARNING, 12),
+    K.C_RO_MOVE: (READOUT_LEARNING, 7),
+    K.C_RO_PENDING: (READOUT_LEARNING, 6),
 }
 
 
@@ -93,6 +99,7 @@ def kernel_flops(count: np.ndarray, n_signals: int) -> np.ndarray:
     for counter, (part, cost) in _KERNEL_COSTS.items():
         flops[part] += count[counter] * cost
     r = n_signals
+    flops[READOUT_LEARNING] += count[K.C_RO_MOVE] * 2 * r  # S_r += z_rj * delta, per readout
     flops[EPROP] += count[K.C_NEURON_SIGNAL] * 4 * r      # B[i] . F and B[i] . Q
     flops[EPROP] += count[K.C_STEP_A] * 3 * r             # F = rho F + h, Q += lr g
     flops[EPROP] += count[K.C_STEP_B] * (2 * r + 5)        # Q += delta F, P, the learning rate
@@ -134,16 +141,26 @@ def reward_scaling_flops() -> int:
 
 
 def readout_td_flops(n_out: int, n_feat: int, n_std: int, consolidation: bool) -> dict:
-    """One TD(lambda) step of the readouts: traces (critic ``z = l z + phi``, actor
-    ``z = l z + g phi``), the overshoot bound's L1 norm, and each weight's update
-    (``step * z``, add, clip, the kept readout value) -> {part: flops}."""
+    """One TD(lambda) step of the readouts, every weight: traces (critic ``z = l z + phi``,
+    actor ``z = l z + g phi``), the overshoot bound's norms (``|z|**2`` per group, ``|phi|**2``,
+    two square roots), and each weight's update (``step * z``, add, clip, the kept readout value)
+    -> {part: flops}."""
     traces = n_feat * 2 + (n_out - 1) * n_feat * 3 + n_std * 2
     update = n_out * n_feat * (MUL + ADD + 2 * CMP + 3) + n_std * 2
-    bound = (n_out * n_feat + n_std) * 2 + 2 * (4 + DIV)
+    bound = (n_out * n_feat + n_std) * 2 + n_feat * 2 + 2 * (SQRT + 4 + DIV)
     out = {READOUT_LEARNING: traces + update, STEP_SIZE: bound}
     if consolidation:
         out[CONSOLIDATION] = n_out * n_feat * 12
     return out
+
+
+def event_readout_td_flops(n_out: int, n_std: int) -> dict:
+    """One TD step of the event-driven readouts (``event_readout.td_step``), O(rows): per row
+    ``|z|**2`` (7), ``z . phi`` (3), the kept value (2), F and Q (4); the bounds (two square
+    roots and steps), P per group; the log-std traces and update -> {part: flops}. The
+    features' weights are settled at their events (the kernel counts)."""
+    return {READOUT_LEARNING: n_out * 16 + 6 + n_std * 6,
+            STEP_SIZE: 2 * (SQRT + 4 + DIV) + 4 + n_std * 2}
 
 
 def actor_update_flops(n_heads: int, n_feat: int) -> int:

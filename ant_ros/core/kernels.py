@@ -43,6 +43,8 @@ import math
 
 from numba import njit
 
+from . import event_readout as er
+
 NEVER = -1
 _EARLY = 1e-7  # crossing times are rounded down by this much; a check that fails is retried
 
@@ -95,8 +97,8 @@ N_LEARN_PARAMS = 11
 (C_INPUT_EVENT, C_HIDDEN_EVENT, C_DELIVER, C_READOUT_DELIVER, C_DECAY_TABLE, C_DECAY_EXP,
  C_SCHEDULE, C_CROSSING_SOLVE, C_WHEEL_OP, C_WHEEL_SCAN, C_HOMEOSTASIS, C_SETTLE, C_SETTLE_TRACE,
  C_WEIGHT_MOVE, C_NEURON_SIGNAL, C_UNIT_FACTORS, C_UNIT_TD, C_POWER_EXP, C_PENDING, C_SWEEP_UNIT,
- C_CONSOLIDATE, C_STEP_A, C_STEP_B) = range(23)
-N_COUNTS = 23
+ C_CONSOLIDATE, C_STEP_A, C_STEP_B, C_RO_SETTLE, C_RO_MOVE, C_RO_PENDING) = range(26)
+N_COUNTS = 26
 
 WHEEL_SLOTS = 4096  # power of two; crossings further ahead wait in the far list (slot WHEEL_SLOTS)
 _MASK = WHEEL_SLOTS - 1
@@ -454,9 +456,26 @@ def deliver(p, delta, k, syn, ptr, weight, nf, ni, count, readout, readout_value
 
 # -- entry points ------------------------------------------------------------------------------
 
+@njit(cache=True, inline="always", _nrt=False)
+def settle_feature(p, unit, readout, readout_value, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m, count):
+    """Before unit p's output changes: settle its readout weights (if it is a read feature and
+    the readouts learn from events)."""
+    if ro_m[er.RM_ON] != 0 and p < readout.shape[1] - 1:
+        er.settle_feature(p, unit[OUT, p], readout, readout_value, ro_w, ro_u, ro_i, ro_s, ro_g,
+                          ro_m, count, C_RO_SETTLE)
+
+
+@njit(cache=True, inline="always", _nrt=False)
+def feature_moved(p, old, delta, readout, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m, count):
+    if ro_m[er.RM_ON] != 0 and p < readout.shape[1] - 1:
+        er.feature_moved(p, old, delta, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m)
+        count[C_RO_MOVE] += 1
+
+
 @njit(cache=True, _nrt=False)
 def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit, uint, wheel,
-            misc, count, readout, readout_value, feedback, sums, glob, learn_params, syn_f):
+            misc, count, readout, readout_value, feedback, sums, glob, learn_params, syn_f,
+            ro_w, ro_u, ro_i, ro_s, ro_g, ro_m):
     """Process input events (sorted by tick, all in [NOW, k_end]) and every scheduled crossing
     up to and including tick ``k_end``, in tick order."""
     n_hidden = nf.shape[0]
@@ -479,6 +498,10 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
             if learning:
                 settle_unit_synapses(p, k, False, syn, ptr, weight, nf, ni, unit, uint, misc,
                                      count, feedback, sums, glob, learn_params, syn_f)
+                settle_feature(p, unit, readout, readout_value, ro_w, ro_u, ro_i, ro_s, ro_g,
+                               ro_m, count)
+                feature_moved(p, unit[OUT, p], value, readout, ro_w, ro_u, ro_i, ro_s, ro_g,
+                              ro_m, count)
             unit[OUT, p] += value
             count[C_INPUT_EVENT] += 1
             n_dirty = deliver(p, value, k, syn, ptr, weight, nf, ni, count, readout,
@@ -499,6 +522,10 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
                 if learning:
                     settle_unit_synapses(i, k, True, syn, ptr, weight, nf, ni, unit, uint,
                                          misc, count, feedback, sums, glob, learn_params, syn_f)
+                    settle_feature(i, unit, readout, readout_value, ro_w, ro_u, ro_i, ro_s,
+                                   ro_g, ro_m, count)
+                    feature_moved(i, unit[OUT, i], delta, readout, ro_w, ro_u, ro_i, ro_s,
+                                  ro_g, ro_m, count)
                 unit[OUT, i] += delta
                 unit[PSI, i] = 1.0 - unit[OUT, i] * unit[OUT, i]
                 count[C_HIDDEN_EVENT] += 1

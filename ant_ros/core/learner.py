@@ -37,8 +37,10 @@ from .twin import DecisionLog, SyncNetwork, twin_counts, twin_flops
 
 _SIGNAL_CLIP = 5.0
 # kinds of Python-side work, priced by ``OnlineLearner._price_steps``
-_KINDS = ("event_step", "observe", "policy", "td", "signal", "imitation", "actor_update")
-_EVENT_STEP, _OBSERVE, _POLICY, _TD, _SIGNAL, _IMITATION, _ACTOR_UPDATE = range(len(_KINDS))
+_KINDS = ("event_step", "observe", "policy", "td", "signal", "imitation", "actor_update",
+          "readout_phase")
+(_EVENT_STEP, _OBSERVE, _POLICY, _TD, _SIGNAL, _IMITATION, _ACTOR_UPDATE,
+ _READOUT_PHASE) = range(len(_KINDS))
 
 
 class OnlineLearner:
@@ -86,6 +88,8 @@ class OnlineLearner:
         self.pending_grads = np.zeros((2, self.n_actions + n_std), np.float64)
         self._signal = np.zeros(n_out, np.float64)
         self._supervised = np.zeros(n_out, np.float64)
+        self._direct = np.zeros(n_out, np.float64)  # a step's direct readout change, per row
+        self._event_readouts = False
         # the learner's own arithmetic outside the network, by part, and what the twin does in
         # the same steps (no send-on-delta work); the steps in the terms of the twin's cost
         self.python_flops = np.zeros(len(A.PARTS))
@@ -121,7 +125,24 @@ class OnlineLearner:
             self.net.set_threshold(config.network.threshold)
         self.reward_scaler.gamma = lc.gamma
         np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
+        self._choose_readout_learning(old)
         self._price_steps()
+
+    def _choose_readout_learning(self, old: AgentConfig) -> None:
+        """Readouts learn from events (``event_readout.py``) unless this is the twin or
+        consolidation is on (which needs every weight every step); switching hands the traces
+        over, so learning carries on where it was."""
+        lc, net = self.config.learning, self.net
+        event = not self.is_twin and lc.consolidation_strength == 0.0
+        rho, clip = lc.gamma * lc.trace_lambda, 10.0 * lc.weight_clip
+        if event and (not self._event_readouts or rho != old.learning.gamma
+                      * old.learning.trace_lambda or lc.weight_clip != old.learning.weight_clip):
+            traces = net.readout_traces() if self._event_readouts else self.traces
+            net.set_event_readouts(traces, rho, clip)
+        elif not event and self._event_readouts:
+            self.traces[:] = net.readout_traces()
+            net.set_event_readouts(None, rho, clip)
+        self._event_readouts = event
 
     def set_learning_enabled(self, enabled: bool) -> None:
         self.apply_config(dataclasses.replace(
@@ -205,7 +226,8 @@ class OnlineLearner:
         net.process_ticks(np.full(channels.size, k, np.int64), channels.astype(np.int32),
                           change[channels], k_read)
         self._kinds[_OBSERVE] += 1
-        features = net.features()
+        event_readouts = self._event_readouts
+        features = None if event_readouts else net.features()
         values = net.readout_value
 
         episode_end = terminated or truncated
@@ -224,7 +246,9 @@ class OnlineLearner:
         self._kinds[_POLICY] += 1
         if learning:
             self.pending_value[0] = values[0]
-            self.pending_features[:] = features
+            if not event_readouts:
+                self.pending_features[:] = features
+            self._direct[:] = 0.0
             # the network's learning signal for this step: d V / d V = 1 for the critic, and
             # the actor's log-likelihood gradient (its trace meets the next TD error), or, with
             # a teacher, the teacher's error applied now without a TD error
@@ -253,6 +277,9 @@ class OnlineLearner:
                 self.log.supervised += 1
                 self._weights_moved = True
                 self._kinds[_SIGNAL] += 1
+            if event_readouts:
+                net.begin_readout_step(self._direct)
+                self._kinds[_READOUT_PHASE] += 1
         return action
 
     # -- policy --------------------------------------------------------------------------------
@@ -315,15 +342,23 @@ class OnlineLearner:
         decay = lc.gamma * lc.trace_lambda
         grad = self.pending_grads[0] + lc.entropy_coef * np.sign(delta) * self.pending_grads[1]
         head_grad, log_std_grad = grad[: self.n_actions], grad[self.n_actions:]
-        readout.accumulate_traces(self.traces, self.pending_features, head_grad, decay)
         self.log_std_trace *= decay
         self.log_std_trace += log_std_grad
         size = max(abs(delta), 1.0)
-        importance, anchor, strength, lr, anchor_rate, clip = self._consolidation_args()
-        readout.td_update(self.net.readout, self.net.readout_value, self.traces, features, delta,
-                          lc.critic_lr, lc.actor_lr, lc.critic_bound_kappa * size,
-                          lc.actor_bound_kappa * size, self.log_std, self.log_std_trace,
-                          importance, anchor, strength, anchor_rate, clip)
+        if self._event_readouts:
+            step = self.net.readout_td_step(
+                head_grad, delta, lc.critic_lr, lc.actor_lr, lc.critic_bound_kappa * size,
+                lc.actor_bound_kappa * size, float(self.log_std_trace @ self.log_std_trace),
+                self.log_std.size)
+            self.log_std += step * self.log_std_trace
+        else:
+            readout.accumulate_traces(self.traces, self.pending_features, head_grad, decay)
+            importance, anchor, strength, lr, anchor_rate, clip = self._consolidation_args()
+            readout.td_update(self.net.readout, self.net.readout_value, self.traces, features,
+                              float(self.pending_features @ self.pending_features), delta,
+                              lc.critic_lr, lc.actor_lr, lc.critic_bound_kappa * size,
+                              lc.actor_bound_kappa * size, self.log_std, self.log_std_trace,
+                              importance, anchor, strength, anchor_rate, clip)
         np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
         self._kinds[_TD] += 1
         self.net.apply_td_error(min(max(delta, -_SIGNAL_CLIP), _SIGNAL_CLIP))
@@ -340,15 +375,20 @@ class OnlineLearner:
             error[target] += 1.0
         else:
             error = np.clip(target - head, -_SIGNAL_CLIP, _SIGNAL_CLIP)
-        alpha = lc.imitation_lr / max(1.0, lc.imitation_lr * float(features @ features))
+        phi2 = self.net.feature_norm2 if self._event_readouts else float(features @ features)
+        alpha = lc.imitation_lr / max(1.0, lc.imitation_lr * phi2)
         self._kinds[_IMITATION] += 1
         self._add_to_actor(alpha * error, features)
         return error
 
-    def _add_to_actor(self, head_change: np.ndarray, features: np.ndarray) -> None:
+    def _add_to_actor(self, head_change: np.ndarray, features: np.ndarray | None) -> None:
+        """``V[1 + k] += head_change[k] * phi`` now (event readouts: at the step's phase A)."""
+        self._kinds[_ACTOR_UPDATE] += 1
+        if self._event_readouts:
+            self._direct[1:] += head_change
+            return
         readout.actor_update(self.net.readout, self.net.readout_value, features, head_change,
                              *self._consolidation_args())
-        self._kinds[_ACTOR_UPDATE] += 1
 
     # -- accounting ----------------------------------------------------------------------------
 
@@ -367,17 +407,32 @@ class OnlineLearner:
         if lc.normalize_observations:
             own[_OBSERVE, A.NORMALISATION] = A.normalisation_flops(n_in, lc.learning_enabled)
         own[_POLICY, A.POLICY] = A.policy_flops(c.action.kind, self.n_actions)
-        for part, flops in A.readout_td_flops(n_out, n_feat, self.log_std.size,
-                                              lc.consolidation_strength > 0.0).items():
+        td_flops = (A.event_readout_td_flops(n_out, self.log_std.size) if self._event_readouts
+                    else A.readout_td_flops(n_out, n_feat, self.log_std.size,
+                                            lc.consolidation_strength > 0.0))
+        for part, flops in td_flops.items():
             own[_TD, part] += flops
         own[_TD, A.READOUT_LEARNING] += 8  # the TD error, its clip and the bound's size
         if lc.normalize_rewards:
             own[_TD, A.NORMALISATION] += A.reward_scaling_flops()
         own[_SIGNAL, A.EPROP] = 2 * self.n_actions  # the signal's clip
-        own[_IMITATION, A.STEP_SIZE] = 2 * n_feat + A.DIV + A.CMP
+        own[_IMITATION, A.STEP_SIZE] = (2 if self._event_readouts else 2 * n_feat) + A.DIV + A.CMP
         own[_IMITATION, A.READOUT_LEARNING] = 4 * self.n_actions
-        own[_ACTOR_UPDATE, A.READOUT_LEARNING] = A.actor_update_flops(self.n_actions, n_feat)
+        own[_ACTOR_UPDATE, A.READOUT_LEARNING] = (
+            self.n_actions if self._event_readouts
+            else A.actor_update_flops(self.n_actions, n_feat))
+        own[_READOUT_PHASE, A.READOUT_LEARNING] = 3 * n_out + 3
         twin = own.copy()
+        if self._event_readouts:  # the twin learns its readouts eagerly, every weight
+            twin[_READOUT_PHASE] = 0.0
+            for part, flops in A.readout_td_flops(n_out, n_feat, self.log_std.size,
+                                                  False).items():
+                twin[_TD, part] = flops + (8 if part == A.READOUT_LEARNING else 0)
+            if lc.normalize_rewards:
+                twin[_TD, A.NORMALISATION] = A.reward_scaling_flops()
+            twin[_IMITATION, A.STEP_SIZE] = 2 * n_feat + A.DIV + A.CMP
+            twin[_ACTOR_UPDATE, A.READOUT_LEARNING] = A.actor_update_flops(self.n_actions,
+                                                                          n_feat)
         twin[_EVENT_STEP] = 0.0
         twin[_OBSERVE, A.INPUT_CODING] = A.input_coding_flops(n_in, fields, gain, False)
         self._kind_flops = (twin if self.is_twin else own, twin)

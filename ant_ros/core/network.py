@@ -7,6 +7,7 @@ import math
 import numpy as np
 from numba import typeof, types
 
+from . import event_readout as er
 from . import kernels as K
 from .accounting import kernel_flops
 from .config import NetworkConfig
@@ -75,6 +76,17 @@ class AsyncNetwork:
         self.n_read = n + m if config.readout_inputs else n
         self.readout = np.zeros((n_readouts, self.n_read + 1), np.float64)
         self.readout_value = np.zeros(n_readouts, np.float64)
+        # event-driven readout learning (see event_readout.py); off until the learner turns it on
+        n_feat = self.n_read + 1
+        self.ro_w = np.zeros((er.RO_W_ROWS, n_readouts, n_feat), np.float64)
+        self.ro_u = np.zeros((er.RO_U_ROWS, n_feat), np.float64)
+        self.ro_i = np.zeros((er.RO_I_ROWS, n_feat), np.int64)
+        self.ro_i[er.RPHASE] = -1
+        self.ro_s = np.zeros((er.RO_S_ROWS, n_readouts), np.float64)
+        self.ro_g = np.zeros(er.RO_G_SIZE, np.float64)
+        self.ro_m = np.zeros(er.RO_M_SIZE, np.int64)
+        self._ro_args = (self.readout, self.readout_value, self.ro_w, self.ro_u, self.ro_i,
+                         self.ro_s, self.ro_g, self.ro_m)
         # e-prop learning state (see kernels.py)
         self.n_signals = n_signals
         self.feedback = np.zeros((n, n_signals), np.float64)
@@ -89,7 +101,8 @@ class AsyncNetwork:
         self._advance_args = (self.syn, self.ptr, self.weight, self.nf, self.ni, self.unit,
                               self.uint, self.wheel, self.misc, self.count, self.readout,
                               self.readout_value, self.feedback, self.sums, self.glob,
-                              self.learn_params, self.syn_f)
+                              self.learn_params, self.syn_f, self.ro_w, self.ro_u, self.ro_i,
+                              self.ro_s, self.ro_g, self.ro_m)
         self.set_learning(lr=0.0, weight_clip=4.0)
         self.refresh()
         self._advance = compiled_entry(K.advance, _advance_types(self._advance_args))
@@ -113,6 +126,8 @@ class AsyncNetwork:
             else:
                 self.misc[K.ACTIVE] = 1
                 self._reset_traces()
+                if self.event_readouts:
+                    er.restart(self.out, *self._ro_args)
         if self.learning_active and td_trace_decay != lp[K.LP_RHO]:
             self.settle_learning()  # what accrued under the old decay is applied with it
             K.rebase(self.unit, self.uint, self.misc, self.count, self.glob, lp)
@@ -196,9 +211,69 @@ class AsyncNetwork:
                          self.count, self.sums, self.glob, self.learn_params)
 
     def reset_traces(self) -> None:
-        """End of an episode: e-prop traces start again from zero (O(N + M), no settling)."""
+        """End of an episode: e-prop and readout traces start again from zero (O(N + M), no
+        settling)."""
         if self.learning_active:
             self._reset_traces()
+            if self.event_readouts:
+                er.reset_traces(self.ro_u, self.ro_i, self.ro_s, self.ro_g, self.ro_m)
+
+    # -- event-driven readout learning ---------------------------------------------------------
+
+    @property
+    def event_readouts(self) -> bool:
+        return bool(self.ro_m[er.RM_ON])
+
+    def set_event_readouts(self, traces: np.ndarray | None, rho: float, clip: float) -> None:
+        """Let the readouts learn from events (``traces``: the eager traces to carry on from),
+        or, with None, stop: settle every weight so the eager rule can take over from
+        ``readout_traces()``. ``rho``: the traces' decay gamma * lambda."""
+        g = self.ro_g
+        if traces is None:
+            if self.event_readouts and self.learning_active:
+                er.settle_all(self.out, *self._ro_args, self.count, K.C_RO_SETTLE)
+            self.ro_m[er.RM_ON] = 0
+            return
+        g[er.RG_RHO], g[er.RG_CLIP] = rho, clip
+        g[er.RG_LOG_RHO] = math.log(rho) if rho > 0.0 else 0.0
+        n = np.arange(er.POWERS, dtype=np.float64)
+        with np.errstate(divide="ignore", over="ignore"):
+            g[er.RG_POW:er.RG_POW + er.POWERS] = np.power(rho, n)
+            negative = np.power(rho, -n)
+        g[er.RG_NEG:er.RG_NEG + er.POWERS] = np.where(np.isfinite(negative), negative, 0.0)
+        g[er.RG_REBASE] = (min(er.POWERS - 1, max(1, int(9.0 / -g[er.RG_LOG_RHO])))
+                           if rho > 0.0 else 2 ** 30)
+        self.ro_m[er.RM_ON] = 1
+        er.restart(self.out, *self._ro_args)
+        # carry on from the given traces: z . phi and |z|**2 from them, F restarts at 0
+        self.ro_w[er.RZ] = traces
+        phi = self.features()
+        self.ro_s[er.RSUM_S] = traces @ phi
+        self.ro_s[er.RSUM_N2] = np.einsum("rj,rj->r", traces, traces)
+
+    def readout_traces(self) -> np.ndarray:
+        """The readouts' traces now (settled), as the eager rule keeps them."""
+        if self.event_readouts and self.learning_active:
+            er.settle_all(self.out, *self._ro_args, self.count, K.C_RO_SETTLE)
+        return self.ro_w[er.RZ].copy()
+
+    def begin_readout_step(self, direct: np.ndarray) -> None:
+        """Phase A for the readouts: ``direct`` per readout (``V_r += direct_r phi``, zeros for
+        none)."""
+        er.begin_phase(direct, self.readout_value, self.ro_s, self.ro_g, self.ro_m)
+
+    def readout_td_step(self, actor_grad: np.ndarray, delta: float, critic_lr: float,
+                        actor_lr: float, critic_bound: float, actor_bound: float,
+                        extra_norm2: float, n_extra: int) -> float:
+        """Phase B for the readouts (``event_readout.td_step``); returns the actor's step."""
+        return er.td_step(actor_grad, delta, critic_lr, actor_lr, critic_bound, actor_bound,
+                          extra_norm2, n_extra, self.out, *self._ro_args, self.count,
+                          K.C_RO_PENDING)
+
+    @property
+    def feature_norm2(self) -> float:
+        """``|phi|**2`` of the readouts' features now (kept from events)."""
+        return float(self.ro_g[er.RG_PHI2])
 
     def _reset_traces(self) -> None:
         K.reset_traces(self.unit, self.uint, self.misc, self.count, self.sums, self.glob,
@@ -212,11 +287,16 @@ class AsyncNetwork:
         K.settle_all(self.now_tick, self.syn, self.weight, self.nf, self.ni, self.unit,
                      self.uint, self.misc, self.count, self.feedback, self.sums, self.glob,
                      self.learn_params, self.syn_f)
+        if self.event_readouts:
+            er.settle_all(self.out, *self._ro_args, self.count, K.C_RO_SETTLE)
         self.refresh()
 
     def refresh(self) -> None:
         """Recompute drives and readouts exactly and reschedule every crossing (set-up work, at
-        start, checkpoints and parameter changes: not counted)."""
+        start, checkpoints and parameter changes: not counted). Event-driven readouts are
+        settled first, so the weights the values are recomputed from are complete."""
+        if self.event_readouts and self.learning_active:
+            er.settle_all(self.out, *self._ro_args, self._uncounted, K.C_RO_SETTLE)
         K.refresh(self.now_tick, self.syn, self.weight, self.nf, self.ni, self.unit, self.wheel,
                   self.misc, self._uncounted, self.readout, self.readout_value)
 
@@ -277,7 +357,8 @@ class AsyncNetwork:
     # -- state for checkpoints -----------------------------------------------------------------
 
     STATE_FIELDS = ("syn", "ptr", "weight", "nf", "ni", "unit", "uint", "misc", "count",
-                    "readout", "feedback", "sums", "glob", "learn_params", "syn_f")
+                    "readout", "feedback", "sums", "glob", "learn_params", "syn_f", "ro_w",
+                    "ro_u", "ro_i", "ro_s", "ro_g", "ro_m")
 
     def state(self) -> dict[str, np.ndarray]:
         state = {f"net.{name}": getattr(self, name) for name in self.STATE_FIELDS}

@@ -8,6 +8,8 @@ recomputation. One call per learning step keeps the per-step Python overhead sma
 
 from __future__ import annotations
 
+import math
+
 from numba import njit
 
 _FLAGS = dict(cache=True, _nrt=False)
@@ -42,24 +44,29 @@ def _change_weight(readout, readout_value, r, j, change, features, importance, a
 
 
 @njit(**_FLAGS)
-def td_update(readout, readout_value, traces, features, delta, critic_lr, actor_lr,
+def td_update(readout, readout_value, traces, features, phi2, delta, critic_lr, actor_lr,
               critic_bound, actor_bound, log_std, log_std_trace, importance, anchor, strength,
               anchor_rate, clip):
     """``V += alpha_eff * delta * z`` per group (critic row; actor rows with the log-stds),
-    where ``alpha_eff = alpha / max(1, alpha * bound * |z|_1)`` cannot overshoot (streaming
-    RL's ObGD); ``bound = kappa * max(|delta|, 1)`` with the group's kappa."""
+    where ``alpha_eff = alpha / max(1, alpha * bound * |z|_2 * |phi|_2)`` cannot overshoot
+    (streaming RL's ObGD, with Cauchy-Schwarz's bound on ``z . phi``: the norms the
+    event-driven readouts keep); ``bound = kappa * max(|delta|, 1)`` with the group's kappa,
+    ``phi2 = |phi|**2`` of the step's features (the log-stds' features are 1)."""
     n_out, n_feat = traces.shape
     for group in range(2):
         start, stop = (0, 1) if group == 0 else (1, n_out)
         lr = critic_lr if group == 0 else actor_lr
         bound = critic_bound if group == 0 else actor_bound
-        norm = 0.0
+        norm2 = 0.0
+        feat2 = phi2
         for r in range(start, stop):
             for j in range(n_feat):
-                norm += abs(traces[r, j])
+                norm2 += traces[r, j] * traces[r, j]
         if group == 1:
             for k in range(log_std.size):
-                norm += abs(log_std_trace[k])
+                norm2 += log_std_trace[k] * log_std_trace[k]
+            feat2 += log_std.size
+        norm = math.sqrt(norm2 * feat2)
         step = lr / max(1.0, lr * bound * norm) * delta
         if group == 1:
             for k in range(log_std.size):
