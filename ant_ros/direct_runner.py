@@ -13,10 +13,12 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
+from .core.accounting import ppo_flops_per_step
 from .core.config import ActionSpec, AgentConfig
 from .core.encoders import SendOnDeltaEncoder
 from .core.events import EventBatch, packet_precision
 from .core.learner import OnlineLearner
+from .core.stream_ac import StreamAC
 from .presets import preset_for
 
 # Mean return over 100 episodes that counts as solved, where the env's spec has none.
@@ -148,8 +150,21 @@ def train(env_id: str, steps: int, seed: int, config: AgentConfig | None = None,
     run = run_online(env, steps, seed, learn_step, progress)
     env.close()
     return TrainResult.from_episodes(env_id, steps, seed, run.returns, run.end_steps,
-                                     run.threshold(env_id), learner.cost(), run.wall_s,
-                                     run.learn_s)
+                                     run.threshold(env_id),
+                                     {**learner.cost(), **baseline_costs(env, learner.cost())},
+                                     run.wall_s, run.learn_s)
+
+
+def baseline_costs(env: gym.Env, cost: dict) -> dict:
+    """What a user would pick instead, for this env's sizes, by the same cost model: stream
+    AC(lambda) (two hidden layers of 128) and SB3 PPO with its defaults, per env step, and
+    their ratios to the learner's counted flops."""
+    n_in, action = int(env.observation_space.shape[0]), action_spec_for(env.action_space)
+    stream_ac = StreamAC(n_in, action).flops_per_step()
+    ppo = ppo_flops_per_step(n_in, action)["total"]
+    return {"stream_ac_flops_per_step": stream_ac, "ppo_flops_per_step": ppo,
+            "stream_ac_ratio": stream_ac / cost["flops_per_step"],
+            "ppo_ratio": ppo / cost["flops_per_step"]}
 
 
 @dataclass

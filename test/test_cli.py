@@ -8,7 +8,8 @@ import pytest
 
 TRAIN_KEYS = {"env", "steps", "seed", "solved_at_step", "mean_return_last100", "flops_per_step",
               "twin_flops_per_step", "total_ratio", "flops_by_part", "firing_share",
-              "ratio_bound", "events_per_step", "wall_s", "wall_us_per_step"}
+              "ratio_bound", "events_per_step", "wall_s", "wall_us_per_step",
+              "stream_ac_flops_per_step", "ppo_flops_per_step", "stream_ac_ratio", "ppo_ratio"}
 SPEED_KEYS = {"n_hidden", "input_activity", "async_ns_per_tick", "twin_ns_per_tick",
               "flops_per_tick", "twin_flops_per_tick", "hidden_activity", "flop_ratio",
               "time_ratio"}

@@ -183,3 +183,41 @@ def test_homeostasis_raises_thresholds_of_fast_neurons_and_lowers_activity():
         if rate > 0:
             assert net.threshold.max() > 0.02 and net.threshold.max() <= 0.5
     assert events[1] < 0.5 * events[0]
+
+
+def test_compiled_entry_is_the_dispatchers_code_and_falls_back_where_numba_differs():
+    from ant_ros.core.network import compiled_entry
+
+    class OtherNumba:  # a dispatcher of a numba without ``overloads[...].entry_point``
+        def compile(self, arg_types):
+            self.arg_types = arg_types
+
+    other = OtherNumba()
+    assert compiled_entry(other, ("int64",)) is other
+    results = []
+    for direct in (True, False):
+        net = AsyncNetwork(NetworkConfig(n_inputs=3, n_hidden=16, recurrent_fan_in=4,
+                                         threshold=0.05), 1, 1, np.random.default_rng(0))
+        if not direct:
+            net._advance = K.advance  # the checked path, typed on every call
+        assert (net._advance is not K.advance) == direct
+        for k in range(1, 40):
+            net.process_ticks(np.array([k]), np.array([k % 3], np.int32), np.array([0.3]), k)
+        results.append(net.unit.copy())
+    np.testing.assert_array_equal(*results)
+
+
+def test_kernel_options_drop_what_this_numba_refuses():
+    from numba import njit
+
+    from ant_ros.core.jit import supported_options
+
+    def refuses_nrt(**options):
+        if "_nrt" in options:
+            raise KeyError("unrecognized option _nrt")
+        return njit(**options)
+
+    assert supported_options() == {"_nrt": False}  # the numba pinned here takes it
+    assert supported_options(refuses_nrt) == {}
+    assert supported_options(refuses_nrt, {"_nrt": False, "fastmath": False}) == {
+        "fastmath": False}

@@ -13,7 +13,7 @@ from pathlib import Path
 if "NUMBA_CACHE_DIR" not in os.environ:
     _here = Path(__file__).parent
     _digest = hashlib.sha1()
-    for _name in ("kernels.py", "event_readout.py", "readout.py", "twin.py"):
+    for _name in ("kernels.py", "event_readout.py", "readout.py", "twin.py", "jit.py"):
         _digest.update((_here / _name).read_bytes())
     _base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     os.environ["NUMBA_CACHE_DIR"] = str(_base / "ant_ros" / "numba" / _digest.hexdigest()[:16])

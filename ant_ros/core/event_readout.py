@@ -26,8 +26,8 @@ import math
 
 from numba import njit
 
-_FLAGS = dict(cache=True, _nrt=False)
-_INLINE = dict(cache=True, _nrt=False, inline="always")
+from .jit import INLINE as _INLINE
+from .jit import KERNEL as _FLAGS
 
 # per weight (rows, n_out, n_features): the trace at the feature's snapshot, F_r and Q_r then
 RZ, RF0, RQ0 = range(3)

@@ -44,6 +44,7 @@ import math
 from numba import njit
 
 from . import event_readout as er
+from .jit import INLINE, KERNEL
 
 NEVER = -1
 _EARLY = 1e-7  # crossing times are rounded down by this much; a check that fails is retried
@@ -110,12 +111,12 @@ _NO_FAR = 2 ** 62
 # libm's tanh and atanh cost three to five times an exp or a log here; these forms are exact to
 # a few units of 1e-16 in absolute terms, which is what outputs and thresholds are compared in.
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def tanh(c):
     return 1.0 - 2.0 / (math.exp(2.0 * c) + 1.0)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def atanh(y):
     """For -1 < y < 1."""
     return 0.5 * math.log((1.0 + y) / (1.0 - y))
@@ -123,7 +124,7 @@ def atanh(y):
 
 # -- crossing times --------------------------------------------------------------------------
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def cell_bounds(yhat, theta):
     """Cell states at which the output has moved by theta from yhat: (lower, upper)."""
     up = yhat + theta
@@ -133,7 +134,7 @@ def cell_bounds(yhat, theta):
     return c_dn, c_up
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def crossing_tick(c, a, c_dn, c_up, inv_tau, k_now, k_min, count):
     """First tick >= k_min at which c(t) leaves (c_dn, c_up), or NEVER.
 
@@ -162,7 +163,7 @@ def crossing_tick(c, a, c_dn, c_up, inv_tau, k_now, k_min, count):
 
 # -- timing wheel: one doubly linked list of neurons per tick slot -----------------------------
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def wheel_remove(i, ni, wheel, misc, count):
     slot = ni[i, LINK_SLOT]
     if slot < 0:
@@ -181,7 +182,7 @@ def wheel_remove(i, ni, wheel, misc, count):
         misc[NEAR] -= 1
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def wheel_insert(i, k, ni, wheel, misc, count):
     count[C_WHEEL_OP] += 1
     if k - misc[NOW] < WHEEL_SLOTS:
@@ -200,7 +201,7 @@ def wheel_insert(i, k, ni, wheel, misc, count):
     ni[i, LINK_SLOT] = slot
 
 
-@njit(cache=True, _nrt=False)
+@njit(**KERNEL)
 def wheel_migrate(ni, wheel, misc, count):
     """Move far crossings that have come within the wheel's window into their slots."""
     i = wheel[_FAR]
@@ -218,7 +219,7 @@ def wheel_migrate(ni, wheel, misc, count):
     misc[FAR_MIN] = far_min
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def next_crossing(limit, ni, wheel, misc, count):
     """Earliest tick in (NOW, limit] with a scheduled crossing, or limit + 1."""
     if misc[FAR_MIN] - misc[NOW] < WHEEL_SLOTS:
@@ -233,7 +234,7 @@ def next_crossing(limit, ni, wheel, misc, count):
     return limit + 1
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def schedule(i, k_now, k_min, nf, ni, wheel, misc, count):
     """(Re)file neuron i under its next crossing; its cell must be settled to ``k_now``."""
     k = crossing_tick(nf[i, CELL], nf[i, DRIVE], nf[i, LOW], nf[i, HIGH], nf[i, INV_TAU],
@@ -248,14 +249,14 @@ def schedule(i, k_now, k_min, nf, ni, wheel, misc, count):
 
 # -- neurons -----------------------------------------------------------------------------------
 
-@njit(cache=True, _nrt=False)
+@njit(**KERNEL)
 def fill_decay_table(i, nf):
     """Neuron i's decay factors over 1..DECAY_TICKS ticks, from its time constant."""
     for dt in range(1, DECAY_TICKS + 1):
         nf[i, DECAY + dt - 1] = math.exp(-dt * nf[i, INV_TAU])
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def settle_neuron(i, k, nf, ni, count):
     """Advance neuron i's cell state to tick k in closed form (the decay factor is looked up for
     up to DECAY_TICKS ticks: the same numbers exp gives)."""
@@ -272,7 +273,7 @@ def settle_neuron(i, k, nf, ni, count):
         ni[i, T_LAST] = k
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def mark_dirty(i, ni, n_dirty):
     if ni[i, IS_DIRTY] == 0:
         ni[i, IS_DIRTY] = 1
@@ -281,7 +282,7 @@ def mark_dirty(i, ni, n_dirty):
     return n_dirty
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def homeostasis(i, k, nf, ni, learn_params, count):
     """Raise the threshold of a neuron firing faster than the target rate, else lower it."""
     rate = learn_params[LP_HOMEO]
@@ -295,7 +296,7 @@ def homeostasis(i, k, nf, ni, learn_params, count):
 
 # -- lazy e-prop -------------------------------------------------------------------------------
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def rho_power(n, glob, learn_params, count):
     """rho**n for an integer n (0**0 = 1): looked up below POWERS, else computed."""
     if n >= 0 and n < POWERS:
@@ -308,7 +309,7 @@ def rho_power(n, glob, learn_params, count):
     return math.exp(learn_params[LP_LOG_RHO] * n)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def neuron_signal(i, nf, ni, misc, count, feedback, sums):
     """Neuron i's combined sums B[i] . F and B[i] . Q, computed once per version of the sums."""
     if ni[i, SIG_VERSION] != misc[VERSION]:
@@ -323,7 +324,7 @@ def neuron_signal(i, nf, ni, misc, count, feedback, sums):
         count[C_NEURON_SIGNAL] += 1
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def unit_factors(p, unit, uint, misc, count, glob, learn_params):
     """For synapses last settled at unit p's snapshot, computed once per version of the sums:
     the TD errors met since, each decayed by rho**(u - k0) (``U_TD``), and rho**(STEP - k0)
@@ -347,7 +348,7 @@ def unit_factors(p, unit, uint, misc, count, glob, learn_params):
     count[C_UNIT_FACTORS] += 1
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def settle_synapse(s, k, syn, weight, nf, ni, unit, uint, misc, count, feedback, sums, glob,
                    learn_params, syn_f):
     """Apply synapse s's e-prop change since its last settlement and bring its trace up to the
@@ -402,7 +403,7 @@ def settle_synapse(s, k, syn, weight, nf, ni, unit, uint, misc, count, feedback,
         count[C_WEIGHT_MOVE] += 1
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def snapshot_unit(p, unit, uint, misc, glob):
     """p's synapses are settled: restart its TD sum here. Between phases A and B of a step the
     unit waits in the pending list for that step's TD error."""
@@ -418,7 +419,7 @@ def snapshot_unit(p, unit, uint, misc, glob):
         misc[N_PENDING] += 1
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def settle_unit_synapses(p, k, is_neuron, syn, ptr, weight, nf, ni, unit, uint, misc, count,
                          feedback, sums, glob, learn_params, syn_f):
     """Before p's output changes: settle every synapse touching p, then snapshot p."""
@@ -436,7 +437,7 @@ def settle_unit_synapses(p, k, is_neuron, syn, ptr, weight, nf, ni, unit, uint, 
 
 # -- events ------------------------------------------------------------------------------------
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def deliver(p, delta, k, syn, ptr, weight, nf, ni, count, readout, readout_value, n_dirty):
     """Send p's change to its targets' drives and to the readouts."""
     start = ptr[OUT_PTR, p]
@@ -456,7 +457,7 @@ def deliver(p, delta, k, syn, ptr, weight, nf, ni, count, readout, readout_value
 
 # -- entry points ------------------------------------------------------------------------------
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def settle_feature(p, unit, readout, readout_value, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m, count):
     """Before unit p's output changes: settle its readout weights (if it is a read feature and
     the readouts learn from events)."""
@@ -465,14 +466,14 @@ def settle_feature(p, unit, readout, readout_value, ro_w, ro_u, ro_i, ro_s, ro_g
                           ro_m, count, C_RO_SETTLE)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(**INLINE)
 def feature_moved(p, old, delta, readout, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m, count):
     if ro_m[er.RM_ON] != 0 and p < readout.shape[1] - 1:
         er.feature_moved(p, old, delta, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m)
         count[C_RO_MOVE] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(**KERNEL)
 def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit, uint, wheel,
             misc, count, readout, readout_value, feedback, sums, glob, learn_params, syn_f,
             ro_w, ro_u, ro_i, ro_s, ro_g, ro_m):
@@ -546,7 +547,7 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
     return e
 
 
-@njit(cache=True, _nrt=False)
+@njit(**KERNEL)
 def begin_learning_step(gradient, supervised, misc, count, sums, learn_params):
     """Phase A of a new learning step: ``F <- rho F + h`` (``gradient``: h per readout) and a
     supervised error's share of ``Q`` (``supervised``: lr * g per readout, or zeros). Units that
@@ -562,7 +563,7 @@ def begin_learning_step(gradient, supervised, misc, count, sums, learn_params):
     count[C_STEP_A] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(**KERNEL)
 def apply_td_error(delta, unit, uint, misc, count, sums, glob, learn_params):
     """Phase B: the TD error of the current step (times the learning rate) meets every trace:
     ``Q += delta F``, ``P += delta rho**(STEP - BASE)``; the units settled since phase A get it
@@ -586,7 +587,7 @@ def apply_td_error(delta, unit, uint, misc, count, sums, glob, learn_params):
         rebase(unit, uint, misc, count, glob, learn_params)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**KERNEL)
 def rebase(unit, uint, misc, count, glob, learn_params):
     """Fold the TD sum P into every open unit's carry and restart it at the current step, before
     rho**(STEP - BASE) leaves double precision comfort. O(N + M), every LP_REBASE steps."""
@@ -603,7 +604,7 @@ def rebase(unit, uint, misc, count, glob, learn_params):
     misc[VERSION] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(**KERNEL)
 def reset_traces(unit, uint, misc, count, sums, glob, learn_params):
     """Episode boundary: every trace restarts from zero. Units keep the TD errors they have met
     (folded into their carry by ``rebase``); a new trace episode marks their snapshots as
@@ -616,7 +617,7 @@ def reset_traces(unit, uint, misc, count, sums, glob, learn_params):
     misc[VERSION] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(**KERNEL)
 def settle_all(k, syn, weight, nf, ni, unit, uint, misc, count, feedback, sums, glob,
                learn_params, syn_f):
     """Settle every synapse and snapshot every unit at the current phase."""
@@ -627,7 +628,7 @@ def settle_all(k, syn, weight, nf, ni, unit, uint, misc, count, feedback, sums, 
         snapshot_unit(p, unit, uint, misc, glob)
 
 
-@njit(cache=True, _nrt=False)
+@njit(**KERNEL)
 def refresh(k, syn, weight, nf, ni, unit, wheel, misc, count, readout, readout_value):
     """Recompute drives, bounds and readouts exactly (removes accumulated rounding) and
     reschedule every neuron."""

@@ -12,10 +12,11 @@ import math
 
 from numba import njit
 
-_FLAGS = dict(cache=True, _nrt=False)
+from .jit import INLINE, KERNEL
 
 
-@njit(**_FLAGS)
+
+@njit(**KERNEL)
 def accumulate_traces(traces, features, actor_grad, decay):
     """``z <- decay * z + grad``: the critic's gradient is ``phi``, the actor's ``g_k * phi``."""
     n_out, n_feat = traces.shape
@@ -27,7 +28,7 @@ def accumulate_traces(traces, features, actor_grad, decay):
             traces[r, j] = decay * traces[r, j] + g * features[j]
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(**INLINE)
 def _change_weight(readout, readout_value, r, j, change, features, importance, anchor,
                    strength, lr, anchor_rate, clip):
     w = readout[r, j]
@@ -43,7 +44,7 @@ def _change_weight(readout, readout_value, r, j, change, features, importance, a
     readout_value[r] += (new - w) * features[j]
 
 
-@njit(**_FLAGS)
+@njit(**KERNEL)
 def td_update(readout, readout_value, traces, features, phi2, delta, critic_lr, actor_lr,
               critic_bound, actor_bound, log_std, log_std_trace, importance, anchor, strength,
               anchor_rate, clip):
@@ -77,7 +78,7 @@ def td_update(readout, readout_value, traces, features, phi2, delta, critic_lr, 
                                importance, anchor, strength, lr, anchor_rate, clip)
 
 
-@njit(**_FLAGS)
+@njit(**KERNEL)
 def actor_update(readout, readout_value, features, head_change, importance, anchor, strength,
                  lr, anchor_rate, clip):
     """``V[1 + k] += head_change[k] * phi``: a supervised or entropy step of the actor."""

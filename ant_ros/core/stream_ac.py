@@ -205,6 +205,15 @@ class StreamAC:
         d_entropy = np.concatenate([np.zeros(n), np.ones(n)])
         return action, d_logp, d_entropy
 
+    def flops_per_step(self) -> float:
+        """The arithmetic of one learning step by the cost model (normalisation, both forward
+        passes, both backward passes, traces and updates, the policy): what ``step`` counts on a
+        step with a TD error."""
+        (a_fwd, a_bwd, a_upd), (c_fwd, c_bwd, c_upd) = self._costs
+        return (A.normalisation_flops(self.n_inputs, True) + A.reward_scaling_flops() + a_fwd
+                + c_fwd + a_bwd + c_bwd + 3 * self.action.size + a_upd + c_upd + 5
+                + A.policy_flops(self.action.kind, self.action.size))
+
     @property
     def n_params(self) -> int:
         return self.actor.n_params + self.critic.n_params

@@ -24,6 +24,7 @@ from numba import njit
 from . import accounting as A
 from .config import NetworkConfig
 from .connectivity import build_connectivity, draw_neurons
+from .jit import KERNEL
 from .kernels import DECAY_TICKS
 
 # operation counters of the twin, priced by ``twin_flops``
@@ -76,7 +77,7 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
     return count
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _advance_neurons(dt, cell, drive, bias, inv_tau, decay_table, y, psi, ux, rec_ptr, rec_pre,
                      rec_w, wy, count):
     """Advance every neuron dt ticks in closed form (the factor looked up for intervals of up to
@@ -104,7 +105,7 @@ def _advance_neurons(dt, cell, drive, bias, inv_tau, decay_table, y, psi, ux, re
         count[T_DRIVE] += n
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _input_drive(x, bias, ux, wy, drive, in_ptr, in_pre, in_w, count):
     """The input synapses' drive, after the inputs changed."""
     for i in range(bias.size):
@@ -117,7 +118,7 @@ def _input_drive(x, bias, ux, wy, drive, in_ptr, in_pre, in_w, count):
     count[T_DRIVE] += bias.size
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _readouts(readout, y, x, n_read, value, count):
     n = y.size
     for r in range(readout.shape[0]):
@@ -130,7 +131,7 @@ def _readouts(readout, y, x, n_read, value, count):
     count[T_READOUT] += readout.shape[0] * n_read
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _begin_step(gradient, supervised, rho, lr, clip, feedback, psi, y, x, rec_ptr, rec_pre,
                 rec_w, rec_z, in_ptr, in_pre, in_w, in_z, count):
     """Phase A: per neuron ``psi_i L_i`` (and the supervised ``lr psi_i G_i``), then every
@@ -166,7 +167,7 @@ def _begin_step(gradient, supervised, rho, lr, clip, feedback, psi, y, x, rec_pt
     count[T_STEP_A] += 1
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def _apply_td(delta, clip, rec_w, rec_z, in_w, in_z, count):
     """Phase B: every weight ``w += lr delta z``, clipped."""
     for s in range(rec_w.size):
