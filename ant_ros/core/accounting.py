@@ -46,7 +46,6 @@ TANH = EXP + DIV + 3
 ATANH = LOG + DIV + 3
 GAUSSIAN = LOG + SQRT + 8 + 4
 PJ_PER_FLOP = 2.3
-NEUROMORPHIC_SYNOP_PJ = 23.6
 
 PARTS = ("sensor_encoding", "input_coding", "normalisation", "events", "neurons", "scheduling",
          "eprop", "consolidation", "homeostasis", "readout_learning", "step_size", "policy")

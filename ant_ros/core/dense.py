@@ -1,7 +1,8 @@
 """Dense synchronous reference of the same model: every neuron updated every tick with BLAS.
 
-It is the baseline for speed and op counts and the oracle for correctness: as the threshold goes
-to zero the asynchronous network's outputs converge to this one's.
+It is the oracle for correctness: as the threshold goes to zero the asynchronous network's
+outputs converge to this one's. The efficiency baseline is the synchronous twin (``twin.py``),
+which runs the same sparse connectivity instead of full matrices.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ class DenseNetwork:
         self._read = self._read_all if net.n_read == n + m else self._read_hidden
         self.readout_value = self._read()
         self._scratch = np.empty(n, self.dtype)
-        self.synops_per_tick = net.dense_synops_per_tick
-        self.ticks = 0
 
     def step(self, x: np.ndarray) -> np.ndarray:
         """Advance one tick with input ``x`` (already holding this tick's events)."""
@@ -52,7 +51,6 @@ class DenseNetwork:
         np.matmul(self.weights, self.features[:self.n_hidden + self.n_channels], out=self.drive)
         self.drive += self.bias
         self.readout_value = self._read()
-        self.ticks += 1
         return self.readout_value
 
     def _read_all(self) -> np.ndarray:
@@ -62,7 +60,3 @@ class DenseNetwork:
     def _read_hidden(self) -> np.ndarray:
         """Readouts of ``[y; 1]``: the hidden layer only."""
         return self.readout[:, :-1] @ self.y + self.readout[:, -1]
-
-    @property
-    def synops(self) -> int:
-        return self.ticks * self.synops_per_tick

@@ -337,12 +337,6 @@ class AsyncNetwork:
         """Counted arithmetic so far, by part (``accounting.PARTS``)."""
         return kernel_flops(self.count, self.n_signals)
 
-    @property
-    def dense_synops_per_tick(self) -> int:
-        """Synaptic ops a synchronous network with this connectivity does every tick: every
-        synapse, and every readout weight except the biases."""
-        return self.n_synapses + self.readout.size - self.readout.shape[0]
-
     def dense_weights(self, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
         """The current weights as dense ``W`` (N x N) and ``U`` (N x M) matrices."""
         n = self.n_hidden
