@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +33,8 @@ from .nodes.learner_node import LearnerNode
 from .nodes.parameters import flatten
 from .nodes.spin import spin_until
 from .recording import McapRecorder
+from .tasks.irsim_navigation import success_rate, tally
+from .tasks.parameter_files import ROBOT_CONFIG, node_parameters
 
 
 def learner_parameters(config: AgentConfig) -> dict:
@@ -63,6 +66,10 @@ def build_graph(env_id: str, seed: int, context: Context, config: AgentConfig | 
     return bridge, encoder, learner
 
 
+# Right after matching, Fast DDS delivered a reliable topic's first message after best-effort
+# messages published later (the first navigation frame's goal after its odometry: the encoder
+# encoded that frame without the goal); a short wait after matching keeps the order.
+SETTLE_S = 0.2
 STALL_TIMEOUT_S = 30.0  # wall time in which a lockstep graph that steps nothing has stopped
 
 
@@ -105,7 +112,7 @@ def run(env_id: str = "CartPole-v1", steps: int = 100_000, seed: int = 0,
             recorder = McapRecorder(recorder_node, Path(out_dir) / "demo.mcap", topics)
         for node in nodes:
             executor.add_node(node)
-        _wait_until_connected(executor, (bridge.obs_pub, encoder.publisher, learner.command_pub))
+        _wait_until_connected(executor, nodes)
         bridge.start()
         start = time.perf_counter()
         next_report = 1000
@@ -134,11 +141,23 @@ def run(env_id: str = "CartPole-v1", steps: int = 100_000, seed: int = 0,
     return _write_outputs(summary, bridge.episode_returns, Path(out_dir))
 
 
-def _wait_until_connected(executor, publishers, timeout_s: float = 30.0) -> None:
-    """Spin until every publisher of the graph has its subscriber."""
-    if not spin_until(executor, lambda: all(p.get_subscription_count() for p in publishers),
-                      timeout_s, 0.01):
+def _wait_until_connected(executor, nodes, timeout_s: float = 30.0) -> None:
+    """Spin until every publisher and subscription of the graph's ``nodes`` has matched all
+    of the others on its topic, and then for SETTLE_S, so that the first messages reach every
+    node in the order they were sent."""
+    publishers = [p for node in nodes for p in node.publishers]
+    subscriptions = [s for node in nodes for s in node.subscriptions]
+    n_publishers = Counter(p.topic_name for p in publishers)
+    n_subscriptions = Counter(s.topic_name for s in subscriptions)
+
+    def connected() -> bool:
+        return (all(p.get_subscription_count() >= n_subscriptions[p.topic_name]
+                    for p in publishers)
+                and all(s.get_publisher_count() >= n_publishers[s.topic_name]
+                        for s in subscriptions))
+    if not spin_until(executor, connected, timeout_s, 0.01):
         raise RuntimeError("the demo graph did not connect")
+    spin_until(executor, lambda: False, SETTLE_S, 0.01)
 
 
 def _summary(env_id, steps, seed, bridge, learner, wall) -> dict:
@@ -184,19 +203,15 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
     towards a new random goal: the evaluation of what was learned. A step the graph drops is
     made with a zero command after 1 s; a graph that steps nothing itself for ``stall_timeout_s``
     raises RuntimeError."""
-    import yaml
-
     from .gym.irsim_node import IrSimRobotNode
     from .nodes.nav_reward_node import NavRewardNode
 
-    config = Path(__file__).resolve().parents[1] / "config" / "robot.yaml"
-    params = yaml.safe_load(config.read_text())
     context = Context()
     rclpy.init(context=context)
     executor = EventsExecutor(context=context)
 
     def overrides(name: str, extra: dict) -> list[Parameter]:
-        flat = flatten(params[name]["ros__parameters"])
+        flat = flatten(node_parameters(ROBOT_CONFIG, name))
         flat.update(extra, use_sim_time=True)
         return [Parameter(k, value=v) for k, v in flat.items()]
 
@@ -222,7 +237,7 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
             "ant_nav_reward", {"sync_stamps": True})))
         robot = add(IrSimRobotNode(context=context, parameter_overrides=[
             Parameter("seed", value=seed), Parameter("use_sim_time", value=True)]))
-        _wait_until_connected(executor, (robot.scan_pub, encoder.publisher, learner.command_pub))
+        _wait_until_connected(executor, nodes)
         robot.start()
         start = time.perf_counter()
         counted = dict(reward.outcomes)
@@ -270,27 +285,17 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
     learned = [k for _, k in outcomes]
     summary = {
         "env": "irsim-navigation", "steps": steps, "seed": seed, "episodes": len(outcomes),
-        **_tally(learned), "success_rate_last100": _success_rate(learned[-WINDOW:]),
+        **tally(learned), "success_rate_last100": success_rate(learned[-WINDOW:]),
         "solved_at_step": None, "mean_return_last100": None,
-        "steps_per_s": steps / wall, "wall_s": wall, "total_ratio": learner.learner.cost()["total_ratio"],
+        "steps_per_s": steps / wall, "wall_s": wall,
+        "total_ratio": learner.learner.cost()["total_ratio"],
         # one learning step per sensor frame: every robot step, plus one at each episode end
         "robot_steps": robot.steps, "learner_steps": learner.steps,
         "incomplete_frames": learner.incomplete_frames, "stall_nudges": nudges,
         "eval_episodes": len(evaluation),
-        **{f"eval_{key}": n for key, n in _tally(evaluation).items()},
-        "eval_success_rate": _success_rate(evaluation), "outcomes": outcomes}
+        **{f"eval_{key}": n for key, n in tally(evaluation).items()},
+        "eval_success_rate": success_rate(evaluation), "outcomes": outcomes}
     return _write_navigation_outputs(summary, Path(out_dir))
-
-
-def _tally(kinds: list[str]) -> dict[str, int]:
-    """Episodes by how they ended."""
-    return {"goals_reached": kinds.count("arrived"), "collisions": kinds.count("collided"),
-            "timeouts": kinds.count("timeout")}
-
-
-def _success_rate(kinds: list[str]) -> float | None:
-    """The share of episodes that reached their goal (None: no episode)."""
-    return kinds.count("arrived") / len(kinds) if kinds else None
 
 
 def _write_navigation_outputs(summary: dict, out_dir: Path) -> dict:

@@ -92,8 +92,11 @@ def test_bench_core_json_rows():
 def test_bench_learning_json_rows():
     rows = json.loads(run_cli("bench", "learning", "--quick", "--json").stdout)
     assert {(r["task"], r["system"]) for r in rows} == {
-        (task, system) for task in ("CartPole-v1", "Pendulum-v1")
+        (task, system) for task in ("CartPole-v1", "Pendulum-v1", "irsim-navigation")
         for system in ("ant", "twin", "stream_ac", "ppo")}
+    for row in rows:
+        if row["task"] == "irsim-navigation" and row["system"] in ("ant", "twin"):
+            assert 0.0 <= row["eval_success_rate"] <= 1.0
     for row in rows:
         assert {"task", "system", "flops_per_step", "wall_us_per_step",
                 "mean_return_last100"} <= row.keys()

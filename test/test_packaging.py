@@ -48,8 +48,9 @@ def test_ament_resource_marker_and_setup_files():
     assert "script_dir=$base/lib/ant_ros" in cfg and "install_scripts=$base/lib/ant_ros" in cfg
 
 
-def test_core_never_imports_ros():
-    for path in (ROOT / "ant_ros" / "core").glob("*.py"):
+def test_core_and_tasks_never_import_ros():
+    for path in [*(ROOT / "ant_ros" / "core").glob("*.py"),
+                 *(ROOT / "ant_ros" / "tasks").glob("*.py")]:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             names = []

@@ -3,11 +3,11 @@
 Both run the same input streams in one process, one call per tick (a tick is a decision: the
 twin advances every neuron and every synapse once per call). Work is counted in flops by the
 cost model of ``core/accounting.py`` for both. The full-matrix dense network (``core/dense.py``)
-is the convergence oracle: as the threshold goes to 0 the asynchronous outputs approach it. A stream is what send-on-delta
-encoders produce for slowly drifting signals: each tick a given fraction of the input channels
-sends an event, a step of +-STEP (the encoder's delta, in normalised units) whose sign is biased
-towards zero so the signals stay bounded. Timed loops run with Python's garbage collector paused,
-as ``timeit`` does, for both networks alike.
+is the convergence oracle: as the threshold goes to 0 the asynchronous outputs approach it. A
+stream is what send-on-delta encoders produce for slowly drifting signals: each tick a given
+fraction of the input channels sends an event, a step of +-STEP (the encoder's delta, in
+normalised units) whose sign is biased towards zero so the signals stay bounded. Timed loops
+run with Python's garbage collector paused, as ``timeit`` does, for both networks alike.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from ..core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core.config import ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig
 from ..core.events import EVENT_DTYPE, EventBatch, InputError
 from ..core.learner import OnlineLearner, warm_up
+from ..tasks.parameter_files import twist_action_spec
 from .parameters import declare_config, descriptor, read_config
 from .spin import spin_nodes
 
@@ -177,9 +178,8 @@ class LearnerNode(Node):
         if self.command_type == "int32":
             return ActionSpec(kind="discrete", n=int(get("n_actions")))
         if self.command_type == "twist":
-            turn = float(get("max_angular_speed"))
-            return ActionSpec(kind="continuous", low=(float(get("min_linear_speed")), -turn),
-                              high=(float(get("max_linear_speed")), turn))
+            return twist_action_spec(get("min_linear_speed"), get("max_linear_speed"),
+                                     get("max_angular_speed"))
         return ActionSpec(kind="continuous", low=tuple(map(float, get("joint_limits_low"))),
                           high=tuple(map(float, get("joint_limits_high"))))
 

@@ -15,6 +15,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 
 from ..core.config import STRUCTURE_FIELDS
+from ..tasks.parameter_files import config_from_values
 
 DESCRIPTIONS: dict[str, str] = {
     # network
@@ -132,13 +133,8 @@ def read_config(node: Node, section: str, cls, overrides: dict[str, Any] | None 
     values = {}
     for f in dataclasses.fields(cls):
         name = parameter_name(section, f.name)
-        value = (overrides or {}).get(name, node.get_parameter(name).value)
-        if f.type == "tuple[float, ...]":  # a double array parameter: a list or array.array
-            value = tuple(float(v) for v in value)
-        elif f.type in ("float", float):
-            value = float(value)
-        values[f.name] = value
-    return cls(**values)
+        values[f.name] = (overrides or {}).get(name, node.get_parameter(name).value)
+    return config_from_values(cls, values)
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:

@@ -1,0 +1,58 @@
+"""ROS parameter files (``config/*.yaml``) read without ROS: the configuration objects the nodes
+build from their parameters, for runners that use the nodes' settings without the nodes."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from ..core.config import ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig
+
+ROBOT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "robot.yaml"
+
+
+def node_parameters(path: str | Path, node_name: str) -> dict:
+    """The ``ros__parameters`` of ``node_name`` in the parameter file at ``path``."""
+    return yaml.safe_load(Path(path).read_text())[node_name]["ros__parameters"]
+
+
+def config_from_values(cls, values: Mapping[str, Any]):
+    """``cls`` (a config dataclass) from the values of its fields in ``values``, typed as the
+    nodes read them: float fields as floats, per-input fields (double arrays) as tuples of
+    floats. Fields not in ``values`` keep their defaults; other keys are ignored."""
+    typed = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        value = values[f.name]
+        if f.type == "tuple[float, ...]":  # a double array parameter: a list or array.array
+            value = tuple(float(v) for v in value)
+        elif f.type in ("float", float):
+            value = float(value)
+        typed[f.name] = value
+    return cls(**typed)
+
+
+def twist_action_spec(min_linear_speed: float, max_linear_speed: float,
+                      max_angular_speed: float) -> ActionSpec:
+    """The actions of a learner that commands a Twist: forward speed and turn rate (m/s, rad/s)
+    within their limits."""
+    turn = float(max_angular_speed)
+    return ActionSpec(kind="continuous", low=(float(min_linear_speed), -turn),
+                      high=(float(max_linear_speed), turn))
+
+
+def learner_config(params: Mapping[str, Any], seed: int) -> AgentConfig:
+    """The AgentConfig that ``ant_learner`` builds from its parameters ``params`` (a parameter
+    file's ``ros__parameters``, Twist commands), with ``network.seed`` set to ``seed``."""
+    if params.get("command_type") != "twist":
+        raise ConfigError("the learner's parameters must command a Twist (command_type twist)")
+    network = config_from_values(NetworkConfig, {**params.get("network", {}), "seed": seed})
+    learning = config_from_values(LearningConfig, params.get("learning", {}))
+    action = twist_action_spec(params["min_linear_speed"], params["max_linear_speed"],
+                               params["max_angular_speed"])
+    return AgentConfig(network=network, learning=learning, action=action,
+                       seed=network.seed).validate()
