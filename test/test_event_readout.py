@@ -6,6 +6,8 @@ Per TD step u (phase B): ``z_r <- rho z_r + g_r phi(u)``, ``V_r += a_g z_r`` wit
 phase A of step u, even for features that changed before the TD error came.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -92,3 +94,18 @@ def test_a_live_switch_to_eager_readouts_hands_over_the_traces():
     net.set_event_readouts(None, 0.8, 1e6)
     assert not net.event_readouts
     np.testing.assert_array_equal(net.readout_traces(), traces)
+
+
+def test_a_live_change_of_the_trace_decay_keeps_the_norms_exact():
+    from ant_ros.core import event_readout as er
+    from ant_ros.core.learner import OnlineLearner
+    from helpers import drive, small_config
+
+    learner = OnlineLearner(small_config())
+    drive(learner, 100)
+    learner.apply_config(dataclasses.replace(learner.config, learning=dataclasses.replace(
+        learner.config.learning, gamma=0.9)))
+    drive(learner, 3, seed=1, start_step=100)
+    kept = learner.net.ro_s[er.RSUM_N2].copy()
+    traces = learner.net.readout_traces()
+    np.testing.assert_allclose(kept, (traces ** 2).sum(axis=1), rtol=1e-9)

@@ -406,3 +406,34 @@ def test_tuple_overrides_parse_lists_of_floats():
         with pytest.raises(ConfigError, match="input_gain"):
             small_config().with_overrides([bad])
     assert AgentConfig.from_json(config.validate().to_json()) == config
+
+
+def test_switching_learning_back_on_takes_no_td_step_across_the_switch():
+    learner = OnlineLearner(small_config())
+    drive(learner, 120)
+    learner.set_learning_enabled(False)
+    drive(learner, 30, seed=1, start_step=120)
+    learner.set_learning_enabled(True)
+    learner.net.settle_learning()
+    before = learner.net.readout.copy(), learner.net.weight.copy()
+    # the first step after the switch has a reward but no step to judge: nothing moves
+    learner.step_observation(np.full(4, 0.3), 150 * 0.02, reward=5.0)
+    learner.net.settle_learning()
+    np.testing.assert_array_equal(learner.net.readout, before[0])
+    np.testing.assert_array_equal(learner.net.weight, before[1])
+    drive(learner, 5, seed=2, start_step=151)
+    learner.net.settle_learning()
+    assert not np.array_equal(learner.net.readout, before[0])  # and then it learns again
+
+
+def test_consolidation_switched_on_live_starts_from_the_weights_then():
+    learner = OnlineLearner(small_config())
+    drive(learner, 200)
+    learner.apply_config(dataclasses.replace(learner.config, learning=dataclasses.replace(
+        learner.config.learning, consolidation_strength=10.0)))
+    np.testing.assert_array_equal(learner.readout_anchor, learner.net.readout)
+    np.testing.assert_array_equal(learner.net.syn_f[K.ANCHOR], learner.net.weight)
+    assert not learner._event_readouts  # consolidation learns the readouts eagerly
+    np.testing.assert_allclose(learner.pending_features, learner.net.features())
+    drive(learner, 50, seed=1, start_step=200)
+    assert np.all(np.isfinite(learner.net.readout))

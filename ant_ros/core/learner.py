@@ -125,7 +125,14 @@ class OnlineLearner:
             self.net.set_threshold(config.network.threshold)
         self.reward_scaler.gamma = lc.gamma
         np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
+        if lc.learning_enabled != old.learning.learning_enabled:
+            # no TD step across the switch, and fresh traces (the network's are handled there)
+            self.pending_value[0] = np.nan
+            self.traces[:] = 0.0
+            self.log_std_trace[:] = 0.0
         self._choose_readout_learning(old)
+        if lc.consolidation_strength > 0.0 and old.learning.consolidation_strength == 0.0:
+            self.readout_anchor[:] = self.net.readout  # consolidate from where the weights are
         self._price_steps()
 
     def _choose_readout_learning(self, old: AgentConfig) -> None:
@@ -142,6 +149,9 @@ class OnlineLearner:
         elif not event and self._event_readouts:
             self.traces[:] = net.readout_traces()
             net.set_event_readouts(None, rho, clip)
+            # the pending step's features (a configuration changes between steps: they are the
+            # features now), which the eager rule needs for its next TD step
+            self.pending_features[:] = net.features()
         self._event_readouts = event
 
     def set_learning_enabled(self, enabled: bool) -> None:

@@ -131,6 +131,11 @@ class AsyncNetwork:
         if self.learning_active and td_trace_decay != lp[K.LP_RHO]:
             self.settle_learning()  # what accrued under the old decay is applied with it
             K.rebase(self.unit, self.uint, self.misc, self.count, self.glob, lp)
+        if consolidation > 0.0 and lp[K.LP_CONS] == 0.0:
+            # consolidation starts here: what is pending is applied without its pull, and the
+            # anchors are the weights now
+            self.settle_learning()
+            self.syn_f[K.ANCHOR] = self.weight
         c = self.config
         lp[K.LP_LR], lp[K.LP_WCLIP] = lr, weight_clip
         lp[K.LP_CONS], lp[K.LP_ANCHOR] = consolidation, 1.0 / anchor_steps
@@ -249,6 +254,7 @@ class AsyncNetwork:
         self.ro_w[er.RZ] = traces
         phi = self.features()
         self.ro_s[er.RSUM_S] = traces @ phi
+        self.ro_s[er.RSUM_SA] = self.ro_s[er.RSUM_S]  # phi is phi(A): between steps
         self.ro_s[er.RSUM_N2] = np.einsum("rj,rj->r", traces, traces)
 
     def readout_traces(self) -> np.ndarray:
