@@ -102,10 +102,12 @@ def test_a_live_change_of_the_trace_decay_keeps_the_norms_exact():
     from helpers import drive, small_config
 
     learner = OnlineLearner(small_config())
-    drive(learner, 100)
+    drive(learner, 90)  # mid-episode: traces and a pending step
+    assert np.abs(learner.net.readout_traces()).max() > 0.1
     learner.apply_config(dataclasses.replace(learner.config, learning=dataclasses.replace(
         learner.config.learning, gamma=0.9)))
-    drive(learner, 3, seed=1, start_step=100)
+    # the next step's TD error meets traces carried over the change
+    learner.step_observation(np.full(4, 0.2), 90 * 0.02, reward=1.0)
     kept = learner.net.ro_s[er.RSUM_N2].copy()
     traces = learner.net.readout_traces()
     np.testing.assert_allclose(kept, (traces ** 2).sum(axis=1), rtol=1e-9)

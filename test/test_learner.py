@@ -412,16 +412,16 @@ def test_switching_learning_back_on_takes_no_td_step_across_the_switch():
     learner = OnlineLearner(small_config())
     drive(learner, 120)
     learner.set_learning_enabled(False)
-    drive(learner, 30, seed=1, start_step=120)
+    drive(learner, 20, seed=1, start_step=120)  # within the episode: a step is pending
     learner.set_learning_enabled(True)
     learner.net.settle_learning()
     before = learner.net.readout.copy(), learner.net.weight.copy()
     # the first step after the switch has a reward but no step to judge: nothing moves
-    learner.step_observation(np.full(4, 0.3), 150 * 0.02, reward=5.0)
+    learner.step_observation(np.full(4, 0.3), 140 * 0.02, reward=5.0)
     learner.net.settle_learning()
     np.testing.assert_array_equal(learner.net.readout, before[0])
     np.testing.assert_array_equal(learner.net.weight, before[1])
-    drive(learner, 5, seed=2, start_step=151)
+    drive(learner, 5, seed=2, start_step=141)
     learner.net.settle_learning()
     assert not np.array_equal(learner.net.readout, before[0])  # and then it learns again
 
