@@ -37,15 +37,16 @@ def test_twin_learns_like_the_asynchronous_learner_as_the_threshold_goes_to_zero
     np.testing.assert_allclose(lazy.net.hidden_output, twin.net.hidden_output, atol=1e-5)
 
 
-def test_twin_cost_is_what_its_kernels_count_and_the_learner_estimates_it_exactly():
-    config = exact_config(True)
+@pytest.mark.parametrize("rho_traces", [False, True])
+def test_twin_cost_is_what_its_kernels_count_and_the_learner_estimates_it_exactly(rho_traces):
+    config = exact_config(rho_traces)
     lazy = OnlineLearner(config)
     twin = OnlineLearner(config, twin=True)
     drive(lazy, 300)
     drive(twin, 300)
     net = twin.net
     counted = twin_counts(twin.log, net.n_hidden, net.rec_w.size, net.in_w.size,
-                          net.readout.shape)
+                          net.readout.shape, net._rho)
     np.testing.assert_array_equal(net.count, counted)
     assert lazy.log == twin.log
     estimated, measured = lazy.twin_flops_by_part(), twin.flops_by_part()

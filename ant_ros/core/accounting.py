@@ -53,10 +53,11 @@ PARTS = ("sensor_encoding", "input_coding", "normalisation", "events", "neurons"
  CONSOLIDATION, HOMEOSTASIS, READOUT_LEARNING, STEP_SIZE, POLICY) = range(len(PARTS))
 
 # flops of one settled synapse (kernels.settle_synapse): pick the later snapshot (3 compares),
+# the test for a settlement in this phase (2), the per-neuron and per-unit caches' tests (2),
 # eligibility psi * y (1), dw = e * (Q - Q0) (2), trace e * F (1), the test for a carried trace
-# (2), w + dw and the clip (3), the float32 weight's move (1); with a carried trace, c = trace -
-# e * F0 (2), dw += c * D (2), trace += decay * c (2)
-SETTLE_FLOPS = 13
+# (2), the consolidation test (1), w + dw and the clip (3), the float32 weight's move and its
+# test (2); with a carried trace, c = trace - e * F0 (2), dw += c * D (2), trace += decay * c (2)
+SETTLE_FLOPS = 19
 SETTLE_TRACE_FLOPS = 6
 # per kernel counter: (part, flops per count); NEURON_SIGNAL and STEP_A/B scale with the number of
 # learning signals R and are filled in by ``kernel_flops``
@@ -65,10 +66,11 @@ _KERNEL_COSTS = {
     # tanh, the change and its addition, the test against both bounds, new bounds (2 atanh + 4),
     # the pseudo-derivative 1 - y**2
     K.C_HIDDEN_EVENT: (NEURONS, TANH + 2 + 2 + 2 * ATANH + 4 + 2),
-    K.C_DELIVER: (EVENTS, MUL + ADD),
+    K.C_DELIVER: (EVENTS, MUL + ADD + CMP),        # + the target's dirty test
     K.C_READOUT_DELIVER: (EVENTS, MUL + ADD),
-    K.C_DECAY_TABLE: (NEURONS, 1 + 3),           # look-up, a + (c - a) * f
-    K.C_DECAY_EXP: (NEURONS, EXP + 2 + 3),
+    K.C_DECAY_TABLE: (NEURONS, 2 + 1 + 1 + 3),   # interval and its tests, look-up, decay
+    K.C_DECAY_EXP: (NEURONS, 2 + 1 + EXP + 2 + 3),
+    K.C_NEURON_TOUCH: (NEURONS, 2),             # settled already: the interval and its test
     K.C_SCHEDULE: (SCHEDULING, 4 * CMP),
     K.C_CROSSING_SOLVE: (SCHEDULING, 2 + DIV + LOG + DIV + 2),
     K.C_WHEEL_OP: (SCHEDULING, 4),
@@ -89,6 +91,12 @@ _KERNEL_COSTS = {
     K.C_RO_SETTLE: (READOUT_LEARNING, 12),
     K.C_RO_MOVE: (READOUT_LEARNING, 7),
     K.C_RO_PENDING: (READOUT_LEARNING, 6),
+    # per feature settled: the read and version tests, the episode test, the decayed TD sums
+    # of both groups and the trace decay (looked up); a feature with nothing to settle: 2
+    K.C_RO_FEATURE: (READOUT_LEARNING, 2 + 1 + 2 + 6 + 1),
+    K.C_RO_FEATURE_SKIP: (READOUT_LEARNING, 2),
+    K.C_RO_SWEEP: (READOUT_LEARNING, 8),        # per feature: carry both groups' TD sums
+    K.C_SETTLE_SKIP: (EPROP, 5),                # the later snapshot, settled in this phase
 }
 
 
@@ -139,13 +147,14 @@ def reward_scaling_flops() -> int:
     return 2 + normalisation_flops(1, update=True) + DIV + SQRT
 
 
-def readout_td_flops(n_out: int, n_feat: int, n_std: int, consolidation: bool) -> dict:
+def readout_td_flops(n_out: int, n_feat: int, n_std: int, consolidation: bool,
+                     keep_values: bool) -> dict:
     """One TD(lambda) step of the readouts, every weight: traces (critic ``z = l z + phi``,
     actor ``z = l z + g phi``), the overshoot bound's norms (``|z|**2`` per group, ``|phi|**2``,
-    two square roots), and each weight's update (``step * z``, add, clip, the kept readout value)
-    -> {part: flops}."""
+    two square roots), and each weight's update (``step * z``, add, clip, and with
+    ``keep_values`` the kept readout value) -> {part: flops}."""
     traces = n_feat * 2 + (n_out - 1) * n_feat * 3 + n_std * 2
-    update = n_out * n_feat * (MUL + ADD + 2 * CMP + 3) + n_std * 2
+    update = n_out * n_feat * (MUL + ADD + 2 * CMP + (3 if keep_values else 0)) + n_std * 2
     bound = (n_out * n_feat + n_std) * 2 + n_feat * 2 + 2 * (SQRT + 4 + DIV)
     out = {READOUT_LEARNING: traces + update, STEP_SIZE: bound}
     if consolidation:
@@ -162,9 +171,9 @@ def event_readout_td_flops(n_out: int, n_std: int) -> dict:
             STEP_SIZE: 2 * (SQRT + 4 + DIV) + 4 + n_std * 2}
 
 
-def actor_update_flops(n_heads: int, n_feat: int) -> int:
-    """``V[1 + k] += c_k * phi`` with the clip and the kept readout value."""
-    return n_heads * n_feat * (MUL + MUL + ADD + 2 * CMP + 3)
+def actor_update_flops(n_heads: int, n_feat: int, keep_values: bool) -> int:
+    """``V[1 + k] += c_k * phi`` with the clip (and the kept readout value)."""
+    return n_heads * n_feat * (MUL + MUL + ADD + 2 * CMP + (3 if keep_values else 0))
 
 
 def policy_flops(kind: str, n: int) -> int:

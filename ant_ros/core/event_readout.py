@@ -93,9 +93,7 @@ def _clipped(readout, readout_value, r, j, new, phi, ro_g):
 def settle_feature(j, phi, readout, readout_value, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m, count,
                    counter):
     """Apply the changes of feature j's weights since its snapshot (``phi``: its value since)
-    and snapshot it."""
-    if ro_i[RVERSION, j] == ro_m[RM_VERSION]:
-        return  # no learning signal since
+    and snapshot it (the caller has checked that a learning signal came since)."""
     k0 = ro_i[RK0, j]
     d_c = ro_u[RCARRY_C, j]
     d_a = ro_u[RCARRY_A, j]
@@ -157,7 +155,7 @@ def begin_phase(direct, readout_value, ro_s, ro_g, ro_m):
 @njit(**_FLAGS)
 def td_step(actor_grad, delta, critic_lr, actor_lr, critic_bound, actor_bound, extra_norm2,
             n_extra, out, readout, readout_value, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m, count,
-            counter):
+            counter, sweep_counter):
     """Phase B: traces, bounded steps and weights of every readout, in O(rows + pending
     features). ``actor_grad`` per actor row; ``critic_bound``/``actor_bound``: kappa max(|delta|,
     1); ``extra_norm2``, ``n_extra``: the log-std traces' |z|**2 and their number (features 1).
@@ -208,13 +206,14 @@ def td_step(actor_grad, delta, critic_lr, actor_lr, critic_bound, actor_bound, e
     count[counter] += ro_m[RM_NPENDING] * n_out
     ro_m[RM_NPENDING] = 0
     if rho > 0.0 and ro_m[RM_STEPS] - ro_m[RM_BASE] >= ro_g[RG_REBASE]:
-        rebase(ro_u, ro_i, ro_g, ro_m)
+        rebase(ro_u, ro_i, ro_g, ro_m, count, sweep_counter)
     return a_a
 
 
 @njit(**_FLAGS)
-def rebase(ro_u, ro_i, ro_g, ro_m):
+def rebase(ro_u, ro_i, ro_g, ro_m, count, counter):
     """Fold P into every open feature's carry and restart it (O(features))."""
+    count[counter] += ro_u.shape[1]
     for j in range(ro_u.shape[1]):
         if ro_i[REPISODE, j] == ro_m[RM_EPISODE]:
             f = _power(ro_m[RM_BASE] - ro_i[RK0, j], ro_g)
@@ -229,9 +228,9 @@ def rebase(ro_u, ro_i, ro_g, ro_m):
 
 
 @njit(**_FLAGS)
-def reset_traces(ro_u, ro_i, ro_s, ro_g, ro_m):
+def reset_traces(ro_u, ro_i, ro_s, ro_g, ro_m, count, counter):
     """Episode boundary: every readout trace restarts from zero (O(features), no settling)."""
-    rebase(ro_u, ro_i, ro_g, ro_m)
+    rebase(ro_u, ro_i, ro_g, ro_m, count, counter)
     ro_m[RM_EPISODE] += 1
     ro_m[RM_NPENDING] = 0
     for r in range(ro_s.shape[1]):
@@ -247,9 +246,9 @@ def settle_all(out, readout, readout_value, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m, 
     1). Pending features keep their place: their TD step is still to come."""
     n_read = readout.shape[1] - 1
     for j in range(n_read + 1):
-        phi = out[j] if j < n_read else 1.0
-        settle_feature(j, phi, readout, readout_value, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m,
-                       count, counter)
+        if ro_i[RVERSION, j] != ro_m[RM_VERSION]:
+            settle_feature(j, out[j] if j < n_read else 1.0, readout, readout_value, ro_w,
+                           ro_u, ro_i, ro_s, ro_g, ro_m, count, counter)
 
 
 @njit(**_FLAGS)

@@ -98,8 +98,9 @@ N_LEARN_PARAMS = 11
 (C_INPUT_EVENT, C_HIDDEN_EVENT, C_DELIVER, C_READOUT_DELIVER, C_DECAY_TABLE, C_DECAY_EXP,
  C_SCHEDULE, C_CROSSING_SOLVE, C_WHEEL_OP, C_WHEEL_SCAN, C_HOMEOSTASIS, C_SETTLE, C_SETTLE_TRACE,
  C_WEIGHT_MOVE, C_NEURON_SIGNAL, C_UNIT_FACTORS, C_UNIT_TD, C_POWER_EXP, C_PENDING, C_SWEEP_UNIT,
- C_CONSOLIDATE, C_STEP_A, C_STEP_B, C_RO_SETTLE, C_RO_MOVE, C_RO_PENDING) = range(26)
-N_COUNTS = 26
+ C_CONSOLIDATE, C_STEP_A, C_STEP_B, C_RO_SETTLE, C_RO_MOVE, C_RO_PENDING, C_NEURON_TOUCH,
+ C_SETTLE_SKIP, C_RO_FEATURE, C_RO_FEATURE_SKIP, C_RO_SWEEP) = range(31)
+N_COUNTS = 31
 
 WHEEL_SLOTS = 4096  # power of two; crossings further ahead wait in the far list (slot WHEEL_SLOTS)
 _MASK = WHEEL_SLOTS - 1
@@ -271,6 +272,8 @@ def settle_neuron(i, k, nf, ni, count):
             count[C_DECAY_EXP] += 1
         nf[i, CELL] = a + (nf[i, CELL] - a) * factor
         ni[i, T_LAST] = k
+    else:
+        count[C_NEURON_TOUCH] += 1  # settled already: the interval's test only
 
 
 @njit(**INLINE)
@@ -361,6 +364,7 @@ def settle_synapse(s, k, syn, weight, nf, ni, unit, uint, misc, count, feedback,
         uint[SNAP_CLOCK, p] == uint[SNAP_CLOCK, i]
         and uint[SNAP_EPISODE, p] >= uint[SNAP_EPISODE, i]) else i
     if uint[SNAP_CLOCK, src] == misc[CLOCK] and uint[SNAP_EPISODE, src] == misc[EPISODE]:
+        count[C_SETTLE_SKIP] += 1
         return  # settled in this phase already
     neuron_signal(i, nf, ni, misc, count, feedback, sums)
     unit_factors(src, unit, uint, misc, count, glob, learn_params)
@@ -462,8 +466,12 @@ def settle_feature(p, unit, readout, readout_value, ro_w, ro_u, ro_i, ro_s, ro_g
     """Before unit p's output changes: settle its readout weights (if it is a read feature and
     the readouts learn from events)."""
     if ro_m[er.RM_ON] != 0 and p < readout.shape[1] - 1:
-        er.settle_feature(p, unit[OUT, p], readout, readout_value, ro_w, ro_u, ro_i, ro_s, ro_g,
-                          ro_m, count, C_RO_SETTLE)
+        if ro_i[er.RVERSION, p] == ro_m[er.RM_VERSION]:
+            count[C_RO_FEATURE_SKIP] += 1  # no learning signal since its snapshot
+        else:
+            count[C_RO_FEATURE] += 1
+            er.settle_feature(p, unit[OUT, p], readout, readout_value, ro_w, ro_u, ro_i, ro_s,
+                              ro_g, ro_m, count, C_RO_SETTLE)
 
 
 @njit(**INLINE)

@@ -252,6 +252,8 @@ class OnlineLearner:
             self.pending_value[0] = np.nan
             return None
 
+        net.read_actor()
+        self.log.actions += 1
         action, grad, entropy_grad, log_std_grad = self._policy(values[1:], deterministic)
         self._kinds[_POLICY] += 1
         if learning:
@@ -368,7 +370,8 @@ class OnlineLearner:
                               float(self.pending_features @ self.pending_features), delta,
                               lc.critic_lr, lc.actor_lr, lc.critic_bound_kappa * size,
                               lc.actor_bound_kappa * size, self.log_std, self.log_std_trace,
-                              importance, anchor, strength, anchor_rate, clip)
+                              importance, anchor, strength, anchor_rate, clip,
+                              not self.is_twin)
         np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
         self._kinds[_TD] += 1
         self.net.apply_td_error(min(max(delta, -_SIGNAL_CLIP), _SIGNAL_CLIP))
@@ -398,7 +401,7 @@ class OnlineLearner:
             self._direct[1:] += head_change
             return
         readout.actor_update(self.net.readout, self.net.readout_value, features, head_change,
-                             *self._consolidation_args())
+                             *self._consolidation_args(), not self.is_twin)
 
     # -- accounting ----------------------------------------------------------------------------
 
@@ -419,7 +422,7 @@ class OnlineLearner:
         own[_POLICY, A.POLICY] = A.policy_flops(c.action.kind, self.n_actions)
         td_flops = (A.event_readout_td_flops(n_out, self.log_std.size) if self._event_readouts
                     else A.readout_td_flops(n_out, n_feat, self.log_std.size,
-                                            lc.consolidation_strength > 0.0))
+                                            lc.consolidation_strength > 0.0, True))
         for part, flops in td_flops.items():
             own[_TD, part] += flops
         own[_TD, A.READOUT_LEARNING] += 8  # the TD error, its clip and the bound's size
@@ -430,21 +433,22 @@ class OnlineLearner:
         own[_IMITATION, A.READOUT_LEARNING] = 4 * self.n_actions
         own[_ACTOR_UPDATE, A.READOUT_LEARNING] = (
             self.n_actions if self._event_readouts
-            else A.actor_update_flops(self.n_actions, n_feat))
+            else A.actor_update_flops(self.n_actions, n_feat, True))
         own[_READOUT_PHASE, A.READOUT_LEARNING] = 3 * n_out + 3
+        # the twin takes values (no send-on-delta work) and learns its readouts eagerly, every
+        # weight, without keeping their values (it computes them at every decision)
         twin = own.copy()
-        if self._event_readouts:  # the twin learns its readouts eagerly, every weight
-            twin[_READOUT_PHASE] = 0.0
-            for part, flops in A.readout_td_flops(n_out, n_feat, self.log_std.size,
-                                                  False).items():
-                twin[_TD, part] = flops + (8 if part == A.READOUT_LEARNING else 0)
-            if lc.normalize_rewards:
-                twin[_TD, A.NORMALISATION] = A.reward_scaling_flops()
-            twin[_IMITATION, A.STEP_SIZE] = 2 * n_feat + A.DIV + A.CMP
-            twin[_ACTOR_UPDATE, A.READOUT_LEARNING] = A.actor_update_flops(self.n_actions,
-                                                                          n_feat)
         twin[_EVENT_STEP] = 0.0
         twin[_OBSERVE, A.INPUT_CODING] = A.input_coding_flops(n_in, fields, gain, False)
+        twin[_READOUT_PHASE] = 0.0
+        twin[_TD, [A.READOUT_LEARNING, A.STEP_SIZE, A.CONSOLIDATION]] = 0.0
+        for part, flops in A.readout_td_flops(n_out, n_feat, self.log_std.size, False,
+                                              False).items():
+            twin[_TD, part] += flops
+        twin[_TD, A.READOUT_LEARNING] += 8
+        twin[_IMITATION, A.STEP_SIZE] = 2 * n_feat + A.DIV + A.CMP
+        twin[_ACTOR_UPDATE, A.READOUT_LEARNING] = A.actor_update_flops(self.n_actions, n_feat,
+                                                                      False)
         self._kind_flops = (twin if self.is_twin else own, twin)
 
     def _fold_charges(self) -> None:
@@ -488,7 +492,7 @@ class OnlineLearner:
         net = self.net
         n_in_syn = int(np.count_nonzero(net.syn[K.PRE] >= net.n_hidden))
         counts = twin_counts(self.log, net.n_hidden, net.n_synapses - n_in_syn, n_in_syn,
-                             net.readout.shape)
+                             net.readout.shape, net.td_trace_decay)
         flops = twin_flops(counts, net.n_signals, net.td_trace_decay)
         return dict(zip(A.PARTS, flops + self.twin_python_flops))
 

@@ -221,7 +221,8 @@ class AsyncNetwork:
         if self.learning_active:
             self._reset_traces()
             if self.event_readouts:
-                er.reset_traces(self.ro_u, self.ro_i, self.ro_s, self.ro_g, self.ro_m)
+                er.reset_traces(self.ro_u, self.ro_i, self.ro_s, self.ro_g, self.ro_m,
+                                self.count, K.C_RO_SWEEP)
 
     # -- event-driven readout learning ---------------------------------------------------------
 
@@ -274,7 +275,10 @@ class AsyncNetwork:
         """Phase B for the readouts (``event_readout.td_step``); returns the actor's step."""
         return er.td_step(actor_grad, delta, critic_lr, actor_lr, critic_bound, actor_bound,
                           extra_norm2, n_extra, self.out, *self._ro_args, self.count,
-                          K.C_RO_PENDING)
+                          K.C_RO_PENDING, K.C_RO_SWEEP)
+
+    def read_actor(self) -> None:
+        """The readout values are kept current from events and updates: nothing to read."""
 
     @property
     def feature_norm2(self) -> float:

@@ -30,7 +30,7 @@ def accumulate_traces(traces, features, actor_grad, decay):
 
 @njit(**INLINE)
 def _change_weight(readout, readout_value, r, j, change, features, importance, anchor,
-                   strength, lr, anchor_rate, clip):
+                   strength, lr, anchor_rate, clip, keep_values):
     w = readout[r, j]
     if strength > 0.0:
         # consolidation: importance = path integral of change**2 / lr; pull towards an anchor
@@ -41,18 +41,20 @@ def _change_weight(readout, readout_value, r, j, change, features, importance, a
         anchor[r, j] += anchor_rate * (w - anchor[r, j])
     new = min(max(w + change, -clip), clip)
     readout[r, j] = new
-    readout_value[r] += (new - w) * features[j]
+    if keep_values:
+        readout_value[r] += (new - w) * features[j]
 
 
 @njit(**KERNEL)
 def td_update(readout, readout_value, traces, features, phi2, delta, critic_lr, actor_lr,
               critic_bound, actor_bound, log_std, log_std_trace, importance, anchor, strength,
-              anchor_rate, clip):
+              anchor_rate, clip, keep_values):
     """``V += alpha_eff * delta * z`` per group (critic row; actor rows with the log-stds),
     where ``alpha_eff = alpha / max(1, alpha * bound * |z|_2 * |phi|_2)`` cannot overshoot
     (streaming RL's ObGD, with Cauchy-Schwarz's bound on ``z . phi``: the norms the
     event-driven readouts keep); ``bound = kappa * max(|delta|, 1)`` with the group's kappa,
-    ``phi2 = |phi|**2`` of the step's features (the log-stds' features are 1)."""
+    ``phi2 = |phi|**2`` of the step's features (the log-stds' features are 1). ``keep_values``:
+    keep the readout values current (a network that recomputes them every decision does not)."""
     n_out, n_feat = traces.shape
     for group in range(2):
         start, stop = (0, 1) if group == 0 else (1, n_out)
@@ -75,16 +77,16 @@ def td_update(readout, readout_value, traces, features, phi2, delta, critic_lr, 
         for r in range(start, stop):
             for j in range(n_feat):
                 _change_weight(readout, readout_value, r, j, step * traces[r, j], features,
-                               importance, anchor, strength, lr, anchor_rate, clip)
+                               importance, anchor, strength, lr, anchor_rate, clip, keep_values)
 
 
 @njit(**KERNEL)
 def actor_update(readout, readout_value, features, head_change, importance, anchor, strength,
-                 lr, anchor_rate, clip):
+                 lr, anchor_rate, clip, keep_values):
     """``V[1 + k] += head_change[k] * phi``: a supervised or entropy step of the actor."""
     for k in range(head_change.size):
         c = head_change[k]
         if c != 0.0:
             for j in range(features.size):
                 _change_weight(readout, readout_value, 1 + k, j, c * features[j], features,
-                               importance, anchor, strength, lr, anchor_rate, clip)
+                               importance, anchor, strength, lr, anchor_rate, clip, keep_values)

@@ -115,8 +115,9 @@ class MLP:
         # layer norm: mean (n + DIV), variance (3n + DIV), sqrt, normalise (2n); leaky ReLU (n)
         ln_fwd = units * (1 + 3 + 2 + 1) + len(self.weights[:-1]) * (2 * A.DIV + A.SQRT)
         forward = 2 * mats + sum(b.size for b in self.biases) + ln_fwd
-        # per weight: gradient wrt the weight and wrt the input (2 + 2); layer-norm backward
-        backward = 4 * mats + sum(b.size for b in self.biases) + units * 10
+        # per weight its gradient (1: the outer product), and the input's gradient (2 per weight)
+        # below every layer but the first; layer norm and leaky ReLU backward per unit
+        backward = mats + 2 * (mats - self.weights[0].size) + units * 10
         update = self.n_params * (2 + 2 + 2) + A.DIV + 6
         return forward, backward, update
 

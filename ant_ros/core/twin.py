@@ -28,21 +28,24 @@ from .jit import KERNEL
 from .kernels import DECAY_TICKS
 
 # operation counters of the twin, priced by ``twin_flops``
-(T_DECAY, T_DECAY_EXP, T_OUTPUT, T_REC_SYNAPSE, T_IN_SYNAPSE, T_DRIVE, T_READOUT, T_SIGNAL,
- T_SUPERVISED_SIGNAL, T_TRACE, T_WEIGHT, T_SUPERVISED, T_STEP_A, T_STEP_B) = range(14)
-N_TWIN_COUNTS = 14
+(T_DECAY, T_DECAY_EXP, T_OUTPUT, T_REC_SYNAPSE, T_IN_SYNAPSE, T_DRIVE_REC, T_DRIVE_IN,
+ T_READOUT, T_SIGNAL, T_SIGNAL_B, T_SUPERVISED_SIGNAL, T_TRACE, T_WEIGHT, T_SUPERVISED, T_STEP_A,
+ T_STEP_B) = range(16)
+N_TWIN_COUNTS = 16
 
 
 @dataclass
 class DecisionLog:
     """What a learner did, step by step, in the terms the twin's cost depends on: neuron passes
     (intervals of at most DECAY_TICKS ticks, and longer ones), input drives (inputs or weights
-    changed), read-outs, and learning phases A (with a supervised error) and B."""
+    changed), read-outs (of the critic, and of every readout where an action follows), and
+    learning phases A (with a supervised error) and B."""
 
     passes: int = 0
     long_passes: int = 0
     input_drives: int = 0
     readouts: int = 0
+    actions: int = 0
     phase_a: int = 0
     supervised: int = 0
     phase_b: int = 0
@@ -52,7 +55,7 @@ class DecisionLog:
 
 
 def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synapses: int,
-                readout_shape: tuple[int, int]) -> np.ndarray:
+                readout_shape: tuple[int, int], rho: float) -> np.ndarray:
     """The operation counts the twin does for ``log``'s steps (its cost does not depend on the
     values, only on these numbers): what the twin would have cost where only the asynchronous
     learner ran."""
@@ -63,12 +66,16 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
     count[T_OUTPUT] = passes * n_hidden
     if n_recurrent:
         count[T_REC_SYNAPSE] = passes * n_recurrent
-        count[T_DRIVE] = passes * n_hidden
+        count[T_DRIVE_REC] = passes * n_hidden
     count[T_IN_SYNAPSE] = log.input_drives * n_input_synapses
-    count[T_DRIVE] += log.input_drives * n_hidden
-    count[T_READOUT] = log.readouts * readout_shape[0] * (readout_shape[1] - 1)
+    count[T_DRIVE_IN] = log.input_drives * n_hidden
+    # the critic for the TD error, then every readout after the update where an action follows
+    count[T_READOUT] = (log.readouts + log.actions * readout_shape[0]) * (readout_shape[1] - 1)
     count[T_SIGNAL] = log.phase_a * n_hidden
-    count[T_TRACE] = log.phase_a * n_syn
+    if rho > 0.0:
+        count[T_TRACE] = log.phase_a * n_syn
+    else:
+        count[T_SIGNAL_B] = log.phase_b * n_hidden
     count[T_SUPERVISED] = log.supervised * n_syn
     count[T_SUPERVISED_SIGNAL] = log.supervised * n_hidden
     count[T_STEP_A] = log.phase_a
@@ -78,7 +85,7 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
 
 
 @njit(**KERNEL)
-def _advance_neurons(dt, cell, drive, bias, inv_tau, decay_table, y, psi, ux, rec_ptr, rec_pre,
+def _advance_neurons(dt, cell, drive, decay_table, inv_tau, y, psi, bux, rec_ptr, rec_pre,
                      rec_w, wy, count):
     """Advance every neuron dt ticks in closed form (the factor looked up for intervals of up to
     DECAY_TICKS ticks, as the asynchronous kernels do), then outputs and, with recurrence, the
@@ -100,42 +107,51 @@ def _advance_neurons(dt, cell, drive, bias, inv_tau, decay_table, y, psi, ux, re
             for s in range(rec_ptr[i], rec_ptr[i + 1]):
                 acc += rec_w[s] * y[rec_pre[s]]
             wy[i] = acc
-            drive[i] = bias[i] + ux[i] + acc
+            drive[i] = bux[i] + acc
         count[T_REC_SYNAPSE] += rec_pre.size
-        count[T_DRIVE] += n
+        count[T_DRIVE_REC] += n
 
 
 @njit(**KERNEL)
-def _input_drive(x, bias, ux, wy, drive, in_ptr, in_pre, in_w, count):
-    """The input synapses' drive, after the inputs changed."""
+def _input_drive(x, bias, bux, wy, drive, in_ptr, in_pre, in_w, count):
+    """The input synapses' drive plus the bias (``bux``), after the inputs or weights changed."""
     for i in range(bias.size):
-        acc = 0.0
+        acc = bias[i]
         for s in range(in_ptr[i], in_ptr[i + 1]):
             acc += in_w[s] * x[in_pre[s]]
-        ux[i] = acc
-        drive[i] = bias[i] + acc + wy[i]
+        bux[i] = acc
+        drive[i] = acc + wy[i]
     count[T_IN_SYNAPSE] += in_pre.size
-    count[T_DRIVE] += bias.size
+    count[T_DRIVE_IN] += bias.size
 
 
 @njit(**KERNEL)
-def _readouts(readout, y, x, n_read, value, count):
+def _readouts(readout, y, x, n_read, value, start, stop, count):
+    """Readouts ``start..stop - 1`` of ``[y; x; 1]``."""
     n = y.size
-    for r in range(readout.shape[0]):
+    for r in range(start, stop):
         acc = readout[r, n_read]
         for j in range(n):
             acc += readout[r, j] * y[j]
         for j in range(n, n_read):
             acc += readout[r, j] * x[j - n]
         value[r] = acc
-    count[T_READOUT] += readout.shape[0] * n_read
+    count[T_READOUT] += (stop - start) * n_read
 
 
 @njit(**KERNEL)
 def _begin_step(gradient, supervised, rho, lr, clip, feedback, psi, y, x, rec_ptr, rec_pre,
-                rec_w, rec_z, in_ptr, in_pre, in_w, in_z, count):
+                rec_w, rec_z, in_ptr, in_pre, in_w, in_z, signal_a, y_a, x_a, count):
     """Phase A: per neuron ``psi_i L_i`` (and the supervised ``lr psi_i G_i``), then every
-    synapse's trace ``z = rho z + psi_i L_i y_p`` (and weight ``w += lr psi_i G_i y_p``)."""
+    synapse's trace ``z = rho z + psi_i L_i y_p`` (and weight ``w += lr psi_i G_i y_p``).
+    Without traces (rho = 0) the step's ``psi_i L_i`` and outputs are kept for phase B instead,
+    which then needs no trace per synapse."""
+    traces = rho > 0.0
+    if not traces:  # copies, not arithmetic
+        for i in range(y.size):
+            y_a[i] = y[i]
+        for j in range(x.size):
+            x_a[j] = x[j]
     n = psi.size
     has_supervised = False
     for r in range(supervised.size):
@@ -147,20 +163,24 @@ def _begin_step(gradient, supervised, rho, lr, clip, feedback, psi, y, x, rec_pt
         for r in range(gradient.size):
             sig += feedback[i, r] * gradient[r]
         sig *= psi[i]
+        signal_a[i] = sig
         if has_supervised:
             for r in range(gradient.size):
                 sup += feedback[i, r] * supervised[r]
             sup *= lr * psi[i]
         for s in range(rec_ptr[i], rec_ptr[i + 1]):
-            rec_z[s] = rho * rec_z[s] + sig * y[rec_pre[s]]
+            if traces:
+                rec_z[s] = rho * rec_z[s] + sig * y[rec_pre[s]]
             if has_supervised:
                 rec_w[s] = min(max(rec_w[s] + sup * y[rec_pre[s]], -clip), clip)
         for s in range(in_ptr[i], in_ptr[i + 1]):
-            in_z[s] = rho * in_z[s] + sig * x[in_pre[s]]
+            if traces:
+                in_z[s] = rho * in_z[s] + sig * x[in_pre[s]]
             if has_supervised:
                 in_w[s] = min(max(in_w[s] + sup * x[in_pre[s]], -clip), clip)
     count[T_SIGNAL] += n
-    count[T_TRACE] += rec_pre.size + in_pre.size
+    if traces:
+        count[T_TRACE] += rec_pre.size + in_pre.size
     if has_supervised:
         count[T_SUPERVISED] += rec_pre.size + in_pre.size
         count[T_SUPERVISED_SIGNAL] += n
@@ -168,12 +188,23 @@ def _begin_step(gradient, supervised, rho, lr, clip, feedback, psi, y, x, rec_pt
 
 
 @njit(**KERNEL)
-def _apply_td(delta, clip, rec_w, rec_z, in_w, in_z, count):
-    """Phase B: every weight ``w += lr delta z``, clipped."""
-    for s in range(rec_w.size):
-        rec_w[s] = min(max(rec_w[s] + delta * rec_z[s], -clip), clip)
-    for s in range(in_w.size):
-        in_w[s] = min(max(in_w[s] + delta * in_z[s], -clip), clip)
+def _apply_td(delta, clip, rho, rec_ptr, rec_pre, rec_w, rec_z, in_ptr, in_pre, in_w, in_z,
+              signal_a, y_a, x_a, count):
+    """Phase B: every weight ``w += lr delta z``, clipped; without traces ``z`` is phase A's
+    ``psi_i L_i y_p``, formed here from the kept per-neuron signal and outputs."""
+    if rho > 0.0:
+        for s in range(rec_w.size):
+            rec_w[s] = min(max(rec_w[s] + delta * rec_z[s], -clip), clip)
+        for s in range(in_w.size):
+            in_w[s] = min(max(in_w[s] + delta * in_z[s], -clip), clip)
+    else:
+        for i in range(signal_a.size):
+            c = delta * signal_a[i]
+            for s in range(rec_ptr[i], rec_ptr[i + 1]):
+                rec_w[s] = min(max(rec_w[s] + c * y_a[rec_pre[s]], -clip), clip)
+            for s in range(in_ptr[i], in_ptr[i + 1]):
+                in_w[s] = min(max(in_w[s] + c * x_a[in_pre[s]], -clip), clip)
+        count[T_SIGNAL_B] += signal_a.size
     count[T_WEIGHT] += rec_w.size + in_w.size
     count[T_STEP_B] += 1
 
@@ -184,12 +215,14 @@ def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
     flops = np.zeros(len(A.PARTS))
     flops[A.NEURONS] += count[T_DECAY] * (1 + 3) + count[T_DECAY_EXP] * (A.EXP + 2 + 3)
     flops[A.NEURONS] += count[T_OUTPUT] * (A.TANH + 2)           # y = tanh(c), psi = 1 - y**2
-    flops[A.EVENTS] += (count[T_REC_SYNAPSE] + count[T_IN_SYNAPSE]) * 2 + count[T_DRIVE] * 2
+    flops[A.EVENTS] += (count[T_REC_SYNAPSE] + count[T_IN_SYNAPSE]) * 2
+    flops[A.EVENTS] += count[T_DRIVE_REC] * 1 + count[T_DRIVE_IN] * 2  # + bias and input, + wy
     flops[A.EVENTS] += count[T_READOUT] * 2
     flops[A.EPROP] += count[T_SIGNAL] * (2 * n_signals + 1)
+    flops[A.EPROP] += count[T_SIGNAL_B] * 1               # lr delta psi_i L_i, without traces
     flops[A.EPROP] += count[T_STEP_A] * n_signals  # is there a supervised error
     flops[A.EPROP] += count[T_SUPERVISED_SIGNAL] * (2 * n_signals + 2)
-    flops[A.EPROP] += count[T_TRACE] * (3 if rho > 0.0 else 1)
+    flops[A.EPROP] += count[T_TRACE] * 3
     flops[A.EPROP] += count[T_SUPERVISED] * (2 + 2)
     flops[A.EPROP] += count[T_WEIGHT] * (2 + 2)
     flops[A.EPROP] += count[T_STEP_B] * 1
@@ -224,7 +257,10 @@ class SyncNetwork:
         self.y = np.tanh(self.cell)
         self.psi = 1.0 - self.y ** 2
         self.x = np.zeros(m)
-        self.ux = np.zeros(n)
+        self.bux = np.zeros(n)  # bias plus input drive
+        self.signal_a = np.zeros(n)  # without traces: phase A's psi_i L_i and outputs
+        self.y_a = np.zeros(n)
+        self.x_a = np.zeros(m)
         self.wy = np.zeros(n)
         self.drive = np.zeros(n)
         ticks = np.arange(1, DECAY_TICKS + 1)
@@ -287,16 +323,25 @@ class SyncNetwork:
         self._advance_to(k)
         if ev_channel.size or self._weights_moved:
             np.add.at(self.x, ev_channel, ev_value)
-            _input_drive(self.x, self.bias, self.ux, self.wy, self.drive, self.in_ptr,
+            _input_drive(self.x, self.bias, self.bux, self.wy, self.drive, self.in_ptr,
                          self.in_pre, self.in_w, self.count)
             self._weights_moved = False
         self._advance_to(k_end)
-        _readouts(self.readout, self.y, self.x, self.n_read, self.readout_value, self.count)
+        # the critic now, for the TD error; every readout again once the step's TD update is
+        # done (``read_actor``): cheaper than keeping the values through every weight's update
+        _readouts(self.readout, self.y, self.x, self.n_read, self.readout_value, 0, 1,
+                  self.count)
+
+    def read_actor(self) -> None:
+        """The readouts (the critic for the next TD error, the actor for the action) with the
+        weights after this step's TD update."""
+        _readouts(self.readout, self.y, self.x, self.n_read, self.readout_value, 0,
+                  self.readout.shape[0], self.count)
 
     def _advance_to(self, k: int) -> None:
         if k > self._now:
-            _advance_neurons(k - self._now, self.cell, self.drive, self.bias, self.inv_tau,
-                             self.decay_table, self.y, self.psi, self.ux,
+            _advance_neurons(k - self._now, self.cell, self.drive, self.decay_table,
+                             self.inv_tau, self.y, self.psi, self.bux,
                              self.rec_ptr, self.rec_pre, self.rec_w, self.wy, self.count)
             self._now = k
 
@@ -309,13 +354,15 @@ class SyncNetwork:
             _begin_step(gradient, self._no_signal if supervised is None else supervised,
                         self._rho, self._lr, self._clip, self.feedback, self.psi, self.y, self.x,
                         self.rec_ptr, self.rec_pre, self.rec_w, self.rec_z, self.in_ptr,
-                        self.in_pre, self.in_w, self.in_z, self.count)
+                        self.in_pre, self.in_w, self.in_z, self.signal_a, self.y_a, self.x_a,
+                        self.count)
 
     def apply_td_error(self, delta: float) -> None:
         if self._active:
             self._weights_moved = True
-            _apply_td(self._lr * delta, self._clip, self.rec_w, self.rec_z, self.in_w,
-                      self.in_z, self.count)
+            _apply_td(self._lr * delta, self._clip, self._rho, self.rec_ptr, self.rec_pre,
+                      self.rec_w, self.rec_z, self.in_ptr, self.in_pre, self.in_w, self.in_z,
+                      self.signal_a, self.y_a, self.x_a, self.count)
 
     def reset_traces(self) -> None:
         self.rec_z[:] = 0.0
@@ -330,9 +377,10 @@ class SyncNetwork:
         uncounted = np.zeros_like(self.count)
         self.wy[:] = 0.0
         np.add.at(self.wy, _rows(self.rec_ptr), self.rec_w * self.y[self.rec_pre])
-        _input_drive(self.x, self.bias, self.ux, self.wy, self.drive, self.in_ptr, self.in_pre,
+        _input_drive(self.x, self.bias, self.bux, self.wy, self.drive, self.in_ptr, self.in_pre,
                      self.in_w, uncounted)
-        _readouts(self.readout, self.y, self.x, self.n_read, self.readout_value, uncounted)
+        _readouts(self.readout, self.y, self.x, self.n_read, self.readout_value, 0,
+                  self.readout.shape[0], uncounted)
 
     def flops_by_part(self) -> np.ndarray:
         return twin_flops(self.count, self.n_signals, self._rho)
@@ -358,8 +406,8 @@ class SyncNetwork:
         out[self._inp] = self.in_w
         return out
 
-    STATE_FIELDS = ("rec_w", "in_w", "rec_z", "in_z", "cell", "y", "psi", "x", "ux", "wy",
-                    "drive", "readout", "feedback", "count")
+    STATE_FIELDS = ("rec_w", "in_w", "rec_z", "in_z", "cell", "y", "psi", "x", "bux", "wy",
+                    "drive", "readout", "feedback", "signal_a", "y_a", "x_a", "count")
 
     def state(self) -> dict[str, np.ndarray]:
         state = {f"twin.{name}": getattr(self, name) for name in self.STATE_FIELDS}
