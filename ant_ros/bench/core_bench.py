@@ -150,6 +150,22 @@ def speed_row(n_hidden: int, activity: float, n_ticks: int, warmup: int, seed: i
     }
 
 
+def dispatch_row(n_hidden: int, activity: float, n_ticks: int, warmup: int,
+                 seed: int = 0) -> dict:
+    """A tick through numba's dispatcher (typing every argument on each call) against the
+    compiled entry point the network calls (``network.compiled_entry``)."""
+    stream = InputStream.random(warmup + n_ticks, N_INPUTS, activity, seed + 7)
+    out = {"kind": "dispatch", "n_hidden": n_hidden, "input_activity": activity}
+    for name in ("entry", "dispatcher"):
+        net, _ = _make_pair(n_hidden, 0.1, seed, "dense")
+        if name == "dispatcher":
+            net._advance = K.advance
+        _run_async(net, stream, range(warmup))
+        out[f"{name}_ns_per_tick"] = _run_async(net, stream, range(warmup, warmup + n_ticks)
+                                                ) / n_ticks * 1e9
+    return out
+
+
 def convergence_rows(n_hidden: int = 128, n_ticks: int = 1000, seed: int = 0) -> list[dict]:
     """Largest deviation of asynchronous readouts and outputs from the dense ones, per threshold."""
     stream = InputStream.random(n_ticks, N_INPUTS, 0.05, seed + 11)
@@ -212,6 +228,7 @@ def run(quick: bool = False) -> list[dict]:
     n_ticks, warmup = (200, 50) if quick else (3000, 300)
     sizes = (128,) if quick else SIZES
     rows = [speed_row(n, a, n_ticks, warmup) for n in sizes for a in ACTIVITIES]
+    rows.append(dispatch_row(128 if quick else 512, 0.05, n_ticks, warmup))
     rows += convergence_rows(n_ticks=100 if quick else 1000)
     rows.append(learning_step_row(n_hidden=128 if quick else 512, n_steps=100 if quick else 3000))
     return rows
@@ -234,6 +251,12 @@ def format_table(rows: list[dict]) -> str:
         if r["kind"] == "convergence":
             lines.append(f"{r['threshold']:<9.0e}  {r['max_abs_deviation']:>26.2e}  "
                          f"{r['max_abs_hidden_deviation']:>14.2e}")
+    for r in rows:
+        if r["kind"] == "dispatch":
+            lines.append("")
+            lines.append(f"N={r['n_hidden']}, {r['input_activity']:.0%} input activity: a tick "
+                         f"{r['entry_ns_per_tick']:,.0f} ns through the compiled entry point, "
+                         f"{r['dispatcher_ns_per_tick']:,.0f} ns through numba's dispatcher")
     for r in rows:
         if r["kind"] == "learning_step":
             lines.append("")
