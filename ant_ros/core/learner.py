@@ -233,15 +233,17 @@ class OnlineLearner:
         k = max(int(net.tick_of(time_s)), net.now_tick)
         k_read = max(k + net_cfg.decision_ticks, net.now_tick)
         self._log_step(k, k_read, channels.size > 0)
+        td_follows = (learning and reward is not None
+                      and not math.isnan(self.pending_value[0]))
         net.process_ticks(np.full(channels.size, k, np.int64), channels.astype(np.int32),
-                          change[channels], k_read)
+                          change[channels], k_read, td_follows)
         self._kinds[_OBSERVE] += 1
         event_readouts = self._event_readouts
         features = None if event_readouts else net.features()
         values = net.readout_value
 
         episode_end = terminated or truncated
-        if learning and reward is not None and not math.isnan(self.pending_value[0]):
+        if td_follows:
             r = self.reward_scaler.scale(reward, episode_end) if lc.normalize_rewards else reward
             bootstrap = 0.0 if terminated else lc.gamma * values[0]
             self._learn_td(r + bootstrap - self.pending_value[0], features)
@@ -252,8 +254,6 @@ class OnlineLearner:
             self.pending_value[0] = np.nan
             return None
 
-        net.read_actor()
-        self.log.actions += 1
         action, grad, entropy_grad, log_std_grad = self._policy(values[1:], deterministic)
         self._kinds[_POLICY] += 1
         if learning:
@@ -373,6 +373,7 @@ class OnlineLearner:
                               importance, anchor, strength, anchor_rate, clip,
                               not self.is_twin)
         np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
+        self.net.read_after_update()
         self._kinds[_TD] += 1
         self.net.apply_td_error(min(max(delta, -_SIGNAL_CLIP), _SIGNAL_CLIP))
         self.log.phase_b += 1

@@ -187,10 +187,11 @@ class AsyncNetwork:
     # -- running -------------------------------------------------------------------------------
 
     def process_ticks(self, ev_tick: np.ndarray, ev_channel: np.ndarray,
-                      ev_value: np.ndarray, k_end: int) -> None:
+                      ev_value: np.ndarray, k_end: int, update_follows: bool = False) -> None:
         """Deliver validated, tick-sorted input events and run every threshold crossing up to and
         including tick ``k_end`` (the learner validates and quantises the events). The events are
-        1-D arrays: int64 ticks, int32 channels, float64 values."""
+        1-D arrays: int64 ticks, int32 channels, float64 values. The readout values are always
+        current (``update_follows`` matters to the twin only)."""
         self._advance(ev_tick, ev_channel, ev_value, k_end, *self._advance_args)
 
     # -- learning ------------------------------------------------------------------------------
@@ -277,7 +278,7 @@ class AsyncNetwork:
                           extra_norm2, n_extra, self.out, *self._ro_args, self.count,
                           K.C_RO_PENDING, K.C_RO_SWEEP)
 
-    def read_actor(self) -> None:
+    def read_after_update(self) -> None:
         """The readout values are kept current from events and updates: nothing to read."""
 
     @property

@@ -38,14 +38,13 @@ N_TWIN_COUNTS = 16
 class DecisionLog:
     """What a learner did, step by step, in the terms the twin's cost depends on: neuron passes
     (intervals of at most DECAY_TICKS ticks, and longer ones), input drives (inputs or weights
-    changed), read-outs (of the critic, and of every readout where an action follows), and
-    learning phases A (with a supervised error) and B."""
+    changed), read-outs, and learning phases A (with a supervised error) and B (whose steps
+    the twin reads the critic for, and every readout again after the update)."""
 
     passes: int = 0
     long_passes: int = 0
     input_drives: int = 0
     readouts: int = 0
-    actions: int = 0
     phase_a: int = 0
     supervised: int = 0
     phase_b: int = 0
@@ -69,8 +68,9 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
         count[T_DRIVE_REC] = passes * n_hidden
     count[T_IN_SYNAPSE] = log.input_drives * n_input_synapses
     count[T_DRIVE_IN] = log.input_drives * n_hidden
-    # the critic for the TD error, then every readout after the update where an action follows
-    count[T_READOUT] = (log.readouts + log.actions * readout_shape[0]) * (readout_shape[1] - 1)
+    # every readout at each decision; where a TD update follows, the critic first and every
+    # readout after it
+    count[T_READOUT] = (log.readouts * readout_shape[0] + log.phase_b) * (readout_shape[1] - 1)
     count[T_SIGNAL] = log.phase_a * n_hidden
     if rho > 0.0:
         count[T_TRACE] = log.phase_a * n_syn
@@ -316,9 +316,11 @@ class SyncNetwork:
         return self._now
 
     def process_ticks(self, ev_tick: np.ndarray, ev_channel: np.ndarray,
-                      ev_value: np.ndarray, k_end: int) -> None:
+                      ev_value: np.ndarray, k_end: int, update_follows: bool = False) -> None:
         """The same contract as ``AsyncNetwork.process_ticks``, for events of one tick: advance
-        to the events' tick, take the new inputs, advance to ``k_end``, read out."""
+        to the events' tick, take the new inputs, advance to ``k_end``, read out: every readout,
+        or where a TD update follows only the critic (the rest after it,
+        ``read_after_update``)."""
         k = int(ev_tick[0]) if ev_tick.size else k_end
         self._advance_to(k)
         if ev_channel.size or self._weights_moved:
@@ -327,14 +329,13 @@ class SyncNetwork:
                          self.in_pre, self.in_w, self.count)
             self._weights_moved = False
         self._advance_to(k_end)
-        # the critic now, for the TD error; every readout again once the step's TD update is
-        # done (``read_actor``): cheaper than keeping the values through every weight's update
-        _readouts(self.readout, self.y, self.x, self.n_read, self.readout_value, 0, 1,
-                  self.count)
+        _readouts(self.readout, self.y, self.x, self.n_read, self.readout_value, 0,
+                  1 if update_follows else self.readout.shape[0], self.count)
 
-    def read_actor(self) -> None:
-        """The readouts (the critic for the next TD error, the actor for the action) with the
-        weights after this step's TD update."""
+    def read_after_update(self) -> None:
+        """The readouts again, with the weights after this step's TD update (the critic for
+        the next TD error, the actor for the action): cheaper than keeping the values current
+        through every weight's update."""
         _readouts(self.readout, self.y, self.x, self.n_read, self.readout_value, 0,
                   self.readout.shape[0], self.count)
 
