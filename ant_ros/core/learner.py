@@ -569,11 +569,14 @@ class OnlineLearner:
 def warm_up() -> None:
     """Compile (or load from the cache) every kernel now, on a throwaway learner, so that no
     callback pays for compilation."""
-    for action in (ActionSpec(), ActionSpec(kind="continuous", low=(-1.0,), high=(1.0,))):
+    for action, traces in ((ActionSpec(), False),
+                           (ActionSpec(kind="continuous", low=(-1.0,), high=(1.0,)), True)):
         learner = OnlineLearner(AgentConfig(
             network=NetworkConfig(n_inputs=2, n_hidden=4, recurrent_fan_in=2),
-            learning=LearningConfig(hidden_lr=1e-3), action=action))
-        for step in range(3):
+            learning=LearningConfig(hidden_lr=1e-3, eprop_td_traces=traces), action=action))
+        for step in range(4):  # learning steps, a teacher's, an episode's end
+            teacher = (0 if action.kind == "discrete" else [0.5]) if step == 2 else None
             learner.step_events(EventBatch.from_arrays([0, 1], [0.02 * step] * 2, [0.5, -0.5]),
-                                0.02 * step, reward=0.0 if step else None, teacher_action=None)
+                                0.02 * step, reward=0.0 if step else None, terminated=step == 3,
+                                teacher_action=teacher)
         learner.state()
