@@ -7,13 +7,18 @@ into network events, the network runs up to the step's time, and the readouts gi
 value ``V`` and the actor's logits (discrete) or means (continuous). Learning:
 
 * readouts: actor-critic with eligibility traces, ``z <- gamma*lambda*z + grad``,
-  ``w <- w + alpha_eff * delta * z``, with the overshoot-bounded step size of streaming RL
-  (``alpha_eff = alpha / max(1, alpha * kappa * max(|delta|, 1) * |z|_1)``);
-* hidden and input weights: e-prop, a broadcast learning signal per readout (``delta`` times the
-  readout's log-likelihood gradient, or the teacher's error) through fixed random feedback
-  weights, applied lazily at events (``kernels.settle_synapse``);
+  ``w <- w + alpha_eff * delta * z``, with the overshoot-bounded step size of streaming RL on L2
+  norms (``alpha_eff = alpha / max(1, alpha * kappa * max(|delta|, 1) * |z|_2 * |phi|_2)``),
+  learned from events (``event_readout.py``) or, with consolidation, eagerly (``readout.py``);
+* hidden and input weights: e-prop, a per-neuron learning signal through fixed random feedback
+  weights from each readout's gradient at the step (phase A), whose trace meets the TD error
+  when the next observation has come (phase B), or a teacher's error applied at once; settled
+  lazily at events (``kernels.settle_synapse``);
 * with a teacher command, the actor learns by imitation (supervised) and the critic from reward;
 * consolidation (synaptic-intelligence style, online, no task labels) on every weight.
+
+Every operation is counted and priced (``accounting.py``), and what the synchronous twin does for
+the same steps is priced alike (``cost``).
 """
 
 from __future__ import annotations
