@@ -135,3 +135,12 @@ def test_every_kind_of_bad_checkpoint_is_refused_and_the_learner_is_untouched(tm
             load_checkpoint(learner, path)
         assert str(path.name) in str(info.value) or kind == "missing", kind
         assert_same_state(before, state_copy(learner))
+
+
+def test_the_twin_has_no_checkpoints(tmp_path):
+    twin = OnlineLearner(small_config(), twin=True)
+    with pytest.raises(CheckpointError, match="twin"):
+        save_checkpoint(twin, tmp_path / "twin.npz")
+    save_checkpoint(OnlineLearner(small_config()), tmp_path / "learner.npz")
+    with pytest.raises(CheckpointError, match="twin"):
+        load_checkpoint(twin, tmp_path / "learner.npz")

@@ -29,7 +29,10 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(learner: OnlineLearner, path: str | os.PathLike) -> Path:
-    """Write the learner's state to ``path`` atomically (temp file, fsync, rename)."""
+    """Write the learner's state to ``path`` atomically (temp file, fsync, rename). Pending
+    e-prop and readout changes are applied first (their effect on the drives then starts now,
+    not at the synapses' next events)."""
+    _refuse_twin(learner)
     path = Path(path)
     arrays = dict(learner.state())
     arrays[_META_VERSION] = np.array([FORMAT_VERSION], np.int64)
@@ -81,6 +84,7 @@ def load_checkpoint(learner: OnlineLearner, path: str | os.PathLike) -> AgentCon
 
     Returns the checkpoint's configuration (its live parameters are applied too).
     """
+    _refuse_twin(learner)
     config, arrays = read_checkpoint(path)
     if config.structure() != learner.config.structure():
         raise CheckpointError(f"checkpoint {path} is for another network structure (this "
@@ -109,6 +113,12 @@ def load_learner(path: str | os.PathLike) -> OnlineLearner:
     learner = OnlineLearner(config)
     load_checkpoint(learner, path)
     return learner
+
+
+def _refuse_twin(learner: OnlineLearner) -> None:
+    if learner.is_twin:
+        raise CheckpointError("the synchronous twin is a benchmark baseline: it has no "
+                              "checkpoints")
 
 
 def _checked_values(name: str, values: np.ndarray) -> np.ndarray:

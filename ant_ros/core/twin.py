@@ -230,7 +230,10 @@ def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
 
 
 class SyncNetwork:
-    """The synchronous twin of ``AsyncNetwork`` with the same initial state for the same rng."""
+    """The synchronous twin of ``AsyncNetwork`` with the same initial state for the same rng.
+
+    ``readout_value`` is current where the learner reads it (after a teacher's or the mean
+    regulariser's change of the actor it is recomputed at the next decision)."""
 
     def __init__(self, config: NetworkConfig, n_readouts: int, n_signals: int,
                  rng: np.random.Generator) -> None:
@@ -411,18 +414,10 @@ class SyncNetwork:
                     "drive", "readout", "feedback", "signal_a", "y_a", "x_a", "count")
 
     def state(self) -> dict[str, np.ndarray]:
+        """Every array, by name (for comparisons; the twin has no checkpoints)."""
         state = {f"twin.{name}": getattr(self, name) for name in self.STATE_FIELDS}
         state["twin.now"] = np.array([self._now], np.int64)
-        state["twin.origin_s"] = np.array([np.nan if self.origin_s is None else self.origin_s])
         return state
-
-    def load_state(self, state: dict[str, np.ndarray]) -> None:
-        for name in self.STATE_FIELDS:
-            getattr(self, name)[...] = state[f"twin.{name}"]
-        self._now = int(state["twin.now"][0])
-        origin = float(state["twin.origin_s"][0])
-        self.origin_s = None if math.isnan(origin) else origin
-        self.refresh()
 
 
 def _row_pointer(rows: np.ndarray, n_rows: int) -> np.ndarray:
