@@ -241,14 +241,19 @@ def reset_traces(ro_u, ro_i, ro_s, ro_g, ro_m, count, counter):
 
 
 @njit(**_FLAGS)
-def settle_all(out, readout, readout_value, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m, count, counter):
+def settle_all(out, readout, readout_value, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m, count, counter,
+               feature_counter, skip_counter):
     """Settle every feature's weights (``out``: the unit outputs; the last feature is the bias,
-    1). Pending features keep their place: their TD step is still to come."""
+    1). Pending features keep their place: their TD step is still to come. ``counter`` counts
+    weights settled, ``feature_counter`` and ``skip_counter`` features settled and skipped."""
     n_read = readout.shape[1] - 1
     for j in range(n_read + 1):
         if ro_i[RVERSION, j] != ro_m[RM_VERSION]:
+            count[feature_counter] += 1
             settle_feature(j, out[j] if j < n_read else 1.0, readout, readout_value, ro_w,
                            ro_u, ro_i, ro_s, ro_g, ro_m, count, counter)
+        else:
+            count[skip_counter] += 1
 
 
 @njit(**_FLAGS)

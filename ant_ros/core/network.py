@@ -26,6 +26,10 @@ def compiled_entry(dispatcher, arg_types: tuple):
         return dispatcher
 
 
+# what settling every readout feature counts: weights settled, features settled, skipped
+_RO_SETTLE_COUNTERS = (K.C_RO_SETTLE, K.C_RO_FEATURE, K.C_RO_FEATURE_SKIP)
+
+
 def _advance_types(state_args: tuple) -> tuple:
     events = tuple(types.Array(dtype, 1, "A") for dtype in (types.int64, types.int32,
                                                                  types.float64))
@@ -238,7 +242,7 @@ class AsyncNetwork:
         g = self.ro_g
         if traces is None:
             if self.event_readouts and self.learning_active:
-                er.settle_all(self.out, *self._ro_args, self.count, K.C_RO_SETTLE)
+                er.settle_all(self.out, *self._ro_args, self.count, *_RO_SETTLE_COUNTERS)
             self.ro_m[er.RM_ON] = 0
             return
         g[er.RG_RHO], g[er.RG_CLIP] = rho, clip
@@ -262,7 +266,7 @@ class AsyncNetwork:
     def readout_traces(self) -> np.ndarray:
         """The readouts' traces now (settled), as the eager rule keeps them."""
         if self.event_readouts and self.learning_active:
-            er.settle_all(self.out, *self._ro_args, self.count, K.C_RO_SETTLE)
+            er.settle_all(self.out, *self._ro_args, self.count, *_RO_SETTLE_COUNTERS)
         return self.ro_w[er.RZ].copy()
 
     def begin_readout_step(self, direct: np.ndarray) -> None:
@@ -299,7 +303,7 @@ class AsyncNetwork:
                      self.uint, self.misc, self.count, self.feedback, self.sums, self.glob,
                      self.learn_params, self.syn_f)
         if self.event_readouts:
-            er.settle_all(self.out, *self._ro_args, self.count, K.C_RO_SETTLE)
+            er.settle_all(self.out, *self._ro_args, self.count, *_RO_SETTLE_COUNTERS)
         self.refresh()
 
     def refresh(self) -> None:
@@ -307,7 +311,7 @@ class AsyncNetwork:
         start, checkpoints and parameter changes: not counted). Event-driven readouts are
         settled first, so the weights the values are recomputed from are complete."""
         if self.event_readouts and self.learning_active:
-            er.settle_all(self.out, *self._ro_args, self._uncounted, K.C_RO_SETTLE)
+            er.settle_all(self.out, *self._ro_args, self._uncounted, *_RO_SETTLE_COUNTERS)
         K.refresh(self.now_tick, self.syn, self.weight, self.nf, self.ni, self.unit, self.wheel,
                   self.misc, self._uncounted, self.readout, self.readout_value)
 
