@@ -104,6 +104,7 @@ class OnlineLearner:
         self._weights_moved = False
         self._kinds = [0] * len(_KINDS)  # Python-side work done, by kind, not yet priced
         self._event_count = 0
+        self._kind_flops = (np.zeros((len(_KINDS), len(A.PARTS))),) * 2  # priced at configure
         self.last_step_s = np.full(1, np.nan)  # time of the latest step (NaN: none yet)
         self.apply_config(config)
 
@@ -459,8 +460,6 @@ class OnlineLearner:
 
     def _fold_charges(self) -> None:
         """Add the counted kinds of work, priced, to the accumulated flops."""
-        if not hasattr(self, "_kind_flops"):
-            return
         kinds = np.array(self._kinds, np.float64)
         own, twin = self._kind_flops
         self.python_flops += kinds @ own
