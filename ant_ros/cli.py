@@ -68,6 +68,13 @@ BENCHES = {
                  "Per system: counted flops per step by part (one cost model), the learner's "
                  "wall time per step, the learning result, and the ratios.",
                  "2,000 steps per task (a smoke test, not for reporting)"),
+    "robot": ("robot_bench", "the robot regime: sensors at 20/50/200 Hz, decisions at 10 Hz",
+              "The learner drives and learns navigation on the ir-sim robot with lidar (20 Hz), "
+              "odometry (50 Hz) and IMU (200 Hz) samples taken into the network as they arrive, "
+              "deciding at 10 Hz; against its synchronous twin clocked at the fastest sensor "
+              "(200 Hz) and at the decisions (10 Hz). Per system: counted flops per second and "
+              "per decision, CPU share of one core, latency from a sensor sample to the command.",
+              "20 s of robot time per system (a smoke test, not for reporting)"),
     "ros": ("ros_bench", "LaserScan -> cmd_vel latency through the ROS graph",
             "From a LaserScan publish to the resulting cmd_vel (N=512, learning on): p50/p99 "
             "latency in one process and in two processes, and the input events per second the "

@@ -112,6 +112,26 @@ def test_bench_learning_json_rows():
         assert 0.5 < ant["twin_estimate_flops_per_step"] / twin["flops_per_step"] < 2
 
 
+def test_bench_robot_json_rows():
+    rows = json.loads(run_cli("bench", "robot", "--quick", "--json").stdout)
+    ant, sensor, decision = rows
+    assert [r["system"] for r in rows] == ["ant", "twin_sensor", "twin_decision"]
+    for row in rows:
+        assert row["decisions"] == 201  # 20 s at 10 Hz, and the first
+        assert row["flops_per_s"] == pytest.approx(row["flops_per_decision"] * 201 / 20)
+        assert 0.0 < row["cpu_share"] < 1.0
+        assert 0.0 <= row["latency_ms_median"] <= row["latency_ms_p99"]
+    assert ant["total_ratio_vs_twin_sensor"] == pytest.approx(sensor["flops_per_s"]
+                                                              / ant["flops_per_s"])
+    # the twin sees every sample only when clocked at 200 Hz: 20 network passes per decision
+    assert sensor["flops_per_s"] > 3 * decision["flops_per_s"]
+    # the learner's estimate of the twin at its own calls is the sensor-clocked twin's scale
+    assert 0.5 < ant["twin_estimate_flops_per_s"] / sensor["flops_per_s"] < 2
+    # taken in when they arrive, samples reach a command within a tick; at the decision clock
+    # they wait for the next decision (on average half of its 100 ms)
+    assert ant["latency_ms_median"] < 5.0 < 20.0 < decision["latency_ms_median"]
+
+
 def test_bench_ros_json_rows():
     rows = json.loads(run_cli("bench", "ros", "--quick", "--json").stdout)
     assert {r["mode"] for r in rows} == {"single", "throughput", "two"}

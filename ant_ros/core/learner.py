@@ -43,9 +43,9 @@ from .twin import DecisionLog, SyncNetwork, twin_counts, twin_flops
 _SIGNAL_CLIP = 5.0
 # kinds of Python-side work, priced by ``OnlineLearner._price_steps``
 _KINDS = ("event_step", "observe", "policy", "td", "signal", "imitation", "actor_update",
-          "readout_phase")
+          "readout_phase", "ingest", "command")
 (_EVENT_STEP, _OBSERVE, _POLICY, _TD, _SIGNAL, _IMITATION, _ACTOR_UPDATE,
- _READOUT_PHASE) = range(len(_KINDS))
+ _READOUT_PHASE, _INGEST, _COMMAND) = range(len(_KINDS))
 
 
 class OnlineLearner:
@@ -106,6 +106,10 @@ class OnlineLearner:
         self._event_count = 0
         self._kind_flops = (np.zeros((len(_KINDS), len(A.PARTS))),) * 2  # priced at configure
         self.last_step_s = np.full(1, np.nan)  # time of the latest step (NaN: none yet)
+        # the last decision's exploration (pre-squash, continuous actions), held by the commands
+        # refreshed between decisions (``ingest_events``), and the actor outputs they used
+        self._held_noise = np.zeros(self.n_actions if n_std else 0, np.float64)
+        self._command_head = np.full(self.n_actions if n_std else 0, np.nan)
         self.apply_config(config)
 
     # -- configuration -------------------------------------------------------------------------
@@ -188,8 +192,40 @@ class OnlineLearner:
                     terminated: bool = False, truncated: bool = False, teacher_action=None,
                     deterministic: bool = False):
         """One step from input events (changes of the raw input channels) since the last step."""
-        events.validate(self.n_inputs)
         self._check_step(time_s, reward, teacher_action)
+        self._receive_events(events, time_s)
+        return self._step(time_s, reward, terminated, truncated, teacher_action, deterministic)
+
+    def ingest_events(self, events: EventBatch, time_s: float) -> np.ndarray | None:
+        """Between decisions: take input events (a sensor sample that came before the next
+        decision) into the network at ``time_s``, with no decision and no learning (the
+        normalisation statistics move at decisions only).
+
+        Returns the command refreshed from the actor's outputs as they are now, with the last
+        decision's exploration held, or None: discrete actions, no decision yet in the episode,
+        or the actor's outputs did not move. The learning rule treats a refreshed command as
+        the decision's action. On the synchronous twin every call is a full network update:
+        calling it at every sensor sample clocks the twin at the sensor rate."""
+        self._check_step(time_s, None, None)
+        self._receive_events(events, time_s)
+        net = self.net
+        channels, change, k = self._network_inputs(time_s, False, events.channel)
+        self._log_step(k, k, channels.size > 0, decision=False)
+        net.process_ticks(np.full(channels.size, k, np.int64), channels.astype(np.int32),
+                          change, k, False)
+        self._kinds[_INGEST] += int(np.unique(events.channel).size)  # inputs coded
+        if self._command_head.size == 0 or math.isnan(self._command_head[0]):
+            return None
+        head = net.readout_value[1:]
+        self._kinds[_COMMAND] += 1
+        if np.array_equal(head, self._command_head):
+            return None
+        self._command_head[:] = head
+        return self._squash(head + self._held_noise)
+
+    def _receive_events(self, events: EventBatch, time_s: float) -> None:
+        """Validate events and add them to the reconstructed raw inputs."""
+        events.validate(self.n_inputs)
         if len(events) and self.net.origin_s is not None:
             if float(events.time_s.max()) > time_s + 0.5 * self.config.network.tick_s:
                 raise InputError("events are later than the step time")
@@ -201,7 +237,6 @@ class OnlineLearner:
         # the sender's send-on-delta encoding and the reconstruction here; a twin takes values
         self._kinds[_EVENT_STEP] += 1
         self._event_count += len(events)
-        return self._step(time_s, reward, terminated, truncated, teacher_action, deterministic)
 
     def _check_step(self, time_s: float, reward, teacher_action) -> None:
         if not math.isfinite(time_s):
@@ -215,34 +250,52 @@ class OnlineLearner:
         if teacher_action is not None:
             self._teacher_target(teacher_action)  # validates
 
-    def _step(self, time_s, reward, terminated, truncated, teacher_action, deterministic):
+    def _network_inputs(self, time_s: float, update_stats: bool,
+                        inputs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+        """The raw inputs as the network takes them (scaled, normalised, population-coded,
+        gained): the channels that moved by the input threshold, their changes, and the tick
+        they take effect at. ``inputs``: only these raw inputs can have moved (between
+        decisions the normalisation does not move), so only their channels are coded."""
         net, lc = self.net, self.config.learning
-        learning = lc.learning_enabled
         if net.origin_s is None:
             net.origin_s = time_s
         if math.isnan(self.last_step_s[0]) or time_s > self.last_step_s[0]:
             self.last_step_s[0] = time_s
-        net_cfg = self.config.network
-        scaled = self.raw_input / self.observation_scale
-        if learning and lc.normalize_observations:
+        idx = slice(None) if inputs is None else np.unique(inputs)
+        scaled = self.raw_input[idx] / self.observation_scale[idx]
+        if update_stats and lc.normalize_observations:
             self.obs_stats.update(scaled)
-        target = (self.obs_stats.normalize(scaled, lc.observation_clip)
-                  if lc.normalize_observations else scaled)
+        if lc.normalize_observations:
+            stats = self.obs_stats
+            target = np.clip((scaled - stats.mean[idx]) / np.sqrt(stats.var[idx] + 1e-8),
+                             -lc.observation_clip, lc.observation_clip)
+        else:
+            target = scaled
+        n_fields = 1
         if self.fields is not None:
             target = self.fields.transform(target)
-        change = target * self.channel_gain - net.input_value
-        threshold = 0.0 if self.is_twin else net_cfg.input_threshold
-        channels = (np.flatnonzero(np.abs(change) >= threshold) if threshold > 0.0
-                    else np.flatnonzero(change))
+            n_fields = self.fields.n_fields
+        if inputs is None:
+            ch = np.arange(target.size)
+        else:
+            ch = (idx[:, None] * n_fields + np.arange(n_fields)[None, :]).reshape(-1)
+        change = target * self.channel_gain[ch] - net.input_value[ch]
+        threshold = 0.0 if self.is_twin else self.config.network.input_threshold
+        moved = np.abs(change) >= threshold if threshold > 0.0 else change != 0.0
+        return ch[moved], change[moved], max(int(net.tick_of(time_s)), net.now_tick)
+
+    def _step(self, time_s, reward, terminated, truncated, teacher_action, deterministic):
+        net, lc = self.net, self.config.learning
+        learning = lc.learning_enabled
+        channels, change, k = self._network_inputs(time_s, update_stats=learning)
         # the inputs take effect at the step's tick; the readouts are read decision_ticks later,
         # once the network has integrated them (a neuron's state moves only as time passes)
-        k = max(int(net.tick_of(time_s)), net.now_tick)
-        k_read = max(k + net_cfg.decision_ticks, net.now_tick)
+        k_read = max(k + self.config.network.decision_ticks, net.now_tick)
         self._log_step(k, k_read, channels.size > 0)
         td_follows = (learning and reward is not None
                       and not math.isnan(self.pending_value[0]))
         net.process_ticks(np.full(channels.size, k, np.int64), channels.astype(np.int32),
-                          change[channels], k_read, td_follows)
+                          change, k_read, td_follows)
         self._kinds[_OBSERVE] += 1
         event_readouts = self._event_readouts
         features = None if event_readouts else net.features()
@@ -258,6 +311,7 @@ class OnlineLearner:
             self.log_std_trace[:] = 0.0
             net.reset_traces()
             self.pending_value[0] = np.nan
+            self._command_head[:] = np.nan
             return None
 
         action, grad, entropy_grad, log_std_grad = self._policy(values[1:], deterministic)
@@ -319,13 +373,20 @@ class OnlineLearner:
             return a, grad, -p * (logp + entropy), np.zeros(0)
         std = np.exp(self.log_std)
         noise = np.zeros_like(head) if deterministic else self.rng.standard_normal(head.size)
-        u = head + std * noise
-        low, high = np.asarray(spec.low), np.asarray(spec.high)
-        unit = np.tanh(u) if self.config.learning.action_squash == "tanh" else np.clip(u, -1, 1)
-        action = low + 0.5 * (unit + 1.0) * (high - low)
+        self._held_noise[:] = std * noise
+        self._command_head[:] = head
+        action = self._squash(head + self._held_noise)
         # natural (Fisher-scaled) gradient of log pi w.r.t. the mean: (u - mu), not (u - mu)/std^2
         grad = np.clip(std * noise, -_SIGNAL_CLIP, _SIGNAL_CLIP)
         return action, grad, np.zeros_like(head), noise * noise - 1.0
+
+    def _squash(self, u: np.ndarray) -> np.ndarray:
+        """A continuous action from pre-squash values: squashed to [-1, 1], scaled to the
+        bounds."""
+        spec = self.config.action
+        low, high = np.asarray(spec.low), np.asarray(spec.high)
+        unit = np.tanh(u) if self.config.learning.action_squash == "tanh" else np.clip(u, -1, 1)
+        return low + 0.5 * (unit + 1.0) * (high - low)
 
     def _teacher_target(self, teacher_action):
         """Validate a teacher command; return the actor's target (index or pre-squash means)."""
@@ -426,7 +487,13 @@ class OnlineLearner:
         own[_OBSERVE, A.INPUT_CODING] = A.input_coding_flops(n_in, fields, gain, True)
         if lc.normalize_observations:
             own[_OBSERVE, A.NORMALISATION] = A.normalisation_flops(n_in, lc.learning_enabled)
+        # per input coded between decisions (the normalisation's statistics stay)
+        own[_INGEST, A.INPUT_CODING] = A.input_coding_flops(1, fields, gain, True)
+        if lc.normalize_observations:
+            own[_INGEST, A.NORMALISATION] = A.normalisation_flops(1, False)
         own[_POLICY, A.POLICY] = A.policy_flops(c.action.kind, self.n_actions)
+        # a refreshed command: the outputs' test, mean + held noise, tanh, scaling
+        own[_COMMAND, A.POLICY] = self.n_actions * (A.CMP + A.ADD + A.TANH + 4)
         td_flops = (A.event_readout_td_flops(n_out, self.log_std.size) if self._event_readouts
                     else A.readout_td_flops(n_out, n_feat, self.log_std.size,
                                             lc.consolidation_strength > 0.0, True))
@@ -447,6 +514,7 @@ class OnlineLearner:
         twin = own.copy()
         twin[_EVENT_STEP] = 0.0
         twin[_OBSERVE, A.INPUT_CODING] = A.input_coding_flops(n_in, fields, gain, False)
+        twin[_INGEST, A.INPUT_CODING] = A.input_coding_flops(1, fields, gain, False)
         twin[_READOUT_PHASE] = 0.0
         twin[_TD, [A.READOUT_LEARNING, A.STEP_SIZE, A.CONSOLIDATION]] = 0.0
         for part, flops in A.readout_td_flops(n_out, n_feat, self.log_std.size, False,
@@ -469,8 +537,10 @@ class OnlineLearner:
         self._kinds[:] = [0] * len(_KINDS)
         self._event_count = 0
 
-    def _log_step(self, k: int, k_read: int, inputs_changed: bool) -> None:
-        """Record the step in the terms of the twin's cost (``twin.DecisionLog``)."""
+    def _log_step(self, k: int, k_read: int, inputs_changed: bool, decision: bool = True
+                  ) -> None:
+        """Record the step (or, not a ``decision``, an ingest) in the terms of the twin's cost
+        (``twin.DecisionLog``)."""
         log, now = self.log, self.net.now_tick
         for start, stop in ((now, k), (max(now, k), k_read)):
             if stop > start:
@@ -481,7 +551,7 @@ class OnlineLearner:
         log.input_drives += inputs_changed or self._weights_moved
         self._weights_moved = False
         log.readouts += 1
-        self.steps[0] += 1
+        self.steps[0] += decision
 
     def flops_by_part(self) -> dict[str, float]:
         """All counted arithmetic of this learner so far, by part (``accounting.PARTS``)."""
