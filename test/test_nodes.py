@@ -491,8 +491,8 @@ def test_min_step_interval_and_teacher_timeout_apply_live(ros):
     rng = np.random.default_rng(2)
     send = lambda: pub.publish(packet(ros, [0, 1], rng.normal(0, 1, 2)))  # noqa: E731
     ros.spin_for(0.2)
-    [ok] = _set_parameters(ros, "ant_learner", min_step_interval_s=1000.0)
-    assert ok.successful
+    assert all(r.successful for r in _set_parameters(
+        ros, "ant_learner", min_step_interval_s=1000.0, ingest_between_steps=False))
     count = len(commands)
     ros.spin_for(0.5, each=send)
     assert len(commands) == count  # packets are merged into the next step, 1000 s away
@@ -509,6 +509,45 @@ def test_min_step_interval_and_teacher_timeout_apply_live(ros):
     assert ok.successful and node._teacher_action() is None  # too old to follow
     [bad] = _set_parameters(ros, "ant_learner", teacher_timeout_s=-1.0)
     assert not bad.successful and node.teacher_timeout_s == 0.0  # refused: cache unchanged
+
+
+def test_packets_between_steps_go_into_the_network_and_refresh_the_command(ros):
+    node = learner(ros, watchdog_timeout_s=0.0, min_step_interval_s=0.0,
+                   **{"learning.actor_lr": 0.05})
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    reward = ros.probe.create_publisher(Float32, "reward", 10)
+    commands = ros.collect(Twist, "cmd_vel")
+    rng = np.random.default_rng(0)
+
+    def learn():  # steps with rewards: the actor's readouts learn
+        reward.publish(Float32(data=float(rng.normal())))
+        pub.publish(packet(ros, [0, 1, 2, 3], rng.normal(0, 1, 4)))
+    assert ros.spin_until(lambda: node.steps >= 30, each=learn)
+    [ok] = _set_parameters(ros, "ant_learner", min_step_interval_s=1000.0)
+    assert ok.successful
+    ros.spin_for(0.2)
+    steps, count = node.steps, len(commands)
+    inputs = node.learner.raw_input.copy()
+    received = node.packet_events
+    sent = np.zeros(4)
+
+    def send():
+        values = rng.normal(0, 2, 4)
+        sent[:] += values
+        pub.publish(packet(ros, [0, 1, 2, 3], values))
+    for _ in range(20):
+        send()
+        ros.spin_for(0.02)
+    assert ros.spin_until(lambda: node.packet_events >= received + 80, timeout=5.0)
+    ros.spin_for(0.3)
+    assert node.steps == steps  # no learning step, 1000 s away
+    # every packet is in the network already, not waiting for the next step
+    np.testing.assert_allclose(node.learner.raw_input, inputs + sent, rtol=1e-5, atol=1e-4)
+    assert len(commands) > count  # commands refreshed from the new inputs
+    spec = node.learner.config.action
+    for c in commands[count:]:
+        assert spec.low[0] <= c.linear.x <= spec.high[0]
+        assert spec.low[1] <= c.angular.z <= spec.high[1]
 
 
 def drive_learner(ros, n_commands: int):

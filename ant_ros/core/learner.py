@@ -212,7 +212,7 @@ class OnlineLearner:
         channels, change, k = self._network_inputs(time_s, False, events.channel)
         self._log_step(k, k, channels.size > 0, decision=False)
         net.process_ticks(np.full(channels.size, k, np.int64), channels.astype(np.int32),
-                          change, k, False)
+                          change, k, actor_only=True)
         self._kinds[_INGEST] += int(np.unique(events.channel).size)  # inputs coded
         if self._command_head.size == 0 or math.isnan(self._command_head[0]):
             return None
@@ -550,8 +550,11 @@ class OnlineLearner:
                     log.long_passes += 1
         log.input_drives += inputs_changed or self._weights_moved
         self._weights_moved = False
-        log.readouts += 1
-        self.steps[0] += decision
+        if decision:
+            log.readouts += 1
+            self.steps[0] += 1
+        else:
+            log.actor_reads += 1
 
     def flops_by_part(self) -> dict[str, float]:
         """All counted arithmetic of this learner so far, by part (``accounting.PARTS``)."""

@@ -191,11 +191,12 @@ class AsyncNetwork:
     # -- running -------------------------------------------------------------------------------
 
     def process_ticks(self, ev_tick: np.ndarray, ev_channel: np.ndarray,
-                      ev_value: np.ndarray, k_end: int, update_follows: bool = False) -> None:
+                      ev_value: np.ndarray, k_end: int, update_follows: bool = False,
+                      actor_only: bool = False) -> None:
         """Deliver validated, tick-sorted input events and run every threshold crossing up to and
         including tick ``k_end`` (the learner validates and quantises the events). The events are
         1-D arrays: int64 ticks, int32 channels, float64 values. The readout values are always
-        current (``update_follows`` matters to the twin only)."""
+        current (``update_follows`` and ``actor_only`` matter to the twin only)."""
         self._advance(ev_tick, ev_channel, ev_value, k_end, *self._advance_args)
 
     # -- learning ------------------------------------------------------------------------------

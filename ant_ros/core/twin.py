@@ -48,6 +48,7 @@ class DecisionLog:
     phase_a: int = 0
     supervised: int = 0
     phase_b: int = 0
+    actor_reads: int = 0  # samples between decisions: the actor's readouts only
 
     def as_array(self) -> np.ndarray:
         return np.array(dataclasses.astuple(self), np.int64)
@@ -70,7 +71,8 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
     count[T_DRIVE_IN] = log.input_drives * n_hidden
     # every readout at each decision; where a TD update follows, the critic first and every
     # readout after it
-    count[T_READOUT] = (log.readouts * readout_shape[0] + log.phase_b) * (readout_shape[1] - 1)
+    count[T_READOUT] = (log.readouts * readout_shape[0] + log.phase_b
+                        + log.actor_reads * (readout_shape[0] - 1)) * (readout_shape[1] - 1)
     count[T_SIGNAL] = log.phase_a * n_hidden
     if rho > 0.0:
         count[T_TRACE] = log.phase_a * n_syn
@@ -319,11 +321,12 @@ class SyncNetwork:
         return self._now
 
     def process_ticks(self, ev_tick: np.ndarray, ev_channel: np.ndarray,
-                      ev_value: np.ndarray, k_end: int, update_follows: bool = False) -> None:
+                      ev_value: np.ndarray, k_end: int, update_follows: bool = False,
+                      actor_only: bool = False) -> None:
         """The same contract as ``AsyncNetwork.process_ticks``, for events of one tick: advance
         to the events' tick, take the new inputs, advance to ``k_end``, read out: every readout,
-        or where a TD update follows only the critic (the rest after it,
-        ``read_after_update``)."""
+        where a TD update follows only the critic (the rest after it, ``read_after_update``),
+        or, ``actor_only`` (a sample between decisions), the actor's."""
         k = int(ev_tick[0]) if ev_tick.size else k_end
         self._advance_to(k)
         if ev_channel.size or self._weights_moved:
@@ -332,8 +335,9 @@ class SyncNetwork:
                          self.in_pre, self.in_w, self.count)
             self._weights_moved = False
         self._advance_to(k_end)
-        _readouts(self.readout, self.y, self.x, self.n_read, self.readout_value, 0,
-                  1 if update_follows else self.readout.shape[0], self.count)
+        _readouts(self.readout, self.y, self.x, self.n_read, self.readout_value,
+                  1 if actor_only else 0, 1 if update_follows else self.readout.shape[0],
+                  self.count)
 
     def read_after_update(self) -> None:
         """The readouts again, with the weights after this step's TD update (the critic for

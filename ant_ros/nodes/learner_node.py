@@ -3,9 +3,11 @@
 Subscribes spike packets (``spikes``), ``reward`` (std_msgs/Float32), ``episode_end``
 (std_msgs/Bool: true = terminated, false = truncated) and an optional teacher command
 (``teleop/cmd_vel``, geometry_msgs/Twist). Each spike packet triggers one learning step (at most
-one per ``min_step_interval_s``), or, with ``frame_packets`` (lockstep simulators), each complete
-sensor frame (that many packets with one stamp, and its reward) does; each step publishes one
-command on ``cmd_vel`` (Twist), or on ``command``
+one per ``min_step_interval_s``; a packet that comes sooner goes into the network when it arrives
+and refreshes the command, or, with ``ingest_between_steps`` false, waits for the next step), or,
+with ``frame_packets`` (lockstep simulators), each complete sensor frame (that many packets with
+one stamp, and its reward) does; each step publishes one command on ``cmd_vel`` (Twist), or on
+``command``
 (std_msgs/Float64MultiArray for ros2_control forward command controllers, or std_msgs/Int32 for
 discrete actions). A thin facade: parameters -> AgentConfig, messages -> core calls -> publish.
 """
@@ -66,7 +68,11 @@ NODE_PARAMETERS = {
     "watchdog_timeout_s": (0.5, False, "no spike packet for this long: publish a zero command"),
     "stop_at_episode_end": (True, False, "publish a zero command when an episode ends (false: "
                             "publish nothing, as a lockstep simulator expects)"),
-    "min_step_interval_s": (0.0, False, "packets closer than this are merged into one step"),
+    "min_step_interval_s": (0.0, False, "at most one learning step per this interval (packets "
+                            "in between: see ingest_between_steps)"),
+    "ingest_between_steps": (True, False, "packets between steps go into the network when they "
+                             "arrive and refresh the command (the step's exploration held); "
+                             "false: they are merged into the next step"),
     "frame_packets": (0, False, "step once per sensor frame: this many spike packets with one "
                       "stamp (lockstep simulators; 0: step on every packet)"),
     "frame_reward": (True, False, "with frame_packets: a frame is complete only once its reward "
@@ -83,7 +89,7 @@ NODE_PARAMETERS = {
 # node parameters read on every packet, step or watchdog tick: held in attributes of the same
 # name, set at start and refreshed by the on-set callback once it accepts (rclpy has already
 # checked the declared type and range)
-CACHED_PARAMETERS = ("min_step_interval_s", "deterministic", "stop_at_episode_end",
+CACHED_PARAMETERS = ("min_step_interval_s", "ingest_between_steps", "deterministic", "stop_at_episode_end",
                      "teacher_timeout_s", "watchdog_timeout_s", "idle_action", "frame_packets",
                      "frame_reward", "frame_timeout_s")
 
@@ -93,6 +99,7 @@ class LearnerNode(Node):
 
     # the CACHED_PARAMETERS
     min_step_interval_s: float
+    ingest_between_steps: bool
     deterministic: bool
     stop_at_episode_end: bool
     teacher_timeout_s: float
@@ -237,12 +244,16 @@ class LearnerNode(Node):
         if self.frame_packets > 0:
             self._collect_frame(stamp, events, started)
             return
-        self._pending.append((stamp, events))
         self.packet_events += len(events)
         now = self._now_s()
         if now - self._last_step_s >= self.min_step_interval_s:
+            self._pending.append((stamp, events))
             self._step(now)
             self._latencies.append(time.perf_counter() - started)
+        elif self.ingest_between_steps:
+            self._ingest(stamp, events, now)
+        else:
+            self._pending.append((stamp, events))
 
     def _collect_frame(self, stamp: float, events: np.ndarray, started: float) -> None:
         """Frame mode: a packet with a newer stamp first closes the frame before it; a late
@@ -294,18 +305,34 @@ class LearnerNode(Node):
 
     # -- stepping ------------------------------------------------------------------------------
 
-    def _step(self, now: float) -> None:
-        pending = self._pending
+    def _event_batch(self, pending: list[tuple[float, np.ndarray]], now: float) -> EventBatch:
+        """Packets' events with their times, late or early stamps moved to the step bounds."""
         merged = (np.concatenate([e for _, e in pending]) if pending
                   else np.zeros(0, dtype=EVENT_DTYPE))
         stamps = np.repeat([s for s, _ in pending], [len(e) for _, e in pending])
         times = stamps + merged["offset_ns"] * 1e-9
-        self._pending = []
         last = self.learner.last_step_s[0]
         floor = now if math.isnan(last) else last
-        times = np.clip(times, min(floor, now), now)  # late or early stamps: at the step bounds
-        events = EventBatch.from_arrays(merged["channel"].astype(np.int64), times,
-                                        merged["value"].astype(np.float64))
+        times = np.clip(times, min(floor, now), now)
+        return EventBatch.from_arrays(merged["channel"].astype(np.int64), times,
+                                      merged["value"].astype(np.float64))
+
+    def _ingest(self, stamp: float, events: np.ndarray, now: float) -> None:
+        """A packet between steps: into the network now; publish the refreshed command."""
+        if self._pending:  # merged packets from before a live switch to ingesting
+            self._pending.append((stamp, events))
+            return
+        try:
+            action = self.learner.ingest_events(self._event_batch([(stamp, events)], now), now)
+        except InputError as exc:
+            self.get_logger().warning(f"dropped a spike packet: {exc}", throttle_duration_sec=5.0)
+            return
+        if action is not None and not self._stopped:
+            self._publish(action)
+
+    def _step(self, now: float) -> None:
+        events = self._event_batch(self._pending, now)
+        self._pending = []
         end = self._episode_end
         self._episode_end = None
         reward, self._reward = self._reward, 0.0
