@@ -25,27 +25,31 @@ def config(threshold: float = 0.05, input_threshold: float = 0.05) -> AgentConfi
 
 
 class Sender:
-    """A sensor stream as send-on-delta events: every input moves a little each tick."""
+    """A sensor stream as send-on-delta events (``threshold``): every input moves a little each
+    tick."""
 
-    def __init__(self, n: int, seed: int = 0) -> None:
+    def __init__(self, n: int, seed: int = 0, threshold: float = 0.02) -> None:
         self.rng = np.random.default_rng(seed)
+        self.threshold = threshold
         self.value = np.zeros(n)
         self.sent = np.zeros(n)
 
     def events(self, now: float) -> EventBatch:
         self.value = 0.95 * self.value + self.rng.normal(0.0, 0.3, self.value.size)
         delta = self.value - self.sent
-        channels = np.flatnonzero(np.abs(delta) >= 0.02)
+        channels = np.flatnonzero((np.abs(delta) >= self.threshold) & (delta != 0.0))
         self.sent[channels] = self.value[channels]
         return EventBatch(channels.astype(np.int64), np.full(channels.size, now),
                           delta[channels])
 
 
-def run(learner: OnlineLearner, ticks: int, seed: int = 0, ingest: bool = True) -> list:
+def run(learner: OnlineLearner, ticks: int, seed: int = 0, ingest: bool = True,
+        threshold: float = 0.02) -> list:
     """Decisions every DECISION_TICKS ticks (a random reward, episodes of 40 decisions), the
     samples between them ingested (or, ``ingest`` False, held for the next decision); returns
     every command published."""
-    sender, rng = Sender(learner.n_inputs, seed), np.random.default_rng(seed + 1)
+    sender = Sender(learner.n_inputs, seed, threshold)
+    rng = np.random.default_rng(seed + 1)
     held, commands = [], []
     for tick in range(ticks):
         now = tick * TICK
@@ -124,7 +128,8 @@ def test_the_twin_clocked_by_the_samples_matches_the_learner_at_threshold_zero()
     lazy = OnlineLearner(config(0.0, 0.0))
     twin = OnlineLearner(config(0.0, 0.0), twin=True)
     w0 = lazy.net.weight.astype(np.float64).copy()
-    a, b = run(lazy, 400), run(twin, 400)
+    # every threshold at 0, the sensor's too: every unit changes at every tick
+    a, b = run(lazy, 400, threshold=0.0), run(twin, 400, threshold=0.0)
     assert sum(c is not None for c in a) > 300  # commands refreshed between decisions
     for x, y in zip(a, b):
         assert (x is None) == (y is None)

@@ -253,7 +253,7 @@ def format_table(rows: list[dict]) -> str:
                  f"the sensor clock (200 Hz), {ant['total_ratio_vs_twin_decision']:.2f}x against "
                  f"the twin at the decision clock (10 Hz); the learner's own estimate of the "
                  f"twin at its calls: {ant['twin_estimate_flops_per_s'] / 1e6:.2f} Mflop/s")
+    parts = ", ".join(f"{k} {v:,.0f}" for k, v in ant["flops_by_part_per_s"].items() if v)
     lines.append(f"ant: {ant['input_events_per_s']:,.0f} input events/s, "
-                 f"{ant['hidden_events_per_s']:,.0f} hidden events/s; flops/s by part: " + ", ".join(
-                     f"{k} {v:,.0f}" for k, v in ant["flops_by_part_per_s"].items() if v))
+                 f"{ant['hidden_events_per_s']:,.0f} hidden events/s; flops/s by part: {parts}")
     return "\n".join(lines)

@@ -52,12 +52,11 @@ PARTS = ("sensor_encoding", "input_coding", "normalisation", "events", "neurons"
 (SENSOR_ENCODING, INPUT_CODING, NORMALISATION, EVENTS, NEURONS, SCHEDULING, EPROP,
  CONSOLIDATION, HOMEOSTASIS, READOUT_LEARNING, STEP_SIZE, POLICY) = range(len(PARTS))
 
-# flops of one settled synapse (kernels.settle_synapse): pick the later snapshot (3 compares),
-# the test for a settlement in this phase (2), the per-neuron and per-unit caches' tests (2),
-# eligibility psi * y (1), dw = e * (Q - Q0) (2), trace e * F (1), the test for a carried trace
-# (2), the consolidation test (1), w + dw and the clip (3), the float32 weight's move and its
-# test (2); with a carried trace, c = trace - e * F0 (2), dw += c * D (2), trace += decay * c (2)
-SETTLE_FLOPS = 19
+# flops of one settled synapse (kernels.settle_synapse): the post neuron's cache test (1),
+# dw = y * (W - W0) (2), trace y * H (1), the test for a carried trace (2), w + dw and the clip
+# (3), the float32 weight's move and its test (2); with a carried trace, c = trace - y * H0 (2),
+# dw += c * D (2), trace += decay * c (2)
+SETTLE_FLOPS = 11
 SETTLE_TRACE_FLOPS = 6
 # per kernel counter: (part, flops per count); NEURON_SIGNAL and STEP_A/B scale with the number of
 # learning signals R and are filled in by ``kernel_flops``
@@ -96,7 +95,9 @@ _KERNEL_COSTS = {
     K.C_RO_FEATURE: (READOUT_LEARNING, 2 + 1 + 2 + 6 + 1),
     K.C_RO_FEATURE_SKIP: (READOUT_LEARNING, 2),
     K.C_RO_SWEEP: (READOUT_LEARNING, 8),        # per feature: carry both groups' TD sums
-    K.C_SETTLE_SKIP: (EPROP, 5),                # the later snapshot, settled in this phase
+    K.C_SETTLE_SKIP: (EPROP, 2),                # the unit was settled in this phase
+    K.C_SETTLE_UNIT: (EPROP, 2 + 2),            # that test, the consolidation test, steps
+    K.C_NEURON_SNAPSHOT: (EPROP, 1),            # the neuron's cache test (its sums: stores)
 }
 
 
@@ -107,7 +108,8 @@ def kernel_flops(count: np.ndarray, n_signals: int) -> np.ndarray:
         flops[part] += count[counter] * cost
     r = n_signals
     flops[READOUT_LEARNING] += count[K.C_RO_MOVE] * 2 * r  # S_r += z_rj * delta, per readout
-    flops[EPROP] += count[K.C_NEURON_SIGNAL] * 4 * r      # B[i] . F and B[i] . Q
+    # B[i] . F and B[i] . Q, then H_i and W_i from the snapshot: c (2), H (3), W (5)
+    flops[EPROP] += count[K.C_NEURON_SIGNAL] * (4 * r + 10)
     flops[EPROP] += count[K.C_STEP_A] * 3 * r             # F = rho F + h, Q += lr g
     flops[EPROP] += count[K.C_STEP_B] * (2 * r + 5)        # Q += delta F, P, the learning rate
     return flops

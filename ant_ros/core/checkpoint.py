@@ -19,7 +19,8 @@ from . import kernels as K
 from .config import AgentConfig, ConfigError
 from .learner import OnlineLearner
 
-FORMAT_VERSION = 3  # 3: phase-split e-prop state, operation counts by kind
+FORMAT_VERSION = 4  # 3: phase-split e-prop state, operation counts by kind; 4: e-prop settled
+# at presynaptic events, psi inside per-neuron sums
 _META_VERSION = "meta.format_version"
 _META_CONFIG = "meta.config_json"
 

@@ -28,13 +28,22 @@ the step's observation: the readouts' gradients ``h_r(u)`` (and an optional supe
     w   += lr * e(u) * sum_r B[i, r] g_r(u)                       (phase A, supervised)
 
 with ``rho = gamma * lambda`` (0: no trace, each TD error meets its own step's eligibility).
-``e`` is constant between events of ``p`` and ``i``, so a synapse is settled only when one of
-them has an event, in closed form from global running sums ``F_r = rho F_r + h_r`` and
-``Q_r = sum lr (delta F_r + g_r)``, combined once per neuron and phase (``neuron_signal``), and
-one decayed TD sum per unit (``unit_factors``). Each synapse keeps its trace and the combined
-sums at its last settlement. The phase clock ``CLOCK`` is ``2u`` after phase A of ``u`` and
-``2u + 1`` after its phase B; a unit settled between them waits in a pending list for
-``delta(u)``.
+
+Settlement (derivation in ``docs/eprop.md``). ``psi_i`` is constant between events of ``i`` and
+``yhat_p`` between events of ``p``. Each neuron keeps ``H_i``, its learning signals filtered
+with its own pseudo-derivative inside (``H_i <- rho H_i + psi_i L_i`` at phase A), and ``W_i``,
+what the errors met of them (``W_i += lr delta H_i`` at phase B, ``+= lr psi_i B[i] . g`` at a
+supervised phase A); both follow in closed form from the neuron's snapshot (at its last event)
+and global running sums ``F_r = rho F_r + h_r`` and ``Q_r = sum lr (delta F_r + g_r)``
+(``neuron_signal``), with one decayed TD sum per unit (``unit_factors``). Then for synapse
+``p -> i`` with ``yhat_p`` constant since ``p``'s snapshot, ``z = yhat_p H_i`` plus the
+snapshot's remainder decayed, and ``dw = yhat_p dW_i`` plus that remainder times the TD sum: a
+synapse needs settling only when its presynaptic unit changes (``settle_out_synapses``); a
+neuron's own event only snapshots its sums. A synapse keeps its trace and ``H_i``, ``W_i`` at its
+last settlement. The phase clock ``CLOCK`` is ``2u`` after phase A of ``u`` and ``2u + 1``
+after its phase B; a unit snapshotted between them waits in a pending list for ``delta(u)``.
+The weights a drive holds lag the learned ones until the presynaptic unit's next event (or a
+settlement of every synapse: checkpoints, switching learning off).
 """
 
 from __future__ import annotations
@@ -49,11 +58,13 @@ from .jit import INLINE, KERNEL
 NEVER = -1
 _EARLY = 1e-7  # crossing times are rounded down by this much; a check that fails is retried
 
-# neuron float state columns (N, cols): the state first; SIG_F, SIG_Q: the neuron's combined
-# learning sums B[i] . F and B[i] . Q at ni[SIG_VERSION]; from DECAY on, the decay over
-# 1..DECAY_TICKS ticks, exp(-dt * INV_TAU), derived (``refresh`` recomputes it), so that most
-# lazy updates look a factor up instead of calling exp
-CELL, DRIVE, THETA, INV_TAU, BIAS, LOW, HIGH, SIG_F, SIG_Q, DECAY = range(10)
+# neuron float state columns (N, cols): the state first; SIG_H, SIG_W, SIG_FB, SIG_QB: the
+# neuron's e-prop sums H_i and W_i and the projections B[i] . F and B[i] . Q now (at
+# ni[SIG_VERSION]); H_SNAP_I, W_SNAP_I, F_SNAP_I, Q_SNAP_I: the same at the neuron's snapshot;
+# from DECAY on, the decay over 1..DECAY_TICKS ticks, exp(-dt * INV_TAU), derived (``refresh``
+# recomputes it), so that most lazy updates look a factor up instead of calling exp
+(CELL, DRIVE, THETA, INV_TAU, BIAS, LOW, HIGH, SIG_H, SIG_W, SIG_FB, SIG_QB, H_SNAP_I, W_SNAP_I,
+ F_SNAP_I, Q_SNAP_I, DECAY) = range(16)
 DECAY_TICKS = 16
 NEURON_F_COLS = DECAY + DECAY_TICKS
 # neuron int state columns (N, cols)
@@ -74,9 +85,9 @@ UNIT_I_ROWS = 5
 PRE, POST, IN_SYN = range(3)
 # index pointer rows (2, N + M + 1): synapses leaving each unit, entering each neuron
 OUT_PTR, IN_PTR = range(2)
-# synapse float rows (rows, S): eligibility trace and the post neuron's combined sums at the last
-# settlement; consolidation importance and anchor
-TRACE, F_SNAP, Q_SNAP, IMPORTANCE, ANCHOR = range(5)
+# synapse float rows (rows, S): eligibility trace and the post neuron's sums H_i and W_i at the
+# last settlement; consolidation importance and anchor
+TRACE, H_SNAP, W_SNAP, IMPORTANCE, ANCHOR = range(5)
 SYN_F_ROWS = 5
 # global learning sums (rows, n_signals): filtered gradients F, accumulated signal Q
 SUM_F, SUM_Q = range(2)
@@ -99,8 +110,9 @@ N_LEARN_PARAMS = 11
  C_SCHEDULE, C_CROSSING_SOLVE, C_WHEEL_OP, C_WHEEL_SCAN, C_HOMEOSTASIS, C_SETTLE, C_SETTLE_TRACE,
  C_WEIGHT_MOVE, C_NEURON_SIGNAL, C_UNIT_FACTORS, C_UNIT_TD, C_POWER_EXP, C_PENDING, C_SWEEP_UNIT,
  C_CONSOLIDATE, C_STEP_A, C_STEP_B, C_RO_SETTLE, C_RO_MOVE, C_RO_PENDING, C_NEURON_TOUCH,
- C_SETTLE_SKIP, C_RO_FEATURE, C_RO_FEATURE_SKIP, C_RO_SWEEP) = range(31)
-N_COUNTS = 31
+ C_SETTLE_SKIP, C_RO_FEATURE, C_RO_FEATURE_SKIP, C_RO_SWEEP, C_SETTLE_UNIT,
+ C_NEURON_SNAPSHOT) = range(33)
+N_COUNTS = 33
 
 WHEEL_SLOTS = 4096  # power of two; crossings further ahead wait in the far list (slot WHEEL_SLOTS)
 _MASK = WHEEL_SLOTS - 1
@@ -313,26 +325,11 @@ def rho_power(n, glob, learn_params, count):
 
 
 @njit(**INLINE)
-def neuron_signal(i, nf, ni, misc, count, feedback, sums):
-    """Neuron i's combined sums B[i] . F and B[i] . Q, computed once per version of the sums."""
-    if ni[i, SIG_VERSION] != misc[VERSION]:
-        f = 0.0
-        q = 0.0
-        for r in range(sums.shape[1]):
-            f += feedback[i, r] * sums[SUM_F, r]
-            q += feedback[i, r] * sums[SUM_Q, r]
-        nf[i, SIG_F] = f
-        nf[i, SIG_Q] = q
-        ni[i, SIG_VERSION] = misc[VERSION]
-        count[C_NEURON_SIGNAL] += 1
-
-
-@njit(**INLINE)
 def unit_factors(p, unit, uint, misc, count, glob, learn_params):
-    """For synapses last settled at unit p's snapshot, computed once per version of the sums:
-    the TD errors met since, each decayed by rho**(u - k0) (``U_TD``), and rho**(STEP - k0)
-    (``U_DECAY``). A snapshot from before the last trace reset carries only what came before
-    the reset, and its trace has been reset (decay 0)."""
+    """For unit p's snapshot, computed once per version of the sums: the TD errors met since,
+    each decayed by rho**(u - k0) (``U_TD``), and rho**(STEP - k0) (``U_DECAY``). A snapshot
+    from before the last trace reset carries only what came before the reset, and its traces
+    have been reset (decay 0)."""
     if uint[U_VERSION, p] == misc[VERSION]:
         return
     k0 = uint[SNAP_CLOCK, p] >> 1
@@ -352,46 +349,68 @@ def unit_factors(p, unit, uint, misc, count, glob, learn_params):
 
 
 @njit(**INLINE)
-def settle_synapse(s, k, syn, weight, nf, ni, unit, uint, misc, count, feedback, sums, glob,
-                   learn_params, syn_f):
-    """Apply synapse s's e-prop change since its last settlement and bring its trace up to the
-    current phase (see the module docstring)."""
-    p = syn[PRE, s]
+def neuron_signal(i, nf, ni, unit, uint, misc, count, feedback, sums, glob, learn_params):
+    """Neuron i's e-prop sums now, computed once per version of the sums: ``H_i``, its learning
+    signals filtered with its pseudo-derivative inside, and ``W_i``, what the TD and supervised
+    errors have met of them (module docstring). ``psi_i`` is constant between the neuron's own
+    events, so both follow in closed form from its snapshot and the global sums."""
+    if ni[i, SIG_VERSION] == misc[VERSION]:
+        return
+    f = 0.0
+    q = 0.0
+    for r in range(sums.shape[1]):
+        f += feedback[i, r] * sums[SUM_F, r]
+        q += feedback[i, r] * sums[SUM_Q, r]
+    unit_factors(i, unit, uint, misc, count, glob, learn_params)
+    psi = unit[PSI, i]
+    c = nf[i, H_SNAP_I] - psi * nf[i, F_SNAP_I]
+    nf[i, SIG_H] = psi * f + unit[U_DECAY, i] * c
+    nf[i, SIG_W] = nf[i, W_SNAP_I] + psi * (q - nf[i, Q_SNAP_I]) + c * unit[U_TD, i]
+    nf[i, SIG_FB] = f
+    nf[i, SIG_QB] = q
+    ni[i, SIG_VERSION] = misc[VERSION]
+    count[C_NEURON_SIGNAL] += 1
+
+
+@njit(**INLINE)
+def snapshot_neuron(i, nf, ni, unit, uint, misc, count, feedback, sums, glob, learn_params):
+    """Before neuron i's pseudo-derivative changes: its sums now become its snapshot (what
+    follows is computed with the new psi_i from here on)."""
+    neuron_signal(i, nf, ni, unit, uint, misc, count, feedback, sums, glob, learn_params)
+    nf[i, H_SNAP_I] = nf[i, SIG_H]
+    nf[i, W_SNAP_I] = nf[i, SIG_W]
+    nf[i, F_SNAP_I] = nf[i, SIG_FB]
+    nf[i, Q_SNAP_I] = nf[i, SIG_QB]
+    count[C_NEURON_SNAPSHOT] += 1
+
+
+@njit(**INLINE)
+def settle_synapse(s, k, td, decay, y, syn, weight, nf, ni, unit, uint, misc, count, feedback,
+                   sums, glob, learn_params, syn_f, consolidate, steps):
+    """Apply synapse s's e-prop change since its presynaptic unit's snapshot (whose factors are
+    ``td`` and ``decay``; ``y`` its output, constant since) and bring its trace up to now."""
     i = syn[POST, s]
-    # the later snapshot of the two ends (a trace reset between snapshots of the same phase
-    # makes the later one the one of the newer episode)
-    src = p if uint[SNAP_CLOCK, p] > uint[SNAP_CLOCK, i] or (
-        uint[SNAP_CLOCK, p] == uint[SNAP_CLOCK, i]
-        and uint[SNAP_EPISODE, p] >= uint[SNAP_EPISODE, i]) else i
-    if uint[SNAP_CLOCK, src] == misc[CLOCK] and uint[SNAP_EPISODE, src] == misc[EPISODE]:
-        count[C_SETTLE_SKIP] += 1
-        return  # settled in this phase already
-    neuron_signal(i, nf, ni, misc, count, feedback, sums)
-    unit_factors(src, unit, uint, misc, count, glob, learn_params)
-    y = unit[OUT, p]
-    ey = unit[PSI, i] * y
-    q = nf[i, SIG_Q]
-    dw = ey * (q - syn_f[Q_SNAP, s])
-    trace = ey * nf[i, SIG_F]
-    td = unit[U_TD, src]
-    decay = unit[U_DECAY, src]
+    neuron_signal(i, nf, ni, unit, uint, misc, count, feedback, sums, glob, learn_params)
+    h = nf[i, SIG_H]
+    w_now = nf[i, SIG_W]
+    dw = y * (w_now - syn_f[W_SNAP, s])
+    trace = y * h
     if td != 0.0 or decay != 0.0:
-        # the trace at the snapshot, less what the current eligibility accounts for, meets the
-        # TD errors since (decayed) and decays into the new trace
-        c = syn_f[TRACE, s] - ey * syn_f[F_SNAP, s]
+        # the trace at the snapshot, less what y * H_i accounts for, meets the TD errors since
+        # (decayed) and decays into the new trace
+        c = syn_f[TRACE, s] - y * syn_f[H_SNAP, s]
         dw += c * td
         trace += decay * c
         count[C_SETTLE_TRACE] += 1
     syn_f[TRACE, s] = trace
-    syn_f[F_SNAP, s] = nf[i, SIG_F]
-    syn_f[Q_SNAP, s] = q
+    syn_f[H_SNAP, s] = h
+    syn_f[W_SNAP, s] = w_now
     count[C_SETTLE] += 1
     w = float(weight[s])
-    strength = learn_params[LP_CONS]
-    if strength > 0.0:
+    if consolidate:
         # Synaptic-intelligence-style consolidation: importance accumulates update**2 / lr; the
         # weight is pulled towards a slowly moving anchor in proportion.
-        steps = misc[STEP] - (uint[SNAP_CLOCK, src] >> 1)
+        strength = learn_params[LP_CONS]
         lr = max(learn_params[LP_LR], 1e-12)
         syn_f[IMPORTANCE, s] += dw * dw / lr
         pull = min(1.0, lr * strength * syn_f[IMPORTANCE, s] * steps)
@@ -424,18 +443,34 @@ def snapshot_unit(p, unit, uint, misc, glob):
 
 
 @njit(**INLINE)
+def settle_out_synapses(p, k, syn, ptr, weight, nf, ni, unit, uint, misc, count, feedback, sums,
+                        glob, learn_params, syn_f):
+    """Settle every synapse leaving unit p, with p's factors and output."""
+    unit_factors(p, unit, uint, misc, count, glob, learn_params)
+    td = unit[U_TD, p]
+    decay = unit[U_DECAY, p]
+    y = unit[OUT, p]
+    consolidate = learn_params[LP_CONS] > 0.0
+    steps = misc[STEP] - (uint[SNAP_CLOCK, p] >> 1)
+    for s in range(ptr[OUT_PTR, p], ptr[OUT_PTR, p + 1]):
+        settle_synapse(s, k, td, decay, y, syn, weight, nf, ni, unit, uint, misc, count,
+                       feedback, sums, glob, learn_params, syn_f, consolidate, steps)
+    count[C_SETTLE_UNIT] += 1
+
+
+@njit(**INLINE)
 def settle_unit_synapses(p, k, is_neuron, syn, ptr, weight, nf, ni, unit, uint, misc, count,
                          feedback, sums, glob, learn_params, syn_f):
-    """Before p's output changes: settle every synapse touching p, then snapshot p."""
+    """Before p's output changes: settle the synapses leaving p (their eligibility holds p's
+    output), and, for a neuron, take its snapshot (its pseudo-derivative changes too; the
+    synapses entering it need nothing: psi_i is inside H_i and W_i), then snapshot p."""
+    if uint[SNAP_CLOCK, p] == misc[CLOCK] and uint[SNAP_EPISODE, p] == misc[EPISODE]:
+        count[C_SETTLE_SKIP] += 1
+        return  # settled in this phase already: no learning sum has moved since
+    settle_out_synapses(p, k, syn, ptr, weight, nf, ni, unit, uint, misc, count, feedback, sums,
+                        glob, learn_params, syn_f)
     if is_neuron:
-        for j in range(ptr[IN_PTR, p], ptr[IN_PTR, p + 1]):
-            settle_synapse(syn[IN_SYN, j], k, syn, weight, nf, ni, unit, uint, misc, count,
-                           feedback, sums, glob, learn_params, syn_f)
-    for j in range(ptr[OUT_PTR, p], ptr[OUT_PTR, p + 1]):
-        if is_neuron and syn[POST, j] == p:
-            continue  # a self-connection, settled above as an incoming synapse
-        settle_synapse(j, k, syn, weight, nf, ni, unit, uint, misc, count, feedback, sums, glob,
-                       learn_params, syn_f)
+        snapshot_neuron(p, nf, ni, unit, uint, misc, count, feedback, sums, glob, learn_params)
     snapshot_unit(p, unit, uint, misc, glob)
 
 
@@ -626,12 +661,14 @@ def reset_traces(unit, uint, misc, count, sums, glob, learn_params):
 
 
 @njit(**KERNEL)
-def settle_all(k, syn, weight, nf, ni, unit, uint, misc, count, feedback, sums, glob,
+def settle_all(k, syn, ptr, weight, nf, ni, unit, uint, misc, count, feedback, sums, glob,
                learn_params, syn_f):
-    """Settle every synapse and snapshot every unit at the current phase."""
-    for s in range(syn.shape[1]):
-        settle_synapse(s, k, syn, weight, nf, ni, unit, uint, misc, count, feedback, sums, glob,
-                       learn_params, syn_f)
+    """Settle every synapse and snapshot every neuron and unit at the current phase."""
+    for p in range(unit.shape[1]):
+        settle_out_synapses(p, k, syn, ptr, weight, nf, ni, unit, uint, misc, count, feedback,
+                            sums, glob, learn_params, syn_f)
+    for i in range(nf.shape[0]):
+        snapshot_neuron(i, nf, ni, unit, uint, misc, count, feedback, sums, glob, learn_params)
     for p in range(unit.shape[1]):
         snapshot_unit(p, unit, uint, misc, glob)
 

@@ -577,7 +577,10 @@ class OnlineLearner:
     def cost(self) -> dict:
         """Counted arithmetic per step, this learner's and the twin's for the same steps, their
         ratio, and the share of neurons that fire per step with the bound it sets on the ratio
-        (every neuron event settles its in- and outgoing synapses)."""
+        (a neuron event settles and delivers over its outgoing synapses, where the twin updates
+        every synapse every step: at equal cost per synapse the ratio is about 1 / share); and
+        e-prop per settled synapse against the twin's per synapse and step, each with its share
+        of the per-neuron and per-unit work."""
         steps = max(int(self.steps[0]), 1)
         own, twin = self.flops_by_part(), self.twin_flops_by_part()
         total, twin_total = sum(own.values()), sum(twin.values())
@@ -595,7 +598,11 @@ class OnlineLearner:
                        synaptic_events_per_step=(count[K.C_DELIVER]
                                                  + count[K.C_READOUT_DELIVER]) / steps,
                        settled_synapses_per_step=count[K.C_SETTLE] / steps,
-                       firing_share=share, ratio_bound=1.0 / max(2.0 * share, 1e-12))
+                       firing_share=share, ratio_bound=1.0 / max(share, 1e-12),
+                       eprop_flops_per_settled_synapse=own["eprop"] / max(
+                           count[K.C_SETTLE], 1),
+                       twin_eprop_flops_per_synapse=twin["eprop"] / (
+                           steps * self.net.n_synapses))
         return out
 
     # -- state ---------------------------------------------------------------------------------

@@ -300,9 +300,9 @@ class AsyncNetwork:
         With learning off nothing is pending, and nothing changes."""
         if not self.learning_active:
             return
-        K.settle_all(self.now_tick, self.syn, self.weight, self.nf, self.ni, self.unit,
-                     self.uint, self.misc, self.count, self.feedback, self.sums, self.glob,
-                     self.learn_params, self.syn_f)
+        K.settle_all(self.now_tick, self.syn, self.ptr, self.weight, self.nf, self.ni,
+                     self.unit, self.uint, self.misc, self.count, self.feedback, self.sums,
+                     self.glob, self.learn_params, self.syn_f)
         if self.event_readouts:
             er.settle_all(self.out, *self._ro_args, self.count, *_RO_SETTLE_COUNTERS)
         self.refresh()

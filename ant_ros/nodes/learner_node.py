@@ -89,9 +89,9 @@ NODE_PARAMETERS = {
 # node parameters read on every packet, step or watchdog tick: held in attributes of the same
 # name, set at start and refreshed by the on-set callback once it accepts (rclpy has already
 # checked the declared type and range)
-CACHED_PARAMETERS = ("min_step_interval_s", "ingest_between_steps", "deterministic", "stop_at_episode_end",
-                     "teacher_timeout_s", "watchdog_timeout_s", "idle_action", "frame_packets",
-                     "frame_reward", "frame_timeout_s")
+CACHED_PARAMETERS = ("min_step_interval_s", "ingest_between_steps", "deterministic",
+                     "stop_at_episode_end", "teacher_timeout_s", "watchdog_timeout_s",
+                     "idle_action", "frame_packets", "frame_reward", "frame_timeout_s")
 
 
 class LearnerNode(Node):
