@@ -118,8 +118,9 @@ def test_bench_learning_json_rows():
 
 def test_bench_robot_json_rows():
     rows = json.loads(run_cli("bench", "robot", "--quick", "--json").stdout)
-    ant, sensor, decision = rows
-    assert [r["system"] for r in rows] == ["ant", "twin_sensor", "twin_decision"]
+    ant, sensor, events, decision = rows
+    assert [r["system"] for r in rows] == ["ant", "twin_sensor", "twin_events", "twin_decision"]
+    assert sensor["flops_per_s"] > events["flops_per_s"] > decision["flops_per_s"]
     for row in rows:
         assert row["decisions"] == 201  # 20 s at 10 Hz, and the first
         assert row["flops_per_s"] == pytest.approx(row["flops_per_decision"] * 201 / 20)

@@ -28,7 +28,8 @@ def _network(threshold=0.05, seed=0):
 class EagerReference:
     """Every synapse, every phase, from the equations (float64 weights)."""
 
-    def __init__(self, net: AsyncNetwork, lr: float, rho: float) -> None:
+    def __init__(self, net: AsyncNetwork, lr: float, rho: float, max_lag: int = 0) -> None:
+        self.max_lag = max_lag  # the learner's bounded-lag sweep: when, not what, it settles
         self.pre, self.post = net.syn[K.PRE].astype(int), net.syn[K.POST].astype(int)
         self.feedback, self.lr, self.rho = net.feedback.copy(), lr, rho
         self.weight = net.weight.astype(np.float64).copy()
@@ -48,22 +49,25 @@ class EagerReference:
 
 
 def _run(net, reference, steps, rng, td_missing=(), resets=(), supervised=(), settle_at=(),
-         frozen=()):
-    """Steps 1..steps: events at tick u; the previous step's TD error (phase B); resets; then
-    phase A with this step's outputs. ``frozen`` steps learn nothing (learning off)."""
+         frozen=(), ticks_per_step=1):
+    """Steps 1..steps: events at ticks of step u (``ticks_per_step`` of them: units may change
+    several times in a phase); the previous step's TD error (phase B); resets; then phase A with
+    this step's outputs. ``frozen`` steps learn nothing (learning off)."""
     pending = None
+    t = ticks_per_step
     for u in range(1, steps + 1):
         ch = np.flatnonzero(rng.random(M) < 0.4).astype(np.int32)
-        net.process_ticks(np.full(ch.size, u, np.int64), ch, rng.normal(0, 0.6, ch.size), u)
+        ticks = np.sort(rng.integers((u - 1) * t + 1, u * t + 1, ch.size)).astype(np.int64)
+        net.process_ticks(ticks, ch, rng.normal(0, 0.6, ch.size), u * t)
         if u in frozen:
             if net.learning_active:
                 net.set_learning(lr=reference.lr, weight_clip=1e6, active=False,
-                                 td_trace_decay=reference.rho)
+                                 td_trace_decay=reference.rho, max_lag_steps=reference.max_lag)
             pending = None
             continue
         if not net.learning_active:
             net.set_learning(lr=reference.lr, weight_clip=1e6, active=True,
-                             td_trace_decay=reference.rho)
+                             td_trace_decay=reference.rho, max_lag_steps=reference.max_lag)
             reference.reset()  # learning switched on: fresh traces
         if u in settle_at:
             net.settle_learning()  # between phases A and B: a checkpoint mid-step
@@ -83,16 +87,22 @@ def _run(net, reference, steps, rng, td_missing=(), resets=(), supervised=(), se
 
 
 @pytest.mark.parametrize("rho", [0.0, 0.6, 0.95])
-def test_lazily_settled_weight_changes_equal_the_eager_rule(rho):
+@pytest.mark.parametrize("ticks_per_step,max_lag", [(1, 0), (4, 0), (1, 3)])
+def test_lazily_settled_weight_changes_equal_the_eager_rule(rho, ticks_per_step, max_lag):
     net = _network()
     lr = 0.01
-    net.set_learning(lr=lr, weight_clip=1e6, active=True, td_trace_decay=rho)
-    reference = EagerReference(net, lr, rho)
+    net.set_learning(lr=lr, weight_clip=1e6, active=True, td_trace_decay=rho,
+                     max_lag_steps=max_lag)
+    reference = EagerReference(net, lr, rho, max_lag)
     steps = 400
     _run(net, reference, steps, np.random.default_rng(2), td_missing={30, 31, 200},
          resets={90, 91, 250}, supervised=set(range(120, 140)), settle_at={60, 301},
-         frozen=set(range(170, 180)))
+         frozen=set(range(170, 180)), ticks_per_step=ticks_per_step)
     assert net.count[K.C_HIDDEN_EVENT] > steps  # events did happen, so settling was lazy
+    if ticks_per_step > 1:
+        assert net.count[K.C_SETTLE_SKIP] > 500  # units changed again within a phase
+    if max_lag:
+        assert net.count[K.C_STALE_VISIT] > 0
     if rho > 0.0:
         assert net.count[K.C_SWEEP_UNIT] > 0  # the run crossed rebases
     net.settle_learning()
@@ -172,3 +182,32 @@ def test_inactive_learning_changes_no_weight():
     net.settle_learning()
     assert np.array_equal(net.weight, w0)
     assert net.count[K.C_SETTLE] == 0
+
+
+@pytest.mark.parametrize("max_lag", [0, 10])
+def test_a_unit_that_stops_changing_applies_what_it_learned_within_the_lag_bound(max_lag):
+    """Input channel 0 changes once, then never: its synapses keep learning (its value is not
+    0). With the bound, a round-robin sweep settles it within about twice ``max_lag`` steps; the
+    drives hold exactly the float32 weights throughout."""
+    net = _network()
+    net.set_learning(lr=0.05, weight_clip=1e6, active=True, max_lag_steps=max_lag)
+    rng = np.random.default_rng(7)
+    net.process_ticks(np.array([1], np.int64), np.array([0], np.int32), np.array([0.8]), 1)
+    channel = N  # input channel 0 as a presynaptic unit
+    out = slice(net.ptr[K.OUT_PTR, channel], net.ptr[K.OUT_PTR, channel + 1])
+    w_start = net.weight[out].copy()
+    ages = []
+    for u in range(2, 202):
+        ch = (1 + np.flatnonzero(rng.random(M - 1) < 0.5)).astype(np.int32)
+        net.process_ticks(np.full(ch.size, u, np.int64), ch, rng.normal(0, 0.5, ch.size), u)
+        if u > 2:
+            net.apply_td_error(float(rng.normal()))
+        net.begin_learning_step(rng.normal(0, 1, R))
+        ages.append(int(net.misc[K.STEP] - (net.uint[K.SNAP_CLOCK, channel] >> 1)))
+    drive = net.nf[:, K.DRIVE].copy()
+    net.refresh()  # recomputes every drive from the weights
+    np.testing.assert_allclose(drive, net.nf[:, K.DRIVE], atol=1e-9)
+    if max_lag:
+        assert max(ages) <= 2 * max_lag and np.abs(net.weight[out] - w_start).max() > 0
+    else:
+        assert ages[-1] >= 199 and np.array_equal(net.weight[out], w_start)  # never settled

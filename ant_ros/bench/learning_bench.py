@@ -77,6 +77,8 @@ def navigation_rows(steps: int, seed: int = 0, eval_episodes: int = EVAL_EPISODE
                firing_share=ant_cost["firing_share"], ratio_bound=ant_cost["ratio_bound"],
                hidden_events_per_step=ant_cost["hidden_events_per_step"],
                settled_synapses_per_step=ant_cost["settled_synapses_per_step"],
+               eprop_flops_per_settled_synapse=ant_cost["eprop_flops_per_settled_synapse"],
+               twin_eprop_flops_per_synapse=ant_cost["twin_eprop_flops_per_synapse"],
                stream_ac_ratio=sac / ant["flops_per_step"],
                ppo_ratio=ppo["total"] / ant["flops_per_step"])
     rows.append(_row(NAVIGATION, "stream_ac", None, sac, {}, None,
@@ -111,6 +113,8 @@ def task_rows(task: str, steps: int, seed: int = 0) -> list[dict]:
              ratio_bound=ant_cost["ratio_bound"],
              hidden_events_per_step=ant_cost["hidden_events_per_step"],
              settled_synapses_per_step=ant_cost["settled_synapses_per_step"],
+             eprop_flops_per_settled_synapse=ant_cost["eprop_flops_per_settled_synapse"],
+             twin_eprop_flops_per_synapse=ant_cost["twin_eprop_flops_per_synapse"],
              stream_ac_ratio=sac_flops / ant_flops, ppo_ratio=ppo["total"] / ant_flops),
         _row(task, "twin", twin, twin_cost["flops_per_step"], twin_cost["flops_by_part"],
              twin_us),

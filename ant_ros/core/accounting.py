@@ -98,6 +98,7 @@ _KERNEL_COSTS = {
     K.C_SETTLE_SKIP: (EPROP, 2),                # the unit was settled in this phase
     K.C_SETTLE_UNIT: (EPROP, 2 + 2),            # that test, the consolidation test, steps
     K.C_NEURON_SNAPSHOT: (EPROP, 1),            # the neuron's cache test (its sums: stores)
+    K.C_STALE_VISIT: (EPROP, 3),                # round-robin visit: the age and its test
 }
 
 

@@ -141,6 +141,7 @@ class LearningConfig:
     critic_lr: float = 0.001
     hidden_lr: float = 0.0001
     eprop_td_traces: bool = False
+    eprop_max_lag_steps: int = 64
     critic_bound_kappa: float = 2.0
     actor_bound_kappa: float = 2.0
     mean_regularization: float = 0.0
@@ -168,6 +169,8 @@ class LearningConfig:
         for name in ("actor_lr", "critic_lr", "hidden_lr", "imitation_lr"):
             value = getattr(self, name)
             _require(0.0 <= value <= 10.0, f"{name} must be in [0, 10]")
+        _require(0 <= self.eprop_max_lag_steps <= 1_000_000,
+                 "eprop_max_lag_steps must be in [0, 1000000]")
         _require(self.critic_bound_kappa > 0.0, "critic_bound_kappa must be > 0")
         _require(self.actor_bound_kappa > 0.0, "actor_bound_kappa must be > 0")
         _require(self.mean_regularization >= 0.0, "mean_regularization must be >= 0")

@@ -3,8 +3,8 @@
 Presynaptic units share one index space: hidden neurons ``0..N-1``, input channels ``N..N+M-1``.
 Every synapse ``s`` has ``pre[s]``, ``post[s]`` and ``weight[s]``. Synapses are sorted by
 presynaptic unit, so those leaving unit ``p`` are ``out_ptr[p]:out_ptr[p + 1]`` (contiguous, for
-fast event delivery); ``in_ptr``/``in_syn`` list those entering each hidden neuron (used to settle
-traces when the neuron itself has an event).
+fast event delivery); ``in_ptr``/``in_syn`` list those entering each hidden neuron (no kernel
+walks them since e-prop is settled at presynaptic events only).
 """
 
 from __future__ import annotations

@@ -99,8 +99,9 @@ G_P, G_POW, G_NEG = 0, 1, 1 + POWERS
 GLOB_SIZE = 1 + 2 * POWERS
 # misc int64 entries
 # (VERSION changes whenever a learning sum does: the per-neuron and per-unit caches key on it)
-(STEP, CLOCK, BASE, EPISODE, VERSION, N_PENDING, ACTIVE, NOW, NEAR, FAR_MIN) = range(10)
-MISC_SIZE = 10
+(STEP, CLOCK, BASE, EPISODE, VERSION, N_PENDING, ACTIVE, NOW, NEAR, FAR_MIN,
+ SWEEP_POS) = range(11)
+MISC_SIZE = 11
 # learn_params entries
 (LP_LR, LP_WCLIP, LP_CONS, LP_ANCHOR, LP_HOMEO, LP_RATE, LP_THMIN, LP_THMAX, LP_RHO,
  LP_LOG_RHO, LP_REBASE) = range(11)
@@ -111,8 +112,8 @@ N_LEARN_PARAMS = 11
  C_WEIGHT_MOVE, C_NEURON_SIGNAL, C_UNIT_FACTORS, C_UNIT_TD, C_POWER_EXP, C_PENDING, C_SWEEP_UNIT,
  C_CONSOLIDATE, C_STEP_A, C_STEP_B, C_RO_SETTLE, C_RO_MOVE, C_RO_PENDING, C_NEURON_TOUCH,
  C_SETTLE_SKIP, C_RO_FEATURE, C_RO_FEATURE_SKIP, C_RO_SWEEP, C_SETTLE_UNIT,
- C_NEURON_SNAPSHOT) = range(33)
-N_COUNTS = 33
+ C_NEURON_SNAPSHOT, C_STALE_VISIT) = range(34)
+N_COUNTS = 34
 
 WHEEL_SLOTS = 4096  # power of two; crossings further ahead wait in the far list (slot WHEEL_SLOTS)
 _MASK = WHEEL_SLOTS - 1
@@ -658,6 +659,25 @@ def reset_traces(unit, uint, misc, count, sums, glob, learn_params):
     for r in range(sums.shape[1]):
         sums[SUM_F, r] = 0.0
     misc[VERSION] += 1
+
+
+@njit(**KERNEL)
+def settle_stale(k, n_visit, max_age, syn, ptr, weight, nf, ni, unit, uint, misc, count, feedback,
+                 sums, glob, learn_params, syn_f):
+    """Visit ``n_visit`` units round robin and settle those not settled for ``max_age`` learning
+    steps: what a unit that rarely changes has learned reaches its targets' drives within about
+    twice ``max_age`` steps (``n_visit = ceil(units / max_age)``)."""
+    n_units = unit.shape[1]
+    n_hidden = nf.shape[0]
+    pos = misc[SWEEP_POS]
+    for _ in range(n_visit):
+        p = pos
+        pos = pos + 1 if pos + 1 < n_units else 0
+        count[C_STALE_VISIT] += 1
+        if misc[STEP] - (uint[SNAP_CLOCK, p] >> 1) >= max_age:
+            settle_unit_synapses(p, k, p < n_hidden, syn, ptr, weight, nf, ni, unit, uint, misc,
+                                 count, feedback, sums, glob, learn_params, syn_f)
+    misc[SWEEP_POS] = pos
 
 
 @njit(**KERNEL)

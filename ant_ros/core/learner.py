@@ -130,7 +130,7 @@ class OnlineLearner:
                               anchor_steps=lc.consolidation_anchor_steps,
                               active=lc.learning_enabled,
                               td_trace_decay=lc.gamma * lc.trace_lambda if lc.eprop_td_traces
-                              else 0.0)
+                              else 0.0, max_lag_steps=lc.eprop_max_lag_steps)
         if config.network.threshold != old.network.threshold:
             self.net.set_threshold(config.network.threshold)
         self.reward_scaler.gamma = lc.gamma

@@ -115,9 +115,11 @@ class AsyncNetwork:
 
     def set_learning(self, lr: float, weight_clip: float, consolidation: float = 0.0,
                      anchor_steps: float = 1e4, active: bool | None = None,
-                     td_trace_decay: float = 0.0) -> None:
+                     td_trace_decay: float = 0.0, max_lag_steps: int = 0) -> None:
         """Set e-prop and homeostasis parameters (live). ``td_trace_decay`` is rho = gamma *
         lambda of the eligibility traces (0: each TD error meets its own step's eligibility).
+        ``max_lag_steps``: units not settled for that many learning steps are settled by a
+        round-robin sweep after each TD error (0: only at their events).
 
         Switching learning off first applies every pending change, so nothing learned before
         the switch is lost or applied with values from the frozen period; switching it on
@@ -141,6 +143,9 @@ class AsyncNetwork:
             self.settle_learning()
             self.syn_f[K.ANCHOR] = self.weight
         c = self.config
+        self.max_lag_steps = int(max_lag_steps)
+        self._stale_visits = (-(-self.unit.shape[1] // self.max_lag_steps)
+                              if self.max_lag_steps > 0 else 0)
         lp[K.LP_LR], lp[K.LP_WCLIP] = lr, weight_clip
         lp[K.LP_CONS], lp[K.LP_ANCHOR] = consolidation, 1.0 / anchor_steps
         lp[K.LP_HOMEO], lp[K.LP_RATE] = c.homeostasis_rate, c.target_rate_hz * c.tick_s
@@ -220,6 +225,11 @@ class AsyncNetwork:
             return
         K.apply_td_error(self.learn_params[K.LP_LR] * delta, self.unit, self.uint, self.misc,
                          self.count, self.sums, self.glob, self.learn_params)
+        if self._stale_visits:
+            K.settle_stale(self.now_tick, self._stale_visits, self.max_lag_steps, self.syn,
+                           self.ptr, self.weight, self.nf, self.ni, self.unit, self.uint,
+                           self.misc, self.count, self.feedback, self.sums, self.glob,
+                           self.learn_params, self.syn_f)
 
     def reset_traces(self) -> None:
         """End of an episode: e-prop and readout traces start again from zero (O(N + M), no

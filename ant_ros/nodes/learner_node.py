@@ -319,7 +319,9 @@ class LearnerNode(Node):
 
     def _ingest(self, stamp: float, events: np.ndarray, now: float) -> None:
         """A packet between steps: into the network now; publish the refreshed command."""
-        if self._pending:  # merged packets from before a live switch to ingesting
+        if self._pending or self._episode_end is not None:
+            # merged packets from before a live switch to ingesting, or an episode's end that
+            # the next step handles: the packet joins that step (no command for an ended episode)
             self._pending.append((stamp, events))
             return
         try:

@@ -56,6 +56,9 @@ DESCRIPTIONS: dict[str, str] = {
     "hidden_lr": "e-prop step size of hidden and input weights (0: fixed reservoir)",
     "eprop_td_traces": "e-prop eligibility traces decay with gamma*lambda and meet later TD "
                        "errors (false: each TD error meets its own step's eligibility)",
+    "eprop_max_lag_steps": "a learned hidden or input weight change reaches its neuron's drive "
+                           "when the presynaptic unit next changes, or within about twice this "
+                           "many learning steps (a round-robin settlement; 0: only at changes)",
     "critic_bound_kappa": "overshoot bound kappa of the critic step",
     "actor_bound_kappa": "overshoot bound kappa of the actor step",
     "mean_regularization": "pull of continuous action means towards 0",
@@ -96,6 +99,7 @@ FLOAT_RANGES: dict[str, tuple[float, float]] = {
 INT_RANGES: dict[str, tuple[int, int]] = {
     "n_hidden": (1, 100_000), "n_inputs": (1, 100_000), "recurrent_fan_in": (0, 10_000),
     "input_fan_in": (1, 10_000), "input_fields": (0, 64), "decision_ticks": (0, 1000),
+    "eprop_max_lag_steps": (0, 1_000_000),
     "frame_packets": (0, 64),  # learner node
 }
 
