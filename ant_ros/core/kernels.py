@@ -42,8 +42,9 @@ synapse needs settling only when its presynaptic unit changes (``settle_out_syna
 neuron's own event only snapshots its sums. A synapse keeps its trace and ``H_i``, ``W_i`` at its
 last settlement. The phase clock ``CLOCK`` is ``2u`` after phase A of ``u`` and ``2u + 1``
 after its phase B; a unit snapshotted between them waits in a pending list for ``delta(u)``.
-The weights a drive holds lag the learned ones until the presynaptic unit's next event (or a
-settlement of every synapse: checkpoints, switching learning off).
+The weights a drive holds lag the learned ones until the presynaptic unit's next event, the
+round-robin sweep of units not settled for ``max_age`` steps (``settle_stale``), or a settlement
+of every synapse (checkpoints, switching learning off).
 """
 
 from __future__ import annotations
