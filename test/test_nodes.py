@@ -550,6 +550,24 @@ def test_packets_between_steps_go_into_the_network_and_refresh_the_command(ros):
         assert spec.low[1] <= c.angular.z <= spec.high[1]
 
 
+def test_packets_after_an_episode_end_wait_for_the_step_that_ends_it(ros):
+    node = learner(ros, watchdog_timeout_s=0.0, min_step_interval_s=0.0)
+    pub, commands = drive_learner(ros, 5)
+    assert all(r.successful for r in _set_parameters(ros, "ant_learner",
+                                                     min_step_interval_s=1000.0))
+    end = ros.probe.create_publisher(Bool, "episode_end", 10)
+    assert ros.spin_until(lambda: node._episode_end is not None,
+                          each=lambda: end.publish(Bool(data=True)))
+    ros.spin_for(0.2)
+    count, pending = len(commands), len(node._pending)
+    rng = np.random.default_rng(6)
+    for _ in range(5):
+        pub.publish(packet(ros, [0, 1], rng.normal(0, 1, 2)))
+    assert ros.spin_until(lambda: len(node._pending) >= pending + 5, timeout=5.0)
+    ros.spin_for(0.2)
+    assert len(commands) == count  # no command for an episode that has ended
+
+
 def drive_learner(ros, n_commands: int):
     """Feed random spike packets until the learner has answered ``n_commands`` times."""
     pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
