@@ -38,7 +38,8 @@ def _train(args: argparse.Namespace) -> int:
     print(f"mean return, last 100 ep  {summary['mean_return_last100']:.1f}")
     print(f"flops per step            {summary['flops_per_step']:,.0f} (synchronous twin "
           f"{summary['twin_flops_per_step']:,.0f}): total ratio {summary['total_ratio']:.1f}x")
-    print(f"neurons firing per step   {summary['firing_share']:.1%} (ratio bound "
+    print(f"neurons firing per step   {summary['firing_share']:.1%}; synapses settled per step "
+          f"{summary['settled_share']:.1%} (ratio at equal cost per synapse "
           f"{summary['ratio_bound']:.1f}x); events per step {summary['events_per_step']:.1f}")
     parts = ", ".join(f"{k} {v:,.0f}" for k, v in summary["flops_by_part"].items() if v)
     print(f"flops per step by part    {parts}")

@@ -8,7 +8,7 @@ import pytest
 
 TRAIN_KEYS = {"env", "steps", "seed", "solved_at_step", "mean_return_last100", "flops_per_step",
               "twin_flops_per_step", "total_ratio", "flops_by_part", "firing_share",
-              "ratio_bound", "eprop_flops_per_settled_synapse", "twin_eprop_flops_per_synapse",
+              "ratio_bound", "settled_share", "eprop_flops_per_settled_synapse", "twin_eprop_flops_per_synapse",
               "events_per_step", "wall_s", "wall_us_per_step",
               "stream_ac_flops_per_step", "ppo_flops_per_step", "stream_ac_ratio", "ppo_ratio"}
 SPEED_KEYS = {"n_hidden", "input_activity", "async_ns_per_tick", "twin_ns_per_tick",
@@ -49,7 +49,9 @@ def test_train_json_prints_one_object_with_the_documented_keys():
     assert summary["total_ratio"] == pytest.approx(
         summary["twin_flops_per_step"] / summary["flops_per_step"])
     assert sum(summary["flops_by_part"].values()) == pytest.approx(summary["flops_per_step"])
-    assert summary["ratio_bound"] == pytest.approx(1 / summary["firing_share"])
+    assert summary["ratio_bound"] == pytest.approx(1 / summary["settled_share"])
+    assert summary["settled_share"] == pytest.approx(summary["settled_synapses_per_step"] / (
+        128 * 16 + 128))  # the preset's 128 neurons, 16 recurrent and 1 input synapse each
     # e-prop per settled synapse, and the twin's per synapse and step, by the same model
     assert 11 <= summary["eprop_flops_per_settled_synapse"] < 100
     assert 4 <= summary["twin_eprop_flops_per_synapse"] < 20

@@ -152,7 +152,8 @@ def format_table(rows: list[dict]) -> str:
     for r in rows:
         if r["system"] == "ant":
             parts = ", ".join(f"{k} {v:,.0f}" for k, v in r["flops_by_part"].items() if v)
-            lines.append(f"{r['task']}: neurons firing per step {r['firing_share']:.1%} "
-                         f"(bound on the total ratio {r['ratio_bound']:.1f}x); flops by part: "
+            lines.append(f"{r['task']}: neurons firing per step {r['firing_share']:.1%}, "
+                         f"synapses settled per step {1 / r['ratio_bound']:.1%} (the ratio at "
+                         f"equal cost per synapse {r['ratio_bound']:.1f}x); flops by part: "
                          f"{parts}")
     return "\n".join(lines)

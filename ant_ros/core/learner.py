@@ -576,11 +576,11 @@ class OnlineLearner:
 
     def cost(self) -> dict:
         """Counted arithmetic per step, this learner's and the twin's for the same steps, their
-        ratio, and the share of neurons that fire per step with the bound it sets on the ratio
-        (a neuron event settles and delivers over its outgoing synapses, where the twin updates
-        every synapse every step: at equal cost per synapse the ratio is about 1 / share); and
-        e-prop per settled synapse against the twin's per synapse and step, each with its share
-        of the per-neuron and per-unit work."""
+        ratio, the share of neurons that fire per step, the share of synapses settled per step
+        (an event of a neuron or an input settles the synapses leaving it, where the twin updates
+        every synapse every step) and the ratio that share gives at equal cost per synapse
+        (``ratio_bound``, 1 / settled share); and e-prop per settled synapse against the twin's
+        per synapse and step, each with its share of the per-neuron and per-unit work."""
         steps = max(int(self.steps[0]), 1)
         own, twin = self.flops_by_part(), self.twin_flops_by_part()
         total, twin_total = sum(own.values()), sum(twin.values())
@@ -593,12 +593,14 @@ class OnlineLearner:
         if not self.is_twin:
             count = self.net.count
             share = count[K.C_HIDDEN_EVENT] / (steps * self.net.n_hidden)
+            settled_share = count[K.C_SETTLE] / (steps * self.net.n_synapses)
             out.update(hidden_events_per_step=count[K.C_HIDDEN_EVENT] / steps,
                        input_events_per_step=count[K.C_INPUT_EVENT] / steps,
                        synaptic_events_per_step=(count[K.C_DELIVER]
                                                  + count[K.C_READOUT_DELIVER]) / steps,
                        settled_synapses_per_step=count[K.C_SETTLE] / steps,
-                       firing_share=share, ratio_bound=1.0 / max(share, 1e-12),
+                       settled_share=settled_share,
+                       firing_share=share, ratio_bound=1.0 / max(settled_share, 1e-12),
                        eprop_flops_per_settled_synapse=own["eprop"] / max(
                            count[K.C_SETTLE], 1),
                        twin_eprop_flops_per_synapse=twin["eprop"] / (
