@@ -1,9 +1,11 @@
 """Small shared helpers for the tests."""
 
 import numpy as np
+import pytest
 
 from ant_ros.core.config import ActionSpec, AgentConfig, LearningConfig, NetworkConfig
 from ant_ros.core.learner import OnlineLearner
+from ant_ros.core.twin import twin_counts
 
 
 def small_config(n_inputs=4, n_hidden=32, action=ActionSpec(), seed=0, **learning) -> AgentConfig:
@@ -36,3 +38,17 @@ def assert_same_state(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def assert_twin_cost_exact(lazy: OnlineLearner, twin: OnlineLearner) -> dict:
+    """The twin's operation counts are what its log implies, the two learners made the same
+    calls, and the lazy learner's estimate of the twin's flops is the twin's own count; returns
+    the twin's flops by part."""
+    net = twin.net
+    counted = twin_counts(twin.log, net.n_hidden, net.rec_w.size, net.in_w.size,
+                          net.readout.shape, net._rho)
+    np.testing.assert_array_equal(net.count, counted)
+    assert lazy.log == twin.log  # the same calls: the twin's cost depends only on them
+    measured = twin.flops_by_part()
+    assert lazy.twin_flops_by_part() == pytest.approx(measured, rel=1e-12)
+    return measured

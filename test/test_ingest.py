@@ -4,12 +4,11 @@ command refreshed with the decision's exploration held; the twin clocked by them
 import math
 
 import numpy as np
-import pytest
 
 from ant_ros.core.config import ActionSpec, AgentConfig, LearningConfig, NetworkConfig
 from ant_ros.core.events import EventBatch
 from ant_ros.core.learner import OnlineLearner
-from ant_ros.core.twin import twin_counts
+from helpers import assert_twin_cost_exact
 
 ACTION = ActionSpec(kind="continuous", low=(-1.0, -2.0), high=(1.0, 2.0))
 TICK = 0.01
@@ -164,12 +163,7 @@ def test_the_twin_cost_of_ingests_is_counted_and_estimated_exactly():
     lazy, twin = OnlineLearner(config(0.0, 0.0)), OnlineLearner(config(0.0, 0.0), twin=True)
     run(lazy, 300)
     run(twin, 300)
-    net = twin.net
-    counted = twin_counts(twin.log, net.n_hidden, net.rec_w.size, net.in_w.size,
-                          net.readout.shape, net._rho)
-    np.testing.assert_array_equal(net.count, counted)
-    assert lazy.log == twin.log  # the same calls: the twin's cost depends only on them
-    assert lazy.twin_flops_by_part() == pytest.approx(twin.flops_by_part(), rel=1e-12)
+    assert_twin_cost_exact(lazy, twin)
     # clocked by the samples (5 per decision), the twin does much more than at decisions only
     decisions_only = OnlineLearner(config(0.0, 0.0), twin=True)
     run(decisions_only, 300, ingest=False)

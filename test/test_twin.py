@@ -6,8 +6,7 @@ import pytest
 from ant_ros.core import accounting as A
 from ant_ros.core.config import AgentConfig, LearningConfig, NetworkConfig
 from ant_ros.core.learner import OnlineLearner
-from ant_ros.core.twin import twin_counts
-from helpers import drive
+from helpers import assert_twin_cost_exact, drive
 
 
 def exact_config(rho_traces: bool, seed: int = 0) -> AgentConfig:
@@ -44,13 +43,7 @@ def test_twin_cost_is_what_its_kernels_count_and_the_learner_estimates_it_exactl
     twin = OnlineLearner(config, twin=True)
     drive(lazy, 300)
     drive(twin, 300)
-    net = twin.net
-    counted = twin_counts(twin.log, net.n_hidden, net.rec_w.size, net.in_w.size,
-                          net.readout.shape, net._rho)
-    np.testing.assert_array_equal(net.count, counted)
-    assert lazy.log == twin.log
-    estimated, measured = lazy.twin_flops_by_part(), twin.flops_by_part()
-    assert estimated == pytest.approx(measured, rel=1e-12)
+    measured = assert_twin_cost_exact(lazy, twin)
     cost = lazy.cost()
     assert cost["twin_flops_per_step"] == pytest.approx(sum(measured.values()) / 300)
     assert cost["total_ratio"] == pytest.approx(
