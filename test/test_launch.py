@@ -23,6 +23,7 @@ from ant_ros.nodes.encoder_node import EncoderNode
 from ant_ros.nodes.learner_node import LearnerNode
 from ant_ros.nodes.nav_reward_node import NavRewardNode
 from ant_ros.nodes.parameters import flatten
+from ant_ros.tasks.parameter_files import node_section
 
 from ros_harness import RosHarness
 from test_nodes import scan
@@ -98,23 +99,46 @@ def test_every_config_parameter_is_declared_by_its_node():
                  "ant_learner": LearnerNode(context=context),
                  "ant_nav_reward": NavRewardNode(context=context)}
         for name, node in nodes.items():
-            for param, value in flatten(config[name]["ros__parameters"]).items():
+            for param, value in flatten(node_section(config, name)).items():
                 assert node.has_parameter(param), f"{name} does not declare {param}"
                 assert node.get_parameter(param).value == value, param
             node.destroy_node()
         assert nodes["ant_learner"].has_parameter("checkpoint_path")
         assert nodes["ant_nav_reward"].task.config == NavigationConfig(
-            **flatten(config["ant_nav_reward"]["ros__parameters"]))  # the task uses them
+            **flatten(node_section(config, "ant_nav_reward")))  # the task uses them
         assert nodes["ant_nav_reward"].describe_parameter("timeout_s").read_only
-        assert nodes["ant_encoder"].n_channels == config["ant_learner"]["ros__parameters"][
+        assert nodes["ant_encoder"].n_channels == node_section(config, "ant_learner")[
             "network"]["n_inputs"]
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+@pytest.mark.parametrize("namespace", ["robot1", "fleet/robot2"])
+def test_a_namespaced_node_gets_the_parameter_files_values(namespace):
+    """config/robot.yaml's keys match the nodes in any namespace: pushed into one (as
+    ``ant-ros run --namespace`` and ``robot.launch.py namespace:=`` do), they get the file's
+    values, not their defaults."""
+    path = ROOT / "config" / "robot.yaml"
+    config = yaml.safe_load(path.read_text())
+    context = Context()
+    rclpy.init(args=["--ros-args", "--params-file", str(path), "-r", f"__ns:=/{namespace}"],
+               context=context)
+    try:
+        encoder, learner = EncoderNode(context=context), LearnerNode(context=context)
+        assert learner.get_namespace() == f"/{namespace}"
+        network = node_section(config, "ant_learner")["network"]
+        assert learner.get_parameter("network.n_hidden").value == network["n_hidden"] == 512
+        assert learner.learner.n_inputs == network["n_inputs"] == 20
+        assert encoder.n_channels == 20
+        for node in (encoder, learner):
+            node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
 
 
 def test_ant_ros_run_drives_cmd_vel_and_shuts_down_cleanly(tmp_path):
     params = yaml.safe_load((ROOT / "config" / "robot.yaml").read_text())
-    learner = params["ant_learner"]["ros__parameters"]
+    learner = node_section(params, "ant_learner")
     learner["checkpoint_path"] = str(tmp_path / "run.npz")
     learner["network"]["n_hidden"] = 64
     config = tmp_path / "robot.yaml"

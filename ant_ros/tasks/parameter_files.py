@@ -14,9 +14,18 @@ from ..core.config import ActionSpec, AgentConfig, ConfigError, LearningConfig, 
 ROBOT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "robot.yaml"
 
 
+def node_section(config: Mapping[str, Any], node_name: str) -> dict:
+    """The ``ros__parameters`` of ``node_name`` in a loaded parameter file, under its plain key
+    or one that matches it in any namespace (``/**/name``, ``/name``), as rcl matches them."""
+    for key in (f"/**/{node_name}", node_name, f"/{node_name}"):
+        if key in config:
+            return config[key]["ros__parameters"]
+    raise KeyError(f"no parameters for {node_name}")
+
+
 def node_parameters(path: str | Path, node_name: str) -> dict:
     """The ``ros__parameters`` of ``node_name`` in the parameter file at ``path``."""
-    return yaml.safe_load(Path(path).read_text())[node_name]["ros__parameters"]
+    return node_section(yaml.safe_load(Path(path).read_text()), node_name)
 
 
 def config_from_values(cls, values: Mapping[str, Any]):
