@@ -144,3 +144,24 @@ def test_the_twin_has_no_checkpoints(tmp_path):
     save_checkpoint(OnlineLearner(small_config()), tmp_path / "learner.npz")
     with pytest.raises(CheckpointError, match="twin"):
         load_checkpoint(twin, tmp_path / "learner.npz")
+
+
+def test_checkpoints_taken_at_any_moment_load_and_continue_the_same_way(tmp_path):
+    """The generator's state has a fixed shape whatever its value (it once was JSON bytes whose
+    length varied, and about 8 checkpoints in 20 were refused): 25 checkpoints at random moments
+    all load, and the loaded learner then acts as the original does."""
+    rng = np.random.default_rng(11)
+    config = small_config()
+    learner = OnlineLearner(config)
+    step = 0
+    for k in range(25):
+        n = int(rng.integers(1, 40))
+        drive(learner, n, seed=k, start_step=step)
+        step += n
+        path = tmp_path / f"c{k}.npz"
+        save_checkpoint(learner, path)
+        resumed = OnlineLearner(config)
+        load_checkpoint(resumed, path)
+        assert drive(resumed, 10, seed=100 + k, start_step=step) == drive(
+            learner, 10, seed=100 + k, start_step=step)
+        step += 10

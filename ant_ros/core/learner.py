@@ -24,7 +24,6 @@ the same steps is priced alike (``cost``).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 
 import numpy as np
@@ -633,13 +632,12 @@ class OnlineLearner:
             state[f"{prefix}.m2"] = stats.m2
         state["reward.return"] = self.reward_scaler.ret
         state["learner.log"] = self.log.as_array()
-        state["learner.rng"] = np.frombuffer(
-            json.dumps(self.rng.bit_generator.state).encode(), np.uint8)
+        state["learner.rng"] = _rng_words(self.rng.bit_generator.state)
         return state
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """Copy in a state whose names, shapes and dtypes have been checked against ``state()``."""
-        rng_state = json.loads(bytes(state["learner.rng"]).decode())
+        rng_state = _rng_state(state["learner.rng"])
         self.net.load_state(state)
         for name in self.LEARNER_FIELDS:
             getattr(self, name)[...] = state[f"learner.{name}"]
@@ -650,6 +648,27 @@ class OnlineLearner:
         self.reward_scaler.ret[...] = state["reward.return"]
         self.log = DecisionLog(*[int(v) for v in state["learner.log"]])
         self.rng.bit_generator.state = rng_state
+
+
+_WORD = (1 << 64) - 1
+
+
+def _rng_words(state: dict) -> np.ndarray:
+    """A PCG64 generator's state as six uint64 words: a fixed shape, whatever its values (the
+    128-bit state and increment, high word first, then the buffered 32-bit half)."""
+    if state["bit_generator"] != "PCG64":
+        raise ValueError(f"the learner's generator must be PCG64, not {state['bit_generator']}")
+    s, inc = int(state["state"]["state"]), int(state["state"]["inc"])
+    return np.array([s >> 64, s & _WORD, inc >> 64, inc & _WORD, int(state["has_uint32"]),
+                     int(state["uinteger"])], np.uint64)
+
+
+def _rng_state(words: np.ndarray) -> dict:
+    """The PCG64 state that ``_rng_words`` stored."""
+    w = [int(v) for v in words]
+    return {"bit_generator": "PCG64", "state": {"state": (w[0] << 64) | w[1],
+                                                "inc": (w[2] << 64) | w[3]},
+            "has_uint32": w[4], "uinteger": w[5]}
 
 
 def warm_up() -> None:
