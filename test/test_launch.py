@@ -136,7 +136,8 @@ def test_a_namespaced_node_gets_the_parameter_files_values(namespace):
         rclpy.try_shutdown(context=context)
 
 
-def test_ant_ros_run_drives_cmd_vel_and_shuts_down_cleanly(tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_ant_ros_run_drives_cmd_vel_and_stops_the_robot_on_shutdown(tmp_path, stop_signal):
     params = yaml.safe_load((ROOT / "config" / "robot.yaml").read_text())
     learner = node_section(params, "ant_learner")
     learner["checkpoint_path"] = str(tmp_path / "run.npz")
@@ -146,6 +147,7 @@ def test_ant_ros_run_drives_cmd_vel_and_shuts_down_cleanly(tmp_path):
     child = subprocess.Popen([sys.executable, "-m", "ant_ros.cli", "run", str(config)],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ros = RosHarness()
+    signalled = False
     try:
         commands = ros.collect(Twist, "cmd_vel")
         scan_pub = ros.probe.create_publisher(LaserScan, "scan", qos_profile_sensor_data)
@@ -157,12 +159,21 @@ def test_ant_ros_run_drives_cmd_vel_and_shuts_down_cleanly(tmp_path):
             odom = Odometry()
             odom.pose.pose.orientation.w = 1.0
             odom_pub.publish(odom)
-        assert ros.spin_until(lambda: len(commands) >= 5, timeout=60.0, each=publish)
+        assert ros.spin_until(lambda: any(c.linear.x != 0.0 or c.angular.z != 0.0
+                                          for c in commands), timeout=60.0, each=publish)
         for c in commands:
             assert -0.05 <= c.linear.x <= 0.3 and -1.0 <= c.angular.z <= 1.0
+        ros.spin_for(0.3)  # the last input's command is in
+        count = len(commands)
+        child.send_signal(stop_signal)
+        signalled = True
+        # base controllers keep the last command: the learner's last word is a stop
+        assert ros.spin_until(lambda: len(commands) > count and commands[-1].linear.x == 0.0
+                              and commands[-1].angular.z == 0.0, timeout=30.0)
     finally:
         ros.close()
-        child.send_signal(signal.SIGINT)
+        if not signalled:
+            child.send_signal(signal.SIGINT)
         try:
             output, _ = child.communicate(timeout=30)
         except subprocess.TimeoutExpired:

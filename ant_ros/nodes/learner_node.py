@@ -26,6 +26,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
@@ -458,11 +459,23 @@ class LearnerNode(Node):
             self.get_logger().info(response.message)
 
     def destroy_node(self) -> None:
-        """Save the checkpoint (when ``checkpoint_path`` is set), then destroy the node. A node
-        whose start failed (refused parameters) has no learner, and saves nothing."""
+        """Publish a stop command (while the context is up: base controllers such as Gazebo's
+        DiffDrive keep the last command), save the checkpoint (when ``checkpoint_path`` is set),
+        then destroy the node. A node whose start failed (refused parameters) has no learner,
+        and does neither."""
         if hasattr(self, "learner"):
+            self.stop_robot()
             self.save_on_shutdown()
         super().destroy_node()
+
+    def stop_robot(self) -> None:
+        """Publish the stop command (zero, or ``idle_action``) and wait briefly until the
+        subscribers have it."""
+        if not self.context.ok():
+            return
+        self._publish(None)
+        self._stopped = True
+        self.command_pub.wait_for_all_acked(Duration(seconds=0.5))
 
     # -- diagnostics ---------------------------------------------------------------------------
 

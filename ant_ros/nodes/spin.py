@@ -3,6 +3,7 @@ until a condition holds or a deadline passes."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from typing import Callable
@@ -11,6 +12,7 @@ import rclpy
 from rclpy.exceptions import InvalidParameterTypeException, ParameterException
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from ..core.config import ConfigError
 
@@ -22,9 +24,12 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = No
                executor: Executor | None = None) -> None:
     """Initialise rclpy, build the nodes, spin them in one executor, then tear down.
 
-    A node that refuses its parameters at start ends the process with the reason on stderr and
-    exit code 2, not a traceback."""
-    rclpy.init(args=args)
+    SIGINT and SIGTERM end the spin with the context still up, so the nodes can still publish
+    while they are destroyed (the learner sends a stop command: base controllers keep the last
+    one). A node that refuses its parameters at start ends the process with the reason on stderr
+    and exit code 2, not a traceback."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     executor = executor or SingleThreadedExecutor()
     nodes: list[Node] = []
     try:
@@ -44,9 +49,16 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = No
         raise SystemExit(2) from None
     finally:
         for node in nodes:
-            node.destroy_node()  # the learner saves its checkpoint here
+            node.destroy_node()  # the learner stops the robot and saves its checkpoint here
         executor.shutdown()
         rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGINT or SIGTERM: leave the spin (the executor wakes at least every watchdog period)."""
+    raise KeyboardInterrupt
 
 
 def spin_until(executor: Executor, condition: Callable[[], bool], timeout_s: float,
