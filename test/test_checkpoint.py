@@ -165,3 +165,19 @@ def test_checkpoints_taken_at_any_moment_load_and_continue_the_same_way(tmp_path
         assert drive(resumed, 10, seed=100 + k, start_step=step) == drive(
             learner, 10, seed=100 + k, start_step=step)
         step += 10
+
+
+def test_a_save_removes_what_killed_saves_left_and_nothing_else(tmp_path):
+    learner = OnlineLearner(small_config())
+    path = tmp_path / "ant.npz"
+    stale = tmp_path / ".ant.npz.abc123.tmp"
+    fresh = tmp_path / ".ant.npz.def456.tmp"  # a save under way in another process
+    other = tmp_path / ".other.npz.abc123.tmp"
+    for f in (stale, fresh, other):
+        f.write_bytes(b"partial")
+    old = os.path.getmtime(stale) - 2 * ckpt.STALE_TEMPORARY_S
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    save_checkpoint(learner, path)
+    assert not stale.exists() and fresh.exists() and other.exists()
+    load_checkpoint(OnlineLearner(small_config()), path)

@@ -568,6 +568,14 @@ def test_packets_after_an_episode_end_wait_for_the_step_that_ends_it(ros):
     assert len(commands) == count  # no command for an episode that has ended
 
 
+def test_checkpoint_path_cannot_be_changed_on_the_graph(ros, tmp_path):
+    path = str(tmp_path / "ant.npz")
+    node = learner(ros, checkpoint_path=path)
+    [result] = _set_parameters(ros, "ant_learner", checkpoint_path="/tmp/elsewhere.npz")
+    assert not result.successful
+    assert node.get_parameter("checkpoint_path").value == path
+
+
 def drive_learner(ros, n_commands: int):
     """Feed random spike packets until the learner has answered ``n_commands`` times."""
     pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)

@@ -8,8 +8,10 @@ leaves the learner untouched.
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -30,6 +32,27 @@ class CheckpointError(RuntimeError):
     """A checkpoint could not be written or was refused."""
 
 
+STALE_TEMPORARY_S = 60.0
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files a killed save of ``path`` left beside it (``.NAME.*.tmp``,
+    regular files in its own directory only, untouched for ``STALE_TEMPORARY_S``: a save under
+    way elsewhere is left alone); returns what was removed."""
+    path = Path(path)
+    removed = []
+    now = time.time()
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if (tmp.is_file() and not tmp.is_symlink()
+                    and now - tmp.stat().st_mtime > STALE_TEMPORARY_S):
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            pass  # gone already, or not ours to remove
+    return removed
+
+
 def save_checkpoint(learner: OnlineLearner, path: str | os.PathLike) -> Path:
     """Write the learner's state to ``path`` atomically (temp file, fsync, rename). Pending
     e-prop and readout changes are applied first (their effect on the drives then starts now,
@@ -40,6 +63,7 @@ def save_checkpoint(learner: OnlineLearner, path: str | os.PathLike) -> Path:
     arrays[_META_VERSION] = np.array([FORMAT_VERSION], np.int64)
     arrays[_META_CONFIG] = np.frombuffer(learner.config.to_json().encode(), np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -82,7 +82,8 @@ NODE_PARAMETERS = {
                         "long (steady clock, also under sim time; checked every 50 ms) and warn"),
     "teacher_timeout_s": (0.5, False, "a teacher command older than this is ignored"),
     "deterministic": (False, False, "act greedily (no exploration noise)"),
-    "checkpoint_path": ("", False, "checkpoint file for save/load (empty: no checkpoints)"),
+    "checkpoint_path": ("", True, "checkpoint file for save/load (empty: no checkpoints); "
+                        "read-only, so no participant on the graph can point saves elsewhere"),
     "checkpoint_period_s": (0.0, False, "save a checkpoint this often (0: only on request)"),
     "resume": (False, True, "load checkpoint_path at start if it exists"),
     "diagnostics_period_s": (1.0, True, "period of /diagnostics messages"),
