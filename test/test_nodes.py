@@ -201,6 +201,24 @@ def test_malformed_sensor_messages_are_dropped_and_the_encoder_runs_on(ros):
     assert ros.spin_until(lambda: packets, each=lambda: scan_pub.publish(good))
 
 
+def test_features_beyond_a_packets_float32_range_are_skipped_at_the_encoder(ros):
+    ros.add(EncoderNode(context=ros.context, parameter_overrides=[
+        Parameter("encoders", value=["odom"]), Parameter("odom.threshold", value=0.01)]))
+    packets = ros.collect(PointCloud2, "spikes", SPIKES_QOS)
+    pub = ros.probe.create_publisher(Odometry, "odom", qos_profile_sensor_data)
+    huge = _odom()
+    huge.twist.twist.linear.x = 1e308  # finite in float64, inf as a packet's float32
+    assert ros.spin_until(lambda: packets, each=lambda: pub.publish(huge))
+    ros.spin_for(0.2)
+    for events in events_of(packets):
+        assert np.all(np.isfinite(events["value"]))
+        assert 0 not in events["channel"]  # the speed channel never sent
+    good = _odom()
+    count = len(packets)
+    assert ros.spin_until(lambda: any(0 in e["channel"] for e in events_of(packets[count:])),
+                          each=lambda: pub.publish(good))  # and it runs on
+
+
 def learner(ros, **params) -> LearnerNode:
     overrides = {"network.n_inputs": 4, "network.n_hidden": 32, "watchdog_timeout_s": 0.3}
     overrides.update(params)

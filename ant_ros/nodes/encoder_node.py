@@ -45,6 +45,9 @@ TYPE_OF_NAME = {"scan": "laser_scan", "imu": "imu", "joint_states": "joint_state
                 "odom": "odometry", "range": "range", "image": "image", "camera": "image"}
 IMAGE_ENCODINGS = ("mono8", "rgb8", "bgr8")
 LIVE_KEYS = ("threshold", "max_rate_hz")  # send-on-delta parameters that apply live
+# features beyond half of float32's range are skipped (a packet value, or a change between two
+# such features, would overflow to inf)
+PACKET_VALUE_LIMIT = float(np.finfo(np.float32).max) / 2
 
 
 @dataclass
@@ -162,9 +165,13 @@ class EncoderNode(Node):
                 values = feature_fn(msg)
                 if population is not None:
                     values = population.transform(values)
+                # a spike packet carries float32: a feature (or a change) beyond its range would
+                # arrive as inf, so it is skipped like a non-finite one
+                values = np.where(np.abs(values) <= PACKET_VALUE_LIMIT, values, np.nan)
                 channels, deltas = delta.encode(values, stamp_s)
                 if delta.last_skipped:
-                    self.get_logger().warning(f"{name}: {delta.last_skipped} non-finite "
+                    self.get_logger().warning(f"{name}: {delta.last_skipped} non-finite or "
+                                              f"out-of-range (beyond +-{PACKET_VALUE_LIMIT:.1e}) "
                                               "features skipped", throttle_duration_sec=5.0)
                 return channels, deltas
             n_features = n_out
