@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseStamped, Twist
+from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
@@ -348,6 +348,25 @@ def test_frame_mode_under_sim_time_late_packets_episode_ends_and_live_changes(ro
     # the limits are in the descriptors, where `ros2 param describe` shows them
     assert node.describe_parameter("frame_timeout_s").floating_point_range[0].from_value == 0.01
     assert node.describe_parameter("frame_packets").integer_range[0].to_value == 64
+
+
+def test_twist_stamped_commands_and_teacher(ros):
+    node = learner(ros, command_type="twist_stamped", max_linear_speed=0.2,
+                   min_linear_speed=0.0, max_angular_speed=0.5, command_frame_id="base")
+    commands = ros.collect(TwistStamped, "cmd_vel")
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    rng = np.random.default_rng(3)
+    assert ros.spin_until(lambda: len(commands) >= 10, each=lambda: pub.publish(
+        packet(ros, [0, 1, 2, 3], rng.normal(0, 5, 4))))
+    for c in commands:
+        assert c.header.frame_id == "base" and (c.header.stamp.sec or c.header.stamp.nanosec)
+        assert 0.0 <= c.twist.linear.x <= 0.2 and -0.5 <= c.twist.angular.z <= 0.5
+    teacher = ros.probe.create_publisher(TwistStamped, "teleop/cmd_vel", 10)
+    target = TwistStamped()
+    target.twist.linear.x = 0.1
+    assert ros.spin_until(lambda: node._teacher is not None,
+                          each=lambda: teacher.publish(target))
+    np.testing.assert_allclose(node._teacher_action(), [0.1, 0.0])
 
 
 def test_discrete_and_array_commands(ros):

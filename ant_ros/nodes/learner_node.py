@@ -2,12 +2,13 @@
 
 Subscribes spike packets (``spikes``), ``reward`` (std_msgs/Float32), ``episode_end``
 (std_msgs/Bool: true = terminated, false = truncated) and an optional teacher command
-(``teleop/cmd_vel``, geometry_msgs/Twist). Each spike packet triggers one learning step (at most
+(``teleop/cmd_vel``, geometry_msgs/Twist, or TwistStamped with ``command_type:
+twist_stamped``). Each spike packet triggers one learning step (at most
 one per ``min_step_interval_s``; a packet that comes sooner goes into the network when it arrives
 and refreshes the command, or, with ``ingest_between_steps`` false, waits for the next step), or,
 with ``frame_packets`` (lockstep simulators), each complete sensor frame (that many packets with
-one stamp, and its reward) does; each step publishes one command on ``cmd_vel`` (Twist), or on
-``command``
+one stamp, and its reward) does; each step publishes one command on ``cmd_vel`` (Twist, or
+TwistStamped as Jazzy's diff_drive_controller and nav2 since Kilted take it), or on ``command``
 (std_msgs/Float64MultiArray for ros2_control forward command controllers, or std_msgs/Int32 for
 discrete actions). A thin facade: parameters -> AgentConfig, messages -> core calls -> publish.
 """
@@ -23,7 +24,7 @@ from collections import deque
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import Twist, TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
@@ -44,7 +45,8 @@ from ..tasks.parameter_files import twist_action_spec
 from .parameters import declare_config, descriptor, read_config
 from .spin import spin_nodes
 
-COMMAND_TYPES = ("twist", "float64_array", "int32")
+COMMAND_TYPES = ("twist", "twist_stamped", "float64_array", "int32")
+TWIST_TYPES = ("twist", "twist_stamped")
 # Spike packets carry deltas: a lost packet would corrupt the reconstructed inputs, so they are
 # delivered reliably (unlike the raw sensor topics, which use the sensor-data QoS).
 SPIKES_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
@@ -55,6 +57,12 @@ COMMAND_PARAMETERS = {
         "max_linear_speed": (0.3, False, "largest forward speed (m/s)"),
         "min_linear_speed": (-0.1, False, "smallest (most backward) speed (m/s)"),
         "max_angular_speed": (1.0, False, "largest turn rate magnitude (rad/s)"),
+    },
+    "twist_stamped": {
+        "max_linear_speed": (0.3, False, "largest forward speed (m/s)"),
+        "min_linear_speed": (-0.1, False, "smallest (most backward) speed (m/s)"),
+        "max_angular_speed": (1.0, False, "largest turn rate magnitude (rad/s)"),
+        "command_frame_id": ("base_link", True, "header frame_id of the TwistStamped commands"),
     },
     "float64_array": {
         "joint_limits_low": ([-1.0], False, "lower command limits"),
@@ -114,7 +122,8 @@ class LearnerNode(Node):
     def __init__(self, node_name: str = "ant_learner", **kwargs) -> None:
         super().__init__(node_name, **kwargs)
         self.command_type = self.declare_parameter("command_type", "twist", ParameterDescriptor(
-            description="twist (cmd_vel), float64_array (command) or int32 (command)",
+            description="twist or twist_stamped (cmd_vel: geometry_msgs/Twist or TwistStamped), "
+                        "float64_array (command) or int32 (command)",
             read_only=True)).value
         if self.command_type not in COMMAND_TYPES:
             raise ConfigError(f"command_type must be one of {COMMAND_TYPES}")
@@ -122,6 +131,8 @@ class LearnerNode(Node):
                                                  **NODE_PARAMETERS}.items():
             # rclpy refuses values outside a descriptor's range, at start and when set live
             self.declare_parameter(name, default, descriptor(name, default, read_only, text))
+        self.command_frame_id = (self.get_parameter("command_frame_id").value
+                                 if self.has_parameter("command_frame_id") else "")
         declare_config(self, "network", NetworkConfig())
         declare_config(self, "learning", LearningConfig())
         self._cache_parameters({name: self.get_parameter(name).value
@@ -152,8 +163,10 @@ class LearnerNode(Node):
         self._reward_ema = 0.0
         self._diag_last = (time.monotonic(), *self._event_counts(), 0)
 
-        if self.command_type == "twist":
-            self.command_pub = self.create_publisher(Twist, "cmd_vel", 10)
+        if self.command_type in TWIST_TYPES:
+            stamped = self.command_type == "twist_stamped"
+            self.command_pub = self.create_publisher(TwistStamped if stamped else Twist,
+                                                     "cmd_vel", 10)
         elif self.command_type == "float64_array":
             self.command_pub = self.create_publisher(Float64MultiArray, "command", 10)
         else:
@@ -164,7 +177,8 @@ class LearnerNode(Node):
         # frame mode, the reward) triggers has seen what came with it
         self.create_subscription(Bool, "episode_end", self._on_episode_end, 10)
         self.create_subscription(Float32, "reward", self._on_reward, 10)
-        self.create_subscription(Twist, "teleop/cmd_vel", self._on_teacher, 10)
+        teacher_type = TwistStamped if self.command_type == "twist_stamped" else Twist
+        self.create_subscription(teacher_type, "teleop/cmd_vel", self._on_teacher, 10)
         self.create_subscription(PointCloud2, "spikes", self._on_spikes, SPIKES_QOS)
         self.create_service(Trigger, "~/save_checkpoint", self._srv_save)
         self.create_service(Trigger, "~/load_checkpoint", self._srv_load)
@@ -186,7 +200,7 @@ class LearnerNode(Node):
         get = lambda name: values.get(name, self.get_parameter(name).value)  # noqa: E731
         if self.command_type == "int32":
             return ActionSpec(kind="discrete", n=int(get("n_actions")))
-        if self.command_type == "twist":
+        if self.command_type in TWIST_TYPES:
             return twist_action_spec(get("min_linear_speed"), get("max_linear_speed"),
                                      get("max_angular_speed"))
         return ActionSpec(kind="continuous", low=tuple(map(float, get("joint_limits_low"))),
@@ -297,8 +311,8 @@ class LearnerNode(Node):
     def _on_episode_end(self, msg: Bool) -> None:
         self._episode_end = bool(msg.data)
 
-    def _on_teacher(self, msg: Twist) -> None:
-        action = action_from_twist(msg)
+    def _on_teacher(self, msg: Twist | TwistStamped) -> None:
+        action = action_from_twist(msg.twist if isinstance(msg, TwistStamped) else msg)
         if not np.all(np.isfinite(action)):
             self.get_logger().warning("dropped a non-finite teacher command",
                                       throttle_duration_sec=5.0)
@@ -358,7 +372,7 @@ class LearnerNode(Node):
             self._publish(action)
 
     def _teacher_action(self):
-        if self._teacher is None or self.command_type != "twist":
+        if self._teacher is None or self.command_type not in TWIST_TYPES:
             return None
         stamp, action = self._teacher
         if time.monotonic() - stamp > self.teacher_timeout_s:
@@ -378,6 +392,11 @@ class LearnerNode(Node):
         command = np.clip(np.nan_to_num(command, nan=0.0, posinf=0.0, neginf=0.0), low, high)
         if self.command_type == "twist":
             self.command_pub.publish(twist_from_action(command))
+        elif self.command_type == "twist_stamped":
+            msg = TwistStamped(twist=twist_from_action(command))
+            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.header.frame_id = self.command_frame_id
+            self.command_pub.publish(msg)
         else:
             self.command_pub.publish(Float64MultiArray(data=command.tolist()))
 
