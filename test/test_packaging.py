@@ -2,6 +2,8 @@
 
 import ast
 import pathlib
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -19,6 +21,25 @@ def test_package_xml_is_format_3_with_true_dependencies():
     assert any("gymnasium" in d for d in depends)
     assert {e.text for e in root.iter("test_depend")} == {"python3-pytest"}
     assert root.find("export/build_type").text == "ament_python"
+
+
+def test_what_only_gazebo_or_the_demos_need_is_not_a_hard_dependency():
+    """rosdep installs conditional dependencies only where asked (ANT_ROS_GAZEBO=1,
+    ANT_ROS_DEMOS=1): a robot gets the nodes' dependencies, not Gazebo or plotting."""
+    root = ET.parse(ROOT / "package.xml").getroot()
+    conditional = {e.text: e.get("condition") for e in root if e.tag == "exec_depend"
+                   and e.get("condition")}
+    assert conditional == {"ros_gz_sim": "$ANT_ROS_GAZEBO == 1",
+                           "ros_gz_bridge": "$ANT_ROS_GAZEBO == 1",
+                           "python3-matplotlib": "$ANT_ROS_DEMOS == 1",
+                           "python3-shapely": "$ANT_ROS_DEMOS == 1"}
+    # and the robot nodes do not import them, not even indirectly
+    probe = ("import sys; import ant_ros.nodes.encoder_node, ant_ros.nodes.learner_node, "
+             "ant_ros.nodes.nav_reward_node; "
+             "print(sorted(m for m in ('matplotlib', 'shapely', 'irsim') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
 
 
 def test_every_imported_ros_package_is_a_declared_dependency():
