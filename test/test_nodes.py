@@ -613,6 +613,28 @@ def test_checkpoint_path_cannot_be_changed_on_the_graph(ros, tmp_path):
     assert node.get_parameter("checkpoint_path").value == path
 
 
+@pytest.mark.parametrize("sectors, n_inputs", [(4, 4), (8, 4)])
+def test_the_learner_checks_the_encoders_latched_channel_layout(ros, sectors, n_inputs):
+    """The encoder latches its layout on spike_layout; a learner started after it still gets it,
+    and refuses the packets of an encoder with another number of channels, with one error and
+    a stop, instead of dropping events as unknown channels forever."""
+    ros.add(EncoderNode(context=ros.context, parameter_overrides=[
+        Parameter("scan.sectors", value=sectors), Parameter("scan.threshold", value=0.01)]))
+    ros.spin_for(0.2)
+    node = learner(ros, watchdog_timeout_s=0.0, **{"network.n_inputs": n_inputs})  # late
+    commands = ros.collect(Twist, "cmd_vel")
+    assert ros.spin_until(lambda: node.layout_ok is not None, timeout=5.0)
+    assert node.layout_ok == (sectors == n_inputs)
+    pub = ros.probe.create_publisher(LaserScan, "scan", qos_profile_sensor_data)
+    rng = np.random.default_rng(1)
+    ros.spin_for(1.0, each=lambda: pub.publish(scan(2.0 + rng.normal(0, 0.5, 90))))
+    if sectors == n_inputs:
+        assert node.steps > 0
+    else:
+        assert node.steps == 0 and node.packet_events == 0
+        assert all(c.linear.x == 0.0 and c.angular.z == 0.0 for c in commands)
+
+
 def drive_learner(ros, n_commands: int):
     """Feed random spike packets until the learner has answered ``n_commands`` times."""
     pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)

@@ -9,6 +9,7 @@ channel ranges in the order listed. Malformed messages are dropped with a rate-l
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from dataclasses import dataclass
@@ -22,12 +23,12 @@ from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, Imu, JointState, LaserScan, PointCloud2, Range
-from std_msgs.msg import Float32MultiArray
+from std_msgs.msg import Float32MultiArray, String
 
 from ..conversions import as_float_array, make_spike_packet, stamp_to_seconds
 from ..core import encoders as enc
 from ..core.config import ConfigError
-from .learner_node import SPIKES_QOS
+from .learner_node import LAYOUT_QOS, SPIKES_QOS
 from .spin import spin_nodes
 
 # encoder type -> (message type, default topic)
@@ -48,6 +49,13 @@ LIVE_KEYS = ("threshold", "max_rate_hz")  # send-on-delta parameters that apply 
 # features beyond half of float32's range are skipped (a packet value, or a change between two
 # such features, would overflow to inf)
 PACKET_VALUE_LIMIT = float(np.finfo(np.float32).max) / 2
+
+
+def layout_json(encoders: list["Encoder"]) -> str:
+    """The ``spike_layout`` message: the number of channels and each encoder's range."""
+    return json.dumps({"n_channels": sum(e.n_channels for e in encoders),
+                       "encoders": [{"name": e.name, "first": e.first_channel,
+                                     "count": e.n_channels} for e in encoders]})
 
 
 @dataclass
@@ -84,6 +92,9 @@ class EncoderNode(Node):
         layout = ", ".join(f"{e.name}: {e.first_channel}..{e.first_channel + e.n_channels - 1}"
                            for e in self.encoders)
         self.get_logger().info(f"{channel} input channels ({layout})")
+        # the channel layout, latched: a learner that joins later checks it against its inputs
+        self.layout_publisher = self.create_publisher(String, "spike_layout", LAYOUT_QOS)
+        self.layout_publisher.publish(String(data=layout_json(self.encoders)))
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
     # -- set-up --------------------------------------------------------------------------------

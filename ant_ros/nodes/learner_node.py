@@ -15,6 +15,7 @@ discrete actions). A thin facade: parameters -> AgentConfig, messages -> core ca
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -29,9 +30,9 @@ from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
-from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
+from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32, String
 from std_srvs.srv import SetBool, Trigger
 
 from ..conversions import (PacketError, action_from_twist, read_spike_packet, stamp_to_seconds,
@@ -50,6 +51,10 @@ TWIST_TYPES = ("twist", "twist_stamped")
 # Spike packets carry deltas: a lost packet would corrupt the reconstructed inputs, so they are
 # delivered reliably (unlike the raw sensor topics, which use the sensor-data QoS).
 SPIKES_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+# the encoder's channel layout (std_msgs/String, JSON): latched, so a learner that starts later
+# still gets it
+LAYOUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 # name -> (default, read-only, description); the command's parameters exist only for its type
 COMMAND_PARAMETERS = {
@@ -180,6 +185,9 @@ class LearnerNode(Node):
         teacher_type = TwistStamped if self.command_type == "twist_stamped" else Twist
         self.create_subscription(teacher_type, "teleop/cmd_vel", self._on_teacher, 10)
         self.create_subscription(PointCloud2, "spikes", self._on_spikes, SPIKES_QOS)
+        # None: no layout heard (a sender without one is trusted); else whether it matches
+        self.layout_ok: bool | None = None
+        self.create_subscription(String, "spike_layout", self._on_layout, LAYOUT_QOS)
         self.create_service(Trigger, "~/save_checkpoint", self._srv_save)
         self.create_service(Trigger, "~/load_checkpoint", self._srv_load)
         self.create_service(Trigger, "~/reset_episode", self._srv_reset)
@@ -241,7 +249,33 @@ class LearnerNode(Node):
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
+    def _on_layout(self, msg: String) -> None:
+        """The encoder's channel layout: refuse its packets if it has another number of
+        channels than the learner has inputs (one clear error, then a stop)."""
+        try:
+            layout = json.loads(msg.data)
+            n_channels = int(layout["n_channels"])
+        except (ValueError, KeyError, TypeError) as exc:
+            self.get_logger().warning(f"ignored a malformed spike_layout: {exc}")
+            return
+        n_inputs = self.learner.n_inputs
+        ok = n_channels == n_inputs
+        if not ok and self.layout_ok is not False:
+            ranges = ", ".join(f"{e.get('name')}: {e.get('count')}"
+                               for e in layout.get("encoders", []))
+            self.get_logger().error(
+                f"the encoder sends {n_channels} channels ({ranges}) but network.n_inputs is "
+                f"{n_inputs}: its spike packets are refused until the two agree")
+            self._pending = []
+            self._publish(None)
+            self._stopped = True
+        elif ok and self.layout_ok is False:
+            self.get_logger().info(f"the encoder's layout matches ({n_channels} channels)")
+        self.layout_ok = ok
+
     def _on_spikes(self, msg: PointCloud2) -> None:
+        if self.layout_ok is False:
+            return  # refused at the layout, once, with the reason
         started = time.perf_counter()
         try:
             events = read_spike_packet(msg)
