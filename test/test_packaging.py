@@ -1,6 +1,7 @@
 """Package metadata stays true: ament_python layout, dependencies, a ROS-free core."""
 
 import ast
+import os
 import pathlib
 import subprocess
 import sys
@@ -89,3 +90,23 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make demo" in readme
+
+
+def test_parameter_files_come_from_the_share_directory_once_installed(tmp_path):
+    """After a colcon install the source tree is not there: config/robot.yaml is found in the
+    package's share directory (through the ament index), else in the source tree."""
+    (tmp_path / "share" / "ament_index" / "resource_index" / "packages").mkdir(parents=True)
+    (tmp_path / "share" / "ament_index" / "resource_index" / "packages" / "ant_ros").touch()
+    (tmp_path / "share" / "ant_ros" / "config").mkdir(parents=True)
+    (tmp_path / "share" / "ant_ros" / "config" / "robot.yaml").write_text("{}\n")
+    probe = ("from ant_ros.tasks.parameter_files import ROBOT_CONFIG, config_path; "
+             "print(ROBOT_CONFIG); print(config_path('other.yaml'))")
+    env = {**os.environ, "AMENT_PREFIX_PATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=120, env=env).stdout.split()
+    assert out[0] == str(tmp_path / "share" / "ant_ros" / "config" / "robot.yaml")
+    assert out[1] == str(ROOT / "config" / "other.yaml")  # not installed there: the source
+    env.pop("AMENT_PREFIX_PATH")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=120, env=env).stdout.split()
+    assert out[0] == str(ROOT / "config" / "robot.yaml")

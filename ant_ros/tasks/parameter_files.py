@@ -11,7 +11,24 @@ import yaml
 
 from ..core.config import ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig
 
-ROBOT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "robot.yaml"
+SOURCE_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+def config_path(name: str) -> Path:
+    """A parameter file of the package: from its share directory where the package is installed
+    (colcon; ``AMENT_PREFIX_PATH``), else from the source tree."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        shared = Path(get_package_share_directory("ant_ros")) / "config" / name
+        if shared.is_file():
+            return shared
+    except (ImportError, LookupError, OSError, ValueError):
+        pass  # not installed as a ROS package: the source tree (an editable install, a clone)
+    return SOURCE_CONFIG_DIR / name
+
+
+ROBOT_CONFIG = config_path("robot.yaml")
 
 
 def node_section(config: Mapping[str, Any], node_name: str) -> dict:
