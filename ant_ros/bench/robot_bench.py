@@ -163,7 +163,8 @@ def run_system(system: str, duration_s: float, seed: int = 0) -> dict:
     n_ticks = int(round(duration_s / TICK_S))
     waiting: list[float] = []  # times of samples with events, awaiting a command
     latencies: list[float] = []
-    held: list[tuple[np.ndarray, np.ndarray]] = []  # twin_decision: samples since the decision
+    # twin_decision, twin_events: samples not yet taken in (since the last update)
+    held: list[tuple[np.ndarray, np.ndarray]] = []
     outcomes: list[str] = []
     learn_s = 0.0
     warm = False
@@ -235,7 +236,8 @@ def run_system(system: str, duration_s: float, seed: int = 0) -> dict:
 
 
 def run(quick: bool = False) -> list[dict]:
-    """The three systems; ``quick`` drives 20 s each (a smoke test, not for reporting)."""
+    """Every system of ``SYSTEMS``; ``quick`` drives 20 s each (a smoke test, not for
+    reporting)."""
     duration = 20.0 if quick else DURATION_S
     rows = [run_system(system, duration) for system in SYSTEMS]
     ant = rows[0]

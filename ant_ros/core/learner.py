@@ -208,11 +208,12 @@ class OnlineLearner:
         self._check_step(time_s, None, None)
         self._receive_events(events, time_s)
         net = self.net
-        channels, change, k = self._network_inputs(time_s, False, events.channel)
+        inputs = np.unique(events.channel)  # the raw inputs that can have moved
+        channels, change, k = self._network_inputs(time_s, False, inputs)
         self._log_step(k, k, channels.size > 0, decision=False)
         net.process_ticks(np.full(channels.size, k, np.int64), channels.astype(np.int32),
                           change, k, actor_only=True)
-        self._kinds[_INGEST] += int(np.unique(events.channel).size)  # inputs coded
+        self._kinds[_INGEST] += inputs.size  # inputs coded
         if self._command_head.size == 0 or math.isnan(self._command_head[0]):
             return None
         head = net.readout_value[1:]
@@ -253,14 +254,15 @@ class OnlineLearner:
                         inputs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
         """The raw inputs as the network takes them (scaled, normalised, population-coded,
         gained): the channels that moved by the input threshold, their changes, and the tick
-        they take effect at. ``inputs``: only these raw inputs can have moved (between
-        decisions the normalisation does not move), so only their channels are coded."""
+        they take effect at. ``inputs`` (sorted, unique): only these raw inputs can have moved
+        (between decisions the normalisation does not move), so only their channels are
+        coded."""
         net, lc = self.net, self.config.learning
         if net.origin_s is None:
             net.origin_s = time_s
         if math.isnan(self.last_step_s[0]) or time_s > self.last_step_s[0]:
             self.last_step_s[0] = time_s
-        idx = slice(None) if inputs is None else np.unique(inputs)
+        idx = slice(None) if inputs is None else inputs
         scaled = self.raw_input[idx] / self.observation_scale[idx]
         if update_stats and lc.normalize_observations:
             self.obs_stats.update(scaled)
