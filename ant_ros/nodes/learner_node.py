@@ -57,18 +57,15 @@ LAYOUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 # name -> (default, read-only, description); the command's parameters exist only for its type
+_TWIST_LIMITS = {
+    "max_linear_speed": (0.3, False, "largest forward speed (m/s)"),
+    "min_linear_speed": (-0.1, False, "smallest (most backward) speed (m/s)"),
+    "max_angular_speed": (1.0, False, "largest turn rate magnitude (rad/s)"),
+}
 COMMAND_PARAMETERS = {
-    "twist": {
-        "max_linear_speed": (0.3, False, "largest forward speed (m/s)"),
-        "min_linear_speed": (-0.1, False, "smallest (most backward) speed (m/s)"),
-        "max_angular_speed": (1.0, False, "largest turn rate magnitude (rad/s)"),
-    },
-    "twist_stamped": {
-        "max_linear_speed": (0.3, False, "largest forward speed (m/s)"),
-        "min_linear_speed": (-0.1, False, "smallest (most backward) speed (m/s)"),
-        "max_angular_speed": (1.0, False, "largest turn rate magnitude (rad/s)"),
-        "command_frame_id": ("base_link", True, "header frame_id of the TwistStamped commands"),
-    },
+    "twist": _TWIST_LIMITS,
+    "twist_stamped": {**_TWIST_LIMITS, "command_frame_id": (
+        "base_link", True, "header frame_id of the TwistStamped commands")},
     "float64_array": {
         "joint_limits_low": ([-1.0], False, "lower command limits"),
         "joint_limits_high": ([1.0], False, "upper command limits"),
