@@ -17,8 +17,8 @@ def _single_blas_thread() -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from .core.config import ConfigError
-    from .direct_runner import RUNNER_FIELDS, terminal_progress, train
-    from .presets import preset_for
+    from .tasks.direct_runner import RUNNER_FIELDS, terminal_progress, train
+    from .tasks.presets import preset_for
 
     progress = None if args.json else terminal_progress(args.steps)
     try:
@@ -112,7 +112,7 @@ def demo_out_dir(args: argparse.Namespace) -> str:
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run
-    from .direct_runner import terminal_progress
+    from .tasks.direct_runner import terminal_progress
 
     if not args.json:
         graph = ("navigation on the ir-sim robot (robot -> encoder, reward -> learner -> "

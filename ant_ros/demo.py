@@ -26,8 +26,8 @@ from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 
 from .core.config import AgentConfig
-from .direct_runner import WINDOW, TrainResult, agent_config_for, solved_threshold
-from .gym.bridge_node import GymBridgeNode
+from .tasks.direct_runner import WINDOW, TrainResult, agent_config_for, solved_threshold
+from .nodes.bridge_node import GymBridgeNode
 from .nodes.encoder_node import EncoderNode
 from .nodes.learner_node import LearnerNode
 from .nodes.parameters import flatten
@@ -81,6 +81,20 @@ def _stalled(graph: str, step: int, timeout_s: float) -> RuntimeError:
         "this one's)")
 
 
+# the demos' simulators never set their clock back: a learner that saw it go back more often than
+# this hears another graph's /clock
+CLOCK_JUMPS_TOLERATED = 2
+
+
+def _check_clock(graph: str, step: int, learner: LearnerNode) -> None:
+    if learner.time_jumps > CLOCK_JUMPS_TOLERATED:
+        domain = os.environ.get("ROS_DOMAIN_ID", "0")
+        raise RuntimeError(
+            f"the {graph} graph's clock went backwards {learner.time_jumps} times by step "
+            f"{step} (is another ROS graph running on ROS_DOMAIN_ID {domain}? its /clock "
+            "mixes with this one's)")
+
+
 RECORDED_TOPICS = [("/clock", Clock, 100), ("joint_states", JointState, 100),
                    ("spikes", PointCloud2, 100), ("command", Int32, 100),
                    ("reward", Float32, 100), ("episode_end", Bool, 100),
@@ -123,6 +137,7 @@ def run(env_id: str = "CartPole-v1", steps: int = 100_000, seed: int = 0,
                 last_steps, last_change = bridge.steps, time.monotonic()
             elif time.monotonic() - last_change > stall_timeout_s:
                 raise _stalled("demo", bridge.steps, stall_timeout_s)
+            _check_clock("demo", bridge.steps, learner)
             if progress is not None and bridge.steps >= next_report:
                 returns = bridge.episode_returns[-WINDOW:]
                 progress(bridge.steps, float(np.mean(returns)) if returns else None)
@@ -203,7 +218,7 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
     towards a new random goal: the evaluation of what was learned. A step the graph drops is
     made with a zero command after 1 s; a graph that steps nothing itself for ``stall_timeout_s``
     raises RuntimeError."""
-    from .gym.irsim_node import IrSimRobotNode
+    from .nodes.irsim_node import IrSimRobotNode
     from .nodes.nav_reward_node import NavRewardNode
 
     context = Context()
@@ -267,6 +282,7 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
                 nudged_to, nudges = robot.steps, nudges + 1
             if time.monotonic() - driven > stall_timeout_s:
                 raise _stalled("navigation", robot.steps, stall_timeout_s)
+            _check_clock("navigation", robot.steps, learner)
             if progress is not None and robot.steps >= next_report:
                 recent = outcomes[-WINDOW:]
                 progress(robot.steps, float(np.mean([k == "arrived" for _, k in recent]))

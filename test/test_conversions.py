@@ -1,10 +1,11 @@
-"""Spike packets: round trip, zero-copy decoding, refusal of other layouts."""
+"""Spike packets (versions 1 and 2): round trip, zero-copy decoding, refusal of other layouts."""
 
 import numpy as np
 import pytest
 from sensor_msgs.msg import PointField
 
-from ant_ros.conversions import (PacketError, make_spike_packet, read_spike_packet,
+from ant_ros.conversions import (PacketError, decode_spike_packet, make_spike_packet,
+                                 read_spike_packet,
                                  seconds_to_stamp, stamp_to_seconds)
 
 
@@ -42,3 +43,36 @@ def test_other_layouts_are_refused(corrupt):
         msg.point_step = 16
     with pytest.raises(PacketError):
         read_spike_packet(msg)
+
+
+def test_version_2_packets_carry_a_sequence_number_and_keyframe_records():
+    msg = make_spike_packet(seconds_to_stamp(3.0), "base_link", np.array([1]), np.array([7]),
+                            np.array([0.5]), sequence=2 ** 32 + 5,
+                            keyframe=(np.array([0, 1, 2]), np.array([1.0, 2.0, 3.0])))
+    assert msg.width == 5  # the packet record, 3 keyframe records, 1 change
+    packet = decode_spike_packet(msg)
+    assert packet.sequence == 5  # modulo 2**32
+    assert packet.keyframe["channel"].tolist() == [0, 1, 2]
+    assert packet.keyframe["value"].tolist() == [1.0, 2.0, 3.0]
+    assert packet.events["channel"].tolist() == [1] and packet.events["offset_ns"][0] == 7
+    assert np.shares_memory(packet.events, np.frombuffer(msg.data, np.uint8))
+    plain = decode_spike_packet(make_spike_packet(seconds_to_stamp(3.0), "", np.zeros(0),
+                                                  np.zeros(0), np.zeros(0), sequence=9))
+    assert plain.sequence == 9 and plain.keyframe is None and plain.events.size == 0
+    v1 = decode_spike_packet(make_spike_packet(seconds_to_stamp(3.0), "", np.array([1]),
+                                               np.zeros(1), np.array([1.0])))
+    assert v1.sequence is None and v1.keyframe is None and v1.events.size == 1
+    with pytest.raises(ValueError):
+        make_spike_packet(seconds_to_stamp(3.0), "", np.zeros(0), np.zeros(0), np.zeros(0),
+                          keyframe=(np.array([0]), np.array([1.0])))
+
+
+@pytest.mark.parametrize("announced", [2.0, 0.5, -1.0])
+def test_a_packet_record_announcing_more_records_than_it_has_is_refused(announced):
+    msg = make_spike_packet(seconds_to_stamp(1.0), "", np.array([1]), np.zeros(1),
+                            np.array([1.0]), sequence=0)
+    data = bytearray(msg.data)
+    data[8:12] = np.float32(announced).tobytes()
+    msg.data = bytes(data)
+    with pytest.raises(PacketError, match="keyframe records"):
+        decode_spike_packet(msg)

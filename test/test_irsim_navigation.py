@@ -1,17 +1,21 @@
 """The ROS-free navigation runner: a short run, and the same features, configuration and actions
 as the nodes and the lockstep ROS demo."""
 
+from dataclasses import astuple
+
 import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import PointCloud2
 
 from ant_ros import demo
-from ant_ros.conversions import read_spike_packet, stamp_to_seconds
-from ant_ros.gym.irsim_node import IrSimRobotNode
-from ant_ros.gym.navigation import NavigationConfig
+from ant_ros.conversions import decode_spike_packet, stamp_to_seconds
+from ant_ros.core.input_sync import InputSync
+from ant_ros.nodes.irsim_node import IrSimRobotNode
+from ant_ros.tasks.navigation import NavigationConfig
 from ant_ros.nodes.encoder_node import EncoderNode
-from ant_ros.nodes.learner_node import SPIKES_QOS, LearnerNode
+from ant_ros.nodes.learner_node import LearnerNode
+from ant_ros.qos import SPIKES_QOS
 from ant_ros.nodes.nav_reward_node import NavRewardNode
 from ant_ros.nodes.parameters import flatten
 from ant_ros.tasks import irsim_navigation as nav
@@ -57,7 +61,8 @@ def test_a_short_direct_run_returns_outcomes_cost_and_an_evaluation():
 
 def test_the_direct_features_of_each_frame_are_the_encoder_nodes(ros):
     """The same robot, seed and commands: the encoder node's spike packets for the robot node's
-    scan and odometry carry exactly the events the direct runner encodes."""
+    scan and odometry carry exactly the events the direct runner encodes (as the learner reads
+    them, keyframes included)."""
     robot = ros.add(IrSimRobotNode(context=ros.context, parameter_overrides=[
         Parameter("seed", value=3), Parameter("use_sim_time", value=True)]))
     ros.add(EncoderNode(context=ros.context, parameter_overrides=overrides("ant_encoder")))
@@ -72,6 +77,7 @@ def test_the_direct_features_of_each_frame_are_the_encoder_nodes(ros):
     assert ros.spin_until(lambda: len(packets) == 2 * (len(commands) + 1))
 
     sim = nav.IrSimRobot(seed=3)
+    sync = InputSync(256)
     encoder = nav.FrameEncoder(node_parameters(ROBOT_CONFIG, "ant_encoder"))
     for frame in range(len(commands) + 1):
         events = encoder.encode(sim.scan(), sim.odometry(), sim.goal,
@@ -79,7 +85,9 @@ def test_the_direct_features_of_each_frame_are_the_encoder_nodes(ros):
         scan_and_odometry = packets[2 * frame: 2 * frame + 2]
         for packet in scan_and_odometry:
             assert stamp_to_seconds(packet.header.stamp) == pytest.approx(frame * sim.dt)
-        through_ros = np.concatenate([read_spike_packet(p) for p in scan_and_odometry])
+        # as the learner takes them: its first packets are keyframes (absolute values)
+        through_ros = np.concatenate([sync.accept(*astuple(decode_spike_packet(p)))[0]
+                                      for p in scan_and_odometry])
         order = np.argsort(through_ros["channel"], kind="stable")
         np.testing.assert_array_equal(through_ros["channel"][order], events.channel)
         np.testing.assert_array_equal(through_ros["value"][order].astype(np.float64),

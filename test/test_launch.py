@@ -18,7 +18,7 @@ from rclpy.context import Context
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import LaserScan
 
-from ant_ros.gym.navigation import NavigationConfig
+from ant_ros.tasks.navigation import NavigationConfig
 from ant_ros.nodes.encoder_node import EncoderNode
 from ant_ros.nodes.learner_node import LearnerNode
 from ant_ros.nodes.nav_reward_node import NavRewardNode
@@ -191,8 +191,8 @@ LEARNER = ("ant_learner", "ant_ros.nodes.learner_node")
     (LEARNER, {"command_type": "joystick"}, "command_type must be one of"),
     (LEARNER, {"network": {"n_inputs": 3, "input_gain": [1.0, 2.0]}},
      "input_gain needs 1 or n_inputs"),
-    (("ant_gym_bridge", "ant_ros.gym.bridge_node"), {"mode": "turbo"}, "mode must be one of"),
-    (("ant_gym_bridge", "ant_ros.gym.bridge_node"), {"publish_clock": 5}, "expecting type 'BOOL'"),
+    (("ant_gym_bridge", "ant_ros.nodes.bridge_node"), {"mode": "turbo"}, "mode must be one of"),
+    (("ant_gym_bridge", "ant_ros.nodes.bridge_node"), {"publish_clock": 5}, "expecting type 'BOOL'"),
     (("ant_encoder", "ant_ros.nodes.encoder_node"),
      {"encoders": ["scan"], "scan": {"type": "sonar"}}, "unknown type sonar"),
 ])

@@ -15,7 +15,7 @@ from ant_ros.core.connectivity import build_connectivity
 from ant_ros.core.encoders import PopulationEncoder
 from ant_ros.core.events import EventBatch, InputError
 from ant_ros.core.learner import OnlineLearner
-from ant_ros.direct_runner import agent_config_for, train
+from ant_ros.tasks.direct_runner import agent_config_for, train
 
 from helpers import assert_same_state, drive, small_config, state_copy
 

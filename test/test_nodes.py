@@ -22,9 +22,10 @@ from std_srvs.srv import SetBool, Trigger
 from ant_ros.conversions import make_spike_packet, read_spike_packet
 from ant_ros.core import kernels as K
 from ant_ros.demo import learner_parameters
-from ant_ros.direct_runner import agent_config_for
+from ant_ros.tasks.direct_runner import agent_config_for
 from ant_ros.nodes.encoder_node import EncoderNode
-from ant_ros.nodes.learner_node import SPIKES_QOS, LearnerNode
+from ant_ros.nodes.learner_node import LearnerNode
+from ant_ros.qos import SPIKES_QOS
 from ant_ros.nodes.spin import spin_until
 
 from ros_harness import RosHarness
@@ -212,11 +213,14 @@ def test_features_beyond_a_packets_float32_range_are_skipped_at_the_encoder(ros)
     ros.spin_for(0.2)
     for events in events_of(packets):
         assert np.all(np.isfinite(events["value"]))
-        assert 0 not in events["channel"]  # the speed channel never sent
+        # the speed channel never sent: no change, and 0 in keyframes
+        assert not np.any(events["value"][events["channel"] == 0])
     good = _odom()
     count = len(packets)
-    assert ros.spin_until(lambda: any(0 in e["channel"] for e in events_of(packets[count:])),
-                          each=lambda: pub.publish(good))  # and it runs on
+
+    def speed_sent():
+        return any(np.any(e["value"][e["channel"] == 0]) for e in events_of(packets[count:]))
+    assert ros.spin_until(speed_sent, each=lambda: pub.publish(good))  # and it runs on
 
 
 def learner(ros, **params) -> LearnerNode:
@@ -506,7 +510,7 @@ def test_node_parameters_apply_live_discrete(ros):
 
     def end_then_packet(expect_command: bool) -> None:
         ends.publish(Bool(data=True))
-        assert ros.spin_until(lambda: node._episode_end is True)
+        assert ros.spin_until(lambda: node.assembler.episode_end is True)
         count = len(commands)
         pub.publish(send())
         if expect_command:
@@ -593,14 +597,14 @@ def test_packets_after_an_episode_end_wait_for_the_step_that_ends_it(ros):
     assert all(r.successful for r in _set_parameters(ros, "ant_learner",
                                                      min_step_interval_s=1000.0))
     end = ros.probe.create_publisher(Bool, "episode_end", 10)
-    assert ros.spin_until(lambda: node._episode_end is not None,
+    assert ros.spin_until(lambda: node.assembler.episode_end is not None,
                           each=lambda: end.publish(Bool(data=True)))
     ros.spin_for(0.2)
-    count, pending = len(commands), len(node._pending)
+    count, pending = len(commands), len(node.assembler.pending)
     rng = np.random.default_rng(6)
     for _ in range(5):
         pub.publish(packet(ros, [0, 1], rng.normal(0, 1, 2)))
-    assert ros.spin_until(lambda: len(node._pending) >= pending + 5, timeout=5.0)
+    assert ros.spin_until(lambda: len(node.assembler.pending) >= pending + 5, timeout=5.0)
     ros.spin_for(0.2)
     assert len(commands) == count  # no command for an episode that has ended
 
@@ -719,12 +723,13 @@ def test_encoder_thresholds_apply_live(ros):
 
 def test_encoder_frame_id_and_publish_empty_apply_live(ros):
     ros.add(EncoderNode(context=ros.context, parameter_overrides=[
-        Parameter("scan.sectors", value=2)]))
+        Parameter("scan.sectors", value=2), Parameter("keyframe_period_s", value=0.0)]))
     packets = ros.collect(PointCloud2, "spikes", SPIKES_QOS)
     pub = ros.probe.create_publisher(LaserScan, "scan", qos_profile_sensor_data)
     same = scan([2.0] * 20)
     assert ros.spin_until(lambda: len(packets) >= 3, each=lambda: pub.publish(same))
-    assert packets[-1].width == 0 and packets[-1].header.frame_id == "base_link"  # empty
+    assert len(read_spike_packet(packets[-1])) == 0  # empty
+    assert packets[-1].header.frame_id == "base_link"
     [ok, ok2] = _set_parameters(ros, "ant_encoder", frame_id="laser_link", publish_empty=False)
     assert ok.successful and ok2.successful
     ros.spin_for(0.1)
@@ -732,7 +737,7 @@ def test_encoder_frame_id_and_publish_empty_apply_live(ros):
     ros.spin_for(0.5, each=lambda: pub.publish(same))
     assert packets == []  # no change, no packet
     assert ros.spin_until(lambda: packets, each=lambda: pub.publish(scan([1.0] * 20)))
-    assert packets[0].width > 0 and packets[0].header.frame_id == "laser_link"
+    assert len(read_spike_packet(packets[0])) > 0 and packets[0].header.frame_id == "laser_link"
 
 
 def test_learner_resumes_from_its_checkpoint(ros, tmp_path):

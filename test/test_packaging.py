@@ -7,6 +7,8 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -82,8 +84,26 @@ def test_core_and_tasks_never_import_ros():
                 names = [node.module]
             for name in names:
                 top = name.split(".")[0]
-                assert top not in ("rclpy", "launch", "launch_ros", "gymnasium") and not \
+                assert top not in ("rclpy", "launch", "launch_ros") and not \
                     top.endswith("_msgs"), f"{path.name} imports {name}"
+                assert top != "gymnasium" or path.parent.name == "tasks", \
+                    f"core/{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("module, absent", [
+    ("ant_ros.nodes.nav_reward_node", ("gymnasium", "numba", "ant_ros.nodes.learner_node")),
+    ("ant_ros.nodes.encoder_node", ("gymnasium", "numba", "ant_ros.nodes.learner_node")),
+    ("ant_ros.nodes.irsim_node", ("gymnasium", "numba")),
+    ("ant_ros.nodes.learner_node", ("gymnasium", "ant_ros.nodes.encoder_node")),
+])
+def test_each_node_imports_only_what_it_needs(module, absent):
+    """No node imports a sibling node; the robot nodes never load Gymnasium; the encoder and
+    the reward node never load numba (a fresh interpreter, so nothing is imported already)."""
+    code = (f"import sys, {module}; "
+            f"print([m for m in {list(absent)!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "[]", f"{module} loads {out.stdout.strip()}"
 
 
 def test_ci_runs_the_readme_test_command():
@@ -110,3 +130,48 @@ def test_parameter_files_come_from_the_share_directory_once_installed(tmp_path):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True, timeout=120, env=env).stdout.split()
     assert out[0] == str(ROOT / "config" / "robot.yaml")
+
+
+def _pins(name: str) -> dict:
+    """The packages of a requirements file and their versions; every line must pin exactly."""
+    found = {}
+    for line in (ROOT / name).read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        assert line.count("==") == 1, f"{name}: {line!r} is not pinned to one version"
+        package, version = line.split("==")
+        found[package.split("[")[0].strip().lower().replace("_", "-")] = version.strip()
+    return found
+
+
+def test_the_jazzy_and_kilted_environments_differ_only_in_ros():
+    """make test runs the suite on ROS 2 Jazzy (.venv, requirements.txt), then on Kilted
+    (.venv-kilted, requirements-kilted.txt): the same pins for everything but ROS, each
+    distribution's ROS packages only, lifecycle_msgs in both."""
+    import re
+
+    jazzy, kilted = _pins("requirements.txt"), _pins("requirements-kilted.txt")
+    ros = ("ros-", "ros2-")
+    assert {k: v for k, v in jazzy.items() if not k.startswith(ros)} == \
+        {k: v for k, v in kilted.items() if not k.startswith(ros)}
+    assert all(k.startswith("ros-jazzy-") for k in jazzy if k.startswith(ros))
+    assert not any(k.startswith(("ros-jazzy-", "ros-humble-", "ros-rolling-")) for k in kilted)
+    assert "ros-jazzy-rclpy" in jazzy and "ros-rclpy" in kilted
+    assert "ros-jazzy-lifecycle-msgs" in jazzy and "ros-lifecycle-msgs" in kilted
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test: test-jazzy test-kilted$", makefile, re.M)
+    for requirements in ("requirements.txt", "requirements-kilted.txt"):
+        assert re.search(rf"call environment,\$\(VENV\w*\),{re.escape(requirements)}\)",
+                         makefile), f"no environment from {requirements}"
+
+
+def test_this_environment_has_rclpy_lifecycle_support():
+    """Lifecycle (managed) nodes need rclpy.lifecycle and lifecycle_msgs, in both
+    environments (this test runs in each)."""
+    out = subprocess.run([sys.executable, "-c",
+                          "from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn; "
+                          "from lifecycle_msgs.msg import State, Transition; "
+                          "from lifecycle_msgs.srv import ChangeState, GetState; print('ok')"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

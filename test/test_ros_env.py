@@ -12,7 +12,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
 import ant_ros.gym  # noqa: F401  (registers ant_ros/RosRobot-v0)
-from ant_ros.gym.bridge_node import GymBridgeNode
+from ant_ros.nodes.bridge_node import GymBridgeNode
 
 
 class BridgeThread:

@@ -16,7 +16,7 @@ PARTS = (  # (name, file, function); the node times include the parts nested in 
     ("learner core (network, TD, e-prop, policy)", "core/learner.py", "_step"),
     ("learner node (decode, batch, publish)", "nodes/learner_node.py", "_on_spikes"),
     ("encoder node (features, send-on-delta, packet)", "nodes/encoder_node.py", "callback"),
-    ("bridge node (publish obs, reward, clock)", "gym/bridge_node.py", "step"),
+    ("bridge node (publish obs, reward, clock)", "nodes/bridge_node.py", "step"),
     ("Gymnasium env step", "gymnasium/envs", "step"),
 )
 

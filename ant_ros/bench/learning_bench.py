@@ -18,7 +18,7 @@ import gymnasium as gym
 
 from ..core.accounting import ppo_flops_per_step
 from ..core.stream_ac import StreamAC
-from ..direct_runner import TrainResult, action_spec_for, run_online, train
+from ..tasks.direct_runner import TrainResult, action_spec_for, run_online, train
 from ..tasks.irsim_navigation import navigation_agent_config, train_navigation
 
 NAVIGATION = "irsim-navigation"

@@ -42,7 +42,7 @@ import yaml
 from ..core import encoders as enc
 from ..core.events import EventBatch, packet_precision
 from ..core.learner import OnlineLearner
-from ..gym.navigation import NavigationConfig, NavigationTask, min_valid_range
+from ..tasks.navigation import NavigationConfig, NavigationTask, min_valid_range
 from ..tasks.irsim_navigation import (DEFAULT_WORLD, IrSimConfig, IrSimRobot, scan_features,
                                       stamp_seconds, success_rate)
 from ..tasks.parameter_files import (ROBOT_CONFIG, config_from_values, learner_config,

@@ -28,7 +28,8 @@ from sensor_msgs.msg import LaserScan, PointCloud2
 
 from ..conversions import make_spike_packet
 from ..nodes.encoder_node import EncoderNode
-from ..nodes.learner_node import SPIKES_QOS, LearnerNode
+from ..nodes.learner_node import LearnerNode
+from ..qos import SPIKES_QOS
 from ..nodes.parameters import nest
 from ..nodes.spin import spin_until
 

@@ -168,6 +168,23 @@ class OnlineLearner:
             self.config, learning=dataclasses.replace(self.config.learning,
                                                       learning_enabled=enabled)))
 
+    def went_backwards(self, time_s: float) -> bool:
+        """Whether ``time_s`` is before the last step (by more than half a tick): a simulator
+        reset, a looping bag or a resume under sim time; ``rebase_time`` then carries on."""
+        last = self.last_step_s[0]
+        return not math.isnan(last) and time_s < last - 0.5 * self.config.network.tick_s
+
+    def rebase_time(self, time_s: float) -> None:
+        """The clock went backwards to ``time_s``: from now on ``time_s`` is the network's
+        current tick (its tick count runs on, so nothing scheduled or pending is lost) and the
+        next step may be at ``time_s``. The caller ends the episode."""
+        last = self.last_step_s[0]
+        if math.isnan(last):
+            return
+        if self.net.origin_s is not None:
+            self.net.origin_s += time_s - last
+        self.last_step_s[0] = time_s
+
     # -- stepping ------------------------------------------------------------------------------
 
     def step_observation(self, observation, time_s: float, reward: float | None = None,

@@ -5,6 +5,15 @@ with the sensor-data QoS, turns a message into features (``ant_ros.core.encoders
 features' changes send-on-delta (per-channel threshold and rate limit, optional Gaussian
 population coding) and publishes them as a spike packet on ``spikes``. Encoders get contiguous
 channel ranges in the order listed. Malformed messages are dropped with a rate-limited warning.
+
+Packets are spike packet version 2 (``ant_ros.conversions``): numbered, and each encoder's first
+packet and then one at least every ``keyframe_period_s`` (message stamps) is a keyframe with the
+absolute value of every one of its channels (the sum of the changes it sent), so a learner that
+joins late, restarts or misses a packet is exact again within one keyframe period.
+
+Two node types: ``EncoderNode`` (plain) and ``ManagedEncoderNode`` (lifecycle: configure builds
+the encoders and publishers, activate subscribes the sensors and latches the layout, deactivate
+unsubscribes, cleanup drops the encoders).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, Imu, JointState, LaserScan, PointCloud2, Range
@@ -28,7 +38,8 @@ from std_msgs.msg import Float32MultiArray, String
 from ..conversions import as_float_array, make_spike_packet, stamp_to_seconds
 from ..core import encoders as enc
 from ..core.config import ConfigError
-from .learner_node import LAYOUT_QOS, SPIKES_QOS
+from ..qos import LAYOUT_QOS, SPIKES_QOS
+from .parameters import descriptor
 from .spin import spin_nodes
 
 # encoder type -> (message type, default topic)
@@ -60,32 +71,52 @@ def layout_json(encoders: list["Encoder"]) -> str:
 
 @dataclass
 class Encoder:
-    """One encoder's channel range (its subscription does the encoding)."""
+    """One encoder: its channel range, its input subscription's type, topic and callback, and
+    what it has sent (for keyframes)."""
 
     name: str
     first_channel: int
     n_channels: int
+    msg_type: type = object
+    topic: str = ""
+    callback: Callable = print
+    sent_sum: np.ndarray | None = None  # the receiver's value of each channel: sum of changes
+    last_keyframe_s: float = -math.inf  # stamp of its last keyframe
 
 
-class EncoderNode(Node):
-    def __init__(self, node_name: str = "ant_encoder", **kwargs) -> None:
-        super().__init__(node_name, **kwargs)
+class EncoderBehaviour:
+    """What both encoder nodes do; mixed into ``Node`` or ``LifecycleNode``."""
+
+    def _declare(self) -> None:
         self.declare_parameter("encoders", ["scan"], ParameterDescriptor(
             description="names of the encoders to run, in channel order", read_only=True))
         self.declare_parameter("frame_id", "base_link", ParameterDescriptor(
             description="frame_id of the spike packets"))
         self.declare_parameter("publish_empty", True, ParameterDescriptor(
             description="publish a packet for every sensor message, even without events"))
+        self.declare_parameter("keyframe_period_s", 1.0, descriptor(
+            "keyframe_period_s", 1.0, False, "send each encoder's channels as absolute values "
+            "at least this often (message stamps; 0: only its first packet)"))
         # read for every message: held here, refreshed by the on-set callback once it accepts
         self.frame_id: str = self.get_parameter("frame_id").value
         self.publish_empty: bool = self.get_parameter("publish_empty").value
-        self.publisher = self.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+        self.keyframe_period_s: float = self.get_parameter("keyframe_period_s").value
         self._goal: np.ndarray | None = None
         self._send_on_delta: dict[str, enc.SendOnDeltaEncoder] = {}
         self.encoders: list[Encoder] = []
+        self._subscriptions_made: list = []
+        self.sequence = 0  # of the next packet
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def _configure(self) -> None:
+        """Build the encoders (channel ranges, feature functions) and the publishers."""
+        self.publisher = self._create_output(PointCloud2, "spikes", SPIKES_QOS)
+        self._send_on_delta = {}
+        self.encoders = []
         channel = 0
         for name in self.get_parameter("encoders").value:
             encoder = self._make_encoder(name, channel)
+            encoder.sent_sum = np.zeros(encoder.n_channels)
             self.encoders.append(encoder)
             channel += encoder.n_channels
         self.n_channels = channel
@@ -93,9 +124,25 @@ class EncoderNode(Node):
                            for e in self.encoders)
         self.get_logger().info(f"{channel} input channels ({layout})")
         # the channel layout, latched: a learner that joins later checks it against its inputs
-        self.layout_publisher = self.create_publisher(String, "spike_layout", LAYOUT_QOS)
+        self.layout_publisher = self._create_output(String, "spike_layout", LAYOUT_QOS)
+
+    def _create_output(self, msg_type, topic: str, qos):
+        return self.create_publisher(msg_type, topic, qos)
+
+    def _activate(self) -> None:
+        """Latch the layout and subscribe the sensors; each encoder's next packet is a
+        keyframe."""
         self.layout_publisher.publish(String(data=layout_json(self.encoders)))
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        for encoder in self.encoders:
+            encoder.last_keyframe_s = -math.inf
+        self._subscriptions_made = [
+            self.create_subscription(e.msg_type, e.topic, e.callback, qos_profile_sensor_data)
+            for e in self.encoders]
+
+    def _deactivate(self) -> None:
+        for sub in self._subscriptions_made:
+            self.destroy_subscription(sub)
+        self._subscriptions_made = []
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -128,6 +175,7 @@ class EncoderNode(Node):
             coder.configure(keys["threshold"], keys["max_rate_hz"])
         self.frame_id = str(proposed.get("frame_id", self.frame_id))
         self.publish_empty = bool(proposed.get("publish_empty", self.publish_empty))
+        self.keyframe_period_s = float(proposed.get("keyframe_period_s", self.keyframe_period_s))
         return SetParametersResult(successful=True)
 
     def _make_encoder(self, name: str, first: int) -> Encoder:
@@ -187,7 +235,9 @@ class EncoderNode(Node):
                 return channels, deltas
             n_features = n_out
 
-        def callback(msg, name=name, first=first):
+        encoder = Encoder(name, first, n_features, msg_type, topic)
+
+        def callback(msg):
             stamp = self._stamp(msg)  # the time of the events and of their packet
             try:
                 channels, values = events_of(msg, stamp_to_seconds(stamp))
@@ -195,11 +245,11 @@ class EncoderNode(Node):
                 self.get_logger().warning(f"{name}: dropped a malformed message: {exc}",
                                           throttle_duration_sec=5.0)
                 return
-            if len(channels) or self.publish_empty:
-                self._publish(stamp, np.asarray(channels) + first, np.asarray(values))
+            self._send(encoder, stamp, np.asarray(channels, np.int64),
+                       np.asarray(values, np.float64))
 
-        self.create_subscription(msg_type, topic, callback, qos_profile_sensor_data)
-        return Encoder(name, first, n_features)
+        encoder.callback = callback
+        return encoder
 
     def _feature_function(self, name: str, kind: str) -> tuple[int, Callable]:
         if kind == "laser_scan":
@@ -287,13 +337,83 @@ class EncoderNode(Node):
             return header.stamp
         return self.get_clock().now().to_msg()
 
-    def _publish(self, stamp: Time, channels: np.ndarray, values: np.ndarray) -> None:
-        self.publisher.publish(make_spike_packet(
-            stamp, self.frame_id, channels, np.zeros(len(channels), np.uint32), values))
+    def _send(self, encoder: Encoder, stamp: Time, channels: np.ndarray,
+              values: np.ndarray) -> None:
+        """Publish one message's changes (channels relative to the encoder), led by a keyframe
+        when one is due: the first packet, the period has passed, or time went backwards."""
+        stamp_s = stamp_to_seconds(stamp)
+        since = stamp_s - encoder.last_keyframe_s
+        keyframe = None
+        if since < 0.0 or math.isinf(since) or since >= self.keyframe_period_s > 0.0:
+            encoder.last_keyframe_s = stamp_s
+            keyframe = (np.arange(encoder.n_channels) + encoder.first_channel,
+                        encoder.sent_sum.copy())
+        # the receiver adds the float32 changes the packet carries
+        np.add.at(encoder.sent_sum, channels, values.astype(np.float32))
+        if keyframe is not None or len(channels) or self.publish_empty:
+            self.publisher.publish(make_spike_packet(
+                stamp, self.frame_id, channels + encoder.first_channel,
+                np.zeros(len(channels), np.uint32), values, sequence=self.sequence,
+                keyframe=keyframe))
+            self.sequence = (self.sequence + 1) % 2 ** 32
+
+
+class EncoderNode(EncoderBehaviour, Node):
+    """The encoder as a plain node: configured and active from construction."""
+
+    def __init__(self, node_name: str = "ant_encoder", **kwargs) -> None:
+        Node.__init__(self, node_name, **kwargs)
+        self._declare()
+        self._configure()
+        self._activate()
+
+
+class ManagedEncoderNode(EncoderBehaviour, LifecycleNode):
+    """The encoder as a lifecycle (managed) node (see the module docstring)."""
+
+    def __init__(self, node_name: str = "ant_encoder", **kwargs) -> None:
+        LifecycleNode.__init__(self, node_name, **kwargs)
+        self._declare()
+
+    def _create_output(self, msg_type, topic: str, qos):
+        return self.create_lifecycle_publisher(msg_type, topic, qos)
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except ConfigError as exc:
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # activates the lifecycle publishers
+        self._activate()
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._deactivate()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.destroy_lifecycle_publisher(self.publisher)
+        self.destroy_lifecycle_publisher(self.layout_publisher)
+        self.encoders, self._send_on_delta = [], {}
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._deactivate()
+        return TransitionCallbackReturn.SUCCESS
 
 
 def main(args: list[str] | None = None) -> None:
     spin_nodes(lambda: [EncoderNode()], args)
+
+
+def main_managed(args: list[str] | None = None) -> None:
+    """``ant_managed_encoder``: the lifecycle node; a lifecycle manager (or launch) brings it
+    up."""
+    spin_nodes(lambda: [ManagedEncoderNode()], args)
 
 
 if __name__ == "__main__":

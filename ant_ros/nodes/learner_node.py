@@ -10,7 +10,15 @@ with ``frame_packets`` (lockstep simulators), each complete sensor frame (that m
 one stamp, and its reward) does; each step publishes one command on ``cmd_vel`` (Twist, or
 TwistStamped as Jazzy's diff_drive_controller and nav2 since Kilted take it), or on ``command``
 (std_msgs/Float64MultiArray for ros2_control forward command controllers, or std_msgs/Int32 for
-discrete actions). A thin facade: parameters -> AgentConfig, messages -> core calls -> publish.
+discrete actions). A thin facade: parameters -> AgentConfig, messages -> core calls -> publish;
+which packets make a step is ``ant_ros.core.step_assembly``, keeping the inputs equal to the
+encoder's (sequence numbers, keyframes) ``ant_ros.core.input_sync``.
+
+Two node types, one behaviour: ``LearnerNode`` (plain: configures and activates itself at start)
+and ``ManagedLearnerNode`` (a lifecycle node, as nav2's: configure builds the network, compiles the
+kernels and loads the checkpoint; activate subscribes and starts the timers; deactivate publishes
+a stop and unsubscribes, so nothing is learned; cleanup drops the network; shutdown stops the
+robot and saves the checkpoint).
 """
 
 from __future__ import annotations
@@ -29,33 +37,28 @@ from geometry_msgs.msg import Twist, TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32, String
 from std_srvs.srv import SetBool, Trigger
 
-from ..conversions import (PacketError, action_from_twist, read_spike_packet, stamp_to_seconds,
-                           twist_from_action)
+from ..conversions import (PacketError, action_from_twist, decode_spike_packet,
+                           stamp_to_seconds, twist_from_action)
 from ..core import kernels as K
 from ..core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..core.config import ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig
-from ..core.events import EVENT_DTYPE, EventBatch, InputError
+from ..core.events import InputError
+from ..core.input_sync import InputSync
 from ..core.learner import OnlineLearner, warm_up
+from ..core.step_assembly import IngestInputs, StepAssembler, StepInputs, event_batch
+from ..qos import LAYOUT_QOS, SPIKES_QOS
 from ..tasks.parameter_files import twist_action_spec
 from .parameters import declare_config, descriptor, read_config
 from .spin import spin_nodes
 
 COMMAND_TYPES = ("twist", "twist_stamped", "float64_array", "int32")
 TWIST_TYPES = ("twist", "twist_stamped")
-# Spike packets carry deltas: a lost packet would corrupt the reconstructed inputs, so they are
-# delivered reliably (unlike the raw sensor topics, which use the sensor-data QoS).
-SPIKES_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-# the encoder's channel layout (std_msgs/String, JSON): latched, so a learner that starts later
-# still gets it
-LAYOUT_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
 # name -> (default, read-only, description); the command's parameters exist only for its type
 _TWIST_LIMITS = {
     "max_linear_speed": (0.3, False, "largest forward speed (m/s)"),
@@ -106,8 +109,16 @@ CACHED_PARAMETERS = ("min_step_interval_s", "ingest_between_steps", "determinist
                      "idle_action", "frame_packets", "frame_reward", "frame_timeout_s")
 
 
-class LearnerNode(Node):
-    """Thin ROS facade over ``OnlineLearner``."""
+ASSEMBLER_SETTINGS = ("frame_packets", "frame_reward", "frame_timeout_s", "min_step_interval_s",
+                      "ingest_between_steps")
+MAX_REPORTED_JUMPS = 1  # clock jumps backwards warned of; later ones are counted in diagnostics
+
+
+class LearnerBehaviour:
+    """What both learner nodes do; mixed into ``Node`` (``LearnerNode``) or ``LifecycleNode``
+    (``ManagedLearnerNode``). ``_declare`` runs at construction, then ``_configure``,
+    ``_activate``, ``_deactivate`` and ``_cleanup`` as the lifecycle (or the plain node's start
+    and end) goes."""
 
     # the CACHED_PARAMETERS
     min_step_interval_s: float
@@ -120,9 +131,12 @@ class LearnerNode(Node):
     frame_reward: bool
     frame_timeout_s: float
     idle_action: int = 0  # int32 commands only
+    learner: OnlineLearner | None = None  # between configure and cleanup
 
-    def __init__(self, node_name: str = "ant_learner", **kwargs) -> None:
-        super().__init__(node_name, **kwargs)
+    # -- set-up --------------------------------------------------------------------------------
+
+    def _declare(self) -> None:
+        """Declare every parameter and the on-set callback (construction)."""
         self.command_type = self.declare_parameter("command_type", "twist", ParameterDescriptor(
             description="twist or twist_stamped (cmd_vel: geometry_msgs/Twist or TwistStamped), "
                         "float64_array (command) or int32 (command)",
@@ -139,65 +153,98 @@ class LearnerNode(Node):
         declare_config(self, "learning", LearningConfig())
         self._cache_parameters({name: self.get_parameter(name).value
                                 for name in CACHED_PARAMETERS if self.has_parameter(name)})
+        self._config_from_parameters({})  # refuse a bad parameter file at construction
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._subscriptions_made: list = []
+        self._timers_made: list = []
+        self._services_made: list = []
+        self._checkpoint_timer = None
+
+    def _configure(self) -> None:
+        """Build the network (compiling or loading the cached kernels), load the checkpoint
+        (``resume``), create the publishers and services."""
         config = self._config_from_parameters({})
         warm_up()  # compile (or load cached) kernels now, not in the first callback
         self.learner = OnlineLearner(config)
+        self.assembler = StepAssembler(**{name: getattr(self, name)
+                                          for name in ASSEMBLER_SETTINGS})
         self._resume()
-
-        self._pending: list[tuple[float, np.ndarray]] = []
-        self._reward = 0.0
-        # the sensor frame being collected (frame_packets > 0): its stamp, packets so far, the
-        # wall-clock time of its first packet, and whether a reward came since the last step
-        self._frame_stamp: float | None = None
-        self._stepped_frame_stamp = -math.inf  # the newest frame already stepped
-        self._frame_count = 0
-        self._frame_since = 0.0
-        self._reward_seen = False
+        self.sync = InputSync(config.network.n_inputs)
+        self.sync.reset(self.learner.raw_input)
         self.steps = 0  # learning steps taken
-        self.incomplete_frames = 0  # frames stepped by frame_timeout_s or a newer stamp
-        self._episode_end: bool | None = None
+        self.time_jumps = 0  # times the clock went backwards
         self._teacher: tuple[float, np.ndarray] | None = None
         self._last_packet = time.monotonic()
-        self._last_step_s = -math.inf
         self._stopped = False
         self._latencies: deque[float] = deque(maxlen=200)
         self.packet_events = 0  # events received in spike packets
         self._reward_ema = 0.0
+        self._warned_v1 = False
         self._diag_last = (time.monotonic(), *self._event_counts(), 0)
+        # None: no layout heard (a sender without one is trusted); else whether it matches
+        self.layout_ok: bool | None = None
 
         if self.command_type in TWIST_TYPES:
             stamped = self.command_type == "twist_stamped"
-            self.command_pub = self.create_publisher(TwistStamped if stamped else Twist,
-                                                     "cmd_vel", 10)
+            self.command_pub = self._create_output(TwistStamped if stamped else Twist,
+                                                   "cmd_vel", 10)
         elif self.command_type == "float64_array":
-            self.command_pub = self.create_publisher(Float64MultiArray, "command", 10)
+            self.command_pub = self._create_output(Float64MultiArray, "command", 10)
         else:
-            self.command_pub = self.create_publisher(Int32, "command", 10)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        # rclpy's executors serve ready subscriptions in the order they were created: the
-        # episode end, then the reward, then spike packets, so the step that a packet (or, in
-        # frame mode, the reward) triggers has seen what came with it
-        self.create_subscription(Bool, "episode_end", self._on_episode_end, 10)
-        self.create_subscription(Float32, "reward", self._on_reward, 10)
-        teacher_type = TwistStamped if self.command_type == "twist_stamped" else Twist
-        self.create_subscription(teacher_type, "teleop/cmd_vel", self._on_teacher, 10)
-        self.create_subscription(PointCloud2, "spikes", self._on_spikes, SPIKES_QOS)
-        # None: no layout heard (a sender without one is trusted); else whether it matches
-        self.layout_ok: bool | None = None
-        self.create_subscription(String, "spike_layout", self._on_layout, LAYOUT_QOS)
-        self.create_service(Trigger, "~/save_checkpoint", self._srv_save)
-        self.create_service(Trigger, "~/load_checkpoint", self._srv_load)
-        self.create_service(Trigger, "~/reset_episode", self._srv_reset)
-        self.create_service(SetBool, "~/set_learning", self._srv_set_learning)
-        # wall time, also under sim time: a lockstep simulator's clock waits for our command
-        self.create_timer(0.05, self._watchdog, clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self.create_timer(self.get_parameter("diagnostics_period_s").value, self._diagnostics)
-        self._checkpoint_timer = None
-        self._schedule_checkpoints(self.get_parameter("checkpoint_period_s").value)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+            self.command_pub = self._create_output(Int32, "command", 10)
+        self.diagnostics_pub = self._create_output(DiagnosticArray, "/diagnostics", 10)
+        self._services_made = [
+            self.create_service(Trigger, "~/save_checkpoint", self._srv_save),
+            self.create_service(Trigger, "~/load_checkpoint", self._srv_load),
+            self.create_service(Trigger, "~/reset_episode", self._srv_reset),
+            self.create_service(SetBool, "~/set_learning", self._srv_set_learning)]
         self.get_logger().info(
             f"learning with {config.network.n_hidden} neurons on {config.network.n_inputs} "
             f"inputs, command {self.command_type}")
+
+    def _create_output(self, msg_type, topic: str, qos):
+        return self.create_publisher(msg_type, topic, qos)
+
+    def _activate(self) -> None:
+        """Subscribe the inputs and start the timers."""
+        self._last_packet = time.monotonic()
+        # rclpy's executors serve ready subscriptions in the order they were created: the
+        # episode end, then the reward, then spike packets, so the step that a packet (or, in
+        # frame mode, the reward) triggers has seen what came with it
+        teacher_type = TwistStamped if self.command_type == "twist_stamped" else Twist
+        self._subscriptions_made = [
+            self.create_subscription(Bool, "episode_end", self._on_episode_end, 10),
+            self.create_subscription(Float32, "reward", self._on_reward, 10),
+            self.create_subscription(teacher_type, "teleop/cmd_vel", self._on_teacher, 10),
+            self.create_subscription(PointCloud2, "spikes", self._on_spikes, SPIKES_QOS),
+            self.create_subscription(String, "spike_layout", self._on_layout, LAYOUT_QOS)]
+        # wall time, also under sim time: a lockstep simulator's clock waits for our command
+        self._timers_made = [
+            self.create_timer(0.05, self._watchdog, clock=Clock(clock_type=ClockType.STEADY_TIME)),
+            self.create_timer(self.get_parameter("diagnostics_period_s").value, self._diagnostics)]
+        self._schedule_checkpoints(self.get_parameter("checkpoint_period_s").value)
+
+    def _deactivate(self) -> None:
+        """Stop the robot, unsubscribe (nothing more is learned) and stop the timers."""
+        self.stop_robot()
+        for sub in self._subscriptions_made:
+            self.destroy_subscription(sub)
+        for timer in self._timers_made:
+            self.destroy_timer(timer)
+        self._subscriptions_made, self._timers_made = [], []
+        self._schedule_checkpoints(0.0)
+
+    def _cleanup(self) -> None:
+        """Drop the network, the publishers and the services (back to unconfigured)."""
+        for service in self._services_made:
+            self.destroy_service(service)
+        self._services_made = []
+        self._destroy_outputs()
+        self.learner = None
+
+    def _destroy_outputs(self) -> None:
+        self.destroy_publisher(self.command_pub)
+        self.destroy_publisher(self.diagnostics_pub)
 
     # -- parameters ----------------------------------------------------------------------------
 
@@ -222,17 +269,17 @@ class LearnerNode(Node):
         values = {p.name: p.value for p in params}
         try:
             config = self._config_from_parameters(values)
-            self.learner.apply_config(config)
+            if self.learner is not None:
+                self.learner.apply_config(config)
         except (ConfigError, TypeError, ValueError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        if "checkpoint_period_s" in values:
+        if "checkpoint_period_s" in values and self._timers_made:
             self._schedule_checkpoints(float(values["checkpoint_period_s"]))
         self._cache_parameters(values)
-        if "frame_packets" in values:
-            if self.frame_packets == 0:  # what was collected joins the next packet's step
-                self._frame_stamp, self._frame_count = None, 0
-            else:
-                self._step_if_frame_complete(time.perf_counter())
+        if self.learner is not None and any(name in values for name in ASSEMBLER_SETTINGS):
+            for name in ASSEMBLER_SETTINGS:
+                setattr(self.assembler, name, getattr(self, name))
+            self._do(self.assembler.settings_changed(self._now_s()), time.perf_counter())
         return SetParametersResult(successful=True)
 
     def _cache_parameters(self, values: dict) -> None:
@@ -263,7 +310,7 @@ class LearnerNode(Node):
             self.get_logger().error(
                 f"the encoder sends {n_channels} channels ({ranges}) but network.n_inputs is "
                 f"{n_inputs}: its spike packets are refused until the two agree")
-            self._pending = []
+            self.assembler.discard()
             self._publish(None)
             self._stopped = True
         elif ok and self.layout_ok is False:
@@ -275,10 +322,11 @@ class LearnerNode(Node):
             return  # refused at the layout, once, with the reason
         started = time.perf_counter()
         try:
-            events = read_spike_packet(msg)
+            packet = decode_spike_packet(msg)
         except PacketError as exc:
             self.get_logger().warning(f"dropped a spike packet: {exc}", throttle_duration_sec=5.0)
             return
+        events = packet.events
         stamp = stamp_to_seconds(msg.header.stamp)
         n_inputs = self.learner.n_inputs
         good = (events["channel"] < n_inputs) & np.isfinite(events["value"])
@@ -287,60 +335,31 @@ class LearnerNode(Node):
                 f"dropped {int(np.count_nonzero(~good))} events with unknown channels (the "
                 f"learner has {n_inputs}) or non-finite values", throttle_duration_sec=5.0)
             events = events[good]
+        if packet.sequence is None and not self._warned_v1:
+            self._warned_v1 = True
+            self.get_logger().warning(
+                "spike packets without sequence numbers (version 1): their events are applied "
+                "as changes, and a lost packet or a late start cannot be detected or repaired")
+        events, gap = self.sync.accept(events, packet.sequence, packet.keyframe)
+        if gap:
+            self.get_logger().warning(
+                "spike packets were lost (a sequence gap): inputs out of sync until the next "
+                "keyframe", throttle_duration_sec=5.0)
         self._last_packet = time.monotonic()
-        if self.frame_packets > 0:
-            self._collect_frame(stamp, events, started)
-            return
         self.packet_events += len(events)
         now = self._now_s()
-        if now - self._last_step_s >= self.min_step_interval_s:
-            self._pending.append((stamp, events))
-            self._step(now)
-            self._latencies.append(time.perf_counter() - started)
-        elif self.ingest_between_steps:
-            self._ingest(stamp, events, now)
-        else:
-            self._pending.append((stamp, events))
-
-    def _collect_frame(self, stamp: float, events: np.ndarray, started: float) -> None:
-        """Frame mode: a packet with a newer stamp first closes the frame before it; a late
-        packet of a frame already stepped joins the next step without opening a frame."""
-        if self._frame_stamp is not None and stamp > self._frame_stamp:
-            self._step_incomplete_frame()
-        if self._frame_stamp is None and stamp > self._stepped_frame_stamp:
-            self._frame_stamp, self._frame_since = stamp, time.monotonic()
-        if self._frame_stamp is not None and stamp >= self._frame_stamp:
-            self._frame_count += 1
-        self._pending.append((stamp, events))
-        self.packet_events += len(events)
-        self._step_if_frame_complete(started)
-
-    def _step_if_frame_complete(self, started: float) -> None:
-        if (self._frame_stamp is not None and self._frame_count >= self.frame_packets
-                and (self._reward_seen or not self.frame_reward)):
-            self._step(self._now_s())
-            self._latencies.append(time.perf_counter() - started)
-
-    def _step_incomplete_frame(self) -> None:
-        self.incomplete_frames += 1
-        self.get_logger().warning(
-            f"stepped an incomplete sensor frame ({self._frame_count} of {self.frame_packets} "
-            f"packets{'' if self._reward_seen or not self.frame_reward else ', no reward'})",
-            throttle_duration_sec=5.0)
-        self._step(self._now_s())
+        self._check_clock(now)
+        self._do(self.assembler.add_packet(stamp, events, now, time.monotonic()), started)
 
     def _on_reward(self, msg: Float32) -> None:
         if not math.isfinite(msg.data):
             self.get_logger().warning("dropped a non-finite reward", throttle_duration_sec=5.0)
             return
-        self._reward += msg.data
         self._reward_ema += 0.01 * (msg.data - self._reward_ema)
-        self._reward_seen = True
-        if self.frame_packets > 0:
-            self._step_if_frame_complete(time.perf_counter())
+        self._do(self.assembler.add_reward(msg.data, self._now_s()), time.perf_counter())
 
     def _on_episode_end(self, msg: Bool) -> None:
-        self._episode_end = bool(msg.data)
+        self.assembler.end_episode(bool(msg.data))
 
     def _on_teacher(self, msg: Twist | TwistStamped) -> None:
         action = action_from_twist(msg.twist if isinstance(msg, TwistStamped) else msg)
@@ -352,51 +371,68 @@ class LearnerNode(Node):
 
     # -- stepping ------------------------------------------------------------------------------
 
-    def _event_batch(self, pending: list[tuple[float, np.ndarray]], now: float) -> EventBatch:
-        """Packets' events with their times, late or early stamps moved to the step bounds."""
-        merged = (np.concatenate([e for _, e in pending]) if pending
-                  else np.zeros(0, dtype=EVENT_DTYPE))
-        stamps = np.repeat([s for s, _ in pending], [len(e) for _, e in pending])
-        times = stamps + merged["offset_ns"] * 1e-9
-        last = self.learner.last_step_s[0]
-        floor = now if math.isnan(last) else last
-        times = np.clip(times, min(floor, now), now)
-        return EventBatch.from_arrays(merged["channel"].astype(np.int64), times,
-                                      merged["value"].astype(np.float64))
-
-    def _ingest(self, stamp: float, events: np.ndarray, now: float) -> None:
-        """A packet between steps: into the network now; publish the refreshed command."""
-        if self._pending or self._episode_end is not None:
-            # merged packets from before a live switch to ingesting, or an episode's end that
-            # the next step handles: the packet joins that step (no command for an ended episode)
-            self._pending.append((stamp, events))
+    def _check_clock(self, now: float) -> None:
+        """The clock went backwards (a world reset, a looping bag, a resume under sim time):
+        the episode under way ends (truncated) with what was collected, and time is rebased,
+        so stepping carries on."""
+        if not self.learner.went_backwards(now):
             return
+        self.time_jumps += 1
+        if self.time_jumps <= MAX_REPORTED_JUMPS:
+            self.get_logger().warning(
+                f"the clock went backwards ({now:.3f} s after {self.learner.last_step_s[0]:.3f} "
+                "s): the episode ends and time is rebased (later jumps are only counted, in "
+                "/diagnostics)")
+        self.learner.rebase_time(now)
+        self.assembler.time_jumped()
+        self._take_step(self.assembler.take(now, episode_end=False), now)
+
+    def _do(self, work: list, started: float) -> None:
+        """Carry out what the assembler returned."""
+        for item in work:
+            now = self._now_s()
+            if isinstance(item, IngestInputs):
+                self._ingest(item, now)
+            else:
+                if item.incomplete:
+                    self.get_logger().warning(
+                        f"stepped an incomplete sensor frame (fewer than {self.frame_packets} "
+                        f"packets{', no reward' if item.reward_missing else ''})",
+                        throttle_duration_sec=5.0)
+                self._take_step(item, now)
+                self._latencies.append(time.perf_counter() - started)
+
+    @property
+    def incomplete_frames(self) -> int:
+        """Frames stepped by frame_timeout_s or a newer stamp."""
+        return self.assembler.incomplete_frames
+
+    def _ingest(self, item: IngestInputs, now: float) -> None:
+        """A packet between steps: into the network now; publish the refreshed command."""
         try:
-            action = self.learner.ingest_events(self._event_batch([(stamp, events)], now), now)
+            action = self.learner.ingest_events(
+                event_batch([item.packet], now, self.learner.last_step_s[0]), now)
         except InputError as exc:
-            self.get_logger().warning(f"dropped a spike packet: {exc}", throttle_duration_sec=5.0)
+            self._dropped(f"dropped a spike packet: {exc}")
             return
         if action is not None and not self._stopped:
             self._publish(action)
 
-    def _step(self, now: float) -> None:
-        events = self._event_batch(self._pending, now)
-        self._pending = []
-        end = self._episode_end
-        self._episode_end = None
-        reward, self._reward = self._reward, 0.0
-        if self._frame_stamp is not None:
-            self._stepped_frame_stamp = max(self._stepped_frame_stamp, self._frame_stamp)
-        self._frame_stamp, self._frame_count, self._reward_seen = None, 0, False
+    def _dropped(self, message: str) -> None:
+        """Events refused by the core never reached the inputs: out of sync till a keyframe."""
+        self.get_logger().warning(message, throttle_duration_sec=5.0)
+        self.sync.reset(self.learner.raw_input)
+
+    def _take_step(self, item: StepInputs, now: float) -> None:
+        end = item.episode_end
         try:
             action = self.learner.step_events(
-                events, now, reward=reward, terminated=end is True, truncated=end is False,
-                teacher_action=self._teacher_action(),
-                deterministic=self.deterministic)
+                event_batch(item.packets, now, self.learner.last_step_s[0]), now,
+                reward=item.reward, terminated=end is True, truncated=end is False,
+                teacher_action=self._teacher_action(), deterministic=self.deterministic)
         except InputError as exc:
-            self.get_logger().warning(f"dropped a step: {exc}", throttle_duration_sec=5.0)
+            self._dropped(f"dropped a step: {exc}")
             return
-        self._last_step_s = now
         self.steps += 1
         self._stopped = False
         if action is not None or self.stop_at_episode_end:
@@ -432,9 +468,7 @@ class LearnerNode(Node):
             self.command_pub.publish(Float64MultiArray(data=command.tolist()))
 
     def _watchdog(self) -> None:
-        if (self.frame_packets > 0 and self._frame_stamp is not None
-                and time.monotonic() - self._frame_since > self.frame_timeout_s):
-            self._step_incomplete_frame()
+        self._do(self.assembler.poll(self._now_s(), time.monotonic()), time.perf_counter())
         timeout = self.watchdog_timeout_s
         if timeout > 0 and time.monotonic() - self._last_packet > timeout and not self._stopped:
             self.get_logger().warning(f"no spike packet for {timeout:.2f} s: stopping",
@@ -463,14 +497,16 @@ class LearnerNode(Node):
         path = self._checkpoint_path()
         try:
             load_checkpoint(self.learner, path)
+            self.sync.reset(self.learner.raw_input)  # exact again at the next keyframe
             response.success, response.message = True, f"loaded {path}"
         except CheckpointError as exc:
             response.success, response.message = False, str(exc)
         return response
 
     def _srv_reset(self, request, response):
-        self._episode_end = False
-        self._step(self._now_s())
+        now = self._now_s()
+        self._check_clock(now)
+        self._take_step(self.assembler.take(now, episode_end=False), now)
         response.success, response.message = True, "episode ended (truncated)"
         return response
 
@@ -509,20 +545,19 @@ class LearnerNode(Node):
             response = self._srv_save(None, Trigger.Response())
             self.get_logger().info(response.message)
 
-    def destroy_node(self) -> None:
-        """Publish a stop command (while the context is up: base controllers such as Gazebo's
-        DiffDrive keep the last command), save the checkpoint (when ``checkpoint_path`` is set),
-        then destroy the node. A node whose start failed (refused parameters) has no learner,
-        and does neither."""
-        if hasattr(self, "learner"):
+    def _end(self) -> None:
+        """At the end of the node (shutdown, or destroyed while configured): publish a stop
+        command (while the context is up: base controllers such as Gazebo's DiffDrive keep the
+        last command) and save the checkpoint (when ``checkpoint_path`` is set). A node whose
+        start failed (refused parameters) has no learner, and does neither."""
+        if self.learner is not None:
             self.stop_robot()
             self.save_on_shutdown()
-        super().destroy_node()
 
     def stop_robot(self) -> None:
         """Publish the stop command (zero, or ``idle_action``) and wait briefly until the
         subscribers have it."""
-        if not self.context.ok():
+        if not self.context.ok() or not self._outputs_active():
             return
         self._publish(None)
         self._stopped = True
@@ -558,6 +593,10 @@ class LearnerNode(Node):
             "learning": self.learner.config.learning.learning_enabled,
             "steps": self.steps,
             "incomplete_frames": self.incomplete_frames,
+            "time_jumps": self.time_jumps,
+            "inputs_in_sync": self.sync.in_sync,
+            "sequence_gaps": self.sync.gaps,
+            "out_of_sync_events_dropped": self.sync.dropped_events,
             "mean_reward": self._reward_ema,
             "processing_latency_ms": latency,
         }
@@ -573,8 +612,98 @@ class LearnerNode(Node):
         self.diagnostics_pub.publish(msg)
 
 
+    def _outputs_active(self) -> bool:
+        return True
+
+
+class LearnerNode(LearnerBehaviour, Node):
+    """The learner as a plain node: configured and active from construction."""
+
+    def __init__(self, node_name: str = "ant_learner", **kwargs) -> None:
+        Node.__init__(self, node_name, **kwargs)
+        self._declare()
+        self._configure()
+        self._activate()
+
+    def destroy_node(self) -> None:
+        self._end()
+        super().destroy_node()
+
+
+class ManagedLearnerNode(LearnerBehaviour, LifecycleNode):
+    """The learner as a lifecycle (managed) node: parameters are declared at construction;
+    the network exists from configure, topics from activate (see the module docstring)."""
+
+    def __init__(self, node_name: str = "ant_learner", **kwargs) -> None:
+        LifecycleNode.__init__(self, node_name, **kwargs)
+        self._declare()
+        self._active = False
+
+    def _create_output(self, msg_type, topic: str, qos):
+        return self.create_lifecycle_publisher(msg_type, topic, qos)
+
+    def _destroy_outputs(self) -> None:
+        self.destroy_lifecycle_publisher(self.command_pub)
+        self.destroy_lifecycle_publisher(self.diagnostics_pub)
+
+    def _outputs_active(self) -> bool:
+        return self._active
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except (ConfigError, CheckpointError, ValueError) as exc:
+            self.get_logger().error(f"configure failed: {exc}")
+            self.learner = None
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # activates the lifecycle publishers
+        self._active = True
+        self._activate()
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._deactivate()  # the stop goes out while the publishers are still active
+        self._active = False
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._active:
+            self._deactivate()
+            self._active = False
+        if self.learner is not None:
+            self.save_on_shutdown()
+            self._cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._active:
+            self.stop_robot()
+        return TransitionCallbackReturn.SUCCESS
+
+    def destroy_node(self) -> None:
+        """Destroyed without a shutdown transition (Ctrl-C): stop the robot if active, save the
+        checkpoint if configured."""
+        if self._active:
+            self.stop_robot()
+        if self.learner is not None:
+            self.save_on_shutdown()
+        super().destroy_node()
+
+
 def main(args: list[str] | None = None) -> None:
     spin_nodes(lambda: [LearnerNode()], args)
+
+
+def main_managed(args: list[str] | None = None) -> None:
+    """``ant_managed_learner``: the lifecycle node; a lifecycle manager (or launch) brings it up."""
+    spin_nodes(lambda: [ManagedLearnerNode()], args)
 
 
 if __name__ == "__main__":

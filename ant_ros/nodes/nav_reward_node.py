@@ -24,7 +24,7 @@ from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Bool, Float32
 
 from ..conversions import as_float_array, stamp_to_seconds
-from ..gym.navigation import NavigationConfig, NavigationTask, min_valid_range
+from ..tasks.navigation import NavigationConfig, NavigationTask, min_valid_range
 from .parameters import declare_config, read_config
 from .spin import spin_nodes
 

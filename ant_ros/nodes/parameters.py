@@ -95,6 +95,7 @@ FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "watchdog_timeout_s": (0.0, 3600.0), "min_step_interval_s": (0.0, 3600.0),
     "teacher_timeout_s": (0.0, 3600.0), "checkpoint_period_s": (0.0, 1e6),
     "frame_timeout_s": (0.01, 60.0),
+    "keyframe_period_s": (0.0, 3600.0),  # encoder node
 }
 INT_RANGES: dict[str, tuple[int, int]] = {
     "n_hidden": (1, 100_000), "n_inputs": (1, 100_000), "recurrent_fan_in": (0, 10_000),

@@ -18,7 +18,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import yaml
@@ -27,11 +27,13 @@ from shapely.geometry import Point
 from ..core import encoders as enc
 from ..core.config import AgentConfig, ConfigError
 from ..core.events import EventBatch, packet_precision
-from ..core.learner import OnlineLearner
-from ..gym.navigation import NavigationConfig, NavigationTask, min_valid_range
+from .navigation import NavigationConfig, NavigationTask, min_valid_range
 from .parameter_files import ROBOT_CONFIG, config_from_values, learner_config, node_parameters
 
-DEFAULT_WORLD = str(resources.files("ant_ros.gym").joinpath("worlds/irsim_arena.yaml"))
+if TYPE_CHECKING:  # the robot node simulates, it does not learn: no numba kernels loaded for it
+    from ..core.learner import OnlineLearner
+
+DEFAULT_WORLD = str(resources.files("ant_ros.tasks").joinpath("worlds/irsim_arena.yaml"))
 WINDOW = 100  # episodes: the success rate is that of the last WINDOW episodes
 
 
@@ -336,6 +338,7 @@ def train_navigation(steps: int, seed: int, config: AgentConfig | None = None,
     encoder = FrameEncoder(node_parameters(ROBOT_CONFIG, "ant_encoder"))
     task = NavigationTask(config_from_values(NavigationConfig,
                                              node_parameters(ROBOT_CONFIG, "ant_nav_reward")))
+    from ..core.learner import OnlineLearner
     learner = OnlineLearner(navigation_agent_config(config, seed, encoder.n_channels), twin=twin)
     loop = NavigationLoop(robot, encoder, task, learner)
     outcomes: list[tuple[int, str]] = []

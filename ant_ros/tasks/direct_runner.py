@@ -13,12 +13,12 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
-from .core.accounting import ppo_flops_per_step
-from .core.config import ActionSpec, AgentConfig
-from .core.encoders import SendOnDeltaEncoder
-from .core.events import EventBatch, packet_precision
-from .core.learner import OnlineLearner
-from .core.stream_ac import StreamAC
+from ..core.accounting import ppo_flops_per_step
+from ..core.config import ActionSpec, AgentConfig
+from ..core.encoders import SendOnDeltaEncoder
+from ..core.events import EventBatch, packet_precision
+from ..core.learner import OnlineLearner
+from ..core.stream_ac import StreamAC
 from .presets import preset_for
 
 # Mean return over 100 episodes that counts as solved, where the env's spec has none.

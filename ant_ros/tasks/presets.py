@@ -14,7 +14,7 @@ of the inputs (``field_linear``); the readouts read the hidden layer only.
 
 from __future__ import annotations
 
-from .core.config import AgentConfig, LearningConfig, NetworkConfig
+from ..core.config import AgentConfig, LearningConfig, NetworkConfig
 
 PRESETS: dict[str, AgentConfig] = {
     "CartPole-v1": AgentConfig(),

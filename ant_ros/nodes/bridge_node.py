@@ -31,8 +31,8 @@ from std_srvs.srv import Trigger
 
 from ..conversions import seconds_to_stamp
 from ..core.config import ConfigError
-from ..direct_runner import env_step_seconds
-from ..nodes.spin import spin_nodes
+from ..tasks.direct_runner import env_step_seconds
+from .spin import spin_nodes
 
 MODES = ("lockstep", "realtime")
 # readable joint names for the classic-control observations; others are obs_0, obs_1, ...

@@ -26,8 +26,8 @@ from std_msgs.msg import Bool
 
 from ..conversions import action_from_twist, seconds_to_stamp
 from ..core.config import ConfigError
-from ..nodes.parameters import declare_config, read_config
-from ..nodes.spin import spin_nodes
+from .parameters import declare_config, read_config
+from .spin import spin_nodes
 from ..tasks.irsim_navigation import IrSimConfig, IrSimRobot
 
 
