@@ -38,6 +38,7 @@ setup(
             "ant_gym_bridge = ant_ros.nodes.bridge_node:main",
             "ant_irsim_robot = ant_ros.nodes.irsim_node:main",
             "ant_nav_reward = ant_ros.nodes.nav_reward_node:main",
+            "ant_goal_source = ant_ros.nodes.goal_source_node:main",
         ],
     },
 )

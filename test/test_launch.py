@@ -20,6 +20,7 @@ from sensor_msgs.msg import LaserScan
 
 from ant_ros.tasks.navigation import NavigationConfig
 from ant_ros.nodes.encoder_node import EncoderNode
+from ant_ros.nodes.goal_source_node import GoalSourceNode
 from ant_ros.nodes.learner_node import LearnerNode
 from ant_ros.nodes.nav_reward_node import NavRewardNode
 from ant_ros.nodes.parameters import flatten
@@ -64,29 +65,80 @@ def test_launch_files_exist_and_parse():
         assert {"launch", "launch_ros.actions"} <= imported, path.name
 
 
+def constants(tree) -> dict:
+    """A launch file's module-level constants (names in capitals), as values."""
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+                node.targets[0], ast.Name) and node.targets[0].id.isupper():
+            out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out
+
+
+def strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from strings(v)
+
+
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
 def test_launch_files_name_executables_that_exist(path):
+    """Every ant_ros executable a launch file starts (literally, or from its constants)."""
     tree = ast.parse(path.read_text())
     scripts = console_scripts()
-    for call in calls(tree, "Node"):
-        package = keyword(call, "package")
-        executable = keyword(call, "executable")
-        if isinstance(package, ast.Constant) and package.value == "ant_ros":
-            assert executable.value in scripts, f"{path.name}: {executable.value}"
+    named = [s for s in strings(constants(tree)) if s.startswith("ant_")]
+    for call in calls(tree, "Node") + calls(tree, "LifecycleNode"):
+        package, executable = keyword(call, "package"), keyword(call, "executable")
+        if isinstance(package, ast.Constant) and package.value == "ant_ros" and isinstance(
+                executable, ast.Constant):
+            named.append(executable.value)
+    assert named, path.name
+    for executable in named:
+        assert executable in scripts, f"{path.name}: {executable}"
 
 
 def test_robot_launch_arguments_and_files():
     text = (ROOT / "launch" / "robot.launch.py").read_text()
     tree = ast.parse(text)
     declared = {c.args[0].value for c in calls(tree, "DeclareLaunchArgument")}
-    assert {"params_file", "use_sim_time", "namespace", "checkpoint"} <= declared
+    assert {"params_file", "use_sim_time", "namespace", "checkpoint", "managed",
+            "autostart"} <= declared
+    assert constants(tree)["EXECUTABLES"] == {
+        "encoder": ("ant_encoder", "ant_managed_encoder"),
+        "learner": ("ant_learner", "ant_managed_learner")}
+    assert calls(tree, "LifecycleNode") and calls(tree, "ChangeState")  # managed + autostart
     assert (ROOT / "config" / "robot.yaml").is_file() and '"robot.yaml"' in text
-    gazebo = (ROOT / "launch" / "gazebo.launch.py").read_text()
-    assert (ROOT / "worlds" / "ant_arena.sdf").is_file() and '"ant_arena.sdf"' in gazebo
-    for bridged in ("/clock@rosgraph_msgs/msg/Clock", "/scan@sensor_msgs/msg/LaserScan",
-                    "/odom@nav_msgs/msg/Odometry", "/cmd_vel@geometry_msgs/msg/Twist"):
-        assert bridged in gazebo
     assert '"checkpoint_path"' in text  # a parameter the learner declares (checked below)
+
+
+def test_gazebo_launch_is_a_complete_navigation_graph():
+    """World, bridge (clock, scan, odom, TF, cmd_vel; ROS names relative but /clock and /tf),
+    the reward and goal source on the same parameter file, encoder and learner (robot.launch),
+    headless rendering, and a shutdown when Gazebo exits."""
+    text = (ROOT / "launch" / "gazebo.launch.py").read_text()
+    tree = ast.parse(text)
+    assert (ROOT / "worlds" / "ant_arena.sdf").is_file() and '"ant_arena.sdf"' in text
+    assert constants(tree)["TASK_NODES"] == ("ant_nav_reward", "ant_goal_source")
+    declared = {c.args[0].value for c in calls(tree, "DeclareLaunchArgument")}
+    assert {"world", "headless", "namespace", "params_file", "managed"} <= declared
+    assert '"--headless-rendering"' in text and calls(tree, "OnProcessExit")
+    assert calls(tree, "Shutdown") and '"robot.launch.py"' in text and '"gz_bridge.yaml"' in text
+    bridge = yaml.safe_load((ROOT / "config" / "gz_bridge.yaml").read_text())
+    topics = {b["ros_topic_name"]: b for b in bridge}
+    assert set(topics) == {"/clock", "scan", "odom", "/tf", "cmd_vel"}
+    assert topics["cmd_vel"]["direction"] == "ROS_TO_GZ"
+    assert topics["/tf"]["ros_type_name"] == "tf2_msgs/msg/TFMessage"
+    sdf = (ROOT / "worlds" / "ant_arena.sdf").read_text()
+    for gz in ("<topic>scan</topic>", "<odom_topic>odom</odom_topic>", "<tf_topic>/tf</tf_topic>",
+               "<topic>cmd_vel</topic>", "<gz_frame_id>base_link</gz_frame_id>"):
+        assert gz in sdf
+    setup = (ROOT / "setup.py").read_text()
+    assert '"config/*.yaml"' in setup  # gz_bridge.yaml is installed with the configs
 
 
 def test_every_config_parameter_is_declared_by_its_node():
@@ -97,7 +149,8 @@ def test_every_config_parameter_is_declared_by_its_node():
     try:
         nodes = {"ant_encoder": EncoderNode(context=context),
                  "ant_learner": LearnerNode(context=context),
-                 "ant_nav_reward": NavRewardNode(context=context)}
+                 "ant_nav_reward": NavRewardNode(context=context),
+                 "ant_goal_source": GoalSourceNode(context=context)}
         for name, node in nodes.items():
             for param, value in flatten(node_section(config, name)).items():
                 assert node.has_parameter(param), f"{name} does not declare {param}"

@@ -18,6 +18,8 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.clock import Clock as SteadyClock
+from rclpy.clock import ClockType
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -42,7 +44,9 @@ class IrSimRobotNode(Node):
                 ("seed", 0, "seed of starts and goals"),
                 ("mode", "lockstep", "lockstep (step per cmd_vel) or realtime"),
                 ("stale_timeout_s", 0.3, "realtime: older commands are replaced by a stop"),
-                ("frame_id", "base_link", "frame of the lidar scan")):
+                ("frame_id", "base_link", "frame of the lidar scan"),
+                ("publish_goal", True, "publish the episode's goal on goal_pose (false: goals "
+                 "come from elsewhere, e.g. ant_goal_source, as in Gazebo)")):
             self.declare_parameter(name, default, ParameterDescriptor(description=text,
                                                                       read_only=True))
         self.sim = IrSimRobot(read_config(self, "", IrSimConfig),
@@ -50,6 +54,7 @@ class IrSimRobotNode(Node):
         self.mode = self.get_parameter("mode").value
         self.frame_id = self.get_parameter("frame_id").value
         self.stale_timeout_s = self.get_parameter("stale_timeout_s").value
+        self.publish_goal = self.get_parameter("publish_goal").value
         if self.mode not in ("lockstep", "realtime"):
             raise ConfigError("mode must be lockstep or realtime")
         # published frames: every frame, also the first of a new episode, gets its own stamp
@@ -64,7 +69,9 @@ class IrSimRobotNode(Node):
         self.create_subscription(Twist, "cmd_vel", self._on_cmd_vel, 10)
         self.create_subscription(Bool, "episode_end", self._on_episode_end, 10)
         if self.mode == "realtime":
-            self.create_timer(self.sim.dt, self._realtime_step)
+            # wall time: the node's own /clock drives sim time, so a sim-time timer never fires
+            self.create_timer(self.sim.dt, self._realtime_step,
+                              clock=SteadyClock(clock_type=ClockType.STEADY_TIME))
 
     @property
     def steps(self) -> int:
@@ -112,12 +119,13 @@ class IrSimRobotNode(Node):
         stamp = seconds_to_stamp(self.frames * self.sim.dt)
         self.frames += 1
         self.clock_pub.publish(Clock(clock=stamp))
-        goal = PoseStamped()
-        goal.header.stamp = stamp
-        goal.header.frame_id = "odom"
-        goal.pose.position.x, goal.pose.position.y = (float(v) for v in self.sim.goal)
-        goal.pose.orientation.w = 1.0
-        self.goal_pub.publish(goal)
+        if self.publish_goal:
+            goal = PoseStamped()
+            goal.header.stamp = stamp
+            goal.header.frame_id = "odom"
+            goal.pose.position.x, goal.pose.position.y = (float(v) for v in self.sim.goal)
+            goal.pose.orientation.w = 1.0
+            self.goal_pub.publish(goal)
         reading = self.sim.scan()
         scan = LaserScan()
         scan.header.stamp = stamp

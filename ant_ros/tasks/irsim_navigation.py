@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # the robot node simulates, it does not learn: no numba kerne
     from ..core.learner import OnlineLearner
 
 DEFAULT_WORLD = str(resources.files("ant_ros.tasks").joinpath("worlds/irsim_arena.yaml"))
+# the Gazebo arena (worlds/ant_arena.sdf) in ir-sim, for the Gazebo graph without Gazebo
+GAZEBO_ARENA_WORLD = str(resources.files("ant_ros.tasks").joinpath(
+    "worlds/irsim_gazebo_arena.yaml"))
 WINDOW = 100  # episodes: the success rate is that of the last WINDOW episodes
 
 
@@ -96,6 +99,7 @@ class IrSimRobot:
         with open(config.world) as handle:
             size = yaml.safe_load(handle).get("world", {})
         self.world_size = (float(size.get("width", 10.0)), float(size.get("height", 10.0)))
+        self.world_offset = np.asarray(size.get("offset", [0.0, 0.0]), np.float64)
         self.robot = self.env.robot
         self.dt = float(self.env.step_time)
         self.rng = np.random.default_rng(seed)
@@ -106,9 +110,10 @@ class IrSimRobot:
 
     def _free_point(self) -> np.ndarray:
         clearance = self.config.clearance_m
-        low, high = clearance, min(self.world_size) - clearance
+        low = self.world_offset + clearance
+        high = self.world_offset + np.asarray(self.world_size) - clearance
         for _ in range(1000):
-            p = self.rng.uniform(low, high, 2)
+            p = self.rng.uniform(low, high)
             if all(o.geometry.distance(Point(*p)) > clearance for o in self.env.obstacle_list):
                 return p
         raise RuntimeError("no free point found in the world")

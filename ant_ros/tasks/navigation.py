@@ -89,3 +89,69 @@ def min_valid_range(ranges: np.ndarray, range_min: float, range_max: float) -> f
     r = np.asarray(ranges, dtype=np.float64)
     valid = np.isfinite(r) & (r >= range_min) & (r <= range_max)
     return float(r[valid].min()) if np.any(valid) else math.inf
+
+
+@dataclass(frozen=True)
+class GoalConfig:
+    """Where random goals may go: a rectangular arena with circular obstacles (the Gazebo
+    arena's by default, ``worlds/ant_arena.sdf``), in the odometry frame."""
+
+    arena_min: list[float] = field(default_factory=lambda: [-3.0, -3.0], metadata={
+        "description": "lowest x and y of the arena's free space inside its walls (m)"})
+    arena_max: list[float] = field(default_factory=lambda: [3.0, 3.0], metadata={
+        "description": "highest x and y of the arena's free space inside its walls (m)"})
+    obstacles: list[float] = field(default_factory=lambda: [1.2, 0.8, 0.25, -1.0, -1.2, 0.3],
+                                   metadata={"description": "circular obstacles: x, y, radius "
+                                             "for each (m)"})
+    clearance_m: float = _param(0.5, "free space around a goal: from walls and obstacles (m)")
+    min_goal_distance_m: float = _param(1.5, "shortest distance from the robot to a new goal")
+    seed: int = field(default=0, metadata={"description": "seed of the goals"})
+
+    def validate(self) -> "GoalConfig":
+        if len(self.arena_min) != 2 or len(self.arena_max) != 2:
+            raise ValueError("arena_min and arena_max are [x, y]")
+        if len(self.obstacles) % 3:
+            raise ValueError("obstacles are x, y, radius triples")
+        if not all(math.isfinite(v) for v in (*self.arena_min, *self.arena_max, *self.obstacles,
+                                             self.clearance_m, self.min_goal_distance_m)):
+            raise ValueError("goal settings must be finite")
+        if any(hi - lo <= 2 * self.clearance_m for lo, hi in zip(self.arena_min,
+                                                                   self.arena_max)):
+            raise ValueError("the arena leaves no room for goals at this clearance")
+        return self
+
+
+class GoalSampler:
+    """Random reachable goals: uniform in the arena's free space (``clearance_m`` from walls
+    and obstacles), at least ``min_goal_distance_m`` from the robot."""
+
+    def __init__(self, config: GoalConfig) -> None:
+        self.config = config.validate()
+        self.rng = np.random.default_rng(config.seed)
+        self.obstacles = np.asarray(config.obstacles, np.float64).reshape(-1, 3)
+
+    def free(self, point: np.ndarray) -> bool:
+        c = self.config
+        inside = np.all(point >= np.asarray(c.arena_min) + c.clearance_m) and np.all(
+            point <= np.asarray(c.arena_max) - c.clearance_m)
+        gaps = np.hypot(*(self.obstacles[:, :2] - point).T) - self.obstacles[:, 2]
+        return bool(inside and np.all(gaps > c.clearance_m))
+
+    def sample(self, robot_xy: tuple[float, float]) -> np.ndarray:
+        """A free goal far enough from the robot (the farthest of many tries if none is)."""
+        c = self.config
+        low = np.asarray(c.arena_min) + c.clearance_m
+        high = np.asarray(c.arena_max) - c.clearance_m
+        best, best_distance = None, -1.0
+        for _ in range(1000):
+            point = self.rng.uniform(low, high)
+            if not self.free(point):
+                continue
+            distance = float(np.hypot(*(point - np.asarray(robot_xy))))
+            if distance >= c.min_goal_distance_m:
+                return point
+            if distance > best_distance:
+                best, best_distance = point, distance
+        if best is None:
+            raise RuntimeError("no free goal in the arena")
+        return best
