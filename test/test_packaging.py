@@ -34,12 +34,15 @@ def test_what_only_gazebo_or_the_demos_need_is_not_a_hard_dependency():
                    and e.get("condition")}
     assert conditional == {"ros_gz_sim": "$ANT_ROS_GAZEBO == 1",
                            "ros_gz_bridge": "$ANT_ROS_GAZEBO == 1",
+                           "tf2_msgs": "$ANT_ROS_GAZEBO == 1",
+                           "python3-gymnasium-pip": "$ANT_ROS_DEMOS == 1",
                            "python3-matplotlib": "$ANT_ROS_DEMOS == 1",
                            "python3-shapely": "$ANT_ROS_DEMOS == 1"}
     # and the robot nodes do not import them, not even indirectly
     probe = ("import sys; import ant_ros.nodes.encoder_node, ant_ros.nodes.learner_node, "
-             "ant_ros.nodes.nav_reward_node; "
-             "print(sorted(m for m in ('matplotlib', 'shapely', 'irsim') if m in sys.modules))")
+             "ant_ros.nodes.nav_reward_node, ant_ros.nodes.goal_source_node; "
+             "print(sorted(m for m in ('matplotlib', 'shapely', 'irsim', 'gymnasium') "
+             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True, timeout=120)
     assert out.stdout.strip() == "[]"
