@@ -17,7 +17,7 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/worlds", glob("worlds/*.sdf")),
     ],
-    package_data={"ant_ros.tasks": ["worlds/*.yaml"]},
+    package_data={"ant_ros.tasks.worlds": ["*.yaml"]},
     include_package_data=True,
     install_requires=["setuptools", "numpy", "numba", "gymnasium", "PyYAML", "matplotlib",
                       "ir-sim"],

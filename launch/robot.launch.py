@@ -13,8 +13,8 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
 from launch.conditions import IfCondition, UnlessCondition
 from launch.events import matches_action
-from launch.substitutions import (AndSubstitution, LaunchConfiguration, NotSubstitution,
-                                  PathJoinSubstitution, PythonExpression)
+from launch.substitutions import (AndSubstitution, LaunchConfiguration, NotEqualsSubstitution,
+                                  NotSubstitution, PathJoinSubstitution)
 from launch_ros.actions import LifecycleNode, Node
 from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
@@ -34,7 +34,7 @@ def generate_launch_description() -> LaunchDescription:
     managed = LaunchConfiguration("managed")
     autostart = LaunchConfiguration("autostart")
     sim_time = {"use_sim_time": ParameterValue(use_sim_time, value_type=bool)}
-    has_checkpoint = PythonExpression(["'", checkpoint, "' != ''"])
+    has_checkpoint = NotEqualsSubstitution(checkpoint, "")
     plain = UnlessCondition(managed)
 
     def node(kind: str, condition, extra=()):
@@ -56,7 +56,7 @@ def generate_launch_description() -> LaunchDescription:
             lifecycle_node_matcher=matches_action(node),
             transition_id=Transition.TRANSITION_CONFIGURE), condition=start)
         activate = RegisterEventHandler(OnStateTransition(
-            target_lifecycle_node=node, goal_state="inactive",
+            target_lifecycle_node=node, start_state="configuring", goal_state="inactive",
             entities=[EmitEvent(event=ChangeState(
                 lifecycle_node_matcher=matches_action(node),
                 transition_id=Transition.TRANSITION_ACTIVATE))]), condition=start)

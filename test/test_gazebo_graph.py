@@ -18,7 +18,7 @@ from ant_ros.nodes.learner_node import LearnerNode
 from ant_ros.nodes.nav_reward_node import NavRewardNode
 from ant_ros.nodes.spin import spin_until
 from ant_ros.tasks.irsim_navigation import GAZEBO_ARENA_WORLD
-from ant_ros.tasks.navigation import GoalConfig, GoalSampler
+from ant_ros.tasks.navigation import GoalConfig, GoalSampler, NavigationConfig, NavigationTask
 from ant_ros.tasks.parameter_files import ROBOT_CONFIG
 
 
@@ -80,3 +80,15 @@ def test_goals_are_free_and_away_from_the_robot():
     assert not sampler.free(np.array([2.9, 0.0]))  # at the wall
     with pytest.raises(ValueError):
         GoalSampler(GoalConfig(obstacles=[1.0, 2.0]))
+
+
+def test_a_robot_left_at_the_wall_collides_once_not_at_every_reading():
+    """Gazebo does not move the robot after a collision: the next episode's first readings
+    still touch the wall; they count as one collision until the lidar has cleared."""
+    task = NavigationTask(NavigationConfig(collision_distance_m=0.25))
+    task.set_goal((2.0, 0.0), 0.0)
+    assert task.evaluate((0.0, 0.0), 0.1, 0.1).end == "collided"
+    task.set_goal((-2.0, 0.0), 0.2)  # the goal source's next goal; the robot has not moved
+    assert all(task.evaluate((0.0, 0.0), 0.1, t).end is None for t in (0.3, 0.4, 0.5))
+    assert task.evaluate((0.1, 0.0), 0.5, 0.6).end is None  # backed off: clear
+    assert task.evaluate((0.0, 0.0), 0.1, 0.7).end == "collided"  # a new collision counts

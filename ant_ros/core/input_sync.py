@@ -46,6 +46,13 @@ class InputSync:
         self.synced.fill(False)
         self.next_sequence = None
 
+    def lost(self, events: np.ndarray) -> None:
+        """Changes accepted here never reached the learner (a discarded packet, a refused
+        step): take them back, and their channels are out of sync until the next keyframe."""
+        if len(events):
+            np.subtract.at(self.values, events["channel"], events["value"])
+            self.synced[events["channel"]] = False
+
     @property
     def in_sync(self) -> bool:
         return bool(self.synced.all())

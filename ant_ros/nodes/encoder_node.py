@@ -105,6 +105,7 @@ class EncoderBehaviour:
         self._send_on_delta: dict[str, enc.SendOnDeltaEncoder] = {}
         self.encoders: list[Encoder] = []
         self._subscriptions_made: list = []
+        self._goal_subscriptions: list = []  # made at configure (odometry goal topics)
         self.sequence = 0  # of the next packet
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -288,7 +289,8 @@ class EncoderBehaviour:
             goal_topic = self._param(name, "goal_topic", "", "PoseStamped goal topic (empty: "
                                      "no goal features)")
             if goal_topic:
-                self.create_subscription(PoseStamped, goal_topic, self._on_goal, 10)
+                self._goal_subscriptions.append(
+                    self.create_subscription(PoseStamped, goal_topic, self._on_goal, 10))
 
             def odom(m: Odometry):
                 p, q = m.pose.pose.position, m.pose.pose.orientation
@@ -381,10 +383,22 @@ class ManagedEncoderNode(EncoderBehaviour, LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             self._configure()
-        except ConfigError as exc:
+        except (ConfigError, ValueError) as exc:
             self.get_logger().error(f"configure failed: {exc}")
+            self._teardown()
             return TransitionCallbackReturn.FAILURE
         return TransitionCallbackReturn.SUCCESS
+
+    def _teardown(self) -> None:
+        """Destroy what configure made (publishers, goal subscriptions, encoders)."""
+        for name in ("publisher", "layout_publisher"):
+            if getattr(self, name, None) is not None:
+                self.destroy_lifecycle_publisher(getattr(self, name))
+                setattr(self, name, None)
+        for sub in self._goal_subscriptions:
+            self.destroy_subscription(sub)
+        self._goal_subscriptions = []
+        self.encoders, self._send_on_delta = [], {}
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_activate(state)  # activates the lifecycle publishers
@@ -396,13 +410,17 @@ class ManagedEncoderNode(EncoderBehaviour, LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.destroy_lifecycle_publisher(self.publisher)
-        self.destroy_lifecycle_publisher(self.layout_publisher)
-        self.encoders, self._send_on_delta = [], {}
+        self._teardown()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._deactivate()
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._deactivate()
+        self._teardown()
         return TransitionCallbackReturn.SUCCESS
 
 

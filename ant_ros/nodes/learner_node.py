@@ -310,7 +310,7 @@ class LearnerBehaviour:
             self.get_logger().error(
                 f"the encoder sends {n_channels} channels ({ranges}) but network.n_inputs is "
                 f"{n_inputs}: its spike packets are refused until the two agree")
-            self.assembler.discard()
+            self._discard_pending()
             self._publish(None)
             self._stopped = True
         elif ok and self.layout_ok is False:
@@ -335,12 +335,24 @@ class LearnerBehaviour:
                 f"dropped {int(np.count_nonzero(~good))} events with unknown channels (the "
                 f"learner has {n_inputs}) or non-finite values", throttle_duration_sec=5.0)
             events = events[good]
+        keyframe = packet.keyframe
+        if keyframe is not None:
+            channels = keyframe["channel"]
+            good = (channels < n_inputs) & np.isfinite(keyframe["value"])
+            if good.all() and np.unique(channels).size == channels.size:
+                pass
+            else:  # an unusable keyframe: the packet is treated as a gap
+                self.get_logger().warning(
+                    "dropped a keyframe with unknown, repeated or non-finite channels",
+                    throttle_duration_sec=5.0)
+                keyframe = None
+                self.sync.next_sequence = None
         if packet.sequence is None and not self._warned_v1:
             self._warned_v1 = True
             self.get_logger().warning(
                 "spike packets without sequence numbers (version 1): their events are applied "
                 "as changes, and a lost packet or a late start cannot be detected or repaired")
-        events, gap = self.sync.accept(events, packet.sequence, packet.keyframe)
+        events, gap = self.sync.accept(events, packet.sequence, keyframe)
         if gap:
             self.get_logger().warning(
                 "spike packets were lost (a sequence gap): inputs out of sync until the next "
@@ -348,7 +360,10 @@ class LearnerBehaviour:
         self._last_packet = time.monotonic()
         self.packet_events += len(events)
         now = self._now_s()
-        self._check_clock(now)
+        if self.learner.went_backwards(now):
+            # what came before the jump ends the episode; the packet starts the next one (and,
+            # in frame mode, a frame: the frame tracking restarts)
+            self._take_step(self.assembler.take(now), now)
         self._do(self.assembler.add_packet(stamp, events, now, time.monotonic()), started)
 
     def _on_reward(self, msg: Float32) -> None:
@@ -371,12 +386,11 @@ class LearnerBehaviour:
 
     # -- stepping ------------------------------------------------------------------------------
 
-    def _check_clock(self, now: float) -> None:
-        """The clock went backwards (a world reset, a looping bag, a resume under sim time):
-        the episode under way ends (truncated) with what was collected, and time is rebased,
-        so stepping carries on."""
+    def _clock_jumped(self, now: float) -> bool:
+        """Whether the clock went backwards (a world reset, a looping bag, a resume under sim
+        time); if so time is rebased, so stepping carries on, and the caller ends the episode."""
         if not self.learner.went_backwards(now):
-            return
+            return False
         self.time_jumps += 1
         if self.time_jumps <= MAX_REPORTED_JUMPS:
             self.get_logger().warning(
@@ -385,7 +399,13 @@ class LearnerBehaviour:
                 "/diagnostics)")
         self.learner.rebase_time(now)
         self.assembler.time_jumped()
-        self._take_step(self.assembler.take(now, episode_end=False), now)
+        return True
+
+    def _discard_pending(self) -> None:
+        """Drop the packets waiting for a step: their changes never reach the learner."""
+        for _, events in self.assembler.pending:
+            self.sync.lost(events)
+        self.assembler.discard()
 
     def _do(self, work: list, started: float) -> None:
         """Carry out what the assembler returned."""
@@ -409,29 +429,36 @@ class LearnerBehaviour:
 
     def _ingest(self, item: IngestInputs, now: float) -> None:
         """A packet between steps: into the network now; publish the refreshed command."""
+        if self.learner.went_backwards(now):  # the packet ends the episode instead
+            self.assembler.pending.append(item.packet)
+            self._take_step(self.assembler.take(now), now)
+            return
         try:
             action = self.learner.ingest_events(
                 event_batch([item.packet], now, self.learner.last_step_s[0]), now)
         except InputError as exc:
-            self._dropped(f"dropped a spike packet: {exc}")
+            self._dropped(f"dropped a spike packet: {exc}", [item.packet])
             return
         if action is not None and not self._stopped:
             self._publish(action)
 
-    def _dropped(self, message: str) -> None:
+    def _dropped(self, message: str, packets: list) -> None:
         """Events refused by the core never reached the inputs: out of sync till a keyframe."""
         self.get_logger().warning(message, throttle_duration_sec=5.0)
-        self.sync.reset(self.learner.raw_input)
+        for _, events in packets:
+            self.sync.lost(events)
 
     def _take_step(self, item: StepInputs, now: float) -> None:
         end = item.episode_end
+        if self._clock_jumped(now) and end is None:
+            end = False  # this step ends the episode (truncated)
         try:
             action = self.learner.step_events(
                 event_batch(item.packets, now, self.learner.last_step_s[0]), now,
                 reward=item.reward, terminated=end is True, truncated=end is False,
                 teacher_action=self._teacher_action(), deterministic=self.deterministic)
         except InputError as exc:
-            self._dropped(f"dropped a step: {exc}")
+            self._dropped(f"dropped a step: {exc}", item.packets)
             return
         self.steps += 1
         self._stopped = False
@@ -497,6 +524,7 @@ class LearnerBehaviour:
         path = self._checkpoint_path()
         try:
             load_checkpoint(self.learner, path)
+            self._discard_pending()  # changes to inputs that are no longer there
             self.sync.reset(self.learner.raw_input)  # exact again at the next keyframe
             response.success, response.message = True, f"loaded {path}"
         except CheckpointError as exc:
@@ -505,7 +533,6 @@ class LearnerBehaviour:
 
     def _srv_reset(self, request, response):
         now = self._now_s()
-        self._check_clock(now)
         self._take_step(self.assembler.take(now, episode_end=False), now)
         response.success, response.message = True, "episode ended (truncated)"
         return response
@@ -683,8 +710,12 @@ class ManagedLearnerNode(LearnerBehaviour, LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Back to unconfigured: stop the robot and tear everything down."""
         if self._active:
-            self.stop_robot()
+            self._deactivate()
+            self._active = False
+        if self.learner is not None:
+            self._cleanup()
         return TransitionCallbackReturn.SUCCESS
 
     def destroy_node(self) -> None:

@@ -33,10 +33,10 @@ from .parameter_files import ROBOT_CONFIG, config_from_values, learner_config, n
 if TYPE_CHECKING:  # the robot node simulates, it does not learn: no numba kernels loaded for it
     from ..core.learner import OnlineLearner
 
-DEFAULT_WORLD = str(resources.files("ant_ros.tasks").joinpath("worlds/irsim_arena.yaml"))
+DEFAULT_WORLD = str(resources.files("ant_ros.tasks.worlds").joinpath("irsim_arena.yaml"))
 # the Gazebo arena (worlds/ant_arena.sdf) in ir-sim, for the Gazebo graph without Gazebo
-GAZEBO_ARENA_WORLD = str(resources.files("ant_ros.tasks").joinpath(
-    "worlds/irsim_gazebo_arena.yaml"))
+GAZEBO_ARENA_WORLD = str(resources.files("ant_ros.tasks.worlds").joinpath(
+    "irsim_gazebo_arena.yaml"))
 WINDOW = 100  # episodes: the success rate is that of the last WINDOW episodes
 
 

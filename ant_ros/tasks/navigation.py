@@ -45,6 +45,9 @@ class NavigationTask:
         self._finished: np.ndarray | None = None  # the goal of the episode that just ended
         self._distance: float | None = None
         self._start_s: float | None = None
+        # after a collision, until the lidar clears: a robot that is not moved away (Gazebo,
+        # a real robot) would otherwise collide again at every evaluation of the next episode
+        self.in_contact = False
 
     def set_goal(self, goal_xy, now_s: float) -> bool:
         """Start an episode towards ``goal_xy``; the current goal, or the goal of the episode
@@ -73,7 +76,11 @@ class NavigationTask:
         reward = c.progress_weight * progress - c.step_cost
         if distance <= c.goal_tolerance_m:
             return self._end(reward + c.arrival_bonus, "arrived")
-        if math.isfinite(min_range_m) and min_range_m < c.collision_distance_m:
+        touching = math.isfinite(min_range_m) and min_range_m < c.collision_distance_m
+        if self.in_contact and not touching:
+            self.in_contact = False
+        if touching and not self.in_contact:
+            self.in_contact = True
             return self._end(reward - c.collision_penalty, "collided")
         if self._start_s is not None and now_s - self._start_s >= c.timeout_s:
             return self._end(reward, "timeout")

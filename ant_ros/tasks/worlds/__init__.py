@@ -1,0 +1,1 @@
+"""ir-sim world files of the tasks (package data)."""
