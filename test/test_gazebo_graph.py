@@ -92,3 +92,11 @@ def test_a_robot_left_at_the_wall_collides_once_not_at_every_reading():
     assert all(task.evaluate((0.0, 0.0), 0.1, t).end is None for t in (0.3, 0.4, 0.5))
     assert task.evaluate((0.1, 0.0), 0.5, 0.6).end is None  # backed off: clear
     assert task.evaluate((0.0, 0.0), 0.1, 0.7).end == "collided"  # a new collision counts
+
+
+def test_the_episode_timeout_restarts_when_the_clock_goes_back():
+    task = NavigationTask(NavigationConfig(timeout_s=10.0))
+    task.set_goal((2.0, 0.0), 1000.0)
+    assert task.evaluate((0.0, 0.0), 1.0, 1005.0).end is None
+    assert task.evaluate((0.0, 0.0), 1.0, 1.0).end is None  # a world reset: time from 0
+    assert task.evaluate((0.0, 0.0), 1.0, 11.5).end == "timeout"  # 10 s after the reset

@@ -165,3 +165,18 @@ def test_rebasing_time_lets_the_learner_step_after_the_clock_went_back():
         agent.step_events(EventBatch.from_arrays([1], [1.0 + i * 0.05], [0.2]),
                           1.0 + i * 0.05, reward=1.0)
     assert agent.net.now_tick >= now_tick + round(0.15 / tick)
+
+
+def test_changes_that_never_reached_the_learner_are_taken_back_until_a_keyframe():
+    """A discarded packet or a refused step: the sync state takes its changes back and its
+    channels wait for a keyframe, so later keyframes are judged against the learner's values."""
+    sync = InputSync(2)
+    sync.accept(events([], []), 0, events([0, 1], [1.0, 1.0]))
+    changes, _ = sync.accept(events([0], [0.5]), 1)
+    sync.lost(changes)  # e.g. the layout was refused while it waited for its step
+    assert sync.values.tolist() == [1.0, 1.0] and not sync.synced[0] and sync.synced[1]
+    dropped, _ = sync.accept(events([0, 1], [0.25, 0.25]), 2)
+    assert dropped["channel"].tolist() == [1]  # channel 0 waits for the keyframe
+    fix, _ = sync.accept(events([], []), 3, events([0, 1], [1.75, 1.25]))
+    assert fix["channel"].tolist() == [0] and fix["value"].tolist() == [0.75]
+    assert sync.in_sync and sync.values.tolist() == [1.75, 1.25]

@@ -82,6 +82,8 @@ class NavigationTask:
         if touching and not self.in_contact:
             self.in_contact = True
             return self._end(reward - c.collision_penalty, "collided")
+        if self._start_s is not None and now_s < self._start_s:
+            self._start_s = now_s  # the clock went back (a world reset): the timer restarts
         if self._start_s is not None and now_s - self._start_s >= c.timeout_s:
             return self._end(reward, "timeout")
         return Outcome(reward, None)
