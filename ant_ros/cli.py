@@ -80,6 +80,15 @@ BENCHES = {
             "From a LaserScan publish to the resulting cmd_vel (N=512, learning on): p50/p99 "
             "latency in one process and in two processes, and the input events per second the "
             "learner keeps up with.", "few samples (a smoke test)"),
+    "continual": ("continual_bench", "forgetting, recovery and plasticity when the world "
+                  "changes and changes back",
+                  "Scenarios whose world changes and changes back (CartPole with a longer, "
+                  "heavier pole; CartPole with the motor wired backwards; Pendulum with a "
+                  "heavier pendulum; 20 changes of the backwards motor), learning never "
+                  "stopped, no task label: forgetting, recovery steps (first exposures and "
+                  "returns), plasticity at the 20th change, for the preset learner, the same "
+                  "with consolidation, and a learner reset at every change; 5 seeds each.",
+                  "short phases, 2 seeds (a smoke test, not for reporting)"),
     "demo": ("demo_bench", "where an env step's time goes in the demo",
              "Profile the demo graph (bridge, encoder, learner) with cProfile and print each "
              "part's time per env step and share.", "2,000 steps instead of 20,000"),

@@ -1,0 +1,281 @@
+"""Continual learning scenarios and their metrics (ROS-free): a task whose world changes and
+changes back (phases A, B, A, B, ...), learning never stopped, no task label given.
+
+A scenario is a Gymnasium env and two phases (settings of its physics or wiring). A run learns
+through every phase with one learner (or, for the ``reset`` system, a new learner at every
+change), and after every phase evaluates the learner frozen (a snapshot, learning off, greedy)
+on both phases. Metrics, on returns normalised between a random policy (0) and the best
+(1):
+
+- **forgetting**: a phase's frozen score at the end of its exposure minus its frozen score just
+  before its next exposure (after the other phase was learned), averaged over returns;
+- **recovery steps**: steps into an exposure until the mean of ``WINDOW`` consecutive episodes
+  reaches 90 % of the level the first exposure of that phase ended at (a moving window; an
+  exposure that never gets there counts its full length). First exposures (learning it new)
+  and later ones (returning to a known phase) are reported apart;
+- **plasticity ratio**: the recovery steps at the 20th change over those at the 2nd (both
+  returns to phase A), for runs with at least 21 phases;
+- the frozen score of every phase at the end of the run.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from ..core.config import AgentConfig
+from ..core.encoders import SendOnDeltaEncoder
+from ..core.events import EventBatch, packet_precision
+from ..core.learner import OnlineLearner
+from .direct_runner import agent_config_for
+
+WINDOW = 10  # episodes of the moving mean that recovery is judged on
+TARGET = 0.9  # of the level the phase's first exposure ended at
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """An env and its two phases (``PhaseEnv`` settings), alternated ``n_phases`` times."""
+
+    name: str
+    env_id: str
+    phase_a: dict
+    phase_b: dict
+    random_return: float  # mean return of a uniformly random policy (score 0)
+    best_return: float  # the best return (score 1)
+    n_phases: int = 6
+    phase_steps: int = 30_000
+    description: str = ""
+
+    def phase(self, index: int) -> dict:
+        return self.phase_a if index % 2 == 0 else self.phase_b
+
+    def score(self, episode_return: float) -> float:
+        return (episode_return - self.random_return) / (self.best_return - self.random_return)
+
+
+SCENARIOS = {
+    "cartpole-physics": Scenario(
+        "cartpole-physics", "CartPole-v1", {}, {"length": 1.0, "masspole": 0.2},
+        random_return=22.0, best_return=500.0,
+        description="CartPole-v1; B: a pole twice as long and twice as heavy"),
+    "cartpole-reversed": Scenario(
+        "cartpole-reversed", "CartPole-v1", {}, {"reversed": True},
+        random_return=22.0, best_return=500.0,
+        description="CartPole-v1; B: the motor wired backwards (actions swapped)"),
+    "pendulum-mass": Scenario(
+        "pendulum-mass", "Pendulum-v1", {}, {"m": 1.4},
+        random_return=-1230.0, best_return=-150.0,
+        description="Pendulum-v1; B: a 40 % heavier pendulum"),
+    "cartpole-reversed-long": Scenario(
+        "cartpole-reversed-long", "CartPole-v1", {}, {"reversed": True},
+        random_return=22.0, best_return=500.0, n_phases=21, phase_steps=12_000,
+        description="cartpole-reversed with 20 changes, for loss of plasticity"),
+}
+
+
+class PhaseEnv(gym.Wrapper):
+    """An env whose physics or wiring a phase sets: CartPole ``length``/``masspole``/
+    ``reversed`` (the two actions swapped), Pendulum ``m``/``l``."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        base = env.unwrapped
+        self._defaults = {name: getattr(base, name) for name in ("length", "masspole", "m", "l")
+                          if hasattr(base, name)}
+        self.reversed = False
+
+    def set_phase(self, settings: dict) -> None:
+        base = self.env.unwrapped
+        values = {**self._defaults, **{k: v for k, v in settings.items() if k != "reversed"}}
+        unknown = set(values) - set(self._defaults)
+        if unknown:
+            raise ValueError(f"{self.env.spec.id} has no setting {sorted(unknown)}")
+        for name, value in values.items():
+            setattr(base, name, float(value))
+        if hasattr(base, "masscart"):  # CartPole caches these
+            base.total_mass = base.masspole + base.masscart
+            base.polemass_length = base.masspole * base.length
+        self.reversed = bool(settings.get("reversed", False))
+        if self.reversed and not isinstance(self.action_space, gym.spaces.Discrete):
+            raise ValueError("reversed needs two discrete actions")
+
+    def step(self, action):
+        if self.reversed:
+            action = 1 - int(action)
+        return self.env.step(action)
+
+
+@dataclass
+class Exposure:
+    """One phase of a run: its learning episodes (returns, end steps counted from the phase's
+    start) and the frozen scores of both phases after it."""
+
+    phase: int  # 0: A, 1: B
+    returns: list[float] = field(default_factory=list)
+    end_steps: list[int] = field(default_factory=list)
+    frozen: tuple[float, float] = (math.nan, math.nan)  # scores of A and B after this phase
+
+
+class Agent:
+    """A learner fed as the ROS graph feeds it (send-on-delta events, float32 values)."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.learner = OnlineLearner(config)
+        self.encoder = SendOnDeltaEncoder(self.learner.n_inputs, 0.0)
+        self.dt = config.network.tick_s
+        self.time_s = 0.0
+
+    def step(self, obs, reward=None, terminated=False, truncated=False, deterministic=False):
+        self.time_s += self.dt
+        channels, deltas = self.encoder.encode(np.asarray(obs, np.float64), self.time_s)
+        events = EventBatch(channels.astype(np.int64), np.full(channels.size, self.time_s),
+                            packet_precision(deltas))
+        return self.learner.step_events(
+            events, self.time_s, reward=None if reward is None else float(np.float32(reward)),
+            terminated=terminated, truncated=truncated, deterministic=deterministic)
+
+    def frozen_return(self, env: PhaseEnv, episodes: int, seed: int) -> float:
+        """Mean return of ``episodes`` greedy episodes with learning off; the learner (and its
+        encoder and clock) are restored exactly afterwards."""
+        snapshot = {k: np.array(v, copy=True)  # copies: state() hands out the live arrays
+                    for k, v in self.learner.state(settle=False).items()}
+        encoder, time_s, learning = (copy.deepcopy(self.encoder), self.time_s,
+                                     self.learner.config.learning.learning_enabled)
+        self.learner.set_learning_enabled(False)
+        total = 0.0
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=seed + episode)
+            action = self.step(obs, deterministic=True)
+            done = False
+            while not done:
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += float(reward)
+                done = terminated or truncated
+                action = self.step(obs, reward, terminated, truncated, deterministic=True)
+        self.learner.set_learning_enabled(learning)
+        self.learner.load_state(snapshot)
+        self.encoder, self.time_s = encoder, time_s
+        return total / episodes
+
+
+def scenario_config(scenario: Scenario, system: str, seed: int,
+                    consolidation_strength: float) -> AgentConfig:
+    """The task's preset (as ``ant-ros train`` uses it), with consolidation for the
+    ``consolidation`` system."""
+    env = gym.make(scenario.env_id)
+    config = agent_config_for(env, scenario.env_id, seed)
+    env.close()
+    if system == "consolidation":
+        config = dataclasses.replace(config, learning=dataclasses.replace(
+            config.learning, consolidation_strength=consolidation_strength)).validate()
+    return config
+
+
+SYSTEMS = ("plain", "consolidation", "reset")
+
+
+def run_scenario(scenario: Scenario, system: str, seed: int, phase_steps: int | None = None,
+                 n_phases: int | None = None, eval_episodes: int = 5,
+                 consolidation_strength: float = 1.0) -> list[Exposure]:
+    """Learn through the scenario's phases with ``system`` (``plain``: the preset, learning
+    on throughout; ``consolidation``: the same with consolidation on; ``reset``: a new learner
+    at every change)."""
+    if system not in SYSTEMS:
+        raise ValueError(f"system must be one of {SYSTEMS}")
+    phase_steps = phase_steps or scenario.phase_steps
+    n_phases = n_phases or scenario.n_phases
+    config = scenario_config(scenario, system, seed, consolidation_strength)
+    env = PhaseEnv(gym.make(scenario.env_id))
+    evaluation = PhaseEnv(gym.make(scenario.env_id))
+    agent = Agent(config)
+    env.action_space.seed(seed)
+    exposures: list[Exposure] = []
+    obs, _ = env.reset(seed=seed)
+    for index in range(n_phases):
+        if index > 0 and system == "reset":
+            agent = Agent(config)
+        env.set_phase(scenario.phase(index))
+        exposure = Exposure(index % 2)
+        # the episode under way at a change ends there (truncated): the world changed
+        obs, _ = env.reset()
+        action = agent.step(obs)
+        episode_return = 0.0
+        for step in range(1, phase_steps + 1):
+            obs, reward, terminated, truncated, _ = env.step(action)
+            episode_return += float(reward)
+            truncated = truncated or step == phase_steps
+            action = agent.step(obs, reward, terminated, truncated)
+            if terminated or truncated:
+                if not (step == phase_steps and not terminated):  # not a cut-off episode
+                    exposure.returns.append(episode_return)
+                    exposure.end_steps.append(step)
+                episode_return = 0.0
+                if step < phase_steps:
+                    obs, _ = env.reset()
+                    action = agent.step(obs)
+        scores = []
+        for phase in (0, 1):
+            evaluation.set_phase(scenario.phase(phase))
+            scores.append(scenario.score(agent.frozen_return(
+                evaluation, eval_episodes, seed=10_000 * (seed + 1) + 100 * index)))
+        exposure.frozen = (scores[0], scores[1])
+        exposures.append(exposure)
+    env.close()
+    evaluation.close()
+    return exposures
+
+
+def adapt_steps(scenario: Scenario, exposure: Exposure, target: float,
+                phase_steps: int) -> float:
+    """Steps into the exposure until the mean score of ``WINDOW`` consecutive episodes reaches
+    ``target`` (``phase_steps`` if it never does)."""
+    scores = [scenario.score(r) for r in exposure.returns]
+    for end in range(WINDOW, len(scores) + 1):
+        if np.mean(scores[end - WINDOW:end]) >= target:
+            return float(exposure.end_steps[end - 1])
+    return float(phase_steps)
+
+
+def level(scenario: Scenario, exposure: Exposure) -> float:
+    """The score an exposure ended at: its last ``WINDOW`` episodes."""
+    if not exposure.returns:
+        return math.nan
+    return float(np.mean([scenario.score(r) for r in exposure.returns[-WINDOW:]]))
+
+
+def run_metrics(scenario: Scenario, exposures: list[Exposure], phase_steps: int) -> dict[str, Any]:
+    """The metrics of one run (see the module docstring)."""
+    targets = {}
+    first, later = [], []
+    for exposure in exposures:
+        if exposure.phase not in targets:
+            targets[exposure.phase] = TARGET * level(scenario, exposure)
+            first.append(adapt_steps(scenario, exposure, targets[exposure.phase], phase_steps))
+        else:
+            later.append(adapt_steps(scenario, exposure, targets[exposure.phase], phase_steps))
+    forgetting = []
+    last_frozen: dict[int, float] = {}
+    for index, exposure in enumerate(exposures):
+        phase = exposure.phase
+        if phase in last_frozen:
+            before = exposures[index - 1].frozen[phase]  # after the other phase was learned
+            forgetting.append(last_frozen[phase] - before)
+        last_frozen[phase] = exposure.frozen[phase]
+    adapt = [adapt_steps(scenario, e, targets[e.phase], phase_steps) for e in exposures]
+    plasticity = adapt[20] / adapt[2] if len(exposures) >= 21 and adapt[2] > 0 else math.nan
+    return {
+        "forgetting": float(np.mean(forgetting)) if forgetting else math.nan,
+        "recovery_steps_first": float(np.mean(first)),
+        "recovery_steps_first_b": first[1] if len(first) > 1 else math.nan,
+        "recovery_steps_return": float(np.mean(later)) if later else math.nan,
+        "plasticity_ratio": float(plasticity),
+        "final_frozen_a": exposures[-1].frozen[0], "final_frozen_b": exposures[-1].frozen[1],
+        "phase_end_scores": [level(scenario, e) for e in exposures],
+    }

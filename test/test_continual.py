@@ -1,0 +1,100 @@
+"""Continual-learning scenarios: phases change the real Gymnasium envs, the frozen evaluation
+leaves the learner exactly as it was, the metrics are the defined ones, the bench's rows."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from ant_ros.bench import continual_bench
+from ant_ros.tasks.continual import (SCENARIOS, Agent, Exposure, PhaseEnv, adapt_steps,
+                                     run_metrics, scenario_config)
+
+
+def test_phases_change_cartpole_physics_and_wiring_and_change_back():
+    env = PhaseEnv(gym.make("CartPole-v1"))
+    base = env.unwrapped
+    env.set_phase({"length": 1.0, "masspole": 0.2})
+    assert base.length == 1.0 and base.polemass_length == pytest.approx(0.2)
+    assert base.total_mass == pytest.approx(1.2)
+    env.set_phase({"reversed": True})
+    assert base.length == 0.5 and base.total_mass == pytest.approx(1.1) and env.reversed
+    twin = gym.make("CartPole-v1")
+    env.reset(seed=4)
+    twin.reset(seed=4)
+    for action in (0, 0, 1, 0):  # swapped: the same states as the opposite actions
+        np.testing.assert_array_equal(env.step(action)[0], twin.step(1 - action)[0])
+    with pytest.raises(ValueError):
+        env.set_phase({"m": 2.0})
+    pendulum = PhaseEnv(gym.make("Pendulum-v1"))
+    pendulum.set_phase({"m": 1.4})
+    assert pendulum.unwrapped.m == 1.4
+    pendulum.set_phase({})
+    assert pendulum.unwrapped.m == 1.0
+
+
+def test_a_frozen_evaluation_leaves_the_learner_as_it_was():
+    """The same actions and, once both are settled, the same state (to rounding: restoring a
+    state recomputes the drives from the weights) as a learner that was never evaluated."""
+    scenario = SCENARIOS["cartpole-reversed"]
+    config = scenario_config(scenario, "plain", 0, 1.0)
+    agents = [Agent(config), Agent(config)]
+    envs = [PhaseEnv(gym.make("CartPole-v1")) for _ in agents]
+    actions = [[], []]
+    for k, (agent, env) in enumerate(zip(agents, envs)):
+        obs, _ = env.reset(seed=1)
+        action = agent.step(obs)
+        for step in range(300):
+            if k == 1 and step == 150:
+                frozen = agent.frozen_return(PhaseEnv(gym.make("CartPole-v1")), 2, seed=5)
+                assert frozen > 0 and agent.learner.config.learning.learning_enabled
+            obs, reward, terminated, truncated, _ = env.step(action)
+            action = agent.step(obs, reward, terminated, truncated)
+            if terminated or truncated:
+                obs, _ = env.reset()
+                action = agent.step(obs)
+            actions[k].append(action)
+    assert actions[0] == actions[1]
+    settled = [agent.learner.state() for agent in agents]
+    for key, value in settled[0].items():
+        if key != "net.count":  # operation counters (the evaluation's steps are counted)
+            np.testing.assert_allclose(np.asarray(settled[1][key], np.float64),
+                                       np.asarray(value, np.float64), rtol=1e-9, atol=1e-12,
+                                       err_msg=key)
+
+
+def _exposure(phase, returns, frozen, spacing=100):
+    return Exposure(phase, list(returns), [spacing * (i + 1) for i in range(len(returns))],
+                    frozen)
+
+
+def test_the_metrics_are_the_defined_ones():
+    scenario = SCENARIOS["cartpole-reversed"]  # score = (R - 22) / 478
+    good, bad = 500.0, 22.0
+    exposures = [
+        _exposure(0, [bad] * 10 + [good] * 10, (1.0, 0.0)),  # A learned: level 1
+        _exposure(1, [bad] * 20 + [good] * 10, (0.25, 1.0)),  # B learned, A forgotten to 0.25
+        _exposure(0, [good] * 12, (1.0, 0.5)),  # A back at once
+    ]
+    metrics = run_metrics(scenario, exposures, phase_steps=5000)
+    assert metrics["forgetting"] == pytest.approx(1.0 - 0.25)
+    # the first window with 9 of 10 good episodes: the 19th and the 29th episode
+    assert metrics["recovery_steps_first"] == pytest.approx((1900 + 2900) / 2)
+    assert metrics["recovery_steps_return"] == 1000  # the first window of 10 episodes
+    assert math.isnan(metrics["plasticity_ratio"])  # needs 21 phases
+    never = _exposure(0, [bad] * 30, (0.0, 0.0))
+    assert adapt_steps(scenario, never, 0.9, 5000) == 5000  # censored at the phase length
+
+
+def test_the_bench_gives_a_row_per_scenario_and_system():
+    rows = continual_bench.run(quick=True, scenarios=("cartpole-reversed",))
+    assert [(r["scenario"], r["system"]) for r in rows] == [
+        ("cartpole-reversed", s) for s in ("plain", "consolidation", "reset")]
+    for row in rows:
+        assert {"scenario", "system", "seeds", "forgetting", "recovery_steps_first",
+                "recovery_steps_return", "plasticity_ratio", "new_phase_slowdown"} <= row.keys()
+        assert row["seeds"] == 2 and len(row["phase_end_scores"]) == 6
+        assert row["recovery_steps_first"] > 0
+    assert rows[0]["new_phase_slowdown"] == 0.0  # plain against itself
+    assert "needs torch" in continual_bench.format_table(rows)
