@@ -14,6 +14,8 @@ export OPENBLAS_NUM_THREADS ?= 1
 # claims its own ROS domain, but the timing tests want the cores), and the two editable
 # installs rewrite the same ant_ros.egg-info in the source tree.
 .NOTPARALLEL:
+# A failing Jazzy suite does not hide the Kilted one: make test runs both, then fails.
+MAKEFLAGS += --keep-going
 
 .PHONY: demo test test-jazzy test-kilted bench venv venv-kilted clean
 
