@@ -26,7 +26,6 @@ setup(
     maintainer_email="maintainers@ant-ros.dev",
     description="Online learning on the robot with an asynchronous event-driven neural network.",
     license="Apache-2.0",
-    tests_require=["pytest"],
     python_requires=">=3.10",
     entry_points={
         "console_scripts": [
