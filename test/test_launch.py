@@ -261,3 +261,28 @@ def test_a_node_refusing_its_parameters_exits_with_the_reason(tmp_path, node, pa
     assert "cannot start:" in done.stderr and reason in done.stderr
     assert "Traceback" not in done.stderr
     assert ("1.0, not 1" in done.stderr) == ("DOUBLE" in done.stderr)  # the hint only for floats
+
+
+@pytest.mark.parametrize("module", ["ant_ros.nodes.nav_reward_node",
+                                    "ant_ros.nodes.goal_source_node"])
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_an_idle_node_stops_on_a_signal(module, stop_signal):
+    """A node with no input and no timer (here: before its first message; also an inactive
+    lifecycle node, or sim time without /clock) still serves SIGINT and SIGTERM promptly, so
+    ros2 launch does not have to escalate to SIGKILL."""
+    child = subprocess.Popen([sys.executable, "-m", module, "--ros-args", "-p",
+                              "use_sim_time:=true"], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        ros = RosHarness()
+        node_name = module.rsplit(".", 1)[1].replace("_node", "")
+        assert ros.spin_until(lambda: f"ant_{node_name}" in ros.probe.get_node_names(),
+                              timeout=60.0)
+        ros.close()
+        child.send_signal(stop_signal)
+        output, _ = child.communicate(timeout=5)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 0, output

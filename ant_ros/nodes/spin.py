@@ -16,6 +16,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from ..core.config import ConfigError
 
+WAKE_PERIOD_S = 0.2  # the longest a SIGINT or SIGTERM waits to be served
 # what a node refuses at start because of its parameters, exit code 2
 _STARTUP_ERRORS = (ConfigError, ParameterException)
 
@@ -36,7 +37,12 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = No
         nodes = make_nodes()
         for node in nodes:
             executor.add_node(node)
-        executor.spin()
+        # spin_once with a timeout, not spin(): the signal handlers (Python) run only when the
+        # executor returns to Python, which an idle node (no input, no timer: an inactive
+        # lifecycle node, the reward node before its first message, sim time without /clock)
+        # would otherwise never do
+        while executor.context.ok():
+            executor.spin_once(timeout_sec=WAKE_PERIOD_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except _STARTUP_ERRORS as exc:
@@ -57,7 +63,7 @@ def spin_nodes(make_nodes: Callable[[], list[Node]], args: list[str] | None = No
 
 
 def _interrupt(signum, frame) -> None:
-    """SIGINT or SIGTERM: leave the spin (the executor wakes at least every watchdog period)."""
+    """SIGINT or SIGTERM: leave the spin (the executor returns every WAKE_PERIOD_S)."""
     raise KeyboardInterrupt
 
 
