@@ -8,6 +8,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Float32MultiArray, Int32
+from std_srvs.srv import Trigger
 
 from ant_ros.conversions import make_spike_packet
 from ant_ros.nodes.encoder_node import ManagedEncoderNode
@@ -76,6 +77,8 @@ def test_the_managed_learner_follows_its_lifecycle(ros, tmp_path):
     steps, count = node.steps, len(commands)
     ros.spin_for(0.3, each=send)
     assert node.steps == steps and len(commands) == count  # nothing learned, nothing sent
+    reset = ros.probe.create_client(Trigger, "/ant_learner/reset_episode")
+    assert not ros.call(reset, Trigger.Request()).success and node.steps == steps
     np.testing.assert_array_equal(node.learner.net.readout, learned)
 
     assert life.transition(Transition.TRANSITION_ACTIVATE)  # and back

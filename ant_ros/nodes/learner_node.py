@@ -532,6 +532,9 @@ class LearnerBehaviour:
         return response
 
     def _srv_reset(self, request, response):
+        if not self._outputs_active():  # an inactive managed node learns nothing
+            response.success, response.message = False, "the learner is not active"
+            return response
         now = self._now_s()
         self._take_step(self.assembler.take(now, episode_end=False), now)
         response.success, response.message = True, "episode ended (truncated)"
