@@ -97,7 +97,8 @@ BENCHES = {
 
 def _bench(args: argparse.Namespace) -> int:
     bench = importlib.import_module(f"ant_ros.bench.{BENCHES[args.bench][0]}")
-    rows = bench.run(quick=args.quick)
+    options = {"scenarios": tuple(args.scenario)} if getattr(args, "scenario", None) else {}
+    rows = bench.run(quick=args.quick, **options)
     print(json.dumps(rows, indent=1) if args.json else bench.format_table(rows))
     return 0
 
@@ -193,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
         one = bench_sub.add_parser(name, help=short, description=text)
         one.add_argument("--json", action="store_true", help="print a JSON list of rows")
         one.add_argument("--quick", action="store_true", help=quick)
+        if name == "continual":
+            from .tasks.continual import SCENARIOS
+            one.add_argument("--scenario", action="append", choices=sorted(SCENARIOS),
+                             help="run only this scenario (repeatable; default: the Gymnasium "
+                             "ones; the navigation ones take hours at full length)")
         one.set_defaults(func=_bench)
 
     run = sub.add_parser("run", help="the encoder and learner nodes in one process",

@@ -98,3 +98,34 @@ def test_the_bench_gives_a_row_per_scenario_and_system():
         assert row["recovery_steps_first"] > 0
     assert rows[0]["new_phase_slowdown"] == 0.0  # plain against itself
     assert "needs torch" in continual_bench.format_table(rows)
+
+
+def test_robot_changes_slow_the_wheels_turn_the_lidar_and_kill_a_sector():
+    from ant_ros.tasks.irsim_navigation import IrSimRobot, RobotChange
+    robots = [IrSimRobot(seed=2), IrSimRobot(seed=2)]
+    robots[1].change = RobotChange(speed_gain=0.5)
+    for robot in robots:
+        for _ in range(5):
+            robot.step(np.array([0.4, 0.0]))
+    moved = [r.odometry().linear_x for r in robots]
+    assert moved[1] == pytest.approx(moved[0] / 2)
+    robot = IrSimRobot(seed=3)
+    plain = robot.scan().ranges
+    robot.change = RobotChange(lidar_rotation_rad=float(np.pi / 2))
+    turned = robot.scan()
+    shift = int(round(np.pi / 2 / turned.angle_increment))
+    np.testing.assert_array_equal(turned.ranges, np.roll(plain, -shift))
+    robot.change = RobotChange(dead_sector_rad=(-0.5, 0.5))
+    dead = robot.scan()
+    angles = dead.angle_min + dead.angle_increment * np.arange(dead.ranges.size)
+    front = (angles >= -0.5) & (angles < 0.5)
+    assert np.all(np.isinf(dead.ranges[front]))
+    np.testing.assert_array_equal(dead.ranges[~front], plain[~front])
+
+
+def test_a_navigation_scenario_runs_through_its_phases():
+    from ant_ros.tasks.continual import run_scenario
+    exposures = run_scenario(SCENARIOS["navigation-arena"], "plain", 0, phase_steps=150,
+                             n_phases=2, eval_episodes=1)
+    assert [e.phase for e in exposures] == [0, 1]
+    assert all(0.0 <= score <= 1.0 for e in exposures for score in e.frozen)

@@ -1,8 +1,10 @@
 """``ant-ros bench continual``: what happens when the robot's world changes and changes back.
 
-Every scenario of ``ant_ros.tasks.continual`` (CartPole with changed physics, CartPole with the
-motor wired backwards, Pendulum with a heavier pendulum, and a 20-change CartPole run for loss
-of plasticity), for each system in the same run: ``plain`` (the task's preset, learning never
+The scenarios of ``ant_ros.tasks.continual`` (by default the Gymnasium ones: CartPole with
+changed physics, CartPole with the motor wired backwards, Pendulum with a heavier pendulum, and
+a 20-change CartPole run for loss of plasticity; the ir-sim navigation ones, a rearranged arena,
+half-speed wheels, a lidar turned 90 degrees and a dead lidar sector, with ``--scenario``), for
+each system in the same run: ``plain`` (the task's preset, learning never
 stopped: plain continual updating; the presets have consolidation off), ``consolidation`` (the
 same learner with consolidation on) and ``reset`` (a new learner at every change: no transfer,
 the reference for recovery speed). SB3 PPO continuing across changes is not run: it needs torch
@@ -23,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from ..tasks.continual import SCENARIOS, SYSTEMS, run_metrics, run_scenario
+from ..tasks.continual import NAVIGATION, SCENARIOS, SYSTEMS, run_metrics, run_scenario
 
 SEEDS = 5
 EVAL_EPISODES = 5
@@ -54,13 +56,16 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
         jobs: int | None = None) -> list[dict]:
     seeds = QUICK["seeds"] if quick else SEEDS
     eval_episodes = QUICK["eval_episodes"] if quick else EVAL_EPISODES
-    names = scenarios or tuple(SCENARIOS)
+    # by default the Gymnasium scenarios (about an hour on two cores); the navigation ones on
+    # request (--scenario): hours each at full length
+    names = scenarios or tuple(n for n, sc in SCENARIOS.items() if sc.env_id != NAVIGATION)
     work = []
     for name in names:
         scenario = SCENARIOS[name]
         steps = scenario.phase_steps
         if quick:
-            steps = QUICK["long_phase_steps"] if scenario.n_phases > 6 else QUICK["phase_steps"]
+            steps = (QUICK["long_phase_steps"] if scenario.n_phases > 6 or
+                     scenario.env_id == NAVIGATION else QUICK["phase_steps"])
         work += [(name, system, seed, steps, eval_episodes)
                  for system in SYSTEMS for seed in range(seeds)]
     workers = jobs or min(len(work), os.cpu_count() or 1)

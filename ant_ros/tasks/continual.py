@@ -1,7 +1,10 @@
 """Continual learning scenarios and their metrics (ROS-free): a task whose world changes and
 changes back (phases A, B, A, B, ...), learning never stopped, no task label given.
 
-A scenario is a Gymnasium env and two phases (settings of its physics or wiring). A run learns
+A scenario is a Gymnasium env and two phases (settings of its physics or wiring), or the ir-sim
+navigation task (``NAVIGATION``) and two phases of the robot and its arena (``RobotChange``
+fields, or ``world: "b"`` for the rearranged arena); a navigation episode scores 1 if it reached
+its goal, else 0. A run learns
 through every phase with one learner (or, for the ``reset`` system, a new learner at every
 change), and after every phase evaluates the learner frozen (a snapshot, learning off, greedy)
 on both phases. Metrics, on returns normalised between a random policy (0) and the best
@@ -60,6 +63,8 @@ class Scenario:
         return (episode_return - self.random_return) / (self.best_return - self.random_return)
 
 
+NAVIGATION = "irsim-navigation"
+
 SCENARIOS = {
     "cartpole-physics": Scenario(
         "cartpole-physics", "CartPole-v1", {}, {"length": 1.0, "masspole": 0.2},
@@ -77,6 +82,21 @@ SCENARIOS = {
         "cartpole-reversed-long", "CartPole-v1", {}, {"reversed": True},
         random_return=22.0, best_return=500.0, n_phases=21, phase_steps=12_000,
         description="cartpole-reversed with 20 changes, for loss of plasticity"),
+    "navigation-arena": Scenario(
+        "navigation-arena", NAVIGATION, {}, {"world": "b"}, 0.0, 1.0, phase_steps=50_000,
+        description="ir-sim navigation; B: the obstacles rearranged"),
+    "navigation-half-speed": Scenario(
+        "navigation-half-speed", NAVIGATION, {}, {"speed_gain": 0.5}, 0.0, 1.0,
+        phase_steps=50_000, description="ir-sim navigation; B: wheels at half the speed"),
+    "navigation-lidar-rotated": Scenario(
+        "navigation-lidar-rotated", NAVIGATION, {}, {"lidar_rotation_rad": math.pi / 2},
+        0.0, 1.0, phase_steps=50_000,
+        description="ir-sim navigation; B: the lidar mounted turned by 90 degrees"),
+    "navigation-dead-sector": Scenario(
+        "navigation-dead-sector", NAVIGATION, {}, {"dead_sector_rad": (-math.pi / 4,
+                                                                         math.pi / 4)},
+        0.0, 1.0, phase_steps=50_000,
+        description="ir-sim navigation; B: the lidar's front quarter dead (no returns)"),
 }
 
 
@@ -167,11 +187,15 @@ class Agent:
 
 def scenario_config(scenario: Scenario, system: str, seed: int,
                     consolidation_strength: float) -> AgentConfig:
-    """The task's preset (as ``ant-ros train`` uses it), with consolidation for the
-    ``consolidation`` system."""
-    env = gym.make(scenario.env_id)
-    config = agent_config_for(env, scenario.env_id, seed)
-    env.close()
+    """The task's preset (as ``ant-ros train`` uses it; navigation: ``ant_learner``'s in
+    config/robot.yaml), with consolidation for the ``consolidation`` system."""
+    if scenario.env_id == NAVIGATION:
+        from .irsim_navigation import navigation_agent_config
+        config = navigation_agent_config(None, seed, _navigation_channels())
+    else:
+        env = gym.make(scenario.env_id)
+        config = agent_config_for(env, scenario.env_id, seed)
+        env.close()
     if system == "consolidation":
         config = dataclasses.replace(config, learning=dataclasses.replace(
             config.learning, consolidation_strength=consolidation_strength)).validate()
@@ -192,6 +216,9 @@ def run_scenario(scenario: Scenario, system: str, seed: int, phase_steps: int | 
     phase_steps = phase_steps or scenario.phase_steps
     n_phases = n_phases or scenario.n_phases
     config = scenario_config(scenario, system, seed, consolidation_strength)
+    if scenario.env_id == NAVIGATION:
+        return _run_navigation(scenario, system, seed, phase_steps, n_phases, eval_episodes,
+                               config)
     env = PhaseEnv(gym.make(scenario.env_id))
     evaluation = PhaseEnv(gym.make(scenario.env_id))
     agent = Agent(config)
@@ -279,3 +306,87 @@ def run_metrics(scenario: Scenario, exposures: list[Exposure], phase_steps: int)
         "final_frozen_a": exposures[-1].frozen[0], "final_frozen_b": exposures[-1].frozen[1],
         "phase_end_scores": [level(scenario, e) for e in exposures],
     }
+
+
+# -- navigation ---------------------------------------------------------------------------------
+
+
+def _navigation_channels() -> int:
+    from .irsim_navigation import FrameEncoder
+    from .parameter_files import ROBOT_CONFIG, node_parameters
+    return FrameEncoder(node_parameters(ROBOT_CONFIG, "ant_encoder")).n_channels
+
+
+def _navigation_robot(settings: dict, seed: int):
+    """The ir-sim robot of a phase: its arena, and what changed on it."""
+    from .irsim_navigation import DEFAULT_WORLD, IrSimConfig, IrSimRobot, RobotChange
+    from importlib import resources
+    world = (str(resources.files("ant_ros.tasks.worlds").joinpath("irsim_arena_b.yaml"))
+             if settings.get("world") == "b" else DEFAULT_WORLD)
+    robot = IrSimRobot(IrSimConfig(world=world), seed=seed)
+    robot.change = RobotChange(**{k: v for k, v in settings.items() if k != "world"})
+    return robot
+
+
+def _run_navigation(scenario: Scenario, system: str, seed: int, phase_steps: int,
+                    n_phases: int, eval_episodes: int, config: AgentConfig) -> list[Exposure]:
+    """The navigation loop of ``train_navigation`` through the phases; the robot (and, for a
+    new arena, its world) changes at each change, the learner goes on."""
+    from .irsim_navigation import FrameEncoder, NavigationLoop
+    from .navigation import NavigationConfig, NavigationTask
+    from .parameter_files import ROBOT_CONFIG, config_from_values, node_parameters
+    encoder_params = node_parameters(ROBOT_CONFIG, "ant_encoder")
+    task_config = config_from_values(NavigationConfig,
+                                     node_parameters(ROBOT_CONFIG, "ant_nav_reward"))
+    loop = NavigationLoop(_navigation_robot(scenario.phase(0), seed), FrameEncoder(encoder_params),
+                          NavigationTask(task_config), OnlineLearner(config))
+    exposures = []
+    for index in range(n_phases):
+        if index > 0:
+            # the episode under way ends at the change (truncated); the world changes
+            now = loop.frames * loop.robot.dt
+            loop.frames += 1
+            loop.learner.step_events(EventBatch.from_arrays([], [], []), now, reward=0.0,
+                                     truncated=True)
+            if system == "reset":
+                loop.learner, loop.encoder = OnlineLearner(config), FrameEncoder(encoder_params)
+            loop.robot = _navigation_robot(scenario.phase(index), seed + 1000 * index)
+            loop.task = NavigationTask(task_config)
+        exposure = Exposure(index % 2)
+        start = loop.robot.steps
+        while loop.robot.steps - start < phase_steps:
+            end = loop.frame()
+            if end is not None:
+                exposure.returns.append(1.0 if end == "arrived" else 0.0)
+                exposure.end_steps.append(loop.robot.steps - start)
+        exposure.frozen = tuple(_navigation_frozen(loop, scenario.phase(phase), eval_episodes,
+                                                   seed=50_000 + 100 * index + phase,
+                                                   task_config=task_config)
+                                for phase in (0, 1))
+        exposures.append(exposure)
+    return exposures
+
+
+def _navigation_frozen(loop, settings: dict, episodes: int, seed: int, task_config) -> float:
+    """The share of ``episodes`` greedy episodes with learning off that reach their goal, on a
+    robot of the phase; the learner is restored afterwards."""
+    from .irsim_navigation import NavigationLoop
+    from .navigation import NavigationTask
+    learner = loop.learner
+    snapshot = {k: np.array(v, copy=True) for k, v in learner.state(settle=False).items()}
+    learning = learner.config.learning.learning_enabled
+    learner.set_learning_enabled(False)
+    evaluation = NavigationLoop(_navigation_robot(settings, seed), copy.deepcopy(loop.encoder),
+                                NavigationTask(task_config), learner)
+    evaluation.frames = loop.frames
+    reached, ended = 0, 0
+    limit = episodes * 2000
+    while ended < episodes and limit > 0:
+        end = evaluation.frame(deterministic=True)
+        limit -= 1
+        if end is not None:
+            ended += 1
+            reached += end == "arrived"
+    learner.set_learning_enabled(learning)
+    learner.load_state(snapshot)
+    return reached / max(ended, 1)

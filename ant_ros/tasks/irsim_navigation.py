@@ -55,6 +55,16 @@ class IrSimConfig:
 
 
 @dataclass(frozen=True)
+class RobotChange:
+    """What can change on the simulated robot while it learns (a worn motor, a bumped lidar, a
+    dead lidar sector), for continual-learning scenarios; the defaults change nothing."""
+
+    speed_gain: float = 1.0  # the wheels deliver this share of the commanded speeds
+    lidar_rotation_rad: float = 0.0  # the lidar is mounted turned by this angle
+    dead_sector_rad: tuple[float, float] = (0.0, 0.0)  # beams in [from, to): no return
+
+
+@dataclass(frozen=True)
 class LidarScan:
     """A lidar scan in the fields and precision (float32) of sensor_msgs/LaserScan; REP-117:
     ``+inf`` where a beam has no return within range."""
@@ -106,6 +116,7 @@ class IrSimRobot:
         self.steps = 0
         self.episodes = 0
         self.goal = np.zeros(2)
+        self.change = RobotChange()
         self.new_episode()
 
     def _free_point(self) -> np.ndarray:
@@ -136,7 +147,8 @@ class IrSimRobot:
     def step(self, command: np.ndarray) -> None:
         """Advance one step with ``command`` (forward m/s, turn rad/s; ir-sim clips it to the
         robot's velocity limits)."""
-        self.env.step(np.asarray(command, np.float64).reshape(2, 1))
+        command = np.asarray(command, np.float64) * self.change.speed_gain
+        self.env.step(command.reshape(2, 1))
         self.steps += 1
 
     @property
@@ -148,8 +160,25 @@ class IrSimRobot:
         ranges = np.asarray(data["ranges"], dtype=np.float32)
         # REP-117: no return within range is +inf
         ranges = np.where(ranges >= float(data["range_max"]), np.float32(np.inf), ranges)
+        change = self.change
+        if change.lidar_rotation_rad or change.dead_sector_rad[0] != change.dead_sector_rad[1]:
+            ranges = self._changed_scan(ranges, float(data["angle_min"]),
+                                        float(data["angle_increment"]))
         return LidarScan(*(float(np.float32(data[key])) for key in (
             "angle_min", "angle_max", "angle_increment", "range_min", "range_max")), ranges)
+
+    def _changed_scan(self, ranges: np.ndarray, angle_min: float,
+                      increment: float) -> np.ndarray:
+        """The scan of a lidar turned by ``lidar_rotation_rad`` (beam i now sees what beam
+        i + shift saw), with the dead sector's beams reporting no return."""
+        change = self.change
+        shift = int(round(change.lidar_rotation_rad / increment))
+        ranges = np.roll(ranges, -shift)
+        start, end = change.dead_sector_rad
+        if start != end:
+            angles = angle_min + increment * np.arange(ranges.size)
+            ranges = np.where((angles >= start) & (angles < end), np.float32(np.inf), ranges)
+        return ranges
 
     def odometry(self) -> OdometryReading:
         x, y, yaw = (float(v) for v in np.asarray(self.robot.state).ravel()[:3])
