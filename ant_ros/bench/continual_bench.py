@@ -31,7 +31,7 @@ SEEDS = 5
 EVAL_EPISODES = 5
 CONSOLIDATION_STRENGTH = 1.0
 QUICK = {"seeds": 2, "phase_steps": 1_500, "long_phase_steps": 600, "eval_episodes": 1}
-METRICS = ("forgetting", "recovery_steps_first", "recovery_steps_return", "plasticity_ratio",
+METRICS = ("forgetting", "phases_learned", "recovery_steps_first", "recovery_steps_return", "plasticity_ratio",
            "final_frozen_a", "final_frozen_b")
 
 
@@ -84,12 +84,16 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
             for metric in METRICS:
                 row[metric], row[f"{metric}_sd"] = _mean_sd([r[metric] for r in runs])
             own_b = [r["recovery_steps_first_b"] for r in runs]
-            row["new_phase_slowdown"] = (float(np.mean(own_b) / np.mean(plain_b) - 1.0)
-                                         if np.mean(plain_b) > 0 else None)
+            row["new_phase_slowdown"] = (float(np.nanmean(own_b) / np.nanmean(plain_b) - 1.0)
+                                         if _finite(own_b) and _finite(plain_b) else None)
             row["phase_end_scores"] = [float(np.mean(s)) for s in
                                        zip(*[r["phase_end_scores"] for r in runs])]
             rows.append(row)
     return rows
+
+
+def _finite(values: list[float]) -> bool:
+    return any(not math.isnan(v) for v in values)
 
 
 def _fmt(value, digits: int = 2) -> str:
@@ -99,17 +103,21 @@ def _fmt(value, digits: int = 2) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    head = (f"{'scenario':24s} {'system':14s} {'forget':>13s} {'recover first':>15s} "
+    head = (f"{'scenario':24s} {'system':14s} {'forget':>13s} {'learned':>7s} "
+            f"{'recover first':>15s} "
             f"{'recover return':>15s} {'plasticity':>10s} {'slowdown':>8s} {'frozen A/B':>11s}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
             f"{r['scenario']:24s} {r['system']:14s} "
             f"{_fmt(r['forgetting']):>6s}+-{_fmt(r['forgetting_sd']):<5s} "
+            f"{_fmt(r['phases_learned'], 1):>7s} "
             f"{_fmt(r['recovery_steps_first'], 0):>15s} {_fmt(r['recovery_steps_return'], 0):>15s} "
             f"{_fmt(r['plasticity_ratio']):>10s} {_fmt(r['new_phase_slowdown']):>8s} "
             f"{_fmt(r['final_frozen_a'])}/{_fmt(r['final_frozen_b'])}")
     lines.append("scores: 0 = random policy, 1 = best; forgetting: frozen score lost on a phase "
-                 "while the other was learned; recovery: steps to 90 % of the phase's first "
-                 "level (moving mean of 10 episodes); SB3 PPO: not run (needs torch)")
+                 "while the other was learned; learned: phases (of 2) whose first exposure "
+                 "ended at a score >= 0.2; recovery: steps to 90 % of the phase's first level "
+                 "(moving mean of 10 episodes), learned phases only; SB3 PPO: not run (needs "
+                 "torch)")
     return "\n".join(lines)

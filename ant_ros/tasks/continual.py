@@ -15,7 +15,9 @@ on both phases. Metrics, on returns normalised between a random policy (0) and t
 - **recovery steps**: steps into an exposure until the mean of ``WINDOW`` consecutive episodes
   reaches 90 % of the level the first exposure of that phase ended at (a moving window; an
   exposure that never gets there counts its full length). First exposures (learning it new)
-  and later ones (returning to a known phase) are reported apart;
+  and later ones (returning to a known phase) are reported apart; a phase whose first exposure
+  ended below a score of 0.2 was not learned and has no recovery (``phases_learned`` counts
+  the ones that were);
 - **plasticity ratio**: the recovery steps at the 20th change over those at the 2nd (both
   returns to phase A), for runs with at least 21 phases;
 - the frozen score of every phase at the end of the run.
@@ -40,6 +42,7 @@ from .direct_runner import agent_config_for
 
 WINDOW = 10  # episodes of the moving mean that recovery is judged on
 TARGET = 0.9  # of the level the phase's first exposure ended at
+LEARNED = 0.2  # a first exposure ending below this score did not learn its phase: no target
 
 
 @dataclass(frozen=True)
@@ -279,14 +282,20 @@ def level(scenario: Scenario, exposure: Exposure) -> float:
 
 def run_metrics(scenario: Scenario, exposures: list[Exposure], phase_steps: int) -> dict[str, Any]:
     """The metrics of one run (see the module docstring)."""
-    targets = {}
+    targets: dict[int, float | None] = {}
     first, later = [], []
+
+    def adapt(exposure: Exposure) -> float:
+        target = targets[exposure.phase]
+        return math.nan if target is None else adapt_steps(scenario, exposure, target,
+                                                           phase_steps)
     for exposure in exposures:
         if exposure.phase not in targets:
-            targets[exposure.phase] = TARGET * level(scenario, exposure)
-            first.append(adapt_steps(scenario, exposure, targets[exposure.phase], phase_steps))
+            reached = level(scenario, exposure)
+            targets[exposure.phase] = TARGET * reached if reached >= LEARNED else None
+            first.append(adapt(exposure))
         else:
-            later.append(adapt_steps(scenario, exposure, targets[exposure.phase], phase_steps))
+            later.append(adapt(exposure))
     forgetting = []
     last_frozen: dict[int, float] = {}
     for index, exposure in enumerate(exposures):
@@ -295,13 +304,18 @@ def run_metrics(scenario: Scenario, exposures: list[Exposure], phase_steps: int)
             before = exposures[index - 1].frozen[phase]  # after the other phase was learned
             forgetting.append(last_frozen[phase] - before)
         last_frozen[phase] = exposure.frozen[phase]
-    adapt = [adapt_steps(scenario, e, targets[e.phase], phase_steps) for e in exposures]
-    plasticity = adapt[20] / adapt[2] if len(exposures) >= 21 and adapt[2] > 0 else math.nan
+    steps = [adapt(e) for e in exposures]
+    plasticity = steps[20] / steps[2] if len(exposures) >= 21 and steps[2] > 0 else math.nan
+
+    def mean(values: list[float]) -> float:
+        finite = [v for v in values if not math.isnan(v)]
+        return float(np.mean(finite)) if finite else math.nan
     return {
-        "forgetting": float(np.mean(forgetting)) if forgetting else math.nan,
-        "recovery_steps_first": float(np.mean(first)),
+        "forgetting": mean(forgetting),
+        "phases_learned": sum(t is not None for t in targets.values()),
+        "recovery_steps_first": mean(first),
         "recovery_steps_first_b": first[1] if len(first) > 1 else math.nan,
-        "recovery_steps_return": float(np.mean(later)) if later else math.nan,
+        "recovery_steps_return": mean(later),
         "plasticity_ratio": float(plasticity),
         "final_frozen_a": exposures[-1].frozen[0], "final_frozen_b": exposures[-1].frozen[1],
         "phase_end_scores": [level(scenario, e) for e in exposures],
