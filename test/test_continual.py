@@ -96,7 +96,7 @@ def test_the_metrics_are_the_defined_ones():
 def test_the_bench_gives_a_row_per_scenario_and_system():
     rows = continual_bench.run(quick=True, scenarios=("cartpole-reversed",))
     assert [(r["scenario"], r["system"]) for r in rows] == [
-        ("cartpole-reversed", s) for s in ("plain", "consolidation", "reset")]
+        ("cartpole-reversed", s) for s in ("plain", "consolidation", "window", "reset")]
     for row in rows:
         assert {"scenario", "system", "seeds", "forgetting", "recovery_steps_first",
                 "recovery_steps_return", "plasticity_ratio", "new_phase_slowdown"} <= row.keys()
@@ -137,3 +137,35 @@ def test_a_navigation_scenario_runs_through_its_phases():
                              n_phases=2, eval_episodes=1)
     assert [e.phase for e in exposures] == [0, 1]
     assert all(0.0 <= score <= 1.0 for e in exposures for score in e.frozen)
+
+
+def test_a_normalisation_window_follows_a_changed_world():
+    """All-time statistics (Welford) barely move after a change that comes late; with a window
+    the mean and spread follow it within a few windows."""
+    from ant_ros.core.normalization import RunningMeanStd
+    rng = np.random.default_rng(0)
+    forever, windowed = RunningMeanStd(1), RunningMeanStd(1, window=500.0)
+    for x in rng.normal(0.0, 1.0, 20_000):
+        forever.update(np.array([x]))
+        windowed.update(np.array([x]))
+    np.testing.assert_allclose([forever.mean[0], windowed.mean[0]], 0.0, atol=0.15)
+    for x in rng.normal(5.0, 0.1, 5_000):  # the world changed
+        forever.update(np.array([x]))
+        windowed.update(np.array([x]))
+    assert forever.mean[0] < 1.5 and windowed.mean[0] == pytest.approx(5.0, abs=0.05)
+    assert np.sqrt(windowed.var[0]) < 0.3 < np.sqrt(forever.var[0])
+    assert windowed.count[0] == 500.0
+
+
+def test_the_normalisation_window_is_a_learner_parameter():
+    scenario = SCENARIOS["cartpole-reversed"]
+    config = scenario_config(scenario, "plain", 0, 1.0)
+    import dataclasses
+    windowed = dataclasses.replace(config, learning=dataclasses.replace(
+        config.learning, normalization_window_steps=1000.0)).validate()
+    agent = Agent(windowed)
+    assert agent.learner.obs_stats.window == agent.learner.reward_scaler.stats.window == 1000.0
+    agent.learner.apply_config(config)  # live: back to all time
+    assert np.isinf(agent.learner.obs_stats.window)
+    with pytest.raises(Exception, match="normalization_window_steps"):
+        dataclasses.replace(config.learning, normalization_window_steps=1.0).validate()

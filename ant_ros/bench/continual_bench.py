@@ -6,7 +6,8 @@ a 20-change CartPole run for loss of plasticity; the ir-sim navigation ones, a r
 half-speed wheels, a lidar turned 90 degrees and a dead lidar sector, with ``--scenario``), for
 each system in the same run: ``plain`` (the task's preset, learning never
 stopped: plain continual updating; the presets have consolidation off), ``consolidation`` (the
-same learner with consolidation on) and ``reset`` (a new learner at every change: no transfer,
+same learner with consolidation on), ``window`` (the same with observation and reward
+normalisation that forget, a 5,000-step window) and ``reset`` (a new learner at every change: no transfer,
 the reference for recovery speed). SB3 PPO continuing across changes is not run: it needs torch
 (not a dependency of the package); the table says so.
 

@@ -138,16 +138,19 @@ def sensor_encoding_flops(n_values: int) -> int:
     return n_values * (ADD + 2 * CMP)
 
 
-def normalisation_flops(n_inputs: int, update: bool) -> int:
-    """Welford update (count, delta, mean, m2) and ``clip((x - mean) / sqrt(var))``."""
+def normalisation_flops(n_inputs: int, update: bool, windowed: bool = False) -> int:
+    """Welford update (count, delta, mean, m2) and ``clip((x - mean) / sqrt(var))``; with a
+    window, the forgetting of m2 (a test, a divide, a multiply per input)."""
     flops = n_inputs * (DIV + ADD + SQRT + ADD + DIV + 2 * CMP)
     if update:
         flops += 1 + n_inputs * (ADD + DIV + ADD + ADD + MUL + ADD)
+        if windowed:
+            flops += CMP + DIV + n_inputs * MUL
     return flops
 
 
-def reward_scaling_flops() -> int:
-    return 2 + normalisation_flops(1, update=True) + DIV + SQRT
+def reward_scaling_flops(windowed: bool = False) -> int:
+    return 2 + normalisation_flops(1, update=True, windowed=windowed) + DIV + SQRT
 
 
 def readout_td_flops(n_out: int, n_feat: int, n_std: int, consolidation: bool,

@@ -69,6 +69,7 @@ class OnlineLearner:
         self.rng = np.random.default_rng(rng.integers(2**63))
         self.obs_stats = RunningMeanStd(self.n_inputs)
         self.reward_scaler = RewardScaler(config.learning.gamma)
+        self._set_normalization_window(config.learning.normalization_window_steps)
         self.raw_input = np.zeros(self.n_inputs, np.float64)
         r = net_cfg.input_field_range
         self.fields = (PopulationEncoder(-r, r, net_cfg.input_fields, net_cfg.input_field_width)
@@ -133,6 +134,7 @@ class OnlineLearner:
         if config.network.threshold != old.network.threshold:
             self.net.set_threshold(config.network.threshold)
         self.reward_scaler.gamma = lc.gamma
+        self._set_normalization_window(lc.normalization_window_steps)
         np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
         if lc.learning_enabled != old.learning.learning_enabled:
             # no TD step across the switch, and fresh traces (the network's are handled there)
@@ -162,6 +164,10 @@ class OnlineLearner:
             # features now), which the eager rule needs for its next TD step
             self.pending_features[:] = net.features()
         self._event_readouts = event
+
+    def _set_normalization_window(self, steps: float) -> None:
+        window = steps if steps > 0.0 else np.inf
+        self.obs_stats.window = self.reward_scaler.stats.window = window
 
     def set_learning_enabled(self, enabled: bool) -> None:
         self.apply_config(dataclasses.replace(
@@ -504,7 +510,8 @@ class OnlineLearner:
         own[_EVENT_STEP, A.SENSOR_ENCODING] = A.sensor_encoding_flops(n_in)
         own[_OBSERVE, A.INPUT_CODING] = A.input_coding_flops(n_in, fields, gain, True)
         if lc.normalize_observations:
-            own[_OBSERVE, A.NORMALISATION] = A.normalisation_flops(n_in, lc.learning_enabled)
+            own[_OBSERVE, A.NORMALISATION] = A.normalisation_flops(
+                n_in, lc.learning_enabled, lc.normalization_window_steps > 0.0)
         # per input coded between decisions (the normalisation's statistics stay)
         own[_INGEST, A.INPUT_CODING] = A.input_coding_flops(1, fields, gain, True)
         if lc.normalize_observations:
@@ -519,7 +526,8 @@ class OnlineLearner:
             own[_TD, part] += flops
         own[_TD, A.READOUT_LEARNING] += 8  # the TD error, its clip and the bound's size
         if lc.normalize_rewards:
-            own[_TD, A.NORMALISATION] += A.reward_scaling_flops()
+            own[_TD, A.NORMALISATION] += A.reward_scaling_flops(
+                lc.normalization_window_steps > 0.0)
         own[_SIGNAL, A.EPROP] = 2 * self.n_actions  # the signal's clip
         own[_IMITATION, A.STEP_SIZE] = (2 if self._event_readouts else 2 * n_feat) + A.DIV + A.CMP
         own[_IMITATION, A.READOUT_LEARNING] = 4 * self.n_actions

@@ -202,18 +202,23 @@ def scenario_config(scenario: Scenario, system: str, seed: int,
     if system == "consolidation":
         config = dataclasses.replace(config, learning=dataclasses.replace(
             config.learning, consolidation_strength=consolidation_strength)).validate()
+    elif system == "window":
+        config = dataclasses.replace(config, learning=dataclasses.replace(
+            config.learning, normalization_window_steps=NORMALIZATION_WINDOW)).validate()
     return config
 
 
-SYSTEMS = ("plain", "consolidation", "reset")
+SYSTEMS = ("plain", "consolidation", "window", "reset")
+NORMALIZATION_WINDOW = 5000.0  # steps, for the ``window`` system
 
 
 def run_scenario(scenario: Scenario, system: str, seed: int, phase_steps: int | None = None,
                  n_phases: int | None = None, eval_episodes: int = 5,
                  consolidation_strength: float = 1.0) -> list[Exposure]:
     """Learn through the scenario's phases with ``system`` (``plain``: the preset, learning
-    on throughout; ``consolidation``: the same with consolidation on; ``reset``: a new learner
-    at every change)."""
+    on throughout; ``consolidation``: the same with consolidation on; ``window``: the same with
+    normalisation statistics that forget (``NORMALIZATION_WINDOW`` steps); ``reset``: a new
+    learner at every change)."""
     if system not in SYSTEMS:
         raise ValueError(f"system must be one of {SYSTEMS}")
     phase_steps = phase_steps or scenario.phase_steps
