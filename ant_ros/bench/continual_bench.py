@@ -54,7 +54,9 @@ def _mean_sd(values: list[float]) -> tuple[float | None, float | None]:
 
 
 def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
-        jobs: int | None = None) -> list[dict]:
+        jobs: int | None = None, systems: tuple[str, ...] = SYSTEMS) -> list[dict]:
+    """Rows per scenario and system; ``plain`` always runs (the slowdown's reference)."""
+    systems = tuple(s for s in SYSTEMS if s in systems or s == "plain")
     seeds = QUICK["seeds"] if quick else SEEDS
     eval_episodes = QUICK["eval_episodes"] if quick else EVAL_EPISODES
     # by default the Gymnasium scenarios (about an hour on two cores); the navigation ones on
@@ -68,7 +70,7 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
             steps = (QUICK["long_phase_steps"] if scenario.n_phases > 6 or
                      scenario.env_id == NAVIGATION else QUICK["phase_steps"])
         work += [(name, system, seed, steps, eval_episodes)
-                 for system in SYSTEMS for seed in range(seeds)]
+                 for system in systems for seed in range(seeds)]
     workers = jobs or min(len(work), os.cpu_count() or 1)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(_one, work))
@@ -77,7 +79,7 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
         scenario = SCENARIOS[name]
         plain_b = [r["recovery_steps_first_b"] for r in results
                    if r["scenario"] == name and r["system"] == "plain"]
-        for system in SYSTEMS:
+        for system in systems:
             runs = [r for r in results if r["scenario"] == name and r["system"] == system]
             row = {"scenario": name, "system": system, "seeds": len(runs),
                    "phases": scenario.n_phases,
