@@ -198,3 +198,40 @@ def test_reward_node_scores_each_odometry_once_whatever_the_topic_order(ros, syn
         assert rewards[1].data > 0.0  # progress
     ros.spin_for(0.2)
     assert len(rewards) == 2  # nothing is scored twice
+
+
+def test_robot_changes_apply_live_through_parameters(ros):
+    """What the continual scenarios change (half-speed wheels, a turned lidar, a dead sector)
+    is set on the running robot node through its parameters; bad values are refused."""
+    from rcl_interfaces.msg import Parameter as ParameterMsg
+    from rcl_interfaces.msg import ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+    robot = ros.add(IrSimRobotNode(context=ros.context))
+    client = ros.probe.create_client(SetParameters, "/ant_irsim_robot/set_parameters")
+
+    def set_parameters(**values):
+        request = SetParameters.Request()
+        for name, value in values.items():
+            kind = (ParameterType.PARAMETER_DOUBLE_ARRAY if isinstance(value, list)
+                    else ParameterType.PARAMETER_DOUBLE)
+            pv = ParameterValue(type=kind)
+            if isinstance(value, list):
+                pv.double_array_value = value
+            else:
+                pv.double_value = value
+            request.parameters.append(ParameterMsg(name=name, value=pv))
+        return ros.call(client, request).results
+
+    [ok] = set_parameters(speed_gain=0.5)
+    assert ok.successful and robot.sim.change.speed_gain == 0.5
+    [ok, ok2] = set_parameters(lidar_rotation_rad=math.pi / 2, dead_sector_rad=[-0.5, 0.5])
+    assert ok.successful and ok2.successful
+    assert robot.sim.change.dead_sector_rad == (-0.5, 0.5)
+    scans = ros.collect(LaserScan, "scan", qos_profile_sensor_data)
+    assert ros.spin_until(lambda: scans, each=robot.start)
+    angles = scans[-1].angle_min + scans[-1].angle_increment * np.arange(len(scans[-1].ranges))
+    front = (angles >= -0.5) & (angles < 0.5)
+    assert np.all(np.isinf(np.asarray(scans[-1].ranges)[front]))
+    [bad] = set_parameters(speed_gain=0.0)
+    assert not bad.successful and "speed_gain" in bad.reason
+    assert robot.sim.change.speed_gain == 0.5

@@ -17,7 +17,7 @@ import time
 import numpy as np
 from geometry_msgs.msg import PoseStamped, Twist
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock as SteadyClock
 from rclpy.clock import ClockType
 from rclpy.node import Node
@@ -30,7 +30,7 @@ from ..conversions import action_from_twist, seconds_to_stamp
 from ..core.config import ConfigError
 from .parameters import declare_config, read_config
 from .spin import spin_nodes
-from ..tasks.irsim_navigation import IrSimConfig, IrSimRobot
+from ..tasks.irsim_navigation import IrSimConfig, IrSimRobot, RobotChange
 
 
 class IrSimRobotNode(Node):
@@ -57,6 +57,14 @@ class IrSimRobotNode(Node):
         self.publish_goal = self.get_parameter("publish_goal").value
         if self.mode not in ("lockstep", "realtime"):
             raise ConfigError("mode must be lockstep or realtime")
+        # what changes on the robot while it learns (continual-learning scenarios), live
+        for name, default, text in (
+                ("speed_gain", 1.0, "the wheels deliver this share of the commanded speeds"),
+                ("lidar_rotation_rad", 0.0, "the lidar is mounted turned by this angle"),
+                ("dead_sector_rad", [0.0, 0.0], "lidar beams in [from, to) give no return")):
+            self.declare_parameter(name, default, ParameterDescriptor(description=text))
+        self.sim.change = self._robot_change({})
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         # published frames: every frame, also the first of a new episode, gets its own stamp
         # (frames * dt), so listeners can tell a reset's readings from the last step's
         self.frames = 0
@@ -72,6 +80,27 @@ class IrSimRobotNode(Node):
             # wall time: the node's own /clock drives sim time, so a sim-time timer never fires
             self.create_timer(self.sim.dt, self._realtime_step,
                               clock=SteadyClock(clock_type=ClockType.STEADY_TIME))
+
+    def _robot_change(self, values: dict) -> RobotChange:
+        get = lambda name: values.get(name, self.get_parameter(name).value)  # noqa: E731
+        gain, rotation = float(get("speed_gain")), float(get("lidar_rotation_rad"))
+        sector = tuple(float(v) for v in get("dead_sector_rad"))
+        if not (math.isfinite(gain) and 0.0 < gain <= 2.0):
+            raise ValueError("speed_gain must be in (0, 2]")
+        if not math.isfinite(rotation) or len(sector) != 2 or not all(
+                math.isfinite(v) for v in sector):
+            raise ValueError("lidar_rotation_rad and dead_sector_rad [from, to] must be finite")
+        return RobotChange(gain, rotation, sector)
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """The robot changes apply at once (the next step and scan)."""
+        values = {p.name: p.value for p in params}
+        try:
+            change = self._robot_change(values)
+        except (ValueError, TypeError) as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self.sim.change = change
+        return SetParametersResult(successful=True)
 
     @property
     def steps(self) -> int:
