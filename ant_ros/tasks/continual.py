@@ -6,21 +6,21 @@ navigation task (``NAVIGATION``) and two phases of the robot and its arena (``Ro
 fields, or ``world: "b"`` for the rearranged arena); a navigation episode scores 1 if it reached
 its goal, else 0. A run learns
 through every phase with one learner (or, for the ``reset`` system, a new learner at every
-change), and after every phase evaluates the learner frozen (a snapshot, learning off, greedy)
-on both phases. Metrics, on returns normalised between a random policy (0) and the best
-(1):
+change), and after every phase evaluates the learner frozen (a snapshot, learning off, greedy,
+the same ``EVAL_EPISODES`` start states every time) on both phases. Scores: returns normalised
+per phase between a random policy (0) and a good one (1). Metrics:
 
-- **forgetting**: a phase's frozen score at the end of its exposure minus its frozen score just
-  before its next exposure (after the other phase was learned), averaged over returns;
-- **recovery steps**: steps into an exposure until the mean of ``WINDOW`` consecutive episodes
-  reaches 90 % of the level the first exposure of that phase ended at (a moving window; an
-  exposure that never gets there counts its full length). First exposures (learning it new)
-  and later ones (returning to a known phase) are reported apart; a phase whose first exposure
-  ended below a score of 0.2 was not learned and has no recovery (``phases_learned`` counts
-  the ones that were);
-- **plasticity ratio**: the recovery steps at the 20th change over those at the 2nd (both
-  returns to phase A), for runs with at least 21 phases;
-- the frozen score of every phase at the end of the run.
+- **forgetting** (per phase, and their mean): a phase's frozen score at the end of its exposure
+  minus its frozen score just before its next exposure (after the other phase was learned);
+- **recovery steps**: steps into an exposure until the first window of ``WINDOW`` consecutive
+  episodes whose mean score reaches the phase's **target** begins; the target is 90 % of the
+  median level a fresh learner (the ``reset`` runs) reaches in one exposure of that phase, one
+  target per scenario and phase for every system. An exposure that never gets there counts as
+  censored at the phase length (``censored`` is the share of such exposures). First exposures
+  (learning it new) and later ones (returning to a known phase) are reported apart;
+- **plasticity ratio**: recovery steps at the 20th change over those at the 2nd (both returns to
+  phase A, so it mixes memory with plasticity), for runs with at least 21 phases;
+- the frozen scores of every phase after every exposure, and at the end.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from ..core.learner import OnlineLearner
 from .direct_runner import agent_config_for
 
 WINDOW = 10  # episodes of the moving mean that recovery is judged on
-TARGET = 0.9  # of the level the phase's first exposure ended at
-LEARNED = 0.2  # a first exposure ending below this score did not learn its phase: no target
+TARGET = 0.9  # of the level a fresh learner reaches in one exposure
+EVAL_EPISODES = 10
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ class Scenario:
     env_id: str
     phase_a: dict
     phase_b: dict
-    random_return: float  # mean return of a uniformly random policy (score 0)
-    best_return: float  # the best return (score 1)
+    random_returns: tuple[float, float]  # per phase: a uniformly random policy's mean (score 0)
+    best_returns: tuple[float, float]  # per phase: a good policy's return (score 1)
     n_phases: int = 6
     phase_steps: int = 30_000
     description: str = ""
@@ -62,8 +62,9 @@ class Scenario:
     def phase(self, index: int) -> dict:
         return self.phase_a if index % 2 == 0 else self.phase_b
 
-    def score(self, episode_return: float) -> float:
-        return (episode_return - self.random_return) / (self.best_return - self.random_return)
+    def score(self, episode_return: float, phase: int) -> float:
+        low, high = self.random_returns[phase], self.best_returns[phase]
+        return (episode_return - low) / (high - low)
 
 
 NAVIGATION = "irsim-navigation"
@@ -71,34 +72,37 @@ NAVIGATION = "irsim-navigation"
 SCENARIOS = {
     "cartpole-physics": Scenario(
         "cartpole-physics", "CartPole-v1", {}, {"length": 1.0, "masspole": 0.2},
-        random_return=22.0, best_return=500.0,
+        random_returns=(22.4, 33.8), best_returns=(500.0, 500.0),
         description="CartPole-v1; B: a pole twice as long and twice as heavy"),
     "cartpole-reversed": Scenario(
         "cartpole-reversed", "CartPole-v1", {}, {"reversed": True},
-        random_return=22.0, best_return=500.0,
+        random_returns=(22.4, 22.4), best_returns=(500.0, 500.0),
         description="CartPole-v1; B: the motor wired backwards (actions swapped)"),
     "pendulum-mass": Scenario(
         "pendulum-mass", "Pendulum-v1", {}, {"m": 1.4},
-        random_return=-1230.0, best_return=-150.0,
+        # best: an energy-pumping swing-up controller's mean return
+        random_returns=(-1208.0, -1217.0), best_returns=(-145.0, -176.0),
         description="Pendulum-v1; B: a 40 % heavier pendulum"),
     "cartpole-reversed-long": Scenario(
         "cartpole-reversed-long", "CartPole-v1", {}, {"reversed": True},
-        random_return=22.0, best_return=500.0, n_phases=21, phase_steps=12_000,
+        random_returns=(22.4, 22.4), best_returns=(500.0, 500.0), n_phases=21,
+        phase_steps=12_000,
         description="cartpole-reversed with 20 changes, for loss of plasticity"),
     "navigation-arena": Scenario(
-        "navigation-arena", NAVIGATION, {}, {"world": "b"}, 0.0, 1.0, phase_steps=50_000,
-        description="ir-sim navigation; B: the obstacles rearranged"),
+        "navigation-arena", NAVIGATION, {}, {"world": "b"}, (0.0, 0.0), (1.0, 1.0),
+        phase_steps=50_000, description="ir-sim navigation; B: the obstacles rearranged"),
     "navigation-half-speed": Scenario(
-        "navigation-half-speed", NAVIGATION, {}, {"speed_gain": 0.5}, 0.0, 1.0,
-        phase_steps=50_000, description="ir-sim navigation; B: wheels at half the speed"),
+        "navigation-half-speed", NAVIGATION, {}, {"speed_gain": 0.5}, (0.0, 0.0),
+        (1.0, 1.0), phase_steps=50_000,
+        description="ir-sim navigation; B: wheels at half the speed"),
     "navigation-lidar-rotated": Scenario(
         "navigation-lidar-rotated", NAVIGATION, {}, {"lidar_rotation_rad": math.pi / 2},
-        0.0, 1.0, phase_steps=50_000,
+        (0.0, 0.0), (1.0, 1.0), phase_steps=50_000,
         description="ir-sim navigation; B: the lidar mounted turned by 90 degrees"),
     "navigation-dead-sector": Scenario(
         "navigation-dead-sector", NAVIGATION, {}, {"dead_sector_rad": (-math.pi / 4,
                                                                          math.pi / 4)},
-        0.0, 1.0, phase_steps=50_000,
+        (0.0, 0.0), (1.0, 1.0), phase_steps=50_000,
         description="ir-sim navigation; B: the lidar's front quarter dead (no returns)"),
 }
 
@@ -213,7 +217,7 @@ NORMALIZATION_WINDOW = 5000.0  # steps, for the ``window`` system
 
 
 def run_scenario(scenario: Scenario, system: str, seed: int, phase_steps: int | None = None,
-                 n_phases: int | None = None, eval_episodes: int = 5,
+                 n_phases: int | None = None, eval_episodes: int = EVAL_EPISODES,
                  consolidation_strength: float = 1.0) -> list[Exposure]:
     """Learn through the scenario's phases with ``system`` (``plain``: the preset, learning
     on throughout; ``consolidation``: the same with consolidation on; ``window``: the same with
@@ -258,8 +262,9 @@ def run_scenario(scenario: Scenario, system: str, seed: int, phase_steps: int | 
         scores = []
         for phase in (0, 1):
             evaluation.set_phase(scenario.phase(phase))
+            # the same start states at every evaluation of a run: paired differences
             scores.append(scenario.score(agent.frozen_return(
-                evaluation, eval_episodes, seed=10_000 * (seed + 1) + 100 * index)))
+                evaluation, eval_episodes, seed=10_000 * (seed + 1)), phase))
         exposure.frozen = (scores[0], scores[1])
         exposures.append(exposure)
     env.close()
@@ -268,62 +273,70 @@ def run_scenario(scenario: Scenario, system: str, seed: int, phase_steps: int | 
 
 
 def adapt_steps(scenario: Scenario, exposure: Exposure, target: float,
-                phase_steps: int) -> float:
-    """Steps into the exposure until the mean score of ``WINDOW`` consecutive episodes reaches
-    ``target`` (``phase_steps`` if it never does)."""
-    scores = [scenario.score(r) for r in exposure.returns]
+                phase_steps: int) -> tuple[float, bool]:
+    """Steps into the exposure until the first window of ``WINDOW`` consecutive episodes whose
+    mean score reaches ``target`` begins, and whether it never did (then ``phase_steps``)."""
+    scores = [scenario.score(r, exposure.phase) for r in exposure.returns]
     for end in range(WINDOW, len(scores) + 1):
         if np.mean(scores[end - WINDOW:end]) >= target:
-            return float(exposure.end_steps[end - 1])
-    return float(phase_steps)
+            begin = end - WINDOW  # episodes before the window
+            return (float(exposure.end_steps[begin - 1]) if begin > 0 else 0.0), False
+    return float(phase_steps), True
 
 
 def level(scenario: Scenario, exposure: Exposure) -> float:
-    """The score an exposure ended at: its last ``WINDOW`` episodes."""
-    if not exposure.returns:
+    """The score an exposure ended at: its last ``WINDOW`` episodes (NaN: fewer)."""
+    if len(exposure.returns) < WINDOW:
         return math.nan
-    return float(np.mean([scenario.score(r) for r in exposure.returns[-WINDOW:]]))
+    return float(np.mean([scenario.score(r, exposure.phase)
+                          for r in exposure.returns[-WINDOW:]]))
 
 
-def run_metrics(scenario: Scenario, exposures: list[Exposure], phase_steps: int) -> dict[str, Any]:
-    """The metrics of one run (see the module docstring)."""
-    targets: dict[int, float | None] = {}
+def phase_targets(scenario: Scenario, fresh_runs: list[list[Exposure]]) -> tuple[float, float]:
+    """Per phase, 90 % of the median level fresh learners reach in one exposure of it (the
+    ``reset`` runs: every exposure of theirs is a fresh learner's)."""
+    targets = []
+    for phase in (0, 1):
+        levels = [level(scenario, e) for run in fresh_runs for e in run if e.phase == phase]
+        levels = [v for v in levels if not math.isnan(v)]
+        targets.append(TARGET * float(np.median(levels)) if levels else math.nan)
+    return targets[0], targets[1]
+
+
+def run_metrics(scenario: Scenario, exposures: list[Exposure], phase_steps: int,
+                targets: tuple[float, float]) -> dict[str, Any]:
+    """The metrics of one run against the scenario's per-phase ``targets``."""
+    adapt = [adapt_steps(scenario, e, targets[e.phase], phase_steps) for e in exposures]
+    seen: set[int] = set()
     first, later = [], []
-
-    def adapt(exposure: Exposure) -> float:
-        target = targets[exposure.phase]
-        return math.nan if target is None else adapt_steps(scenario, exposure, target,
-                                                           phase_steps)
-    for exposure in exposures:
-        if exposure.phase not in targets:
-            reached = level(scenario, exposure)
-            targets[exposure.phase] = TARGET * reached if reached >= LEARNED else None
-            first.append(adapt(exposure))
-        else:
-            later.append(adapt(exposure))
-    forgetting = []
+    for exposure, result in zip(exposures, adapt):
+        (later if exposure.phase in seen else first).append(result)
+        seen.add(exposure.phase)
+    forgetting: dict[int, list[float]] = {0: [], 1: []}
     last_frozen: dict[int, float] = {}
     for index, exposure in enumerate(exposures):
         phase = exposure.phase
         if phase in last_frozen:
             before = exposures[index - 1].frozen[phase]  # after the other phase was learned
-            forgetting.append(last_frozen[phase] - before)
+            forgetting[phase].append(last_frozen[phase] - before)
         last_frozen[phase] = exposure.frozen[phase]
-    steps = [adapt(e) for e in exposures]
+    steps = [a for a, _ in adapt]
     plasticity = steps[20] / steps[2] if len(exposures) >= 21 and steps[2] > 0 else math.nan
 
     def mean(values: list[float]) -> float:
-        finite = [v for v in values if not math.isnan(v)]
-        return float(np.mean(finite)) if finite else math.nan
+        return float(np.mean(values)) if values else math.nan
     return {
-        "forgetting": mean(forgetting),
-        "phases_learned": sum(t is not None for t in targets.values()),
-        "recovery_steps_first": mean(first),
-        "recovery_steps_first_b": first[1] if len(first) > 1 else math.nan,
-        "recovery_steps_return": mean(later),
+        "forgetting": mean(forgetting[0] + forgetting[1]),
+        "forgetting_a": mean(forgetting[0]), "forgetting_b": mean(forgetting[1]),
+        "recovery_steps_first": mean([a for a, _ in first]),
+        "recovery_steps_first_b": first[1][0] if len(first) > 1 else math.nan,
+        "recovery_steps_return": mean([a for a, _ in later]),
+        "censored_first": mean([float(c) for _, c in first]),
+        "censored_return": mean([float(c) for _, c in later]),
         "plasticity_ratio": float(plasticity),
         "final_frozen_a": exposures[-1].frozen[0], "final_frozen_b": exposures[-1].frozen[1],
         "phase_end_scores": [level(scenario, e) for e in exposures],
+        "frozen_scores": [list(e.frozen) for e in exposures],
     }
 
 
@@ -379,7 +392,7 @@ def _run_navigation(scenario: Scenario, system: str, seed: int, phase_steps: int
                 exposure.returns.append(1.0 if end == "arrived" else 0.0)
                 exposure.end_steps.append(loop.robot.steps - start)
         exposure.frozen = tuple(_navigation_frozen(loop, scenario.phase(phase), eval_episodes,
-                                                   seed=50_000 + 100 * index + phase,
+                                                   seed=50_000 + 100 * seed,
                                                    task_config=task_config)
                                 for phase in (0, 1))
         exposures.append(exposure)
@@ -392,6 +405,7 @@ def _navigation_frozen(loop, settings: dict, episodes: int, seed: int, task_conf
     from .irsim_navigation import NavigationLoop
     from .navigation import NavigationTask
     learner = loop.learner
+    # (mid-episode: the training episode goes on after it, with the learner restored)
     snapshot = {k: np.array(v, copy=True) for k, v in learner.state(settle=False).items()}
     learning = learner.config.learning.learning_enabled
     learner.set_learning_enabled(False)
