@@ -2,20 +2,23 @@
 
 The scenarios of ``ant_ros.tasks.continual`` (by default the Gymnasium ones: CartPole with
 changed physics, CartPole with the motor wired backwards, Pendulum with a heavier pendulum, and
-a 20-change CartPole run for loss of plasticity; the ir-sim navigation ones, a rearranged arena,
-half-speed wheels, a lidar turned 90 degrees and a dead lidar sector, with ``--scenario``), for
-each system in the same run: ``plain`` (the task's preset, learning never
-stopped: plain continual updating; the presets have consolidation off), ``consolidation`` (the
-same learner with consolidation on), ``window`` (the same with observation and reward
-normalisation that forget, a 5,000-step window) and ``reset`` (a new learner at every change: no transfer,
-the reference for recovery speed). SB3 PPO continuing across changes is not run: it needs torch
-(not a dependency of the package); the table says so.
+a 20-change CartPole run for loss of plasticity; the ir-sim navigation ones, a rearranged
+arena, half-speed wheels, a lidar turned 90 degrees and a dead lidar sector, with
+``--scenario``), for each system in the same run:
 
-One row per scenario and system, means over seeds with their standard deviations (``*_sd``):
-forgetting (normalised scores), recovery steps on first exposures and on returns, the
-plasticity ratio (20th change over the 2nd), the slowdown of learning a new phase against
-``plain`` (``new_phase_slowdown``: recovery steps on phase B's first exposure, ratio - 1), the
-frozen scores at the end. Seeds run in parallel, one per core.
+- ``plain``: the task's preset, learning never stopped (plain continual updating; the presets
+  have consolidation off);
+- ``consolidation``: the same learner with consolidation on (untuned strength);
+- ``window``: the same with observation and reward normalisation that forget (5,000 steps);
+- ``reset``: a new learner at every change (no transfer; the reference for recovery speed,
+  and what sets the recovery targets).
+
+SB3 PPO continuing across changes is not run: it needs torch (not a dependency of the
+package); the table says so. One row per scenario and system, means over seeds with their
+sample standard deviations (``*_sd``): forgetting per phase, recovery steps on first exposures
+and on returns with the censored shares, the plasticity ratio (20th change over the 2nd), the
+slowdown of learning phase B the first time against ``plain`` (``new_phase_slowdown``), the
+frozen scores after every phase and at the end. Seeds run in parallel, one per core.
 """
 
 from __future__ import annotations
