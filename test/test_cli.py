@@ -155,3 +155,12 @@ def test_bench_demo_profile_rows():
     parts = [r for r in rows if "share" in r]
     assert len(parts) == 6 and all(r["us_per_step"] >= 0 for r in parts)
     assert sum(r["share"] for r in parts) == pytest.approx(1.0, abs=0.05)
+
+
+def test_bench_continual_lists_its_scenarios():
+    out = run_cli("bench", "continual", "--help").stdout
+    for name in ("cartpole-reversed", "pendulum-mass", "navigation-half-speed"):
+        assert name in out
+    bad = subprocess.run([sys.executable, "-m", "ant_ros.cli", "bench", "continual",
+                          "--scenario", "mars-rover"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
