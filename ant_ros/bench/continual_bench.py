@@ -108,6 +108,8 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
             row["phase_end_scores"] = [float(np.nanmean(s)) if not all(map(math.isnan, s))
                                        else None for s in
                                        zip(*[m["phase_end_scores"] for m in metrics])]
+            row["recovery_steps_by_exposure"] = np.mean(
+                [m["recovery_steps_by_exposure"] for m in metrics], axis=0).round(0).tolist()
             row["frozen_scores"] = np.mean([m["frozen_scores"] for m in metrics],
                                            axis=0).round(3).tolist()
             rows.append(row)

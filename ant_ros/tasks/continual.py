@@ -335,6 +335,7 @@ def run_metrics(scenario: Scenario, exposures: list[Exposure], phase_steps: int,
         "censored_return": mean([float(c) for _, c in later]),
         "plasticity_ratio": float(plasticity),
         "final_frozen_a": exposures[-1].frozen[0], "final_frozen_b": exposures[-1].frozen[1],
+        "recovery_steps_by_exposure": steps,
         "phase_end_scores": [level(scenario, e) for e in exposures],
         "frozen_scores": [list(e.frozen) for e in exposures],
     }
