@@ -135,14 +135,14 @@ def _demo(args: argparse.Namespace) -> int:
         from .demo import run_irsim
 
         summary = run_irsim(args.steps, args.seed, demo_out_dir(args), progress=progress,
-                            eval_episodes=args.eval_episodes)
+                            eval_episodes=args.eval_episodes, continual=args.continual)
         result = {k: summary[k] for k in ("env", "steps", "seed", "episodes", "goals_reached",
                                           "collisions", "timeouts", "success_rate_last100",
                                           "eval_episodes", "eval_goals_reached",
                                           "eval_collisions", "eval_timeouts",
                                           "eval_success_rate", "steps_per_s", "total_ratio",
                                           "robot_steps", "learner_steps", "incomplete_frames",
-                                          "stall_nudges",
+                                          "stall_nudges", "changes",
                                           "plot", "summary")}
         print(json.dumps(result) if args.json else "\n".join(
             f"{k:<26}{v}" for k, v in result.items()))
@@ -225,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--eval-episodes", type=int, default=100,
                       help="--robot irsim: after learning, episodes with learning frozen and "
                       "greedy actions, each to a new random goal (the evaluation)")
+    demo.add_argument("--continual", action="store_true",
+                      help="--robot irsim: the robot changes while it learns (half-speed "
+                      "wheels, the lidar turned, a dead lidar sector, each followed by the "
+                      "robot as built), through its node parameters; the plot marks them")
     demo.add_argument("--robot", choices=("gym", "irsim"), default="gym",
                       help="gym: a Gymnasium env through the bridge; irsim: navigation with "
                       "the ir-sim mobile robot (lidar, odometry, goals)")

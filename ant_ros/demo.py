@@ -209,7 +209,8 @@ def _write_outputs(summary: dict, returns: list[float], out_dir: Path) -> dict:
 
 def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/demo_irsim",
               progress: Callable[[int, float | None], None] | None = None,
-              eval_episodes: int = 100, stall_timeout_s: float = STALL_TIMEOUT_S) -> dict:
+              eval_episodes: int = 100, stall_timeout_s: float = STALL_TIMEOUT_S,
+              continual: bool = False) -> dict:
     """Navigation: the ir-sim robot, the reward node, encoder (lidar sectors, odometry and goal)
     and learner (cmd_vel), learning online to reach random goals without collision.
 
@@ -217,7 +218,12 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
     ``learning.learning_enabled`` and ``deterministic``) for ``eval_episodes`` new episodes, each
     towards a new random goal: the evaluation of what was learned. A step the graph drops is
     made with a zero command after 1 s; a graph that steps nothing itself for ``stall_timeout_s``
-    raises RuntimeError."""
+    raises RuntimeError.
+
+    With ``continual`` the robot changes while it learns, through the robot node's parameters,
+    in six equal phases (``CONTINUAL_PHASES``: as built, wheels at half speed, as built, the
+    lidar turned 90 degrees, as built, the lidar's front quarter dead); the plot marks the
+    changes."""
     from .nodes.irsim_node import IrSimRobotNode
     from .nodes.nav_reward_node import NavRewardNode
 
@@ -261,9 +267,15 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         nudges = 0
         next_report = 1000
         eval_from: int | None = None  # episodes that had ended when the evaluation began
+        schedule = continual_schedule(steps) if continual else []
+        changes: list[tuple[int, str]] = []
         while robot.steps < steps or (eval_from is not None
                                       and len(outcomes) - eval_from < eval_episodes):
             executor.spin_once(timeout_sec=0.1)
+            if schedule and robot.steps >= schedule[0][0]:
+                _, name, settings = schedule.pop(0)
+                robot.set_parameters([Parameter(k, value=v) for k, v in settings.items()])
+                changes.append((robot.steps, name))
             for kind, n in reward.outcomes.items():
                 outcomes += [(robot.steps, kind)] * (n - counted[kind])
             counted = dict(reward.outcomes)
@@ -310,8 +322,28 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         "incomplete_frames": learner.incomplete_frames, "stall_nudges": nudges,
         "eval_episodes": len(evaluation),
         **{f"eval_{key}": n for key, n in tally(evaluation).items()},
-        "eval_success_rate": success_rate(evaluation), "outcomes": outcomes}
+        "eval_success_rate": success_rate(evaluation), "outcomes": outcomes,
+        "changes": changes if continual else []}
     return _write_navigation_outputs(summary, Path(out_dir))
+
+
+AS_BUILT = {"speed_gain": 1.0, "lidar_rotation_rad": 0.0, "dead_sector_rad": [0.0, 0.0]}
+CONTINUAL_PHASES = [  # (name, ant_irsim_robot parameters)
+    ("as built", AS_BUILT),
+    ("half-speed wheels", {**AS_BUILT, "speed_gain": 0.5}),
+    ("as built", AS_BUILT),
+    ("lidar turned 90 deg", {**AS_BUILT, "lidar_rotation_rad": float(np.pi / 2)}),
+    ("as built", AS_BUILT),
+    ("front lidar sector dead", {**AS_BUILT, "dead_sector_rad": [float(-np.pi / 4),
+                                                                 float(np.pi / 4)]}),
+]
+
+
+def continual_schedule(steps: int) -> list[tuple[int, str, dict]]:
+    """(robot step, name, parameters) of each change after the first phase."""
+    length = steps // len(CONTINUAL_PHASES)
+    return [(k * length, name, settings)
+            for k, (name, settings) in enumerate(CONTINUAL_PHASES) if k > 0]
 
 
 def _write_navigation_outputs(summary: dict, out_dir: Path) -> dict:
@@ -330,11 +362,19 @@ def _write_navigation_outputs(summary: dict, out_dir: Path) -> dict:
             rate = np.convolve(hits, np.ones(WINDOW), "full")[:len(hits)] / np.minimum(
                 np.arange(1, len(hits) + 1), WINDOW)
             ax.plot(at, rate, label=f"{kind} (last {WINDOW} episodes)")
+    for at, name in summary.get("changes", []):
+        ax.axvline(at, color="grey", linestyle=":", linewidth=1)
+        ax.text(at, 1.0, f" {name}", rotation=90, va="top", fontsize=7, color="grey")
     ax.set_xlabel("simulation step")
     ax.set_ylabel("fraction of episodes")
     ax.set_ylim(0, 1)
-    ax.set_title(f"ir-sim navigation: online learning through ROS (seed {summary['seed']})")
-    ax.legend(loc="upper left")
+    changing = bool(summary.get("changes"))
+    ax.set_title(f"ir-sim navigation: online learning through ROS (seed {summary['seed']})"
+                 + (", the robot changing" if changing else ""))
+    if changing:  # below the axes: the changes are labelled at the top
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8)
+    else:
+        ax.legend(loc="upper left")
     return _save(fig, summary, out_dir)
 
 

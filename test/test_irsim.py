@@ -235,3 +235,27 @@ def test_robot_changes_apply_live_through_parameters(ros):
     [bad] = set_parameters(speed_gain=0.0)
     assert not bad.successful and "speed_gain" in bad.reason
     assert robot.sim.change.speed_gain == 0.5
+
+
+def test_the_continual_navigation_demo_changes_the_robot_through_its_parameters(tmp_path,
+                                                                              monkeypatch):
+    """demo --robot irsim --continual: the robot node's parameters change at the phase
+    boundaries (so the simulated robot does), and the summary and plot mark the changes."""
+    from ant_ros import demo
+    from ant_ros.nodes.irsim_node import IrSimRobotNode
+    seen = []
+    original = IrSimRobotNode._on_set_parameters
+
+    def recorded(self, params):
+        result = original(self, params)
+        seen.append((self.sim.steps, self.sim.change))
+        return result
+    monkeypatch.setattr(IrSimRobotNode, "_on_set_parameters", recorded)
+    summary = demo.run_irsim(600, seed=0, out_dir=tmp_path, eval_episodes=0, continual=True)
+    assert [name for _, name in summary["changes"]] == [
+        name for name, _ in demo.CONTINUAL_PHASES[1:]]
+    assert [at for at, _ in summary["changes"]] == [100, 200, 300, 400, 500]
+    gains = [change.speed_gain for _, change in seen]
+    assert 0.5 in gains and gains[-1] == 1.0
+    assert seen[-1][1].dead_sector_rad == pytest.approx((-math.pi / 4, math.pi / 4))
+    assert (tmp_path / "learning_curve.png").exists()
