@@ -142,7 +142,7 @@ def _demo(args: argparse.Namespace) -> int:
                                           "eval_collisions", "eval_timeouts",
                                           "eval_success_rate", "steps_per_s", "total_ratio",
                                           "robot_steps", "learner_steps", "incomplete_frames",
-                                          "stall_nudges", "changes",
+                                          "stall_nudges", "changes", "phases",
                                           "plot", "summary")}
         print(json.dumps(result) if args.json else "\n".join(
             f"{k:<26}{v}" for k, v in result.items()))

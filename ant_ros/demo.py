@@ -323,7 +323,8 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         "eval_episodes": len(evaluation),
         **{f"eval_{key}": n for key, n in tally(evaluation).items()},
         "eval_success_rate": success_rate(evaluation), "outcomes": outcomes,
-        "changes": changes if continual else []}
+        "changes": changes if continual else [],
+        "phases": phase_success(outcomes, changes, steps) if continual else []}
     return _write_navigation_outputs(summary, Path(out_dir))
 
 
@@ -337,6 +338,20 @@ CONTINUAL_PHASES = [  # (name, ant_irsim_robot parameters)
     ("front lidar sector dead", {**AS_BUILT, "dead_sector_rad": [float(-np.pi / 4),
                                                                  float(np.pi / 4)]}),
 ]
+
+
+def phase_success(outcomes: list[tuple[int, str]], changes: list[tuple[int, str]],
+                  steps: int) -> list[dict]:
+    """Per phase of a continual run: its name, first step, episodes and the share of its last
+    WINDOW episodes that reached their goal."""
+    bounds = [(0, CONTINUAL_PHASES[0][0])] + [(at, name) for at, name in changes]
+    phases = []
+    for k, (start, name) in enumerate(bounds):
+        end = bounds[k + 1][0] if k + 1 < len(bounds) else steps
+        kinds = [kind for at, kind in outcomes if start <= at < end]
+        phases.append({"phase": name, "from_step": start, "episodes": len(kinds),
+                       "success_rate_last100": success_rate(kinds[-WINDOW:])})
+    return phases
 
 
 def continual_schedule(steps: int) -> list[tuple[int, str, dict]]:

@@ -259,3 +259,5 @@ def test_the_continual_navigation_demo_changes_the_robot_through_its_parameters(
     assert 0.5 in gains and gains[-1] == 1.0
     assert seen[-1][1].dead_sector_rad == pytest.approx((-math.pi / 4, math.pi / 4))
     assert (tmp_path / "learning_curve.png").exists()
+    assert [p["phase"] for p in summary["phases"]] == [n for n, _ in demo.CONTINUAL_PHASES]
+    assert sum(p["episodes"] for p in summary["phases"]) == summary["episodes"]
