@@ -145,7 +145,7 @@ def _demo(args: argparse.Namespace) -> int:
                                           "stall_nudges", "changes", "phases",
                                           "plot", "summary")}
         print(json.dumps(result) if args.json else "\n".join(
-            f"{k:<26}{v}" for k, v in result.items()))
+            f"{k:<28}{v}" for k, v in result.items()))
         return 0
     summary = run(args.env, args.steps, args.seed, demo_out_dir(args), progress=progress,
                   record=args.record)
@@ -164,7 +164,7 @@ def _demo(args: argparse.Namespace) -> int:
     if args.record:
         rows.append(("recording (MCAP)", result["recording"]))
     for name, value in rows:
-        print(f"{name:<26}{value}")
+        print(f"{name:<28}{value}")
     return 0
 
 
