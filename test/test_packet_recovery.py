@@ -200,3 +200,17 @@ def test_a_clock_that_goes_backwards_ends_the_episode_and_learning_carries_on(
     assert node.learner.last_step_s[0] == pytest.approx(restart_s + 0.05 * 19)
     assert learned_until > 100.0 and len(commands) >= count + 19  # it acted on after the jump
     assert np.all(np.isfinite(node.learner.net.readout))
+
+
+def test_a_keyframe_with_unknown_or_repeated_channels_is_refused_and_the_learner_runs_on(ros):
+    node = learner(ros)
+    pub = ros.probe.create_publisher(PointCloud2, "spikes", SPIKES_QOS)
+    good = (np.arange(N), np.ones(N))
+    for sequence, keyframe in enumerate([good, (np.array([0, N + 3]), np.ones(2)),
+                                         (np.array([1, 1]), np.ones(2))]):
+        pub.publish(make_spike_packet(seconds_to_stamp(0.01 * (sequence + 1)), "base_link",
+                                      np.zeros(0), np.zeros(0), np.zeros(0),
+                                      sequence=sequence, keyframe=keyframe))
+        assert ros.spin_until(lambda s=sequence: node.steps == s + 1)
+        assert node.sync.in_sync == (sequence == 0)  # a refused keyframe: out of sync
+    np.testing.assert_array_equal(node.learner.raw_input, np.ones(N))  # nothing applied twice

@@ -338,10 +338,9 @@ class LearnerBehaviour:
         keyframe = packet.keyframe
         if keyframe is not None:
             channels = keyframe["channel"]
-            good = (channels < n_inputs) & np.isfinite(keyframe["value"])
-            if good.all() and np.unique(channels).size == channels.size:
-                pass
-            else:  # an unusable keyframe: the packet is treated as a gap
+            usable = (np.all((channels < n_inputs) & np.isfinite(keyframe["value"]))
+                      and np.unique(channels).size == channels.size)
+            if not usable:  # the packet is treated as a gap
                 self.get_logger().warning(
                     "dropped a keyframe with unknown, repeated or non-finite channels",
                     throttle_duration_sec=5.0)
