@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-TRAIN_KEYS = {"env", "steps", "seed", "solved_at_step", "mean_return_last100", "flops_per_step",
-              "twin_flops_per_step", "total_ratio", "flops_by_part", "firing_share",
+TRAIN_KEYS = {"env", "steps", "seed", "solved_at_step", "solved_threshold", "mean_return_last100",
+              "flops_per_step", "twin_flops_per_step", "total_ratio", "flops_by_part", "firing_share",
               "ratio_bound", "settled_share", "eprop_flops_per_settled_synapse", "twin_eprop_flops_per_synapse",
               "events_per_step", "wall_s", "wall_us_per_step",
               "stream_ac_flops_per_step", "ppo_flops_per_step", "stream_ac_ratio", "ppo_ratio"}
@@ -45,6 +45,7 @@ def test_train_json_prints_one_object_with_the_documented_keys():
     summary = json.loads(out.stdout)
     assert TRAIN_KEYS <= summary.keys()
     assert summary["env"] == "CartPole-v1" and summary["steps"] == 3000 and summary["seed"] == 2
+    assert summary["solved_threshold"] == 475.0  # CartPole-v1's, from its spec
     assert 0 < summary["flops_per_step"] and 0 < summary["twin_flops_per_step"]
     assert summary["total_ratio"] == pytest.approx(
         summary["twin_flops_per_step"] / summary["flops_per_step"])

@@ -39,6 +39,7 @@ class TrainResult:
     ops: dict = field(repr=False)  # OnlineLearner.cost()
     wall_s: float = 0.0
     learn_s: float = 0.0  # of wall_s, in the learner's calls
+    solved_threshold: float | None = None  # the mean return that counts as solved (None: none)
 
     @classmethod
     def from_episodes(cls, env: str, steps: int, seed: int, returns: list[float],
@@ -49,7 +50,7 @@ class TrainResult:
                    solved_at_step=solved_at_step(returns, end_steps, threshold),
                    mean_return_last100=float(np.mean(returns[-WINDOW:])) if returns else math.nan,
                    episodes=len(returns), episode_returns=returns, episode_end_steps=end_steps,
-                   ops=ops, wall_s=wall_s, learn_s=learn_s)
+                   ops=ops, wall_s=wall_s, learn_s=learn_s, solved_threshold=threshold)
 
     def summary(self) -> dict:
         """Learning result and the counted cost per step (``OnlineLearner.cost``)."""
@@ -57,7 +58,7 @@ class TrainResult:
         events = cost.get("hidden_events_per_step", 0.0) + cost.get("input_events_per_step", 0.0)
         return {
             "env": self.env, "steps": self.steps, "seed": self.seed,
-            "solved_at_step": self.solved_at_step,
+            "solved_at_step": self.solved_at_step, "solved_threshold": self.solved_threshold,
             "mean_return_last100": self.mean_return_last100, "episodes": self.episodes,
             "events_per_step": events, **cost,
             "wall_s": self.wall_s, "steps_per_s": self.steps / max(self.wall_s, 1e-9),
