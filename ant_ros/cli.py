@@ -53,6 +53,60 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from . import sweep
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    try:
+        if args.summary is not None:
+            given = [f"--{n.replace('_', '-')}" for n in ("env", "seeds", "grid", "set", "out",
+                                                          "jobs", "ray_address", "timeout")
+                     if getattr(args, n)] + (["--retry-failed"] if args.retry_failed else [])
+            if given:
+                raise sweep.SweepError(f"--summary reads a results file; it takes no "
+                                       f"{', '.join(given)}")
+            spec, rows, failures = sweep.summary_from_folder(args.summary)
+            wall = None
+        else:
+            missing = [f"--{n}" for n in ("env", "seeds", "out") if not getattr(args, n)]
+            if missing:
+                raise sweep.SweepError(f"{', '.join(missing)} required (or --summary DIR)")
+            if args.jobs is not None and args.jobs < 1:
+                raise sweep.SweepError("--jobs must be >= 1")
+            spec = sweep.SweepSpec.from_args(args.env, args.seeds, args.steps, args.set,
+                                             args.grid)
+            report = sweep.run_sweep(spec, args.out, workers=args.jobs,
+                                     ray_address=args.ray_address,
+                                     retry_failed=args.retry_failed, timeout=args.timeout,
+                                     progress=say)
+            rows, failures, wall = report.rows, report.failures, report.wall_s
+    except sweep.SweepError as exc:
+        print(f"ant-ros sweep: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        say("ant-ros sweep: interrupted; the jobs recorded so far are kept, the same command "
+            "resumes")
+        return 130
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        if spec is not None:
+            print(f"sweep: {spec.describe()}")
+        print(sweep.format_table(rows))
+        if failures:
+            print(sweep.format_failures(failures))
+        if args.summary is None:
+            print(f"this run: {report.ran} jobs run ({report.ran_failed} failed), "
+                  f"{report.skipped_ok} already recorded ok"
+                  + (f", {report.skipped_failed} recorded failed and not retried "
+                     "(--retry-failed runs them again)" if report.skipped_failed else "")
+                  + f"; wall time {wall:.1f} s")
+    incomplete = failures or any(r["missing"] for r in rows)
+    return 1 if incomplete else 0
+
+
 # bench name -> (module, help, description, --quick help)
 BENCHES = {
     "core": ("core_bench", "asynchronous network vs its synchronous twin, same streams",
@@ -186,6 +240,41 @@ def build_parser() -> argparse.ArgumentParser:
                        "network.threshold=0.05 or learning.actor_lr=1e-3; per-input fields "
                        "take a comma list, e.g. network.input_gain=0.5,0.5,1 (repeatable)")
     train.set_defaults(func=_train)
+
+    sweep = sub.add_parser("sweep", help="many train runs: tasks x settings x seeds, in parallel",
+                           description="Run ant-ros train for every env x setting x seed, one "
+                           "process per job on a local pool (or on a Ray cluster), appending "
+                           "each job's outcome to OUT/results.jsonl as it finishes; print a "
+                           "summary per env and setting. Re-running the same command resumes: "
+                           "jobs recorded ok are skipped, failed ones too unless "
+                           "--retry-failed.")
+    sweep.add_argument("--env", action="append", metavar="ID",
+                       help="Gymnasium env id (repeatable)")
+    sweep.add_argument("--seeds", help="e.g. 0-4, 0,2,5 or 0-2,7")
+    sweep.add_argument("--steps", type=int, default=100_000, help="environment steps per job")
+    sweep.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                       help="a field for every job, as in train --set (repeatable)")
+    sweep.add_argument("--grid", action="append", default=[],
+                       metavar="SECTION.FIELD=V1,V2,...",
+                       help="values to try (repeatable: the settings are the cross product); "
+                       "values that are comma lists are separated by |, e.g. "
+                       "'network.input_gain=0.5,0.5,1|1,1,1'")
+    sweep.add_argument("--out", metavar="DIR", help="folder of sweep.json and results.jsonl")
+    sweep.add_argument("--jobs", type=int, metavar="K",
+                       help="jobs at once (default: this machine's cores; with --ray-address: "
+                       "as many as the cluster takes)")
+    sweep.add_argument("--ray-address", metavar="ADDR",
+                       help="run the jobs on Ray (the optional extra ant_ros[ray]): 'local' "
+                       "starts Ray here, 'auto' joins a running instance, else a cluster "
+                       "address such as ray://head:10001")
+    sweep.add_argument("--retry-failed", action="store_true",
+                       help="run again the jobs recorded failed")
+    sweep.add_argument("--timeout", type=float, metavar="SECONDS",
+                       help="a job still running after this long is killed and recorded failed")
+    sweep.add_argument("--summary", metavar="DIR",
+                       help="only print the summary of DIR's results (runs nothing)")
+    sweep.add_argument("--json", action="store_true", help="print the summary rows as JSON")
+    sweep.set_defaults(func=_sweep)
 
     bench = sub.add_parser("bench", help="benchmarks that print measured figures",
                            description="Benchmarks; each prints its figures.")
