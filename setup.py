@@ -21,6 +21,8 @@ setup(
     include_package_data=True,
     install_requires=["setuptools", "numpy", "numba", "gymnasium", "PyYAML", "matplotlib",
                       "ir-sim"],
+    # ant-ros sweep --ray-address: optional, imported only there
+    extras_require={"ray": ["ray[default]>=2.9"]},
     zip_safe=False,
     maintainer="ant_ros maintainers",
     maintainer_email="maintainers@ant-ros.dev",

@@ -255,6 +255,16 @@ class ResultsFile:
         finally:
             os.close(fd)
 
+    def end_line(self) -> None:
+        """End a last line cut short by a crash, so the next record starts a line of its own."""
+        if self.path.exists() and self.path.stat().st_size:
+            with open(self.path, "rb") as handle:
+                handle.seek(-1, os.SEEK_END)
+                whole = handle.read(1) == b"\n"
+            if not whole:
+                with open(self.path, "ab") as handle:
+                    handle.write(b"\n")
+
     def read(self) -> list[dict[str, Any]]:
         """Every record, in the order written; a line that does not parse (a write cut short
         by a crash) is skipped."""
@@ -506,11 +516,17 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int | None = Non
               progress: Callable[[str], None] | None = None) -> SweepReport:
     """Run the jobs of ``spec`` not yet recorded ok in ``out`` (the failed ones too with
     ``retry_failed``), appending each outcome to ``out/results.jsonl`` as it finishes."""
+    if ray_address:
+        try:
+            import ray  # noqa: F401  (only to fail before anything is written)
+        except ImportError:
+            raise SweepError(RAY_MISSING) from None
     check_settings(spec)
     prepare_folder(out, spec)
     results = ResultsFile(Path(out) / RESULTS_FILE)
     start = time.monotonic()
     with FolderLock(out):
+        results.end_line()
         known = latest_by_key(results.read())
         todo, skipped_ok, skipped_failed = [], 0, 0
         for job in spec.jobs():

@@ -23,9 +23,10 @@ def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 
 def test_help_explains_each_subcommand():
     out = run_cli("--help").stdout
-    for name in ("train", "bench", "demo", "run"):
+    for name in ("train", "sweep", "bench", "demo", "run"):
         assert name in out
     assert "--steps" in run_cli("train", "--help").stdout
+    assert "--grid" in run_cli("sweep", "--help").stdout
     assert "threshold" in run_cli("bench", "core", "--help").stdout
 
 

@@ -1,0 +1,283 @@
+"""``ant-ros sweep``: the grid, job keys, the results file and the summary; real sweeps run as
+a user runs them (a separate process, real train jobs), resumed, with failing jobs."""
+
+import importlib.util
+import json
+import math
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from ant_ros import sweep
+from ant_ros.sweep import (FolderLock, ResultsFile, SweepError, SweepSpec, job_key, parse_grid,
+                           parse_seeds, summarize)
+
+# CartPole-v1 learns; NoSuch-v0 is no env, so its jobs fail (in the job, not before the sweep)
+MIXED = ["--env", "CartPole-v1", "--env", "NoSuch-v0", "--seeds", "0-1", "--steps", "300",
+         "--grid", "network.threshold=0.05,0.1", "--jobs", "2"]
+
+
+def sweep_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ant_ros.cli", "sweep", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def lines(folder) -> list[dict]:
+    return [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """The mixed sweep, run once: 4 CartPole-v1 jobs that learn, 4 that fail."""
+    out = tmp_path_factory.mktemp("sweep") / "mixed"
+    return out, sweep_cli(*MIXED, "--out", str(out))
+
+
+def test_seeds_and_grids_parse():
+    assert parse_seeds("0-4") == (0, 1, 2, 3, 4)
+    assert parse_seeds("0,2,5") == (0, 2, 5) and parse_seeds("0-2,7,2") == (0, 1, 2, 7)
+    for bad in ("4-0", "a", "0-x", ""):
+        with pytest.raises(SweepError):
+            parse_seeds(bad)
+    assert parse_grid("network.threshold=0.05, 0.1") == ("network.threshold", ("0.05", "0.1"))
+    # per-input values are comma lists: then | separates the grid's values
+    assert parse_grid("network.input_gain=0.5,0.5,1|1,1,1") == (
+        "network.input_gain", ("0.5,0.5,1", "1,1,1"))
+    for bad in ("network.threshold", "threshold=1,2", "network.threshold=1,,2",
+                "network.threshold=1,1"):
+        with pytest.raises(SweepError):
+            parse_grid(bad)
+
+
+def test_settings_are_the_cross_product_and_keys_identify_jobs():
+    spec = SweepSpec.from_args(["CartPole-v1", "Pendulum-v1"], "0-2", 500,
+                               ["learning.actor_lr=1e-3"],
+                               ["network.threshold=0.05,0.1", "network.n_hidden=32,64,128"])
+    settings = spec.settings()
+    assert len(settings) == 6 and len(set(settings)) == 6
+    assert settings[0] == (("learning.actor_lr", "1e-3"), ("network.threshold", "0.05"),
+                           ("network.n_hidden", "32"))  # fixed first; the last grid fastest
+    assert settings[1][2] == ("network.n_hidden", "64")
+    jobs = spec.jobs()
+    assert len(jobs) == 2 * 6 * 3 and len({j.key for j in jobs}) == len(jobs)
+    job = jobs[0]
+    assert job.argv() == ["train", "--env", "CartPole-v1", "--steps", "500", "--seed", "0",
+                          "--json", "--set", "learning.actor_lr=1e-3", "--set",
+                          "network.threshold=0.05", "--set", "network.n_hidden=32"]
+    # a key does not depend on the order of the settings
+    assert job.key == job_key("CartPole-v1", 0, 500, dict(reversed(job.settings)))
+    assert job.key != job_key("CartPole-v1", 1, 500, job.settings_dict)
+    assert SweepSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
+    other = SweepSpec.from_args(["CartPole-v1", "Pendulum-v1"], "0-3", 500,
+                                ["learning.actor_lr=1e-3"],
+                                ["network.threshold=0.05,0.1", "network.n_hidden=32,64,128"])
+    assert [d.split(":")[0] for d in other.differences(spec)] == ["seeds"]
+    assert len(SweepSpec.from_args(["CartPole-v1"], "0", 10).settings()) == 1  # the preset
+
+
+def test_a_field_given_twice_or_an_empty_axis_is_refused():
+    for sets, grids in ((["network.threshold=0.1"], ["network.threshold=0.05,0.1"]),
+                        ([], ["network.threshold=1,2", "network.threshold=3"]),
+                        (["network.threshold=1", "network.threshold=2"], [])):
+        with pytest.raises(SweepError, match="more than once"):
+            SweepSpec.from_args(["CartPole-v1"], "0", 10, sets, grids)
+    with pytest.raises(SweepError):
+        SweepSpec.from_args([], "0", 10)
+    with pytest.raises(SweepError):
+        SweepSpec.from_args(["CartPole-v1", "CartPole-v1"], "0", 10)
+
+
+def test_results_file_appends_lines_and_survives_a_torn_last_line(tmp_path):
+    results = ResultsFile(tmp_path / "results.jsonl")
+    record = {"env": "E", "seed": 0, "steps": 1, "settings": {}, "status": "ok",
+              "result": {"mean_return_last100": math.nan}}
+    results.append(record)
+    assert json.loads(results.path.read_text())["result"]["mean_return_last100"] is None
+    with open(results.path, "a") as handle:
+        handle.write('{"env": "E", "seed": 1, "st')  # a write a crash cut short
+    assert len(results.read()) == 1
+    results.end_line()
+    results.append({**record, "seed": 2})
+    assert [r["seed"] for r in results.read()] == [0, 2]
+
+
+def test_summary_statistics_per_task_and_setting():
+    spec = SweepSpec.from_args(["CartPole-v1", "MountainCarContinuous-v0"], "0-2", 100, [],
+                               ["network.threshold=0.05,0.1"])
+
+    def rec(env, seed, threshold, status="ok", **result):
+        return {"env": env, "seed": seed, "steps": 100, "status": status, "wall_s": 2.0,
+                "settings": {"network.threshold": threshold},
+                **({"result": result} if status == "ok" else {"error": "boom"})}
+    records = [
+        rec("CartPole-v1", 0, "0.05", mean_return_last100=10.0, solved_threshold=475.0,
+            solved_at_step=None, flops_per_step=100.0, total_ratio=2.0),
+        rec("CartPole-v1", 1, "0.05", "failed"),  # then retried: the ok record counts
+        rec("CartPole-v1", 1, "0.05", mean_return_last100=30.0, solved_threshold=475.0,
+            solved_at_step=80, flops_per_step=300.0, total_ratio=4.0),
+        rec("CartPole-v1", 2, "0.05", "failed"),
+        rec("CartPole-v1", 0, "0.1", mean_return_last100=None, solved_threshold=475.0,
+            solved_at_step=None),  # no episode ended: no return
+        rec("MountainCarContinuous-v0", 0, "0.05", mean_return_last100=-5.0,
+            solved_threshold=None, solved_at_step=None),
+        rec("Elsewhere-v0", 0, "0.05", mean_return_last100=1.0),  # not in the spec
+    ]
+    rows = summarize(records, spec)
+    assert [(r["env"], r["setting"]) for r in rows] == [
+        (env, f"network.threshold={t}") for env in spec.envs for t in ("0.05", "0.1")]
+    a = rows[0]
+    assert (a["jobs"], a["ok"], a["failed"], a["missing"], a["seeds_ok"]) == (3, 2, 1, 0, [0, 1])
+    assert a["mean_return_last100_mean"] == 20.0
+    assert a["mean_return_last100_std"] == pytest.approx(math.sqrt(200))  # sample std
+    assert (a["mean_return_last100_min"], a["mean_return_last100_max"]) == (10.0, 30.0)
+    assert (a["solved"], a["solved_of"], a["solved_at_step_mean"]) == (1, 2, 80)
+    assert (a["flops_per_step_mean"], a["total_ratio_mean"], a["wall_s_mean"]) == (
+        200.0, 3.0, 2.0)
+    b = rows[1]
+    assert (b["ok"], b["missing"], b["mean_return_last100_mean"], b["solved"]) == (1, 2, None, 0)
+    assert b["mean_return_last100_std"] is None
+    c = rows[2]  # an env without a threshold: no solved count
+    assert c["solved"] is None and c["mean_return_last100_std"] is None
+    assert rows[3]["ok"] == 0 and rows[3]["flops_per_step_mean"] is None
+    table = sweep.format_table(rows)
+    assert "1/2 (mean 80)" in table and "10.0 - 30.0" in table and "3.00x" in table
+    # without a spec: every recorded job, grouped as recorded
+    assert [(r["env"], r["jobs"]) for r in summarize(records)] == [
+        ("CartPole-v1", 3), ("CartPole-v1", 1), ("MountainCarContinuous-v0", 1),
+        ("Elsewhere-v0", 1)]
+
+
+def test_a_folder_takes_one_sweep_at_a_time(tmp_path):
+    with FolderLock(tmp_path):
+        with pytest.raises(SweepError, match="another sweep"):
+            with FolderLock(tmp_path):
+                pass
+    with FolderLock(tmp_path):
+        pass  # released
+
+
+def test_a_real_sweep_records_every_job_and_failures_do_not_stop_it(mixed):
+    out, run = mixed
+    assert run.returncode == 1, run.stderr  # some jobs failed
+    records = lines(out)
+    assert len(records) == 8
+    assert json.loads((out / "sweep.json").read_text())["grid"] == {
+        "network.threshold": ["0.05", "0.1"]}
+    ok = [r for r in records if r["status"] == "ok"]
+    assert sorted((r["seed"], r["settings"]["network.threshold"]) for r in ok) == [
+        (0, "0.05"), (0, "0.1"), (1, "0.05"), (1, "0.1")]
+    for r in ok:
+        assert r["env"] == "CartPole-v1" and r["steps"] == 300 and r["wall_s"] > 0
+        result = r["result"]  # the train JSON of that job
+        assert (result["env"], result["seed"], result["steps"]) == ("CartPole-v1", r["seed"], 300)
+        assert result["flops_per_step"] > 0 and result["solved_threshold"] == 475.0
+    # the seed reaches the job: the two seeds' runs differ
+    assert len({json.dumps(r["result"]["flops_by_part"]) for r in ok}) == 4
+    for r in (r for r in records if r["status"] == "failed"):
+        assert r["env"] == "NoSuch-v0" and r["returncode"] == 1
+        assert "NoSuch" in r["error"] and "Traceback" in r["stderr_tail"]
+    table = run.stdout
+    assert "CartPole-v1  network.threshold=0.05" in table and "0/2" in table  # none solved
+    assert "failed: NoSuch-v0 seed 0" in table and "8 jobs run (4 failed)" in table
+    assert "[8/8]" in run.stderr  # progress, one line per finished job
+
+
+def test_resume_skips_recorded_jobs_and_retries_failed_ones_when_asked(mixed, tmp_path):
+    out = tmp_path / "mixed"
+    shutil.copytree(mixed[0], out)
+    again = sweep_cli(*MIXED, "--out", str(out))
+    assert again.returncode == 1
+    assert len(lines(out)) == 8  # nothing ran again
+    assert "0 jobs run" in again.stdout and "4 already recorded ok" in again.stdout
+    assert "4 recorded failed and not retried (--retry-failed" in again.stdout
+    retry = sweep_cli(*MIXED, "--out", str(out), "--retry-failed")
+    records = lines(out)
+    assert len(records) == 12 and {r["env"] for r in records[8:]} == {"NoSuch-v0"}
+    assert retry.returncode == 1 and "4 jobs run (4 failed), 4 already recorded ok" in retry.stdout
+
+
+def test_summary_of_a_folder_runs_nothing(mixed):
+    out, _ = mixed
+    before = (out / "results.jsonl").read_text()
+    run = sweep_cli("--summary", str(out), "--json")
+    rows = json.loads(run.stdout)
+    assert run.returncode == 1  # the folder has failed jobs
+    assert [(r["env"], r["ok"], r["failed"]) for r in rows] == [
+        ("CartPole-v1", 2, 0), ("CartPole-v1", 2, 0), ("NoSuch-v0", 0, 2), ("NoSuch-v0", 0, 2)]
+    for row in rows[:2]:
+        assert row["mean_return_last100_min"] <= row["mean_return_last100_mean"] <= row[
+            "mean_return_last100_max"]
+        assert row["solved"] == 0 and row["solved_of"] == 2 and row["total_ratio_mean"] > 0
+    assert (out / "results.jsonl").read_text() == before
+    text = sweep_cli("--summary", str(out)).stdout
+    assert text.startswith("sweep: CartPole-v1 NoSuch-v0 x 2 setting(s) x seeds 0,1, 300 steps")
+    refused = sweep_cli("--summary", str(out), "--env", "CartPole-v1")
+    assert refused.returncode == 2 and "--summary" in refused.stderr
+
+
+def test_a_folder_of_another_sweep_is_refused(mixed, tmp_path):
+    out = tmp_path / "mixed"
+    shutil.copytree(mixed[0], out)
+    before = (out / "results.jsonl").read_text()
+    for change in (["--steps", "400"], ["--seeds", "0-2"], ["--set", "network.n_hidden=64"]):
+        args = list(MIXED)
+        if change[0] in args:
+            args[args.index(change[0]) + 1] = change[1]
+        else:
+            args += change
+        run = sweep_cli(*args, "--out", str(out))
+        assert run.returncode == 2 and "holds another sweep" in run.stderr, change
+        assert change[0].strip("-") in run.stderr
+    assert (out / "results.jsonl").read_text() == before
+
+
+def test_bad_fields_are_refused_before_any_job_and_bad_values_fail_their_job(tmp_path):
+    for grid, why in (("network.no_such_field=1,2", "no field 'no_such_field'"),
+                      ("network.threshold=a,b", "needs a float"),
+                      ("network.seed=1,2", "use --seed")):
+        run = sweep_cli("--env", "CartPole-v1", "--seeds", "0", "--steps", "100", "--grid",
+                        grid, "--out", str(tmp_path / "refused"))
+        assert run.returncode == 2 and why in run.stderr
+        assert not (tmp_path / "refused").exists()
+    # a value the preset parses but the runner refuses (a range): that job fails, not the sweep
+    out = tmp_path / "range"
+    run = sweep_cli("--env", "CartPole-v1", "--seeds", "0", "--steps", "300", "--grid",
+                    "network.n_hidden=16,0", "--jobs", "1", "--out", str(out))
+    assert run.returncode == 1
+    ok, bad = lines(out)
+    assert ok["status"] == "ok" and ok["settings"] == {"network.n_hidden": "16"}
+    assert bad["status"] == "failed" and bad["returncode"] == 2
+    assert "n_hidden must be >= 1" in bad["error"]
+
+
+def test_a_job_over_its_timeout_is_killed_and_recorded(tmp_path):
+    out = tmp_path / "slow"  # a million steps never finish within a second
+    run = sweep_cli("--env", "CartPole-v1", "--seeds", "0", "--steps", "1000000", "--timeout",
+                    "1", "--out", str(out))
+    assert run.returncode == 1
+    (record,) = lines(out)
+    assert record["status"] == "failed" and record["error"] == "timed out after 1 s"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="Ray is installed")
+def test_ray_address_without_ray_says_how_to_get_it(tmp_path):
+    run = sweep_cli("--env", "CartPole-v1", "--seeds", "0", "--steps", "100", "--ray-address",
+                    "local", "--out", str(tmp_path / "ray"))
+    assert run.returncode == 2 and "pip install 'ant_ros[ray]'" in run.stderr
+    assert not (tmp_path / "ray").exists()  # refused before anything is written
+
+
+def test_a_sweep_on_a_local_ray_instance(tmp_path):
+    pytest.importorskip("ray")
+    out = tmp_path / "ray"
+    run = sweep_cli("--env", "CartPole-v1", "--seeds", "0-1", "--steps", "300",
+                    "--ray-address", "local", "--jobs", "2", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    records = lines(out)
+    assert sorted(r["seed"] for r in records) == [0, 1]
+    assert all(r["status"] == "ok" and r["result"]["steps"] == 300 for r in records)
+    again = sweep_cli("--env", "CartPole-v1", "--seeds", "0-1", "--steps", "300",
+                      "--ray-address", "local", "--out", str(out))
+    assert again.returncode == 0 and len(lines(out)) == 2  # resumed: nothing ran again
