@@ -31,8 +31,8 @@ RESULTS_FILE = "results.jsonl"
 LOCK_FILE = ".sweep.lock"
 SPEC_VERSION = 1
 STDERR_TAIL_CHARS = 2000  # of a failed job's stderr, kept in its record
-RAY_MISSING = ("--ray-address needs Ray, an optional extra: pip install 'ant_ros[ray]' "
-               "(or pip install 'ray[default]')")
+RAY_MISSING = ("--ray-address needs Ray, an optional extra: pip install -e '.[ray]' in the "
+               "ant_ros source tree, or pip install 'ray[default]'")
 
 
 class SweepError(Exception):
@@ -201,7 +201,8 @@ class SweepSpec:
         seeds = list(self.seeds)
         seed_text = (f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 2 and seeds == list(
             range(seeds[0], seeds[-1] + 1)) else ",".join(map(str, seeds)))
-        text = (f"{' '.join(self.envs)} x {len(self.settings())} setting(s) x seeds {seed_text}"
+        n = len(self.settings())
+        text = (f"{' '.join(self.envs)} x {n} setting{'s' if n > 1 else ''} x seeds {seed_text}"
                 f", {self.steps:,} steps: {len(self.jobs())} jobs")
         if self.sets:
             text += f"; for every job {setting_label(dict(self.sets))}"
@@ -549,7 +550,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int | None = Non
 
         if progress is not None:
             where = (f"on Ray ({ray_address})" if ray_address else
-                     f"on {min(workers or default_workers(), len(todo))} local processes")
+                     f"on {_plural(min(workers or default_workers(), len(todo)), 'local process')}")
             progress(f"sweep {spec.describe()}; {skipped_ok} recorded ok, {skipped_failed} "
                      f"recorded failed{' (not retried)' if skipped_failed else ''}; "
                      + (f"running {len(todo)} {where}" if todo else "nothing to run"))
@@ -564,6 +565,10 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int | None = Non
                 if latest.get(j.key, {}).get("status") == "failed"]
     return SweepReport(spec, counts["done"], counts["failed"], skipped_ok, skipped_failed,
                        time.monotonic() - start, summarize(records, spec), failures)
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "es" if noun.endswith("s") else "s")
 
 
 def describe_outcome(outcome: Mapping[str, Any]) -> str:

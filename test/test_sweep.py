@@ -212,7 +212,7 @@ def test_summary_of_a_folder_runs_nothing(mixed):
         assert row["solved"] == 0 and row["solved_of"] == 2 and row["total_ratio_mean"] > 0
     assert (out / "results.jsonl").read_text() == before
     text = sweep_cli("--summary", str(out)).stdout
-    assert text.startswith("sweep: CartPole-v1 NoSuch-v0 x 2 setting(s) x seeds 0,1, 300 steps")
+    assert text.startswith("sweep: CartPole-v1 NoSuch-v0 x 2 settings x seeds 0,1, 300 steps")
     refused = sweep_cli("--summary", str(out), "--env", "CartPole-v1")
     assert refused.returncode == 2 and "--summary" in refused.stderr
 
@@ -265,7 +265,7 @@ def test_a_job_over_its_timeout_is_killed_and_recorded(tmp_path):
 def test_ray_address_without_ray_says_how_to_get_it(tmp_path):
     run = sweep_cli("--env", "CartPole-v1", "--seeds", "0", "--steps", "100", "--ray-address",
                     "local", "--out", str(tmp_path / "ray"))
-    assert run.returncode == 2 and "pip install 'ant_ros[ray]'" in run.stderr
+    assert run.returncode == 2 and "pip install -e '.[ray]'" in run.stderr
     assert not (tmp_path / "ray").exists()  # refused before anything is written
 
 
