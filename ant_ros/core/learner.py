@@ -36,6 +36,7 @@ from .config import (ActionSpec, AgentConfig, ConfigError, LearningConfig, Netwo
 from . import learner_kernels as LK
 from .encoders import PopulationEncoder
 from .events import EventBatch, InputError
+from .jit import entry_for
 from .network import AsyncNetwork
 from .normalization import RewardScaler, RunningMeanStd
 from .twin import DecisionLog, SyncNetwork, twin_counts, twin_flops
@@ -127,6 +128,13 @@ class OnlineLearner:
         self._log_p = np.zeros(self.n_actions)
         self._no_log_std = np.zeros(0)
         self._td_grad = np.zeros(self.n_actions)  # the pending step's head gradient at its TD
+        # the eager readout rule's kernels (``readout.py``) for these arrays
+        self._accumulate_traces = entry_for(readout.accumulate_traces, self.traces,
+                                            self.pending_features, self._td_grad, 0.0)
+        self._td_update = entry_for(
+            readout.td_update, self.net.readout, self.net.readout_value, self.traces,
+            self.pending_features, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, self.log_std,
+            self.log_std_trace, self.readout_importance, self.readout_anchor, 0.0, 0.0, 0.0, True)
         self.apply_config(config)
 
     # -- configuration -------------------------------------------------------------------------
@@ -473,9 +481,9 @@ class OnlineLearner:
             if n_std:
                 self.log_std += step * self.log_std_trace
         else:
-            readout.accumulate_traces(self.traces, self.pending_features, head_grad, decay)
+            self._accumulate_traces(self.traces, self.pending_features, head_grad, decay)
             importance, anchor, strength, lr, anchor_rate, clip = self._consolidation_args()
-            readout.td_update(self.net.readout, self.net.readout_value, self.traces, features,
+            self._td_update(self.net.readout, self.net.readout_value, self.traces, features,
                               float(self.pending_features @ self.pending_features), delta,
                               lc.critic_lr, lc.actor_lr, lc.critic_bound_kappa * size,
                               lc.actor_bound_kappa * size, self.log_std, self.log_std_trace,
