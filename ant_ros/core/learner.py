@@ -33,8 +33,10 @@ from . import kernels as K
 from . import readout
 from .config import (ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig,
                      per_input)
+from . import learner_kernels as LK
 from .encoders import PopulationEncoder
 from .events import EventBatch, InputError
+from .jit import entry_for
 from .network import AsyncNetwork
 from .normalization import RewardScaler, RunningMeanStd
 from .twin import DecisionLog, SyncNetwork, twin_counts, twin_flops
@@ -75,8 +77,8 @@ class OnlineLearner:
         self.fields = (PopulationEncoder(-r, r, net_cfg.input_fields, net_cfg.input_field_width)
                        if net_cfg.input_fields else None)
         self.observation_scale = np.array(per_input(config.learning.observation_scale,
-                                                    self.n_inputs))
-        self.channel_gain = np.array(net_cfg.channel_gain())
+                                                    self.n_inputs), np.float64)
+        self.channel_gain = np.array(net_cfg.channel_gain(), np.float64)
         # initial weights beyond weight_clip would be clipped by their first learning update
         self.net.clip_weights(config.learning.weight_clip)
         n_feat = self.net.readout.shape[1]
@@ -110,6 +112,29 @@ class OnlineLearner:
         # refreshed between decisions (``ingest_events``), and the actor outputs they used
         self._held_noise = np.zeros(self.n_actions if n_std else 0, np.float64)
         self._command_head = np.full(self.n_actions if n_std else 0, np.nan)
+        # the arrays and compiled kernels of the per-step work (``learner_kernels.py``)
+        n_ch = net_cfg.n_channels
+        self._coding = LK.InputCoding(
+            raw=self.raw_input, scratch=np.zeros(self.n_inputs), scale=self.observation_scale,
+            count=self.obs_stats.count, mean=self.obs_stats.mean, m2=self.obs_stats.m2,
+            coded=np.zeros(self.n_inputs), gain=self.channel_gain,
+            network_value=self.net.input_value, ticks=np.zeros(n_ch, np.int64),
+            channels=np.zeros(n_ch, np.int32), changes=np.zeros(n_ch))
+        self._all_inputs = np.arange(self.n_inputs, dtype=np.int64)
+        self._kernels = LK.StepKernels(self._coding, self.n_actions)
+        self._grad = np.zeros(self.n_actions)  # the policy's gradients, per step
+        self._entropy_grad = np.zeros(self.n_actions)
+        self._probabilities = np.zeros(self.n_actions)
+        self._log_p = np.zeros(self.n_actions)
+        self._no_log_std = np.zeros(0)
+        self._td_grad = np.zeros(self.n_actions)  # the pending step's head gradient at its TD
+        # the eager readout rule's kernels (``readout.py``) for these arrays
+        self._accumulate_traces = entry_for(readout.accumulate_traces, self.traces,
+                                            self.pending_features, self._td_grad, 0.0)
+        self._td_update = entry_for(
+            readout.td_update, self.net.readout, self.net.readout_value, self.traces,
+            self.pending_features, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, self.log_std,
+            self.log_std_trace, self.readout_importance, self.readout_anchor, 0.0, 0.0, 0.0, True)
         self.apply_config(config)
 
     # -- configuration -------------------------------------------------------------------------
@@ -231,11 +256,10 @@ class OnlineLearner:
         self._check_step(time_s, None, None)
         self._receive_events(events, time_s)
         net = self.net
-        inputs = np.unique(events.channel)  # the raw inputs that can have moved
-        channels, change, k = self._network_inputs(time_s, False, inputs)
+        inputs = np.unique(events.channel).astype(np.int64)  # the raw inputs that can have moved
+        ticks, channels, change, k = self._network_inputs(time_s, False, inputs)
         self._log_step(k, k, channels.size > 0, decision=False)
-        net.process_ticks(np.full(channels.size, k, np.int64), channels.astype(np.int32),
-                          change, k, actor_only=True)
+        net.process_ticks(ticks, channels, change, k, actor_only=True)
         self._kinds[_INGEST] += inputs.size  # inputs coded
         if self._command_head.size == 0 or math.isnan(self._command_head[0]):
             return None
@@ -248,18 +272,28 @@ class OnlineLearner:
 
     def _receive_events(self, events: EventBatch, time_s: float) -> None:
         """Validate events and add them to the reconstructed raw inputs."""
-        events.validate(self.n_inputs)
-        if len(events) and self.net.origin_s is not None:
-            if float(events.time_s.max()) > time_s + 0.5 * self.config.network.tick_s:
+        channel, times, value = events.channel, events.time_s, events.value
+        receive = self._kernels.receive.get(channel.dtype)
+        if (receive is None or times.dtype != np.float64 or value.dtype != np.float64
+                or channel.ndim != 1 or times.ndim != 1 or value.ndim != 1
+                or not channel.size == times.size == value.size):
+            # not the arrays the kernel takes: as EventBatch.from_arrays makes them, or refused
+            events = EventBatch.from_arrays(channel, times, value)
+            channel, times, value = events.channel, events.time_s, events.value
+            receive = self._kernels.receive[channel.dtype]
+        latest = (time_s + 0.5 * self.config.network.tick_s if self.net.origin_s is not None
+                  else math.inf)
+        found = receive(channel, times, value, float(latest), self._coding)
+        if found != LK.RECEIVED:
+            if found == LK.LATE:
                 raise InputError("events are later than the step time")
-        updated = self.raw_input.copy()
-        np.add.at(updated, events.channel, events.value)
-        if not np.all(np.isfinite(updated)):
-            raise InputError("input values overflowed to inf")
-        self.raw_input[:] = updated
+            if found == LK.OVERFLOW:
+                raise InputError("input values overflowed to inf")
+            events.validate(self.n_inputs)  # raises, saying what is wrong
+            raise AssertionError(f"receive_events found {found} where validate found nothing")
         # the sender's send-on-delta encoding and the reconstruction here; a twin takes values
         self._kinds[_EVENT_STEP] += 1
-        self._event_count += len(events)
+        self._event_count += channel.size
 
     def _check_step(self, time_s: float, reward, teacher_action) -> None:
         if not math.isfinite(time_s):
@@ -274,52 +308,44 @@ class OnlineLearner:
             self._teacher_target(teacher_action)  # validates
 
     def _network_inputs(self, time_s: float, update_stats: bool,
-                        inputs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+                        inputs: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """The raw inputs as the network takes them (scaled, normalised, population-coded,
-        gained): the channels that moved by the input threshold, their changes, and the tick
-        they take effect at. ``inputs`` (sorted, unique): only these raw inputs can have moved
-        (between decisions the normalisation does not move), so only their channels are
-        coded."""
-        net, lc = self.net, self.config.learning
+        gained): the channels that moved by the input threshold, as events for the network
+        (ticks, int32 channels, changes; views of buffers that the next call overwrites), and
+        the tick they take effect at. ``inputs`` (sorted, unique, int64): only these raw inputs
+        can have moved (between decisions the normalisation does not move), so only their
+        channels are coded."""
+        net, lc, kernels, coding = self.net, self.config.learning, self._kernels, self._coding
         if net.origin_s is None:
             net.origin_s = time_s
-        if math.isnan(self.last_step_s[0]) or time_s > self.last_step_s[0]:
+        last = self.last_step_s[0]
+        if math.isnan(last) or time_s > last:
             self.last_step_s[0] = time_s
-        idx = slice(None) if inputs is None else inputs
-        scaled = self.raw_input[idx] / self.observation_scale[idx]
-        if update_stats and lc.normalize_observations:
-            self.obs_stats.update(scaled)
-        if lc.normalize_observations:
-            stats = self.obs_stats
-            target = np.clip((scaled - stats.mean[idx]) / np.sqrt(stats.var[idx] + 1e-8),
-                             -lc.observation_clip, lc.observation_clip)
-        else:
-            target = scaled
-        n_fields = 1
-        if self.fields is not None:
-            target = self.fields.transform(target)
-            n_fields = self.fields.n_fields
         if inputs is None:
-            ch = np.arange(target.size)
-        else:
-            ch = (idx[:, None] * n_fields + np.arange(n_fields)[None, :]).reshape(-1)
-        change = target * self.channel_gain[ch] - net.input_value[ch]
+            inputs = self._all_inputs
+        kernels.code(inputs, update_stats, lc.normalize_observations,
+                     float(self.obs_stats.window), lc.observation_clip, coding)
+        n_fields, values = 1, coding.coded
+        if self.fields is not None:
+            values = self.fields.transform(values[: inputs.size])
+            n_fields = self.fields.n_fields
         threshold = 0.0 if self.is_twin else self.config.network.input_threshold
-        moved = np.abs(change) >= threshold if threshold > 0.0 else change != 0.0
-        return ch[moved], change[moved], max(int(net.tick_of(time_s)), net.now_tick)
+        k = max(int(net.tick_of(time_s)), net.now_tick)
+        n = kernels.moved(values, inputs, n_fields, threshold, k, coding)
+        return coding.ticks[:n], coding.channels[:n], coding.changes[:n], k
 
     def _step(self, time_s, reward, terminated, truncated, teacher_action, deterministic):
         net, lc = self.net, self.config.learning
         learning = lc.learning_enabled
-        channels, change, k = self._network_inputs(time_s, update_stats=learning)
+        ticks, channels, change, k = self._network_inputs(time_s, update_stats=learning)
         # the inputs take effect at the step's tick; the readouts are read decision_ticks later,
         # once the network has integrated them (a neuron's state moves only as time passes)
         k_read = max(k + self.config.network.decision_ticks, net.now_tick)
         self._log_step(k, k_read, channels.size > 0)
         td_follows = (learning and reward is not None
                       and not math.isnan(self.pending_value[0]))
-        net.process_ticks(np.full(channels.size, k, np.int64), channels.astype(np.int32),
-                          change, k_read, td_follows)
+        net.process_ticks(ticks, channels, change, k_read, td_follows)
         self._kinds[_OBSERVE] += 1
         event_readouts = self._event_readouts
         features = None if event_readouts else net.features()
@@ -355,10 +381,8 @@ class OnlineLearner:
                     # pull the pre-squash means towards 0, away from tanh saturation
                     self._add_to_actor(-lc.actor_lr * lc.mean_regularization * values[1:],
                                        features)
-                self.pending_grads[0] = np.concatenate([grad, log_std_grad])
-                self.pending_grads[1, : self.n_actions] = entropy_grad
-                self.pending_grads[1, self.n_actions:] = 1.0  # d entropy / d log std
-                np.clip(grad, -_SIGNAL_CLIP, _SIGNAL_CLIP, out=signal[1:])
+                self._kernels.record_gradients(grad, entropy_grad, log_std_grad, _SIGNAL_CLIP,
+                                               self.pending_grads, signal)
                 net.begin_learning_step(signal)
                 self.log.phase_a += 1
                 self._kinds[_SIGNAL] += 1
@@ -385,16 +409,18 @@ class OnlineLearner:
         d log pi / d log_std."""
         spec = self.config.action
         if spec.kind == "discrete":
-            z = head - head.max()
-            p = np.exp(z)
-            p /= p.sum()
-            a = int(np.argmax(p)) if deterministic else int(
-                min(np.searchsorted(np.cumsum(p), self.rng.random()), p.size - 1))
-            grad = -p
-            grad[a] += 1.0
-            logp = np.log(np.maximum(p, 1e-12))
-            entropy = -float(np.dot(p, logp))
-            return a, grad, -p * (logp + entropy), np.zeros(0)
+            # softmax, the sampled action (inverse CDF) and the gradients: the arithmetic in
+            # kernels, numpy's exp, sum, log and dot between them (``learner_kernels.py``)
+            kernels, p, grad, log_p = self._kernels, self._probabilities, self._grad, self._log_p
+            kernels.softmax_shift(head, p)
+            np.exp(p, out=p)
+            total = float(np.add.reduce(p))
+            u = 0.0 if deterministic else self.rng.random()
+            a = kernels.discrete_choice(p, total, u, deterministic, grad, log_p)
+            np.log(log_p, out=log_p)
+            entropy = -float(np.dot(p, log_p))
+            kernels.entropy_gradient(p, log_p, entropy, self._entropy_grad)
+            return a, grad, self._entropy_grad, self._no_log_std
         std = np.exp(self.log_std)
         noise = np.zeros_like(head) if deterministic else self.rng.standard_normal(head.size)
         self._held_noise[:] = std * noise
@@ -443,27 +469,28 @@ class OnlineLearner:
         lc = self.config.learning
         delta = min(max(delta, -10 * _SIGNAL_CLIP), 10 * _SIGNAL_CLIP)
         decay = lc.gamma * lc.trace_lambda
-        grad = self.pending_grads[0] + lc.entropy_coef * np.sign(delta) * self.pending_grads[1]
-        head_grad, log_std_grad = grad[: self.n_actions], grad[self.n_actions:]
-        self.log_std_trace *= decay
-        self.log_std_trace += log_std_grad
+        head_grad, n_std = self._td_grad, self.log_std.size
+        self._kernels.td_gradients(self.pending_grads, delta, lc.entropy_coef, decay, head_grad,
+                                   self.log_std_trace)
         size = max(abs(delta), 1.0)
         if self._event_readouts:
             step = self.net.readout_td_step(
                 head_grad, delta, lc.critic_lr, lc.actor_lr, lc.critic_bound_kappa * size,
-                lc.actor_bound_kappa * size, float(self.log_std_trace @ self.log_std_trace),
-                self.log_std.size)
-            self.log_std += step * self.log_std_trace
+                lc.actor_bound_kappa * size,
+                float(self.log_std_trace @ self.log_std_trace) if n_std else 0.0, n_std)
+            if n_std:
+                self.log_std += step * self.log_std_trace
         else:
-            readout.accumulate_traces(self.traces, self.pending_features, head_grad, decay)
+            self._accumulate_traces(self.traces, self.pending_features, head_grad, decay)
             importance, anchor, strength, lr, anchor_rate, clip = self._consolidation_args()
-            readout.td_update(self.net.readout, self.net.readout_value, self.traces, features,
+            self._td_update(self.net.readout, self.net.readout_value, self.traces, features,
                               float(self.pending_features @ self.pending_features), delta,
                               lc.critic_lr, lc.actor_lr, lc.critic_bound_kappa * size,
                               lc.actor_bound_kappa * size, self.log_std, self.log_std_trace,
                               importance, anchor, strength, anchor_rate, clip,
                               not self.is_twin)
-        np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
+        if n_std:
+            np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
         self.net.read_after_update()
         self._kinds[_TD] += 1
         self.net.apply_td_error(min(max(delta, -_SIGNAL_CLIP), _SIGNAL_CLIP))

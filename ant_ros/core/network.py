@@ -12,18 +12,7 @@ from . import kernels as K
 from .accounting import kernel_flops
 from .config import NetworkConfig
 from .connectivity import Connectivity, build_connectivity, draw_neurons
-
-
-def compiled_entry(dispatcher, arg_types: tuple):
-    """The machine code a numba dispatcher compiles for these argument types, called directly:
-    it skips the dispatcher's per-call typing of every argument (a quarter of a microsecond with
-    twenty arguments). A wrong dtype still raises; callers pass arrays of the right number of
-    dimensions (any strides where the type's layout is ``A``)."""
-    dispatcher.compile(arg_types)
-    try:
-        return dispatcher.overloads[arg_types].entry_point
-    except (AttributeError, KeyError):  # another numba: keep the checked path
-        return dispatcher
+from .jit import compiled_entry, entry_for
 
 
 # what settling every readout feature counts: weights settled, features settled, skipped
@@ -107,9 +96,23 @@ class AsyncNetwork:
                               self.readout_value, self.feedback, self.sums, self.glob,
                               self.learn_params, self.syn_f, self.ro_w, self.ro_u, self.ro_i,
                               self.ro_s, self.ro_g, self.ro_m)
+        self._advance = compiled_entry(K.advance, _advance_types(self._advance_args))
+        # the learning kernels' compiled entry points, for these state arrays (as ``_advance``)
+        self._begin_step = entry_for(K.begin_learning_step, self._no_signal, self._no_signal,
+                                     self.misc, self.count, self.sums, self.learn_params)
+        self._apply_td = entry_for(K.apply_td_error, 0.0, self.unit, self.uint, self.misc,
+                                   self.count, self.sums, self.glob, self.learn_params)
+        self._stale_args = (self.syn, self.ptr, self.weight, self.nf, self.ni, self.unit,
+                            self.uint, self.misc, self.count, self.feedback, self.sums, self.glob,
+                            self.learn_params, self.syn_f)
+        self._settle_stale = entry_for(K.settle_stale, 0, 0, 0, *self._stale_args)
+        self._begin_phase = entry_for(er.begin_phase, self.readout_value, self.readout_value,
+                                      self.ro_s, self.ro_g, self.ro_m)
+        self._td_args = (self.out, *self._ro_args, self.count, K.C_RO_PENDING, K.C_RO_SWEEP)
+        self._td_step = entry_for(er.td_step, self.readout_value[1:], 0.0, 0.0, 0.0, 0.0, 0.0,
+                                  0.0, 0, *self._td_args)
         self.set_learning(lr=0.0, weight_clip=4.0)
         self.refresh()
-        self._advance = compiled_entry(K.advance, _advance_types(self._advance_args))
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -185,8 +188,10 @@ class AsyncNetwork:
 
     # -- time ----------------------------------------------------------------------------------
 
-    def tick_of(self, time_s: np.ndarray | float) -> np.ndarray:
+    def tick_of(self, time_s: np.ndarray | float) -> np.ndarray | int:
         origin = self.origin_s if self.origin_s is not None else 0.0
+        if isinstance(time_s, float):  # a float64 scalar: the same arithmetic, without arrays
+            return math.floor((time_s - origin) / self.config.tick_s + 0.5)
         return np.floor((np.asarray(time_s) - origin) / self.config.tick_s + 0.5).astype(np.int64)
 
     @property
@@ -215,21 +220,18 @@ class AsyncNetwork:
         if not self.learning_active:
             return
         lr_g = self._no_signal if supervised is None else self.learn_params[K.LP_LR] * supervised
-        K.begin_learning_step(gradient, lr_g, self.misc, self.count, self.sums,
-                              self.learn_params)
+        self._begin_step(gradient, lr_g, self.misc, self.count, self.sums, self.learn_params)
 
     def apply_td_error(self, delta: float) -> None:
         """Phase B: the TD error of the step begun last, known once the next observation has
         been processed."""
         if not self.learning_active:
             return
-        K.apply_td_error(self.learn_params[K.LP_LR] * delta, self.unit, self.uint, self.misc,
-                         self.count, self.sums, self.glob, self.learn_params)
+        self._apply_td(float(self.learn_params[K.LP_LR]) * delta, self.unit, self.uint,
+                       self.misc, self.count, self.sums, self.glob, self.learn_params)
         if self._stale_visits:
-            K.settle_stale(self.now_tick, self._stale_visits, self.max_lag_steps, self.syn,
-                           self.ptr, self.weight, self.nf, self.ni, self.unit, self.uint,
-                           self.misc, self.count, self.feedback, self.sums, self.glob,
-                           self.learn_params, self.syn_f)
+            self._settle_stale(int(self.misc[K.NOW]), self._stale_visits, self.max_lag_steps,
+                               *self._stale_args)
 
     def reset_traces(self) -> None:
         """End of an episode: e-prop and readout traces start again from zero (O(N + M), no
@@ -283,15 +285,14 @@ class AsyncNetwork:
     def begin_readout_step(self, direct: np.ndarray) -> None:
         """Phase A for the readouts: ``direct`` per readout (``V_r += direct_r phi``, zeros for
         none)."""
-        er.begin_phase(direct, self.readout_value, self.ro_s, self.ro_g, self.ro_m)
+        self._begin_phase(direct, self.readout_value, self.ro_s, self.ro_g, self.ro_m)
 
     def readout_td_step(self, actor_grad: np.ndarray, delta: float, critic_lr: float,
                         actor_lr: float, critic_bound: float, actor_bound: float,
                         extra_norm2: float, n_extra: int) -> float:
         """Phase B for the readouts (``event_readout.td_step``); returns the actor's step."""
-        return er.td_step(actor_grad, delta, critic_lr, actor_lr, critic_bound, actor_bound,
-                          extra_norm2, n_extra, self.out, *self._ro_args, self.count,
-                          K.C_RO_PENDING, K.C_RO_SWEEP)
+        return self._td_step(actor_grad, delta, critic_lr, actor_lr, critic_bound, actor_bound,
+                             extra_norm2, n_extra, *self._td_args)
 
     def read_after_update(self) -> None:
         """The readout values are kept current from events and updates: nothing to read."""

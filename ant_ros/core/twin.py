@@ -19,12 +19,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import njit, typeof, types
 
 from . import accounting as A
 from .config import NetworkConfig
 from .connectivity import build_connectivity, draw_neurons
-from .jit import KERNEL
+from .jit import KERNEL, compiled_entry, entry_for
 from .kernels import DECAY_TICKS
 
 # operation counters of the twin, priced by ``twin_flops``
@@ -125,6 +125,15 @@ def _input_drive(x, bias, bux, wy, drive, in_ptr, in_pre, in_w, count):
         drive[i] = acc + wy[i]
     count[T_IN_SYNAPSE] += in_pre.size
     count[T_DRIVE_IN] += bias.size
+
+
+@njit(**KERNEL)
+def _take_inputs(channel, value, x, bias, bux, wy, drive, in_ptr, in_pre, in_w, count):
+    """The input events' changes into the inputs (in event order, as ``np.add.at``), then the
+    input drive (``_input_drive``)."""
+    for e in range(channel.size):
+        x[channel[e]] += value[e]
+    _input_drive(x, bias, bux, wy, drive, in_ptr, in_pre, in_w, count)
 
 
 @njit(**KERNEL)
@@ -284,6 +293,27 @@ class SyncNetwork:
         self._rho = 0.0
         self._no_signal = np.zeros(n_signals)
         self._weights_moved = False  # since the input drive was last computed
+        # the kernels' compiled entry points for these arrays (changed in place only)
+        self._advance_args = (self.cell, self.drive, self.decay_table, self.inv_tau, self.y,
+                              self.psi, self.bux, self.rec_ptr, self.rec_pre, self.rec_w,
+                              self.wy, self.count)
+        self._advance_entry = entry_for(_advance_neurons, 0, *self._advance_args)
+        self._input_args = (self.x, self.bias, self.bux, self.wy, self.drive, self.in_ptr,
+                            self.in_pre, self.in_w, self.count)
+        events = (types.Array(types.int32, 1, "A"), types.Array(types.float64, 1, "A"))
+        self._take_entry = compiled_entry(_take_inputs, events + tuple(
+            typeof(a) for a in self._input_args))
+        self._readouts_entry = entry_for(_readouts, self.readout, self.y, self.x, self.n_read,
+                                         self.readout_value, 0, 0, self.count)
+        self._begin_args = (self.feedback, self.psi, self.y, self.x, self.rec_ptr, self.rec_pre,
+                            self.rec_w, self.rec_z, self.in_ptr, self.in_pre, self.in_w,
+                            self.in_z, self.signal_a, self.y_a, self.x_a, self.count)
+        self._begin_entry = entry_for(_begin_step, self._no_signal, self._no_signal, 0.0, 0.0,
+                                      0.0, *self._begin_args)
+        self._td_args = (self.rec_ptr, self.rec_pre, self.rec_w, self.rec_z, self.in_ptr,
+                         self.in_pre, self.in_w, self.in_z, self.signal_a, self.y_a, self.x_a,
+                         self.count)
+        self._td_entry = entry_for(_apply_td, 0.0, 0.0, 0.0, *self._td_args)
         self.refresh()
 
     # -- configuration (the subset of AsyncNetwork's that means something here) ---------------
@@ -314,8 +344,10 @@ class SyncNetwork:
 
     # -- time and running ---------------------------------------------------------------------
 
-    def tick_of(self, time_s: np.ndarray | float) -> np.ndarray:
+    def tick_of(self, time_s: np.ndarray | float) -> np.ndarray | int:
         origin = self.origin_s if self.origin_s is not None else 0.0
+        if isinstance(time_s, float):  # a float64 scalar: the same arithmetic, without arrays
+            return math.floor((time_s - origin) / self.config.tick_s + 0.5)
         return np.floor((np.asarray(time_s) - origin) / self.config.tick_s + 0.5).astype(np.int64)
 
     @property
@@ -332,27 +364,26 @@ class SyncNetwork:
         k = int(ev_tick[0]) if ev_tick.size else k_end
         self._advance_to(k)
         if ev_channel.size or self._weights_moved:
-            np.add.at(self.x, ev_channel, ev_value)
-            _input_drive(self.x, self.bias, self.bux, self.wy, self.drive, self.in_ptr,
-                         self.in_pre, self.in_w, self.count)
+            if ev_channel.dtype == np.int32 and ev_value.dtype == np.float64:
+                self._take_entry(ev_channel, ev_value, *self._input_args)
+            else:  # other dtypes: typed by the dispatcher
+                _take_inputs(ev_channel, ev_value, *self._input_args)
             self._weights_moved = False
         self._advance_to(k_end)
-        _readouts(self.readout, self.y, self.x, self.n_read, self.readout_value,
-                  1 if actor_only else 0, 1 if update_follows else self.readout.shape[0],
-                  self.count)
+        self._readouts_entry(self.readout, self.y, self.x, self.n_read, self.readout_value,
+                             1 if actor_only else 0,
+                             1 if update_follows else self.readout.shape[0], self.count)
 
     def read_after_update(self) -> None:
         """The readouts again, with the weights after this step's TD update (the critic for
         the next TD error, the actor for the action): cheaper than keeping the values current
         through every weight's update."""
-        _readouts(self.readout, self.y, self.x, self.n_read, self.readout_value, 0,
-                  self.readout.shape[0], self.count)
+        self._readouts_entry(self.readout, self.y, self.x, self.n_read, self.readout_value, 0,
+                             self.readout.shape[0], self.count)
 
     def _advance_to(self, k: int) -> None:
         if k > self._now:
-            _advance_neurons(k - self._now, self.cell, self.drive, self.decay_table,
-                             self.inv_tau, self.y, self.psi, self.bux,
-                             self.rec_ptr, self.rec_pre, self.rec_w, self.wy, self.count)
+            self._advance_entry(k - self._now, *self._advance_args)
             self._now = k
 
     # -- learning -----------------------------------------------------------------------------
@@ -361,18 +392,15 @@ class SyncNetwork:
                             supervised: np.ndarray | None = None) -> None:
         if self._active:
             self._weights_moved |= supervised is not None
-            _begin_step(gradient, self._no_signal if supervised is None else supervised,
-                        self._rho, self._lr, self._clip, self.feedback, self.psi, self.y, self.x,
-                        self.rec_ptr, self.rec_pre, self.rec_w, self.rec_z, self.in_ptr,
-                        self.in_pre, self.in_w, self.in_z, self.signal_a, self.y_a, self.x_a,
-                        self.count)
+            self._begin_entry(gradient, self._no_signal if supervised is None else supervised,
+                              float(self._rho), float(self._lr), float(self._clip),
+                              *self._begin_args)
 
     def apply_td_error(self, delta: float) -> None:
         if self._active:
             self._weights_moved = True
-            _apply_td(self._lr * delta, self._clip, self._rho, self.rec_ptr, self.rec_pre,
-                      self.rec_w, self.rec_z, self.in_ptr, self.in_pre, self.in_w, self.in_z,
-                      self.signal_a, self.y_a, self.x_a, self.count)
+            self._td_entry(float(self._lr * delta), float(self._clip), float(self._rho),
+                           *self._td_args)
 
     def reset_traces(self) -> None:
         self.rec_z[:] = 0.0
