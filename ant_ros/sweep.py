@@ -31,6 +31,7 @@ RESULTS_FILE = "results.jsonl"
 LOCK_FILE = ".sweep.lock"
 SPEC_VERSION = 1
 STDERR_TAIL_CHARS = 2000  # of a failed job's stderr, kept in its record
+MAX_JOBS = 100_000  # a sweep bigger than this is a typo (0-1000000), not a plan
 RAY_MISSING = ("--ray-address needs Ray, an optional extra: pip install -e '.[ray]' in the "
                "ant_ros source tree, or pip install 'ray[default]'")
 
@@ -52,6 +53,8 @@ def parse_seeds(text: str) -> tuple[int, ...]:
                 lo, hi = int(first), int(last)
                 if hi < lo:
                     raise SweepError(f"seed range {part!r} runs backwards")
+                if hi - lo >= MAX_JOBS:
+                    raise SweepError(f"seed range {part!r} has more than {MAX_JOBS:,} seeds")
                 seeds.extend(range(lo, hi + 1))
             else:
                 seeds.append(int(part))
@@ -149,12 +152,18 @@ class SweepSpec:
             raise SweepError(f"an env is given twice: {list(self.envs)}")
         if not self.seeds:
             raise SweepError("no seeds given")
+        if min(self.seeds) < 0:
+            raise SweepError(f"seeds must be >= 0 (train takes no negative seed), got "
+                             f"{min(self.seeds)}")
         if self.steps < 1:
             raise SweepError(f"--steps must be >= 1, got {self.steps}")
         names = [n for n, _ in self.sets] + [n for n, _ in self.grid]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise SweepError(f"a field is given more than once (--set / --grid): {repeated}")
+        n_jobs = len(self.envs) * len(self.seeds) * math.prod(len(vs) for _, vs in self.grid)
+        if n_jobs > MAX_JOBS:
+            raise SweepError(f"{n_jobs:,} jobs: more than {MAX_JOBS:,} in one sweep")
 
     @classmethod
     def from_args(cls, envs: Sequence[str], seeds: str, steps: int, sets: Sequence[str] = (),

@@ -89,6 +89,21 @@ def test_a_field_given_twice_or_an_empty_axis_is_refused():
         SweepSpec.from_args(["CartPole-v1", "CartPole-v1"], "0", 10)
 
 
+def test_negative_seeds_and_huge_sweeps_are_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(SweepError, match=">= 0"):  # train refuses them in every job
+        SweepSpec.from_args(["CartPole-v1"], "-1,0", 10)
+    with pytest.raises(SweepError, match="more than"):  # a typo, refused at once, not built
+        parse_seeds("0-1000000000000")
+    with pytest.raises(SweepError, match="jobs: more than"):
+        SweepSpec.from_args(["CartPole-v1"], "0-999", 10, [],
+                            ["network.threshold=" + ",".join(str(i) for i in range(1, 1002))])
+    assert len(SweepSpec.from_args(["CartPole-v1"], f"0-{sweep.MAX_JOBS - 1}", 10).seeds) == (
+        sweep.MAX_JOBS)
+    run = sweep_cli("--env", "CartPole-v1", "--seeds", "-1", "--steps", "100", "--out",
+                    str(tmp_path / "neg"))
+    assert run.returncode == 2 and ">= 0" in run.stderr and not (tmp_path / "neg").exists()
+
+
 def test_results_file_appends_lines_and_survives_a_torn_last_line(tmp_path):
     results = ResultsFile(tmp_path / "results.jsonl")
     record = {"env": "E", "seed": 0, "steps": 1, "settings": {}, "status": "ok",
