@@ -321,7 +321,9 @@ def prepare_folder(out: str | os.PathLike, spec: SweepSpec) -> None:
     out.mkdir(parents=True, exist_ok=True)
     old = load_spec(out)
     if old is not None:
-        if old != spec:
+        # the same jobs are the same sweep, whatever the order of the --env, --set, --grid
+        # and seeds (a job's key does not depend on it)
+        if {job.key for job in old.jobs()} != {job.key for job in spec.jobs()}:
             raise SweepError(f"{out} holds another sweep ({'; '.join(spec.differences(old))})"
                              f": give another --out, or run the sweep of {out / SPEC_FILE}")
         return

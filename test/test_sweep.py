@@ -248,6 +248,26 @@ def test_a_folder_of_another_sweep_is_refused(mixed, tmp_path):
     assert (out / "results.jsonl").read_text() == before
 
 
+def test_the_same_sweep_in_another_order_resumes(tmp_path):
+    spec = SweepSpec.from_args(["CartPole-v1", "Pendulum-v1"], "0-2", 100,
+                               ["network.threshold=0.1", "learning.actor_lr=1e-3"],
+                               ["network.n_hidden=16,32", "learning.gamma=0.9,0.99"])
+    sweep.prepare_folder(tmp_path, spec)
+    shuffled = SweepSpec.from_args(["Pendulum-v1", "CartPole-v1"], "2,0,1", 100,
+                                   ["learning.actor_lr=1e-3", "network.threshold=0.1"],
+                                   ["learning.gamma=0.99,0.9", "network.n_hidden=32,16"])
+    sweep.prepare_folder(tmp_path, shuffled)  # the same jobs: not refused
+    assert sweep.load_spec(tmp_path) == spec  # the spec kept as first given
+    for other in (SweepSpec.from_args(["CartPole-v1", "Pendulum-v1"], "0-2", 100,
+                                      ["network.threshold=0.1"],
+                                      ["network.n_hidden=16,32", "learning.gamma=0.9,0.99"]),
+                  SweepSpec.from_args(["CartPole-v1", "Pendulum-v1"], "0-2", 100,
+                                      ["network.threshold=0.1", "learning.actor_lr=1e-3"],
+                                      ["network.n_hidden=16", "learning.gamma=0.9,0.99"])):
+        with pytest.raises(SweepError, match=r"holds another sweep \((set|grid): "):
+            sweep.prepare_folder(tmp_path, other)  # refused, and the message says why
+
+
 def test_bad_fields_are_refused_before_any_job_and_bad_values_fail_their_job(tmp_path):
     for grid, why in (("network.no_such_field=1,2", "no field 'no_such_field'"),
                       ("network.threshold=a,b", "needs a float"),
