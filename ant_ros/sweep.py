@@ -534,10 +534,11 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int | None = Non
         except ImportError:
             raise SweepError(RAY_MISSING) from None
     check_settings(spec)
-    prepare_folder(out, spec)
+    Path(out).mkdir(parents=True, exist_ok=True)
     results = ResultsFile(Path(out) / RESULTS_FILE)
     start = time.monotonic()
-    with FolderLock(out):
+    with FolderLock(out):  # before the spec: two sweeps starting at once never both write it
+        prepare_folder(out, spec)
         results.end_line()
         known = latest_by_key(results.read())
         todo, skipped_ok, skipped_failed = [], 0, 0

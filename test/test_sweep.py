@@ -173,6 +173,16 @@ def test_a_folder_takes_one_sweep_at_a_time(tmp_path):
         pass  # released
 
 
+def test_a_sweep_refused_by_the_lock_writes_nothing(tmp_path):
+    out = tmp_path / "new"
+    out.mkdir()
+    spec = SweepSpec.from_args(["CartPole-v1"], "0", 10)
+    with FolderLock(out):  # another sweep, starting in the same new folder
+        with pytest.raises(SweepError, match="another sweep is running"):
+            sweep.run_sweep(spec, out)
+    assert not (out / "sweep.json").exists() and not (out / "results.jsonl").exists()
+
+
 def test_a_real_sweep_records_every_job_and_failures_do_not_stop_it(mixed):
     out, run = mixed
     assert run.returncode == 1, run.stderr  # some jobs failed
