@@ -11,12 +11,14 @@ already recorded ok (and the failed ones unless asked to retry them).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime
 import fcntl
 import itertools
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 SPEC_FILE = "sweep.json"
 RESULTS_FILE = "results.jsonl"
@@ -522,6 +524,30 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+@contextlib.contextmanager
+def _stop_on_termination() -> Iterator[None]:
+    """SIGTERM and SIGHUP (``kill``, a closed terminal) stop the sweep as Ctrl-C does, so its
+    jobs are killed: each runs in a session of its own, out of reach of the signals sent to the
+    sweep, and would run on, orphaned, holding the cores. A signal already ignored (``nohup``)
+    stays ignored; outside the main thread nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            previous[sig] = signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int | None = None,
               ray_address: str | None = None, retry_failed: bool = False,
               timeout: float | None = None,
@@ -567,10 +593,11 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int | None = Non
                      f"recorded failed{' (not retried)' if skipped_failed else ''}; "
                      + (f"running {len(todo)} {where}" if todo else "nothing to run"))
         if todo:
-            if ray_address:
-                run_ray(todo, ray_address, record, timeout, workers)
-            else:
-                run_local(todo, workers or default_workers(), record, timeout)
+            with _stop_on_termination():
+                if ray_address:
+                    run_ray(todo, ray_address, record, timeout, workers)
+                else:
+                    run_local(todo, workers or default_workers(), record, timeout)
     records = results.read()
     latest = latest_by_key(records)
     failures = [latest[j.key] for j in spec.jobs()

@@ -1,12 +1,16 @@
 """``ant-ros sweep``: the grid, job keys, the results file and the summary; real sweeps run as
 a user runs them (a separate process, real train jobs), resumed, with failing jobs."""
 
+import contextlib
 import importlib.util
 import json
 import math
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -304,6 +308,56 @@ def test_a_job_over_its_timeout_is_killed_and_recorded(tmp_path):
     assert run.returncode == 1
     (record,) = lines(out)
     assert record["status"] == "failed" and record["error"] == "timed out after 1 s"
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid``, of all its threads (the sweep starts jobs in threads)."""
+    children = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                children += [int(p) for p in handle.read().split()]
+        except FileNotFoundError:  # a thread that ended
+            pass
+    return children
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] == "Z"  # a zombie is gone too
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+                    reason="needs Linux /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_sweep_killed_by_a_signal_kills_its_jobs(tmp_path, sig):
+    proc = subprocess.Popen([sys.executable, "-m", "ant_ros.cli", "sweep", "--env",
+                             "CartPole-v1", "--seeds", "0", "--steps", "1000000", "--out",
+                             str(tmp_path / "killed")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    jobs: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not jobs and time.monotonic() < deadline:
+            time.sleep(0.05)
+            jobs = _children(proc.pid)
+        (job,) = jobs  # the train job, in a session of its own
+        proc.send_signal(sig)
+        proc.communicate(timeout=30)
+        deadline = time.monotonic() + 10
+        while not _gone(job) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(job), "the job runs on, orphaned"
+    finally:
+        proc.kill()
+        proc.communicate()
+        for job in jobs:  # never leave one behind, even when the test fails
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(job, signal.SIGKILL)
+    assert not (tmp_path / "killed" / "results.jsonl").exists()  # a killed job is no record
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="Ray is installed")
