@@ -388,7 +388,8 @@ def run_train(argv: Sequence[str], timeout: float | None = None,
     try:
         proc = subprocess.Popen([sys.executable, "-m", "ant_ros.cli", *argv], env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                stderr=subprocess.PIPE, text=True, errors="replace",
+                                start_new_session=True)
     except OSError as exc:
         return {**outcome, "status": "failed", "error": f"could not start: {exc}",
                 "returncode": None, "stderr_tail": "", "wall_s": 0.0}
@@ -447,6 +448,9 @@ def run_local(jobs: Sequence[Job], workers: int, record: Record,
             return None
         try:
             return run_train(job.argv(), timeout, started)
+        except Exception as exc:  # fails this job, not the sweep (its other jobs run on)
+            return {"status": "failed", "error": f"could not run: {type(exc).__name__}: {exc}",
+                    "returncode": None, "stderr_tail": "", "wall_s": None}
         finally:
             with lock:
                 running.difference_update({p for p in running if p.poll() is not None})

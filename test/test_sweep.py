@@ -177,6 +177,20 @@ def test_a_folder_takes_one_sweep_at_a_time(tmp_path):
         pass  # released
 
 
+def test_an_error_running_one_job_fails_that_job_only(monkeypatch):
+    def run_train(argv, timeout=None, started=None):
+        if argv[argv.index("--seed") + 1] == "1":
+            raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+        return {"status": "ok", "result": {}}
+    monkeypatch.setattr(sweep, "run_train", run_train)
+    recorded = {}
+    jobs = SweepSpec.from_args(["CartPole-v1"], "0-2", 10).jobs()
+    sweep.run_local(jobs, 2, lambda job, outcome: recorded.update({job.seed: outcome}))
+    assert sorted(recorded) == [0, 1, 2]
+    assert [recorded[s]["status"] for s in (0, 1, 2)] == ["ok", "failed", "ok"]
+    assert "UnicodeDecodeError" in recorded[1]["error"]
+
+
 def test_a_sweep_refused_by_the_lock_writes_nothing(tmp_path):
     out = tmp_path / "new"
     out.mkdir()
