@@ -11,12 +11,14 @@ already recorded ok (and the failed ones unless asked to retry them).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime
 import fcntl
 import itertools
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,13 +26,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 SPEC_FILE = "sweep.json"
 RESULTS_FILE = "results.jsonl"
 LOCK_FILE = ".sweep.lock"
 SPEC_VERSION = 1
 STDERR_TAIL_CHARS = 2000  # of a failed job's stderr, kept in its record
+MAX_JOBS = 100_000  # a sweep bigger than this is a typo (0-1000000), not a plan
 RAY_MISSING = ("--ray-address needs Ray, an optional extra: pip install -e '.[ray]' in the "
                "ant_ros source tree, or pip install 'ray[default]'")
 
@@ -52,6 +55,8 @@ def parse_seeds(text: str) -> tuple[int, ...]:
                 lo, hi = int(first), int(last)
                 if hi < lo:
                     raise SweepError(f"seed range {part!r} runs backwards")
+                if hi - lo >= MAX_JOBS:
+                    raise SweepError(f"seed range {part!r} has more than {MAX_JOBS:,} seeds")
                 seeds.extend(range(lo, hi + 1))
             else:
                 seeds.append(int(part))
@@ -149,12 +154,18 @@ class SweepSpec:
             raise SweepError(f"an env is given twice: {list(self.envs)}")
         if not self.seeds:
             raise SweepError("no seeds given")
+        if min(self.seeds) < 0:
+            raise SweepError(f"seeds must be >= 0 (train takes no negative seed), got "
+                             f"{min(self.seeds)}")
         if self.steps < 1:
             raise SweepError(f"--steps must be >= 1, got {self.steps}")
         names = [n for n, _ in self.sets] + [n for n, _ in self.grid]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise SweepError(f"a field is given more than once (--set / --grid): {repeated}")
+        n_jobs = len(self.envs) * len(self.seeds) * math.prod(len(vs) for _, vs in self.grid)
+        if n_jobs > MAX_JOBS:
+            raise SweepError(f"{n_jobs:,} jobs: more than {MAX_JOBS:,} in one sweep")
 
     @classmethod
     def from_args(cls, envs: Sequence[str], seeds: str, steps: int, sets: Sequence[str] = (),
@@ -312,7 +323,9 @@ def prepare_folder(out: str | os.PathLike, spec: SweepSpec) -> None:
     out.mkdir(parents=True, exist_ok=True)
     old = load_spec(out)
     if old is not None:
-        if old != spec:
+        # the same jobs are the same sweep, whatever the order of the --env, --set, --grid
+        # and seeds (a job's key does not depend on it)
+        if {job.key for job in old.jobs()} != {job.key for job in spec.jobs()}:
             raise SweepError(f"{out} holds another sweep ({'; '.join(spec.differences(old))})"
                              f": give another --out, or run the sweep of {out / SPEC_FILE}")
         return
@@ -375,7 +388,8 @@ def run_train(argv: Sequence[str], timeout: float | None = None,
     try:
         proc = subprocess.Popen([sys.executable, "-m", "ant_ros.cli", *argv], env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                stderr=subprocess.PIPE, text=True, errors="replace",
+                                start_new_session=True)
     except OSError as exc:
         return {**outcome, "status": "failed", "error": f"could not start: {exc}",
                 "returncode": None, "stderr_tail": "", "wall_s": 0.0}
@@ -434,6 +448,9 @@ def run_local(jobs: Sequence[Job], workers: int, record: Record,
             return None
         try:
             return run_train(job.argv(), timeout, started)
+        except Exception as exc:  # fails this job, not the sweep (its other jobs run on)
+            return {"status": "failed", "error": f"could not run: {type(exc).__name__}: {exc}",
+                    "returncode": None, "stderr_tail": "", "wall_s": None}
         finally:
             with lock:
                 running.difference_update({p for p in running if p.poll() is not None})
@@ -511,6 +528,30 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+@contextlib.contextmanager
+def _stop_on_termination() -> Iterator[None]:
+    """SIGTERM and SIGHUP (``kill``, a closed terminal) stop the sweep as Ctrl-C does, so its
+    jobs are killed: each runs in a session of its own, out of reach of the signals sent to the
+    sweep, and would run on, orphaned, holding the cores. A signal already ignored (``nohup``)
+    stays ignored; outside the main thread nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            previous[sig] = signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int | None = None,
               ray_address: str | None = None, retry_failed: bool = False,
               timeout: float | None = None,
@@ -523,10 +564,11 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int | None = Non
         except ImportError:
             raise SweepError(RAY_MISSING) from None
     check_settings(spec)
-    prepare_folder(out, spec)
+    Path(out).mkdir(parents=True, exist_ok=True)
     results = ResultsFile(Path(out) / RESULTS_FILE)
     start = time.monotonic()
-    with FolderLock(out):
+    with FolderLock(out):  # before the spec: two sweeps starting at once never both write it
+        prepare_folder(out, spec)
         results.end_line()
         known = latest_by_key(results.read())
         todo, skipped_ok, skipped_failed = [], 0, 0
@@ -555,10 +597,11 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int | None = Non
                      f"recorded failed{' (not retried)' if skipped_failed else ''}; "
                      + (f"running {len(todo)} {where}" if todo else "nothing to run"))
         if todo:
-            if ray_address:
-                run_ray(todo, ray_address, record, timeout, workers)
-            else:
-                run_local(todo, workers or default_workers(), record, timeout)
+            with _stop_on_termination():
+                if ray_address:
+                    run_ray(todo, ray_address, record, timeout, workers)
+                else:
+                    run_local(todo, workers or default_workers(), record, timeout)
     records = results.read()
     latest = latest_by_key(records)
     failures = [latest[j.key] for j in spec.jobs()

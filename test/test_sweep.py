@@ -1,12 +1,16 @@
 """``ant-ros sweep``: the grid, job keys, the results file and the summary; real sweeps run as
 a user runs them (a separate process, real train jobs), resumed, with failing jobs."""
 
+import contextlib
 import importlib.util
 import json
 import math
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -89,6 +93,21 @@ def test_a_field_given_twice_or_an_empty_axis_is_refused():
         SweepSpec.from_args(["CartPole-v1", "CartPole-v1"], "0", 10)
 
 
+def test_negative_seeds_and_huge_sweeps_are_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(SweepError, match=">= 0"):  # train refuses them in every job
+        SweepSpec.from_args(["CartPole-v1"], "-1,0", 10)
+    with pytest.raises(SweepError, match="more than"):  # a typo, refused at once, not built
+        parse_seeds("0-1000000000000")
+    with pytest.raises(SweepError, match="jobs: more than"):
+        SweepSpec.from_args(["CartPole-v1"], "0-999", 10, [],
+                            ["network.threshold=" + ",".join(str(i) for i in range(1, 1002))])
+    assert len(SweepSpec.from_args(["CartPole-v1"], f"0-{sweep.MAX_JOBS - 1}", 10).seeds) == (
+        sweep.MAX_JOBS)
+    run = sweep_cli("--env", "CartPole-v1", "--seeds", "-1", "--steps", "100", "--out",
+                    str(tmp_path / "neg"))
+    assert run.returncode == 2 and ">= 0" in run.stderr and not (tmp_path / "neg").exists()
+
+
 def test_results_file_appends_lines_and_survives_a_torn_last_line(tmp_path):
     results = ResultsFile(tmp_path / "results.jsonl")
     record = {"env": "E", "seed": 0, "steps": 1, "settings": {}, "status": "ok",
@@ -156,6 +175,30 @@ def test_a_folder_takes_one_sweep_at_a_time(tmp_path):
                 pass
     with FolderLock(tmp_path):
         pass  # released
+
+
+def test_an_error_running_one_job_fails_that_job_only(monkeypatch):
+    def run_train(argv, timeout=None, started=None):
+        if argv[argv.index("--seed") + 1] == "1":
+            raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+        return {"status": "ok", "result": {}}
+    monkeypatch.setattr(sweep, "run_train", run_train)
+    recorded = {}
+    jobs = SweepSpec.from_args(["CartPole-v1"], "0-2", 10).jobs()
+    sweep.run_local(jobs, 2, lambda job, outcome: recorded.update({job.seed: outcome}))
+    assert sorted(recorded) == [0, 1, 2]
+    assert [recorded[s]["status"] for s in (0, 1, 2)] == ["ok", "failed", "ok"]
+    assert "UnicodeDecodeError" in recorded[1]["error"]
+
+
+def test_a_sweep_refused_by_the_lock_writes_nothing(tmp_path):
+    out = tmp_path / "new"
+    out.mkdir()
+    spec = SweepSpec.from_args(["CartPole-v1"], "0", 10)
+    with FolderLock(out):  # another sweep, starting in the same new folder
+        with pytest.raises(SweepError, match="another sweep is running"):
+            sweep.run_sweep(spec, out)
+    assert not (out / "sweep.json").exists() and not (out / "results.jsonl").exists()
 
 
 def test_a_real_sweep_records_every_job_and_failures_do_not_stop_it(mixed):
@@ -233,6 +276,26 @@ def test_a_folder_of_another_sweep_is_refused(mixed, tmp_path):
     assert (out / "results.jsonl").read_text() == before
 
 
+def test_the_same_sweep_in_another_order_resumes(tmp_path):
+    spec = SweepSpec.from_args(["CartPole-v1", "Pendulum-v1"], "0-2", 100,
+                               ["network.threshold=0.1", "learning.actor_lr=1e-3"],
+                               ["network.n_hidden=16,32", "learning.gamma=0.9,0.99"])
+    sweep.prepare_folder(tmp_path, spec)
+    shuffled = SweepSpec.from_args(["Pendulum-v1", "CartPole-v1"], "2,0,1", 100,
+                                   ["learning.actor_lr=1e-3", "network.threshold=0.1"],
+                                   ["learning.gamma=0.99,0.9", "network.n_hidden=32,16"])
+    sweep.prepare_folder(tmp_path, shuffled)  # the same jobs: not refused
+    assert sweep.load_spec(tmp_path) == spec  # the spec kept as first given
+    for other in (SweepSpec.from_args(["CartPole-v1", "Pendulum-v1"], "0-2", 100,
+                                      ["network.threshold=0.1"],
+                                      ["network.n_hidden=16,32", "learning.gamma=0.9,0.99"]),
+                  SweepSpec.from_args(["CartPole-v1", "Pendulum-v1"], "0-2", 100,
+                                      ["network.threshold=0.1", "learning.actor_lr=1e-3"],
+                                      ["network.n_hidden=16", "learning.gamma=0.9,0.99"])):
+        with pytest.raises(SweepError, match=r"holds another sweep \((set|grid): "):
+            sweep.prepare_folder(tmp_path, other)  # refused, and the message says why
+
+
 def test_bad_fields_are_refused_before_any_job_and_bad_values_fail_their_job(tmp_path):
     for grid, why in (("network.no_such_field=1,2", "no field 'no_such_field'"),
                       ("network.threshold=a,b", "needs a float"),
@@ -259,6 +322,56 @@ def test_a_job_over_its_timeout_is_killed_and_recorded(tmp_path):
     assert run.returncode == 1
     (record,) = lines(out)
     assert record["status"] == "failed" and record["error"] == "timed out after 1 s"
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid``, of all its threads (the sweep starts jobs in threads)."""
+    children = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                children += [int(p) for p in handle.read().split()]
+        except FileNotFoundError:  # a thread that ended
+            pass
+    return children
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] == "Z"  # a zombie is gone too
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+                    reason="needs Linux /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_sweep_killed_by_a_signal_kills_its_jobs(tmp_path, sig):
+    proc = subprocess.Popen([sys.executable, "-m", "ant_ros.cli", "sweep", "--env",
+                             "CartPole-v1", "--seeds", "0", "--steps", "1000000", "--out",
+                             str(tmp_path / "killed")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    jobs: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not jobs and time.monotonic() < deadline:
+            time.sleep(0.05)
+            jobs = _children(proc.pid)
+        (job,) = jobs  # the train job, in a session of its own
+        proc.send_signal(sig)
+        proc.communicate(timeout=30)
+        deadline = time.monotonic() + 10
+        while not _gone(job) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(job), "the job runs on, orphaned"
+    finally:
+        proc.kill()
+        proc.communicate()
+        for job in jobs:  # never leave one behind, even when the test fails
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(job, signal.SIGKILL)
+    assert not (tmp_path / "killed" / "results.jsonl").exists()  # a killed job is no record
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="Ray is installed")
