@@ -212,9 +212,9 @@ class SweepSpec:
         seeds = list(self.seeds)
         seed_text = (f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 2 and seeds == list(
             range(seeds[0], seeds[-1] + 1)) else ",".join(map(str, seeds)))
-        n = len(self.settings())
+        n, jobs = len(self.settings()), len(self.jobs())
         text = (f"{' '.join(self.envs)} x {n} setting{'s' if n > 1 else ''} x seeds {seed_text}"
-                f", {self.steps:,} steps: {len(self.jobs())} jobs")
+                f", {self.steps:,} steps: {jobs} job{'s' if jobs != 1 else ''}")
         if self.sets:
             text += f"; for every job {setting_label(dict(self.sets))}"
         return text
