@@ -691,7 +691,8 @@ def test_diagnostics_arrive(ros):
     keys = {kv.key for kv in diagnostics[-1].status[0].values}
     assert {"input_event_rate_hz", "output_event_rate_hz", "hidden_activity", "synops_per_s",
             "total_ratio", "flops_per_step", "learning", "mean_reward",
-            "processing_latency_ms"} <= keys
+            "processing_latency_ms", "change_detection", "changes_detected",
+            "steps_since_change", "value_fast", "value_slow", "value_drop_sd"} <= keys
 
 
 def test_imitation_from_a_teacher_command(ros):

@@ -48,9 +48,11 @@ GAUSSIAN = LOG + SQRT + 8 + 4
 PJ_PER_FLOP = 2.3
 
 PARTS = ("sensor_encoding", "input_coding", "normalisation", "events", "neurons", "scheduling",
-         "eprop", "consolidation", "homeostasis", "readout_learning", "step_size", "policy")
+         "eprop", "consolidation", "homeostasis", "readout_learning", "step_size", "policy",
+         "change_detection")
 (SENSOR_ENCODING, INPUT_CODING, NORMALISATION, EVENTS, NEURONS, SCHEDULING, EPROP,
- CONSOLIDATION, HOMEOSTASIS, READOUT_LEARNING, STEP_SIZE, POLICY) = range(len(PARTS))
+ CONSOLIDATION, HOMEOSTASIS, READOUT_LEARNING, STEP_SIZE, POLICY,
+ CHANGE_DETECTION) = range(len(PARTS))
 
 # flops of one settled synapse (kernels.settle_synapse): the post neuron's cache test (1),
 # dw = y * (W - W0) (2), trace y * H (1), the test for a carried trace (2), w + dw and the clip

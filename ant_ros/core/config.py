@@ -159,6 +159,16 @@ class LearningConfig:
     consolidation_strength: float = 0.0
     consolidation_anchor_steps: float = 10000.0
     normalization_window_steps: float = 0.0
+    change_detection: bool = False
+    change_fast_steps: float = 200.0
+    change_slow_steps: float = 5000.0
+    change_threshold: float = 3.0
+    change_relative_drop: float = 0.5
+    change_warmup_steps: float = 5000.0
+    change_refractory_steps: float = 5000.0
+    change_policy_shrink: float = 0.0
+    change_policy_memory: int = 0
+    change_recall_probation_steps: float = 3000.0
     learning_enabled: bool = True
 
     def __post_init__(self) -> None:
@@ -186,6 +196,16 @@ class LearningConfig:
         _require(self.consolidation_anchor_steps >= 1.0, "consolidation_anchor_steps must be >= 1")
         _require(self.normalization_window_steps == 0.0 or self.normalization_window_steps >= 2.0,
                  "normalization_window_steps must be 0 (all time) or >= 2")
+        _require(1.0 <= self.change_fast_steps < self.change_slow_steps,
+                 "need 1 <= change_fast_steps < change_slow_steps")
+        _require(self.change_threshold > 0.0, "change_threshold must be > 0")
+        _require(self.change_relative_drop >= 0.0, "change_relative_drop must be >= 0")
+        _require(self.change_warmup_steps >= 0.0 and self.change_refractory_steps >= 0.0,
+                 "change_warmup_steps and change_refractory_steps must be >= 0")
+        _require(0.0 <= self.change_policy_shrink <= 1.0, "change_policy_shrink must be in [0, 1]")
+        _require(0 <= self.change_policy_memory <= 16, "change_policy_memory must be in [0, 16]")
+        _require(self.change_recall_probation_steps >= 1.0,
+                 "change_recall_probation_steps must be >= 1")
         return self
 
 

@@ -29,6 +29,7 @@ import math
 import numpy as np
 
 from . import accounting as A
+from . import change_detector
 from . import kernels as K
 from . import readout
 from .config import (ActionSpec, AgentConfig, ConfigError, LearningConfig, NetworkConfig,
@@ -42,11 +43,18 @@ from .normalization import RewardScaler, RunningMeanStd
 from .twin import DecisionLog, SyncNetwork, twin_counts, twin_flops
 
 _SIGNAL_CLIP = 5.0
+MEMORY_SLOTS = 16  # policies the learner can keep (``change_policy_memory`` of them are used)
+# policy_memory_meta after the slots' levels: the current policy's slot, the probation's end and
+# floor, policies recalled, recalls dropped at the end of their probation
+_SLOT, _PROBATION_END, _PROBATION_FLOOR, _RECALLS, _RECALLS_FAILED = range(
+    MEMORY_SLOTS, MEMORY_SLOTS + 5)
 # kinds of Python-side work, priced by ``OnlineLearner._price_steps``
 _KINDS = ("event_step", "observe", "policy", "td", "signal", "imitation", "actor_update",
-          "readout_phase", "ingest", "command")
+          "readout_phase", "ingest", "command", "change_watch", "change_response",
+          "change_memory")
 (_EVENT_STEP, _OBSERVE, _POLICY, _TD, _SIGNAL, _IMITATION, _ACTOR_UPDATE,
- _READOUT_PHASE, _INGEST, _COMMAND) = range(len(_KINDS))
+ _READOUT_PHASE, _INGEST, _COMMAND, _CHANGE_WATCH, _CHANGE_RESPONSE,
+ _CHANGE_MEMORY) = range(len(_KINDS))
 
 
 class OnlineLearner:
@@ -88,6 +96,14 @@ class OnlineLearner:
         self.log_std_trace = np.zeros(n_std, np.float64)
         self.readout_importance = np.zeros((n_out, n_feat), np.float64)
         self.readout_anchor = np.zeros((n_out, n_feat), np.float64)
+        self.change_state = change_detector.new_state()  # what the change detector has seen
+        # policies kept at detected changes (``respond_to_change``): per slot the actor's
+        # readouts and log std, flat; and per slot the value level it had reached (NEVER:
+        # empty), then the slot the current policy came from (-1: none) and, while a recalled
+        # policy is on probation, the step it ends at and the value it must reach by then
+        self.policy_memory = np.zeros((MEMORY_SLOTS, self.n_actions * n_feat + n_std))
+        self.policy_memory_meta = np.r_[np.full(MEMORY_SLOTS, change_detector.NEVER),
+                                        -1.0, change_detector.NEVER, 0.0, 0.0, 0.0]
         # the step awaiting its TD error: V(s) (NaN: none), phi(s), and per actor head the
         # log-likelihood gradient and the entropy gradient (rows), log-std gradients last
         self.pending_value = np.full(1, np.nan, np.float64)
@@ -356,6 +372,8 @@ class OnlineLearner:
             r = self.reward_scaler.scale(reward, episode_end) if lc.normalize_rewards else reward
             bootstrap = 0.0 if terminated else lc.gamma * values[0]
             self._learn_td(r + bootstrap - self.pending_value[0], features)
+            if lc.change_detection:
+                self._watch_for_change(self.pending_value[0])
         if episode_end:
             self.traces[:] = 0.0
             self.log_std_trace[:] = 0.0
@@ -497,6 +515,92 @@ class OnlineLearner:
         self.log.phase_b += 1
         self._weights_moved = True
 
+    def _watch_for_change(self, value: float) -> None:
+        """Feed the change detector the critic's value of the step just learned from, respond
+        to a detected change, and end a recalled policy's probation."""
+        lc = self.config.learning
+        self._kinds[_CHANGE_WATCH] += 1
+        state, meta = self.change_state, self.policy_memory_meta
+        if change_detector.update(state, value, 1.0 / lc.change_fast_steps,
+                                  1.0 / lc.change_slow_steps, lc.change_threshold,
+                                  lc.change_relative_drop, lc.change_warmup_steps,
+                                  lc.change_refractory_steps):
+            self.respond_to_change()
+        elif meta[_PROBATION_END] > 0.0 and state[change_detector.STEPS] >= meta[_PROBATION_END]:
+            meta[_PROBATION_END] = change_detector.NEVER
+            if state[change_detector.FAST] < meta[_PROBATION_FLOOR]:
+                self._reset_policy()  # the recalled policy does not serve this world either
+                meta[_RECALLS_FAILED] += 1
+
+    def respond_to_change(self) -> None:
+        """What the learner does when its world got worse. With a policy memory
+        (``change_policy_memory`` slots), the current policy is kept (in the slot it came
+        from, else a free one, else over the one of the lowest level) and the kept policy of
+        the highest level is recalled, on probation: unless the critic's fast value regains
+        half the fall within ``change_recall_probation_steps``, it is dropped as below. With
+        none to recall, the actor's readouts (and their values) are scaled by
+        ``change_policy_shrink`` and the log std moves back towards its initial value by the
+        rest: a policy that now hurts is no longer confident and is relearned quickly from the
+        features the network keeps (1.0 and no memory: detect only)."""
+        lc = self.config.learning
+        slots = lc.change_policy_memory
+        meta, state = self.policy_memory_meta, self.change_state
+        if slots:
+            self._kinds[_CHANGE_MEMORY] += 1
+            self.net.scale_readouts(1, 1.0)  # settle them
+            levels = meta[:slots]
+            own = int(meta[_SLOT])
+            if own < 0:
+                empty = np.flatnonzero(levels == change_detector.NEVER)
+                own = int(empty[0]) if empty.size else int(np.argmin(levels))
+            self.policy_memory[own] = np.r_[self.net.readout[1:].ravel(), self.log_std]
+            levels[own] = state[change_detector.BEFORE]
+            others = [i for i in range(slots) if i != own and levels[i] != change_detector.NEVER]
+            if others:
+                best = max(others, key=lambda i: levels[i])
+                self._load_policy(best)
+                after = state[change_detector.FAST]
+                meta[_PROBATION_END] = (state[change_detector.STEPS]
+                                        + lc.change_recall_probation_steps)
+                meta[_PROBATION_FLOOR] = after + 0.5 * (levels[best] - after)
+                meta[_RECALLS] += 1
+                return
+        self._reset_policy()
+
+    def _reset_policy(self) -> None:
+        """Scale the actor's readouts by ``change_policy_shrink``; log std towards its start."""
+        lc = self.config.learning
+        self.policy_memory_meta[_SLOT] = -1.0
+        shrink = lc.change_policy_shrink
+        if shrink == 1.0:
+            return
+        self.net.scale_readouts(1, shrink)
+        if self.log_std.size:
+            self.log_std += (1.0 - shrink) * (lc.init_log_std - self.log_std)
+        self._kinds[_CHANGE_RESPONSE] += 1
+        self._weights_moved = True
+
+    def _load_policy(self, slot: int) -> None:
+        """Make the kept policy of ``slot`` the actor's: its readouts, their values (from the
+        features now) and its log std."""
+        n_std = self.log_std.size
+        kept = self.policy_memory[slot]
+        head = kept[: kept.size - n_std].reshape(self.n_actions, -1)
+        self.net.set_readouts(1, head)
+        self.log_std[:] = kept[kept.size - n_std:]
+        self.policy_memory_meta[_SLOT] = float(slot)
+        self._weights_moved = True
+
+    def change_report(self) -> dict:
+        """What the change detector sees (``change_detector.report``) and the policy memory
+        does: policies kept, recalled, and recalls dropped after their probation."""
+        meta, slots = self.policy_memory_meta, self.config.learning.change_policy_memory
+        report = change_detector.report(self.change_state)
+        report.update(policies_kept=int(np.count_nonzero(meta[:slots] != change_detector.NEVER)),
+                      policies_recalled=int(meta[_RECALLS]),
+                      recalls_dropped=int(meta[_RECALLS_FAILED]))
+        return report
+
     def _learn_imitation(self, target, features: np.ndarray) -> np.ndarray:
         """The actor's readouts step towards the teacher's action; returns the error."""
         lc = self.config.learning
@@ -562,6 +666,14 @@ class OnlineLearner:
             self.n_actions if self._event_readouts
             else A.actor_update_flops(self.n_actions, n_feat, True))
         own[_READOUT_PHASE, A.READOUT_LEARNING] = 3 * n_out + 3
+        own[_CHANGE_WATCH, A.CHANGE_DETECTION] = change_detector.FLOPS_PER_STEP
+        # the policy's readouts and values scaled (their settlement is counted by the kernels)
+        own[_CHANGE_RESPONSE, A.CHANGE_DETECTION] = (self.n_actions * (n_feat + 1)
+                                                     + 3 * self.log_std.size)
+        # a policy kept and one recalled: the copies are free; the recalled readouts' values
+        # (a dot product each), the slot's choice and the probation's floor
+        own[_CHANGE_MEMORY, A.CHANGE_DETECTION] = (2 * self.n_actions * n_feat
+                                                   + 2 * lc.change_policy_memory + 4)
         # the twin takes values (no send-on-delta work) and learns its readouts eagerly, every
         # weight, without keeping their values (it computes them at every decision)
         twin = own.copy()
@@ -662,9 +774,12 @@ class OnlineLearner:
 
     # -- state ---------------------------------------------------------------------------------
 
+    MEMORY_PROBATION_END = _PROBATION_END  # index in policy_memory_meta
+
     LEARNER_FIELDS = ("raw_input", "traces", "log_std", "log_std_trace", "readout_importance",
                       "readout_anchor", "pending_value", "pending_features", "pending_grads",
-                      "last_step_s", "python_flops", "twin_python_flops", "steps")
+                      "last_step_s", "python_flops", "twin_python_flops", "steps", "change_state",
+                      "policy_memory", "policy_memory_meta")
 
     # arrays in which NaN is a legitimate value ("not set")
     NAN_ALLOWED = ("learner.pending_value", "net.origin_s", "learner.last_step_s")

@@ -406,6 +406,17 @@ class SyncNetwork:
         self.rec_z[:] = 0.0
         self.in_z[:] = 0.0
 
+    def set_readouts(self, first: int, weights: np.ndarray) -> None:
+        """Replace the weights of readouts ``first..`` (and so their values, from the features
+        now)."""
+        self.readout[first:] = weights
+        self.readout_value[first:] = weights @ self.features()
+
+    def scale_readouts(self, first: int, factor: float) -> None:
+        """Multiply the weights of readouts ``first..`` by ``factor`` (and so their values)."""
+        self.readout[first:] *= factor
+        self.readout_value[first:] *= factor
+
     def settle_learning(self) -> None:
         """Eager: nothing is ever pending."""
 

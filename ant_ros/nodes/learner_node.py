@@ -628,7 +628,12 @@ class LearnerBehaviour:
             "out_of_sync_events_dropped": self.sync.dropped_events,
             "mean_reward": self._reward_ema,
             "processing_latency_ms": latency,
+            "change_detection": self.learner.config.learning.change_detection,
         }
+        # what the change detector sees (``core/change_detector.py``): changes detected, steps
+        # since the last one, the critic's fast and slow mean values and their gap in SDs
+        values.update({k: ("none" if v is None else v)
+                       for k, v in self.learner.change_report().items()})
         status = DiagnosticStatus(
             level=DiagnosticStatus.WARN if self._stopped else DiagnosticStatus.OK,
             name=f"{self.get_name()}: learner", hardware_id=self.get_fully_qualified_name(),
