@@ -29,7 +29,8 @@ def _train(args: argparse.Namespace) -> int:
         return 2
     summary = result.summary()
     if args.json:
-        print(json.dumps(summary))
+        from . import __version__
+        print(json.dumps({**summary, "ant_ros_version": __version__}))
         return 0
     solved = summary["solved_at_step"]
     print(f"env                       {summary['env']} (seed {summary['seed']})")
@@ -140,8 +141,10 @@ BENCHES = {
                   "heavier pole; CartPole with the motor wired backwards; Pendulum with a "
                   "heavier pendulum; 20 changes of the backwards motor), learning never "
                   "stopped, no task label: forgetting, recovery steps (first exposures and "
-                  "returns), plasticity at the 20th change, for the preset learner, the same "
-                  "with consolidation, and a learner reset at every change; 5 seeds each.",
+                  "returns), plasticity at the 20th change, change detection, for plain "
+                  "continual updating, consolidation, normalisation that forgets, the change "
+                  "detector with a policy reset or with a policy memory, and a learner reset at "
+                  "every change; 5 seeds each.",
                   "short phases, 2 seeds (a smoke test, not for reporting)"),
     "demo": ("demo_bench", "where an env step's time goes in the demo",
              "Profile the demo graph (bridge, encoder, learner) with cProfile and print each "
@@ -152,7 +155,15 @@ BENCHES = {
 def _bench(args: argparse.Namespace) -> int:
     bench = importlib.import_module(f"ant_ros.bench.{BENCHES[args.bench][0]}")
     options = {"scenarios": tuple(args.scenario)} if getattr(args, "scenario", None) else {}
+    if getattr(args, "system", None):
+        options["systems"] = tuple(args.system)
+    raw: list = []
+    if getattr(args, "raw", None):
+        options["raw"] = raw
     rows = bench.run(quick=args.quick, **options)
+    if raw:
+        with open(args.raw, "w", encoding="utf-8") as f:
+            json.dump(raw, f)
     print(json.dumps(rows, indent=1) if args.json else bench.format_table(rows))
     return 0
 
@@ -288,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
             one.add_argument("--scenario", action="append", choices=sorted(SCENARIOS),
                              help="run only this scenario (repeatable; default: the Gymnasium "
                              "ones; the navigation ones take hours at full length)")
+            from .tasks.continual import SYSTEMS
+            one.add_argument("--system", action="append", choices=SYSTEMS,
+                             help="run this system (repeatable; default: all; plain and reset "
+                             "always run: they are the references)")
+            one.add_argument("--raw", metavar="FILE",
+                             help="also write every run's exposures (returns, detections, "
+                             "frozen scores) to FILE as JSON")
         one.set_defaults(func=_bench)
 
     run = sub.add_parser("run", help="the encoder and learner nodes in one process",

@@ -107,7 +107,8 @@ def test_the_metrics_are_the_defined_ones():
 def test_the_bench_gives_a_row_per_scenario_and_system():
     rows = continual_bench.run(quick=True, scenarios=("cartpole-reversed",))
     assert [(r["scenario"], r["system"]) for r in rows] == [
-        ("cartpole-reversed", s) for s in ("plain", "consolidation", "window", "reset")]
+        ("cartpole-reversed", s) for s in ("plain", "consolidation", "window", "detect",
+                                           "recall", "reset")]
     for row in rows:
         assert {"scenario", "system", "seeds", "forgetting", "recovery_steps_first",
                 "recovery_steps_return", "plasticity_ratio", "new_phase_slowdown"} <= row.keys()
@@ -115,6 +116,7 @@ def test_the_bench_gives_a_row_per_scenario_and_system():
         assert 0.0 <= row["recovery_steps_first"] <= 1_500
         assert 0.0 <= row["censored_first"] <= 1.0
         assert len(row["frozen_scores"]) == 6 and len(row["frozen_scores"][0]) == 2
+        assert row["false_detections_per_100k"] is not None
     assert rows[0]["new_phase_slowdown"] in (0.0, None)  # plain against itself
     assert "needs torch" in continual_bench.format_table(rows)
 
@@ -180,3 +182,34 @@ def test_the_normalisation_window_is_a_learner_parameter():
     assert np.isinf(agent.learner.obs_stats.window)
     with pytest.raises(Exception, match="normalization_window_steps"):
         dataclasses.replace(config.learning, normalization_window_steps=1.0).validate()
+
+
+def test_every_system_sets_every_continual_mechanism():
+    """A system is its mechanisms and nothing else, whatever the preset has on."""
+    from ant_ros.tasks.continual import SYSTEM_SETTINGS
+    scenario = SCENARIOS["cartpole-reversed"]
+    for system, settings in SYSTEM_SETTINGS.items():
+        learning = scenario_config(scenario, system, 0, 0.5).learning
+        for field, value in settings.items():
+            expected = 0.5 if field == "consolidation_strength" and value else value
+            assert getattr(learning, field) == expected, (system, field)
+    plain = scenario_config(scenario, "plain", 0, 1.0).learning
+    assert not plain.change_detection and plain.consolidation_strength == 0.0
+
+
+def test_the_change_detector_lets_the_learner_relearn_a_motor_wired_backwards():
+    """After CartPole is learned, the motor is wired backwards: the detector reports the change
+    soon after it, the policy starts again, and B is learned from the features the network
+    kept, where the plain learner stays below a random policy."""
+    from ant_ros.tasks.continual import run_scenario
+    scenario = SCENARIOS["cartpole-reversed"]
+    a, b = run_scenario(scenario, "detect", 0, phase_steps=12_000, n_phases=2,
+                        eval_episodes=1)
+    assert a.detections == []  # no false alarm while A is learned
+    assert b.detections and b.detections[0] < 1_500
+    first = [r for r, end in zip(b.returns, b.end_steps) if end < b.detections[0] + 500]
+    late = b.returns[-20:]
+    assert np.mean(first) < 22.4 < 3 * 22.4 < np.mean(late)  # from below random to well above
+    _, plain = run_scenario(scenario, "plain", 0, phase_steps=12_000, n_phases=2,
+                            eval_episodes=1)
+    assert plain.detections == [] and np.mean(plain.returns[-20:]) < 22.4

@@ -10,6 +10,10 @@ arena, half-speed wheels, a lidar turned 90 degrees and a dead lidar sector, wit
   have consolidation off);
 - ``consolidation``: the same learner with consolidation on (untuned strength);
 - ``window``: the same with observation and reward normalisation that forget (5,000 steps);
+- ``detect``: the change detector on the critic's value (``core/change_detector.py``), the
+  policy's readouts reset at a detected change;
+- ``recall``: the same with a memory of policies: at a detected change the current policy is
+  kept and the best kept one recalled (on probation), else reset;
 - ``reset``: a new learner at every change (no transfer; the reference for recovery speed,
   and what sets the recovery targets).
 
@@ -38,7 +42,9 @@ CONSOLIDATION_STRENGTH = 1.0  # untuned (see the README)
 QUICK = {"seeds": 2, "phase_steps": 1_500, "long_phase_steps": 600, "eval_episodes": 1}
 METRICS = ("forgetting", "forgetting_a", "forgetting_b", "recovery_steps_first",
            "recovery_steps_return", "censored_first", "censored_return", "plasticity_ratio",
-           "final_frozen_a", "final_frozen_b")
+           "final_frozen_a", "final_frozen_b", "changes_detected", "detection_delay_steps",
+           "false_detections_per_100k")
+DETECTION_WINDOW = 5_000  # steps into a phase within which a detection counts as the change's
 
 
 def _one(job: tuple) -> dict:
@@ -92,7 +98,8 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
                             if r["system"] == system] for system in systems}
         targets = phase_targets(scenario, runs_of["reset"])
         phase_steps = mine[0]["phase_steps"]
-        metrics_of = {system: [run_metrics(scenario, run, phase_steps, targets)
+        metrics_of = {system: [{**run_metrics(scenario, run, phase_steps, targets),
+                                **detection_metrics(run, phase_steps)}
                                for run in runs] for system, runs in runs_of.items()}
         plain_b = [m["recovery_steps_first_b"] for m in metrics_of["plain"]]
         for system in systems:
@@ -116,6 +123,23 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
     return rows
 
 
+def detection_metrics(exposures: list[Exposure], phase_steps: int) -> dict[str, float]:
+    """How the change detector did in one run: the share of changes detected within
+    ``DETECTION_WINDOW`` steps, the mean steps to that detection, and the other detections
+    (none of a change: in the first phase, or later into a phase) per 100,000 steps."""
+    found, delays, false = 0, [], 0
+    for index, exposure in enumerate(exposures):
+        early = [d for d in exposure.detections if d <= DETECTION_WINDOW]
+        if index > 0 and early:
+            found += 1
+            delays.append(early[0])
+        false += len(exposure.detections) - (1 if index > 0 and early else 0)
+    changes = len(exposures) - 1
+    return {"changes_detected": found / changes if changes else math.nan,
+            "detection_delay_steps": float(np.mean(delays)) if delays else math.nan,
+            "false_detections_per_100k": 1e5 * false / (phase_steps * len(exposures))}
+
+
 def _fmt(value, digits: int = 2) -> str:
     if value is None:
         return "-"
@@ -125,7 +149,8 @@ def _fmt(value, digits: int = 2) -> str:
 def format_table(rows: list[dict]) -> str:
     head = (f"{'scenario':24s} {'system':14s} {'forget A':>9s} {'forget B':>9s} "
             f"{'recover first':>14s} {'cens':>5s} {'recover return':>15s} {'cens':>5s} "
-            f"{'plast.':>6s} {'slowdown':>8s} {'frozen A/B':>11s}")
+            f"{'plast.':>6s} {'slowdown':>8s} {'frozen A/B':>11s} {'detected':>8s} "
+            f"{'delay':>6s} {'false/100k':>10s}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
@@ -134,10 +159,14 @@ def format_table(rows: list[dict]) -> str:
             f"{_fmt(r['censored_first']):>5s} {_fmt(r['recovery_steps_return'], 0):>15s} "
             f"{_fmt(r['censored_return']):>5s} {_fmt(r['plasticity_ratio']):>6s} "
             f"{_fmt(r['new_phase_slowdown']):>8s} "
-            f"{_fmt(r['final_frozen_a'])}/{_fmt(r['final_frozen_b'])}")
+            f"{_fmt(r['final_frozen_a'])}/{_fmt(r['final_frozen_b']):<6s} "
+            f"{_fmt(r['changes_detected']):>8s} {_fmt(r['detection_delay_steps'], 0):>6s} "
+            f"{_fmt(r['false_detections_per_100k']):>10s}")
     lines.append("scores: 0 = random policy, 1 = a good one, per phase; forgetting: frozen score "
                  "lost on a phase while the other was learned; recovery: steps until the first "
                  "10-episode window at 90 % of what a fresh learner reaches in one exposure "
-                 "begins (cens: share never reaching it, counted at the phase length); SB3 PPO: "
+                 "begins (cens: share never reaching it, counted at the phase length); "
+                 "detected: share of changes the change detector reported within 5,000 steps, "
+                 "delay: steps to it, false: its other reports per 100,000 steps; SB3 PPO: "
                  "not run (needs torch)")
     return "\n".join(lines)

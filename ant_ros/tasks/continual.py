@@ -34,6 +34,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from ..core.change_detector import CHANGES
 from ..core.config import AgentConfig
 from ..core.encoders import SendOnDeltaEncoder
 from ..core.events import EventBatch, packet_precision
@@ -148,6 +149,7 @@ class Exposure:
     returns: list[float] = field(default_factory=list)
     end_steps: list[int] = field(default_factory=list)
     frozen: tuple[float, float] = (math.nan, math.nan)  # scores of A and B after this phase
+    detections: list[int] = field(default_factory=list)  # steps at which a change was detected
 
 
 class Agent:
@@ -195,7 +197,8 @@ class Agent:
 def scenario_config(scenario: Scenario, system: str, seed: int,
                     consolidation_strength: float) -> AgentConfig:
     """The task's preset (as ``ant-ros train`` uses it; navigation: ``ant_learner``'s in
-    config/robot.yaml), with consolidation for the ``consolidation`` system."""
+    config/robot.yaml) with the continual mechanisms of ``system`` (``SYSTEM_SETTINGS``) and
+    nothing else: every system sets them all, whatever the preset has on."""
     if scenario.env_id == NAVIGATION:
         from .irsim_navigation import navigation_agent_config
         config = navigation_agent_config(None, seed, _navigation_channels())
@@ -203,26 +206,39 @@ def scenario_config(scenario: Scenario, system: str, seed: int,
         env = gym.make(scenario.env_id)
         config = agent_config_for(env, scenario.env_id, seed)
         env.close()
-    if system == "consolidation":
-        config = dataclasses.replace(config, learning=dataclasses.replace(
-            config.learning, consolidation_strength=consolidation_strength)).validate()
-    elif system == "window":
-        config = dataclasses.replace(config, learning=dataclasses.replace(
-            config.learning, normalization_window_steps=NORMALIZATION_WINDOW)).validate()
-    return config
+    settings = dict(SYSTEM_SETTINGS[system])
+    if settings["consolidation_strength"]:
+        settings["consolidation_strength"] = consolidation_strength
+    return dataclasses.replace(config, learning=dataclasses.replace(
+        config.learning, **settings)).validate()
 
 
-SYSTEMS = ("plain", "consolidation", "window", "reset")
 NORMALIZATION_WINDOW = 5000.0  # steps, for the ``window`` system
+POLICY_MEMORY = 4  # policies kept, for the ``recall`` system
+_OFF = {"consolidation_strength": 0.0, "normalization_window_steps": 0.0,
+        "change_detection": False, "change_policy_memory": 0}
+# per system, the continual mechanisms' settings (consolidation's strength: the run's)
+SYSTEM_SETTINGS = {
+    "plain": _OFF,  # plain continual updating: every mechanism off
+    "consolidation": {**_OFF, "consolidation_strength": 1.0},
+    "window": {**_OFF, "normalization_window_steps": NORMALIZATION_WINDOW},
+    "detect": {**_OFF, "change_detection": True, "change_policy_shrink": 0.0},
+    "recall": {**_OFF, "change_detection": True, "change_policy_shrink": 0.0,
+               "change_policy_memory": POLICY_MEMORY},
+    "reset": _OFF,  # a new plain learner at every change
+}
+SYSTEMS = tuple(SYSTEM_SETTINGS)
 
 
 def run_scenario(scenario: Scenario, system: str, seed: int, phase_steps: int | None = None,
                  n_phases: int | None = None, eval_episodes: int = EVAL_EPISODES,
                  consolidation_strength: float = 1.0) -> list[Exposure]:
-    """Learn through the scenario's phases with ``system`` (``plain``: the preset, learning
-    on throughout; ``consolidation``: the same with consolidation on; ``window``: the same with
-    normalisation statistics that forget (``NORMALIZATION_WINDOW`` steps); ``reset``: a new
-    learner at every change)."""
+    """Learn through the scenario's phases with ``system`` (``plain``: the preset with every
+    continual mechanism off, learning on throughout; ``consolidation``: the same with
+    consolidation on; ``window``: with normalisation statistics that forget
+    (``NORMALIZATION_WINDOW`` steps); ``detect``: with the change detector, the policy reset at
+    a detected change; ``recall``: the same with a memory of ``POLICY_MEMORY`` policies, one
+    recalled at a change; ``reset``: a new plain learner at every change)."""
     if system not in SYSTEMS:
         raise ValueError(f"system must be one of {SYSTEMS}")
     phase_steps = phase_steps or scenario.phase_steps
@@ -250,7 +266,10 @@ def run_scenario(scenario: Scenario, system: str, seed: int, phase_steps: int | 
             obs, reward, terminated, truncated, _ = env.step(action)
             episode_return += float(reward)
             truncated = truncated or step == phase_steps
+            seen = agent.learner.change_state[CHANGES]
             action = agent.step(obs, reward, terminated, truncated)
+            if agent.learner.change_state[CHANGES] > seen:
+                exposure.detections.append(step)
             if terminated or truncated:
                 if not (step == phase_steps and not terminated):  # not a cut-off episode
                     exposure.returns.append(episode_return)
@@ -388,7 +407,10 @@ def _run_navigation(scenario: Scenario, system: str, seed: int, phase_steps: int
         exposure = Exposure(index % 2)
         start = loop.robot.steps
         while loop.robot.steps - start < phase_steps:
+            seen = loop.learner.change_state[CHANGES]
             end = loop.frame()
+            if loop.learner.change_state[CHANGES] > seen:
+                exposure.detections.append(loop.robot.steps - start)
             if end is not None:
                 exposure.returns.append(1.0 if end == "arrived" else 0.0)
                 exposure.end_steps.append(loop.robot.steps - start)
