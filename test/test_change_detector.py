@@ -182,3 +182,22 @@ def test_policy_memory_survives_a_checkpoint(tmp_path):
     np.testing.assert_array_equal(restored.policy_memory, learner.policy_memory)
     np.testing.assert_array_equal(restored.change_state, learner.change_state)
     assert restored.change_report() == learner.change_report()
+
+
+def test_fewer_memory_slots_set_live_are_respected_at_the_next_change():
+    """The current policy came from a slot beyond a smaller ``change_policy_memory`` set live:
+    the next change keeps it in one of the configured slots (it raised IndexError)."""
+    learner = _learner(False, change_detection=True, change_policy_memory=4)
+    _drive(learner, 200)
+    for before in (1.0, 2.0, 3.0, 10.0):  # slots 0..3 filled; every recall fails
+        _detected(learner, before=before, after=0.5)
+        learner._reset_policy()
+    _detected(learner, before=0.0, after=-1.0)  # recalls slot 3, the best
+    assert learner.policy_memory_meta[16] == 3.0
+    config = learner.config
+    learner.apply_config(dataclasses.replace(config, learning=dataclasses.replace(
+        config.learning, change_policy_memory=2)))
+    _detected(learner, before=5.0, after=0.5)
+    assert 0 <= learner.policy_memory_meta[16] < 2
+    assert learner.change_report()["policies_kept"] == 2
+

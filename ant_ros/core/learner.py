@@ -550,6 +550,8 @@ class OnlineLearner:
             self.net.scale_readouts(1, 1.0)  # settle them
             levels = meta[:slots]
             own = int(meta[_SLOT])
+            if own >= slots:  # a slot beyond a smaller memory set live: not kept there
+                own = -1
             if own < 0:
                 empty = np.flatnonzero(levels == change_detector.NEVER)
                 own = int(empty[0]) if empty.size else int(np.argmin(levels))
