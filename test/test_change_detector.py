@@ -201,3 +201,23 @@ def test_fewer_memory_slots_set_live_are_respected_at_the_next_change():
     assert 0 <= learner.policy_memory_meta[16] < 2
     assert learner.change_report()["policies_kept"] == 2
 
+
+@pytest.mark.parametrize("recall", [False, True])
+def test_consolidation_does_not_pull_a_reset_or_recalled_policy_back(recall):
+    """With consolidation on, the actor's anchor and importance restart with the policy: a
+    reset (or recalled) policy is not pulled back to the one it replaced."""
+    learner = _learner(False, "continuous", change_detection=True, change_policy_shrink=0.0,
+                       consolidation_strength=1.0, actor_lr=0.05,
+                       change_policy_memory=2 if recall else 0)
+    _drive(learner, 300)
+    if recall:  # keep this policy, learn another one, then recall the first
+        _detected(learner, before=3.0, after=0.5)
+        _drive(learner, 300, seed=1)
+    old = learner.net.readout[1:].copy()
+    learner.readout_anchor[:] = learner.net.readout  # as after a long, settled run:
+    learner.readout_importance[:] = 1e6  # the old policy is anchored, firmly
+    _detected(learner, before=2.0, after=0.2)
+    start = learner.net.readout[1:].copy()
+    _drive(learner, 5, seed=2)
+    moved_back = np.linalg.norm(learner.net.readout[1:] - start)
+    assert moved_back < 0.2 * np.linalg.norm(old - start)

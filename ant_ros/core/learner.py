@@ -579,6 +579,10 @@ class OnlineLearner:
         self.net.scale_readouts(1, shrink)
         if self.log_std.size:
             self.log_std += (1.0 - shrink) * (lc.init_log_std - self.log_std)
+        # consolidation restarts with the policy: anchored where it is now, its importance
+        # shrunk with it (else the anchor pulls the old policy back within a few steps)
+        self.readout_anchor[1:] = self.net.readout[1:]
+        self.readout_importance[1:] *= shrink
         self._kinds[_CHANGE_RESPONSE] += 1
         self._weights_moved = True
 
@@ -590,6 +594,9 @@ class OnlineLearner:
         head = kept[: kept.size - n_std].reshape(self.n_actions, -1)
         self.net.set_readouts(1, head)
         self.log_std[:] = kept[kept.size - n_std:]
+        # consolidation restarts with the recalled policy (not pulled back to the one replaced)
+        self.readout_anchor[1:] = head
+        self.readout_importance[1:] = 0.0
         self.policy_memory_meta[_SLOT] = float(slot)
         self._weights_moved = True
 
@@ -672,6 +679,8 @@ class OnlineLearner:
         # the policy's readouts and values scaled (their settlement is counted by the kernels)
         own[_CHANGE_RESPONSE, A.CHANGE_DETECTION] = (self.n_actions * (n_feat + 1)
                                                      + 3 * self.log_std.size)
+        if lc.consolidation_strength > 0.0:  # the actor's importance scaled (the anchor: a copy)
+            own[_CHANGE_RESPONSE, A.CONSOLIDATION] = self.n_actions * n_feat
         # a policy kept and one recalled: the copies are free; the recalled readouts' values
         # (a dot product each), the slot's choice and the probation's floor
         own[_CHANGE_MEMORY, A.CHANGE_DETECTION] = (2 * self.n_actions * n_feat
@@ -683,6 +692,7 @@ class OnlineLearner:
         twin[_OBSERVE, A.INPUT_CODING] = A.input_coding_flops(n_in, fields, gain, False)
         twin[_INGEST, A.INPUT_CODING] = A.input_coding_flops(1, fields, gain, False)
         twin[_READOUT_PHASE] = 0.0
+        twin[_CHANGE_RESPONSE, A.CONSOLIDATION] = 0.0  # the twin has no consolidation
         twin[_TD, [A.READOUT_LEARNING, A.STEP_SIZE, A.CONSOLIDATION]] = 0.0
         for part, flops in A.readout_td_flops(n_out, n_feat, self.log_std.size, False,
                                               False).items():
