@@ -140,6 +140,7 @@ def test_policy_memory_keeps_a_policy_and_recalls_it_at_the_next_change(twin):
     assert np.all(learner.net.readout[1:] == 0.0) and np.all(learner.net.readout_value[1:] == 0)
     _drive(learner, 300, seed=1)
     learner.net.settle_learning()
+    policy_b = learner.net.readout[1:].copy()
     critic = learner.net.readout[0].copy()
     _detected(learner, before=2.0, after=0.2)  # B is kept, A recalled
     np.testing.assert_array_equal(learner.net.readout[1:], policy_a)
@@ -157,16 +158,17 @@ def test_policy_memory_keeps_a_policy_and_recalls_it_at_the_next_change(twin):
     learner._watch_for_change(0.2)
     assert np.all(learner.net.readout[1:] == 0.0)
     assert learner.change_report()["recalls_dropped"] == 1
-    # the next change keeps the new policy over the kept one of the lowest level (B's) and
-    # recalls the best one, A's
+    assert learner.policy_memory_meta[0] == pytest.approx(0.2)  # A keeps the level it reached
+    # the next change keeps the new policy over the kept one of the lowest level (A's, after
+    # its failed recall) and recalls the best one, B's
     _drive(learner, 200, seed=2)
     learner.net.settle_learning()
     policy_c = learner.net.readout[1:].copy()
     _detected(learner, before=1.0, after=0.1)
     kept = learner.policy_memory[:2, : policy_a.size].reshape(2, *policy_a.shape)
-    np.testing.assert_array_equal(kept[0], policy_a)
-    np.testing.assert_array_equal(kept[1], policy_c)
-    np.testing.assert_array_equal(learner.net.readout[1:], policy_a)
+    np.testing.assert_array_equal(kept[0], policy_c)
+    np.testing.assert_array_equal(kept[1], policy_b)
+    np.testing.assert_array_equal(learner.net.readout[1:], policy_b)
     assert learner.change_report()["policies_recalled"] == 2
 
 

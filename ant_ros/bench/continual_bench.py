@@ -34,8 +34,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from ..tasks.continual import (EVAL_EPISODES, NAVIGATION, SCENARIOS, SYSTEMS, Exposure,
-                               phase_targets, run_metrics, run_scenario)
+from ..core.config import LearningConfig
+from ..tasks.continual import (EVAL_EPISODES, NAVIGATION, SCENARIOS, SYSTEM_SETTINGS, SYSTEMS,
+                               Exposure, phase_targets, run_metrics, run_scenario)
 
 SEEDS = 5
 CONSOLIDATION_STRENGTH = 1.0  # untuned (see the README)
@@ -43,7 +44,8 @@ QUICK = {"seeds": 2, "phase_steps": 1_500, "long_phase_steps": 600, "eval_episod
 METRICS = ("forgetting", "forgetting_a", "forgetting_b", "recovery_steps_first",
            "recovery_steps_return", "censored_first", "censored_return", "plasticity_ratio",
            "final_frozen_a", "final_frozen_b", "changes_detected", "detection_delay_steps",
-           "false_detections_per_100k")
+           "false_detections_per_100k", "detection_chance")
+DETECTOR_WARMUP = LearningConfig().change_warmup_steps
 DETECTION_WINDOW = 5_000  # steps into a phase within which a detection counts as the change's
 
 
@@ -99,7 +101,8 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
         targets = phase_targets(scenario, runs_of["reset"])
         phase_steps = mine[0]["phase_steps"]
         metrics_of = {system: [{**run_metrics(scenario, run, phase_steps, targets),
-                                **detection_metrics(run, phase_steps)}
+                                **(detection_metrics(run, phase_steps, DETECTOR_WARMUP)
+                                   if SYSTEM_SETTINGS[system]["change_detection"] else {})}
                                for run in runs] for system, runs in runs_of.items()}
         plain_b = [m["recovery_steps_first_b"] for m in metrics_of["plain"]]
         for system in systems:
@@ -108,7 +111,8 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
                    "phases": scenario.n_phases, "phase_steps": phase_steps,
                    "target_a": targets[0], "target_b": targets[1]}
             for metric in METRICS:
-                row[metric], row[f"{metric}_sd"] = _mean_sd([m[metric] for m in metrics])
+                row[metric], row[f"{metric}_sd"] = _mean_sd([m.get(metric, math.nan)
+                                                             for m in metrics])
             own_b = [m["recovery_steps_first_b"] for m in metrics]
             row["new_phase_slowdown"] = (float(np.mean(own_b) / np.mean(plain_b) - 1.0)
                                          if np.mean(plain_b) > 0 else None)
@@ -123,10 +127,13 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
     return rows
 
 
-def detection_metrics(exposures: list[Exposure], phase_steps: int) -> dict[str, float]:
+def detection_metrics(exposures: list[Exposure], phase_steps: int,
+                      warmup_steps: float) -> dict[str, float]:
     """How the change detector did in one run: the share of changes detected within
     ``DETECTION_WINDOW`` steps, the mean steps to that detection, and the other detections
-    (none of a change: in the first phase, or later into a phase) per 100,000 steps."""
+    (none of a change: in the first phase, or later into a phase) per 100,000 steps at which it
+    could report (after its warm-up); with a chance share beside it, the share of changes a
+    detector reporting at that rate would hit in the window by luck."""
     found, delays, false = 0, [], 0
     for index, exposure in enumerate(exposures):
         early = [d for d in exposure.detections if d <= DETECTION_WINDOW]
@@ -135,9 +142,12 @@ def detection_metrics(exposures: list[Exposure], phase_steps: int) -> dict[str, 
             delays.append(early[0])
         false += len(exposure.detections) - (1 if index > 0 and early else 0)
     changes = len(exposures) - 1
+    watched = max(phase_steps * len(exposures) - warmup_steps, 1.0)
+    rate = false / watched
     return {"changes_detected": found / changes if changes else math.nan,
             "detection_delay_steps": float(np.mean(delays)) if delays else math.nan,
-            "false_detections_per_100k": 1e5 * false / (phase_steps * len(exposures))}
+            "false_detections_per_100k": 1e5 * rate,
+            "detection_chance": 1.0 - math.exp(-rate * DETECTION_WINDOW)}
 
 
 def _fmt(value, digits: int = 2) -> str:
@@ -161,12 +171,14 @@ def format_table(rows: list[dict]) -> str:
             f"{_fmt(r['new_phase_slowdown']):>8s} "
             f"{_fmt(r['final_frozen_a'])}/{_fmt(r['final_frozen_b']):<6s} "
             f"{_fmt(r['changes_detected']):>8s} {_fmt(r['detection_delay_steps'], 0):>6s} "
-            f"{_fmt(r['false_detections_per_100k']):>10s}")
+            f"{_fmt(r['false_detections_per_100k']):>10s} ({_fmt(r['detection_chance'])})")
     lines.append("scores: 0 = random policy, 1 = a good one, per phase; forgetting: frozen score "
                  "lost on a phase while the other was learned; recovery: steps until the first "
                  "10-episode window at 90 % of what a fresh learner reaches in one exposure "
                  "begins (cens: share never reaching it, counted at the phase length); "
                  "detected: share of changes the change detector reported within 5,000 steps, "
-                 "delay: steps to it, false: its other reports per 100,000 steps; SB3 PPO: "
+                 "delay: steps to it, false: its other reports per 100,000 steps after its "
+                 "warm-up (in brackets: the share of changes that rate would hit by chance); "
+                 "SB3 PPO: "
                  "not run (needs torch)")
     return "\n".join(lines)

@@ -3,10 +3,12 @@
 When the robot's world changes so that what the policy learned now hurts (a motor wired the
 other way round, a sensor turned), the return the critic predicts falls. The detector follows
 the critic's value ``V`` at every TD step with two exponential means, a fast one (``fast_steps``)
-and a slow one (``slow_steps``), and the noise of ``V`` around the fast mean (an exponential
-mean of ``(V - fast)**2`` over ``slow_steps``: the value's own spread, which a change of level
-does not inflate). It reports a change when the fast mean lies ``threshold`` of those standard
-deviations below the slow one and has lost ``relative_drop`` of the slow one's magnitude,
+and a slow one (``slow_steps``; each a plain mean of all values until that many have come, so
+neither keeps weight on where it started), and the noise of ``V`` around the fast mean (an
+exponential mean of ``(V - fast)**2`` over ``slow_steps``: the value's own spread, which a
+change of level inflates only while the fast mean catches up). It reports a change when the
+fast mean lies ``threshold`` of those standard deviations below the slow one and has lost
+``relative_drop`` of the slow one's magnitude,
 
     (slow - fast) / sqrt(noise) > threshold   and   slow - fast > relative_drop * |slow|,
 
@@ -28,10 +30,10 @@ import numpy as np
 FAST, SLOW, NOISE, STEPS, LAST, CHANGES, STATISTIC, BEFORE = range(8)
 STATE_SIZE = 8
 NEVER = -1e18  # LAST before any change (finite: checkpoints refuse non-finite state)
-# by accounting.py's model: the two means (sub, mul, add: 3 each), the noise (5), the statistic
-# (sub, add, sqrt 4, div 4), the relative test (abs, mul, compare: 3), the step count and three
-# tests (4)
-FLOPS_PER_STEP = 3 + 3 + 5 + 10 + 3 + 4
+# by accounting.py's model: the step count and the rates (add, div 4, two max: 7), the two means
+# (sub, mul, add: 3 each), the noise (5), the statistic (sub, add, sqrt 4, div 4), the relative
+# test (abs, mul, compare: 3), three tests (3)
+FLOPS_PER_STEP = 7 + 3 + 3 + 5 + 10 + 3 + 3
 
 
 def new_state() -> np.ndarray:
@@ -48,9 +50,10 @@ def update(state: np.ndarray, value: float, fast_rate: float, slow_rate: float,
     change is detected at it."""
     if not math.isfinite(value):
         return False
-    if state[STEPS] == 0.0:
-        state[FAST] = state[SLOW] = value
     state[STEPS] += 1.0
+    # plain means until a mean's time constant has passed (no weight left on a start value)
+    first = 1.0 / state[STEPS]
+    fast_rate, slow_rate = max(fast_rate, first), max(slow_rate, first)
     state[FAST] += (value - state[FAST]) * fast_rate
     state[SLOW] += (value - state[SLOW]) * slow_rate
     deviation = value - state[FAST]

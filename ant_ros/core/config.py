@@ -162,7 +162,7 @@ class LearningConfig:
     change_detection: bool = False
     change_fast_steps: float = 200.0
     change_slow_steps: float = 5000.0
-    change_threshold: float = 3.0
+    change_threshold: float = 2.0
     change_relative_drop: float = 0.5
     change_warmup_steps: float = 5000.0
     change_refractory_steps: float = 5000.0

@@ -529,7 +529,12 @@ class OnlineLearner:
         elif meta[_PROBATION_END] > 0.0 and state[change_detector.STEPS] >= meta[_PROBATION_END]:
             meta[_PROBATION_END] = change_detector.NEVER
             if state[change_detector.FAST] < meta[_PROBATION_FLOOR]:
-                self._reset_policy()  # the recalled policy does not serve this world either
+                # the recalled policy does not serve this world either: it keeps the level it
+                # reached here (so it is not the first choice again), and the policy starts again
+                slot = int(meta[_SLOT])
+                if 0 <= slot < lc.change_policy_memory:
+                    meta[slot] = state[change_detector.FAST]
+                self._reset_policy()
                 meta[_RECALLS_FAILED] += 1
 
     def respond_to_change(self) -> None:
@@ -593,7 +598,8 @@ class OnlineLearner:
         kept = self.policy_memory[slot]
         head = kept[: kept.size - n_std].reshape(self.n_actions, -1)
         self.net.set_readouts(1, head)
-        self.log_std[:] = kept[kept.size - n_std:]
+        lc = self.config.learning
+        self.log_std[:] = np.clip(kept[kept.size - n_std:], lc.min_log_std, lc.max_log_std)
         # consolidation restarts with the recalled policy (not pulled back to the one replaced)
         self.readout_anchor[1:] = head
         self.readout_importance[1:] = 0.0
