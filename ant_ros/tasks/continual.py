@@ -214,7 +214,7 @@ def scenario_config(scenario: Scenario, system: str, seed: int,
 
 
 NORMALIZATION_WINDOW = 5000.0  # steps, for the ``window`` system
-POLICY_MEMORY = 4  # policies kept, for the ``recall`` system
+POLICY_MEMORY = 4  # policies kept, for the ``recall`` system (the presets' ``CONTINUAL``)
 _OFF = {"consolidation_strength": 0.0, "normalization_window_steps": 0.0,
         "change_detection": False, "change_policy_memory": 0}
 # per system, the continual mechanisms' settings (consolidation's strength: the run's)
