@@ -221,3 +221,13 @@ def test_kernel_options_drop_what_this_numba_refuses():
     assert supported_options(refuses_nrt) == {}
     assert supported_options(refuses_nrt, {"_nrt": False, "fastmath": False}) == {
         "fastmath": False}
+
+
+def test_every_kernel_module_is_in_the_cache_folders_hash():
+    """Kernels inline functions of other modules, and numba keys a cached kernel on its own file
+    only: the cache folder is named after the hash of every module that compiles kernels."""
+    from pathlib import Path
+    import ant_ros.core as core
+    here = Path(core.__file__).parent
+    compiling = {p.name for p in here.glob("*.py") if "njit" in p.read_text()}
+    assert compiling <= set(core.KERNEL_SOURCES)

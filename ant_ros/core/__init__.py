@@ -10,10 +10,14 @@ import hashlib
 import os
 from pathlib import Path
 
+# every module of the core that compiles kernels (a test checks that none is missing)
+KERNEL_SOURCES = ("kernels.py", "event_readout.py", "readout.py", "twin.py", "jit.py",
+                  "learner_kernels.py", "normalization.py")
+
 if "NUMBA_CACHE_DIR" not in os.environ:
     _here = Path(__file__).parent
     _digest = hashlib.sha1()
-    for _name in ("kernels.py", "event_readout.py", "readout.py", "twin.py", "jit.py"):
+    for _name in KERNEL_SOURCES:
         _digest.update((_here / _name).read_bytes())
     _base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     os.environ["NUMBA_CACHE_DIR"] = str(_base / "ant_ros" / "numba" / _digest.hexdigest()[:16])
