@@ -552,7 +552,7 @@ class OnlineLearner:
         meta, state = self.policy_memory_meta, self.change_state
         if slots:
             self._kinds[_CHANGE_MEMORY] += 1
-            self.net.scale_readouts(1, 1.0)  # settle them
+            self.net.settle_readouts()  # the policy kept is complete
             levels = meta[:slots]
             own = int(meta[_SLOT])
             if own >= slots:  # a slot beyond a smaller memory set live: not kept there

@@ -276,26 +276,28 @@ class AsyncNetwork:
         self.ro_s[er.RSUM_SA] = self.ro_s[er.RSUM_S]  # phi is phi(A): between steps
         self.ro_s[er.RSUM_N2] = np.einsum("rj,rj->r", traces, traces)
 
+    def settle_readouts(self) -> None:
+        """Bring every readout weight up to date (event-driven readouts: settle them, counted)."""
+        if self.event_readouts and self.learning_active:
+            er.settle_all(self.out, *self._ro_args, self.count, *_RO_SETTLE_COUNTERS)
+
     def set_readouts(self, first: int, weights: np.ndarray) -> None:
         """Replace the weights of readouts ``first..`` (and so their values, from the features
         now); event-driven readouts are settled first."""
-        if self.event_readouts and self.learning_active:
-            er.settle_all(self.out, *self._ro_args, self.count, *_RO_SETTLE_COUNTERS)
+        self.settle_readouts()
         self.readout[first:] = weights
         self.readout_value[first:] = weights @ self.features()
 
     def scale_readouts(self, first: int, factor: float) -> None:
         """Multiply the weights of readouts ``first..`` by ``factor`` (and so their values):
         event-driven readouts are settled first (counted), so what is scaled is complete."""
-        if self.event_readouts and self.learning_active:
-            er.settle_all(self.out, *self._ro_args, self.count, *_RO_SETTLE_COUNTERS)
+        self.settle_readouts()
         self.readout[first:] *= factor
         self.readout_value[first:] *= factor
 
     def readout_traces(self) -> np.ndarray:
         """The readouts' traces now (settled), as the eager rule keeps them."""
-        if self.event_readouts and self.learning_active:
-            er.settle_all(self.out, *self._ro_args, self.count, *_RO_SETTLE_COUNTERS)
+        self.settle_readouts()
         return self.ro_w[er.RZ].copy()
 
     def begin_readout_step(self, direct: np.ndarray) -> None:

@@ -406,6 +406,9 @@ class SyncNetwork:
         self.rec_z[:] = 0.0
         self.in_z[:] = 0.0
 
+    def settle_readouts(self) -> None:
+        """Eager: every readout weight is always up to date."""
+
     def set_readouts(self, first: int, weights: np.ndarray) -> None:
         """Replace the weights of readouts ``first..`` (and so their values, from the features
         now)."""
