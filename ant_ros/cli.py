@@ -197,10 +197,15 @@ def _demo(args: argparse.Namespace) -> int:
               f"{args.steps:,} steps, seed {args.seed}.")
     progress = None if args.json else terminal_progress(args.steps)
     if args.robot == "irsim":
-        from .demo import run_irsim
+        from .demo import run_irsim, run_irsim_continual
 
-        summary = run_irsim(args.steps, args.seed, demo_out_dir(args), progress=progress,
-                            eval_episodes=args.eval_episodes, continual=args.continual)
+        if args.continual:
+            summary = run_irsim_continual(args.steps, args.seed, demo_out_dir(args),
+                                          progress=progress, eval_episodes=args.eval_episodes,
+                                          baseline=args.baseline)
+        else:
+            summary = run_irsim(args.steps, args.seed, demo_out_dir(args), progress=progress,
+                                eval_episodes=args.eval_episodes)
         result = {k: summary[k] for k in ("env", "steps", "seed", "episodes", "goals_reached",
                                           "collisions", "timeouts", "success_rate_last100",
                                           "eval_episodes", "eval_goals_reached",
@@ -208,7 +213,10 @@ def _demo(args: argparse.Namespace) -> int:
                                           "eval_success_rate", "steps_per_s", "total_ratio",
                                           "robot_steps", "learner_steps", "incomplete_frames",
                                           "stall_nudges", "changes", "phases",
-                                          "plot", "summary")}
+                                          "changes_detected", "plot", "summary")}
+        if "baseline" in summary:
+            result["baseline"] = {k: v for k, v in summary["baseline"].items()
+                                  if k != "outcomes"}
         print(json.dumps(result) if args.json else "\n".join(
             f"{k:<28}{v}" for k, v in result.items()))
         return 0
@@ -335,7 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--continual", action="store_true",
                       help="--robot irsim: the robot changes while it learns (half-speed "
                       "wheels, the lidar turned, a dead lidar sector, each followed by the "
-                      "robot as built), through its node parameters; the plot marks them")
+                      "robot as built), through its node parameters; the learner has the change "
+                      "detector and policy memory on, and a baseline graph with them off runs "
+                      "beside it (namespace /baseline, a second process); the plot shows both "
+                      "and marks the changes")
+    demo.add_argument("--no-baseline", dest="baseline", action="store_false",
+                      help="--continual: run the learner only, not the baseline beside it")
     demo.add_argument("--robot", choices=("gym", "irsim"), default="gym",
                       help="gym: a Gymnasium env through the bridge; irsim: navigation with "
                       "the ir-sim mobile robot (lidar, odometry, goals)")

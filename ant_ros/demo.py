@@ -25,6 +25,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 
+from .core.change_detector import CHANGES
 from .core.config import AgentConfig
 from .tasks.direct_runner import WINDOW, TrainResult, agent_config_for, solved_threshold
 from .nodes.bridge_node import GymBridgeNode
@@ -210,7 +211,8 @@ def _write_outputs(summary: dict, returns: list[float], out_dir: Path) -> dict:
 def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/demo_irsim",
               progress: Callable[[int, float | None], None] | None = None,
               eval_episodes: int = 100, stall_timeout_s: float = STALL_TIMEOUT_S,
-              continual: bool = False) -> dict:
+              continual: bool = False, namespace: str = "",
+              learning: dict | None = None) -> dict:
     """Navigation: the ir-sim robot, the reward node, encoder (lidar sectors, odometry and goal)
     and learner (cmd_vel), learning online to reach random goals without collision.
 
@@ -223,7 +225,9 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
     With ``continual`` the robot changes while it learns, through the robot node's parameters,
     in six equal phases (``CONTINUAL_PHASES``: as built, wheels at half speed, as built, the
     lidar turned 90 degrees, as built, the lidar's front quarter dead); the plot marks the
-    changes."""
+    changes. ``learning`` overrides ``ant_learner``'s ``learning.*`` parameters (names without
+    the section). ``namespace`` puts every node (and the simulator's /clock) under it, so that
+    another graph can run beside this one on the same ROS domain."""
     from .nodes.irsim_node import IrSimRobotNode
     from .nodes.nav_reward_node import NavRewardNode
 
@@ -236,6 +240,8 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         flat.update(extra, use_sim_time=True)
         return [Parameter(k, value=v) for k, v in flat.items()]
 
+    placement = namespaced(namespace)
+
     nodes: list = []  # destroyed at the end, also when a later one fails to start
 
     def add(node):
@@ -245,18 +251,20 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
 
     outcomes: list[tuple[int, str]] = []
     try:
-        learner = add(LearnerNode(context=context, parameter_overrides=overrides("ant_learner", {
+        learner = add(LearnerNode(context=context, **placement,
+                                  parameter_overrides=overrides("ant_learner", {
+            **{f"learning.{k}": v for k, v in (learning or {}).items()},
             "network.seed": seed, "checkpoint_path": "", "resume": False,
             "watchdog_timeout_s": 0.0, "stop_at_episode_end": False,
             # one step per lockstep frame: the scan and odometry packets and the reward
             # a frame left incomplete by a lost message is closed by the next 1 s nudge below
             "frame_packets": 2, "frame_reward": True, "frame_timeout_s": 2.0})))
-        encoder = add(EncoderNode(context=context,
+        encoder = add(EncoderNode(context=context, **placement,
                                   parameter_overrides=overrides("ant_encoder", {})))
         # lockstep: score each step's odometry with the same step's scan
-        reward = add(NavRewardNode(context=context, parameter_overrides=overrides(
+        reward = add(NavRewardNode(context=context, **placement, parameter_overrides=overrides(
             "ant_nav_reward", {"sync_stamps": True})))
-        robot = add(IrSimRobotNode(context=context, parameter_overrides=[
+        robot = add(IrSimRobotNode(context=context, **placement, parameter_overrides=[
             Parameter("seed", value=seed), Parameter("use_sim_time", value=True)]))
         _wait_until_connected(executor, nodes)
         robot.start()
@@ -269,6 +277,8 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         eval_from: int | None = None  # episodes that had ended when the evaluation began
         schedule = continual_schedule(steps) if continual else []
         changes: list[tuple[int, str]] = []
+        detections: list[int] = []  # robot steps at which the learner reported a change
+        reported = 0
         while robot.steps < steps or (eval_from is not None
                                       and len(outcomes) - eval_from < eval_episodes):
             executor.spin_once(timeout_sec=0.1)
@@ -276,6 +286,10 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
                 _, name, settings = schedule.pop(0)
                 robot.set_parameters([Parameter(k, value=v) for k, v in settings.items()])
                 changes.append((robot.steps, name))
+            if learner.learner.change_state[CHANGES] > reported:
+                reported = int(learner.learner.change_state[CHANGES])
+                if eval_from is None:
+                    detections.append(robot.steps)
             for kind, n in reward.outcomes.items():
                 outcomes += [(robot.steps, kind)] * (n - counted[kind])
             counted = dict(reward.outcomes)
@@ -324,8 +338,84 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         **{f"eval_{key}": n for key, n in tally(evaluation).items()},
         "eval_success_rate": success_rate(evaluation), "outcomes": outcomes,
         "changes": changes if continual else [],
-        "phases": phase_success(outcomes, changes, steps) if continual else []}
+        "phases": phase_success(outcomes, changes, steps) if continual else [],
+        "learning_overrides": dict(learning or {}), "changes_detected": len(detections),
+        "detections": detections}
     return _write_navigation_outputs(summary, Path(out_dir))
+
+
+def namespaced(namespace: str) -> dict:
+    """Node keyword arguments that put a node under ``namespace``, with the absolute /clock
+    (where a simulator's clock is by convention) remapped under it too: two graphs on one ROS
+    domain then share no topic."""
+    if not namespace:
+        return {}
+    ns = "/" + namespace.strip("/")
+    return {"namespace": ns, "cli_args": ["--ros-args", "-r", f"/clock:={ns}/clock"]}
+
+
+BASELINE_NAMESPACE = "baseline"
+
+
+def continual_systems() -> dict[str, dict]:
+    """The continual demo's two learners: ``learner``, with the change detector and the policy
+    memory (the bench's ``recall``, what the CartPole-v1 preset has on), and ``baseline``, every
+    continual mechanism off (the bench's ``plain``: consolidation off, plain continual
+    updating); both otherwise ``ant_learner``'s of config/robot.yaml."""
+    from .tasks.continual import SYSTEM_SETTINGS
+    return {"learner": dict(SYSTEM_SETTINGS["recall"]),
+            "baseline": dict(SYSTEM_SETTINGS["plain"])}
+
+
+def _baseline_graph(steps: int, seed: int, out_dir: str, eval_episodes: int,
+                    stall_timeout_s: float) -> None:
+    """The baseline's graph, in its own process (its own core) under ``BASELINE_NAMESPACE``."""
+    run_irsim(steps, seed, out_dir, eval_episodes=eval_episodes,
+              stall_timeout_s=stall_timeout_s, continual=True, namespace=BASELINE_NAMESPACE,
+              learning=continual_systems()["baseline"])
+
+
+def run_irsim_continual(steps: int = 600_000, seed: int = 0,
+                        out_dir: str | Path = "runs/demo_irsim",
+                        progress: Callable[[int, float | None], None] | None = None,
+                        eval_episodes: int = 100, stall_timeout_s: float = STALL_TIMEOUT_S,
+                        baseline: bool = True) -> dict:
+    """The continual navigation demo (``run_irsim`` with ``continual``) for the learner with the
+    continual mechanism on and, unless ``baseline`` is False, at the same time in a second
+    process, under the namespace ``/baseline`` on the same ROS domain, the same graph with
+    every mechanism off, on the same robot, seed and changes. The plot shows both; the baseline's
+    own plot and summary are in ``OUT/baseline``."""
+    import multiprocessing
+
+    systems = continual_systems()
+    out = Path(out_dir)
+    child = None
+    if baseline:
+        child = multiprocessing.get_context("spawn").Process(
+            target=_baseline_graph, name="ant_ros baseline graph", daemon=True,
+            args=(steps, seed, str(out / BASELINE_NAMESPACE), eval_episodes, stall_timeout_s))
+        child.start()
+    try:
+        summary = run_irsim(steps, seed, out, progress=progress, eval_episodes=eval_episodes,
+                            stall_timeout_s=stall_timeout_s, continual=True,
+                            learning=systems["learner"])
+        if child is None:
+            return summary
+        child.join()
+        if child.exitcode != 0:
+            raise RuntimeError(f"the baseline graph (namespace /{BASELINE_NAMESPACE}) failed "
+                               f"with exit code {child.exitcode}; its error is printed above")
+    finally:
+        if child is not None and child.is_alive():
+            child.terminate()
+            child.join(10)
+    other = json.loads((out / BASELINE_NAMESPACE / "summary.json").read_text())
+    summary["baseline"] = {key: other[key] for key in (
+        "learning_overrides", "episodes", "goals_reached", "collisions", "timeouts",
+        "success_rate_last100", "eval_success_rate", "steps_per_s", "total_ratio", "phases",
+        "changes", "changes_detected", "summary")}
+    summary["baseline"]["outcomes"] = other["outcomes"]
+    return _write_navigation_outputs(summary, out)
 
 
 AS_BUILT = {"speed_gain": 1.0, "lidar_rotation_rad": 0.0, "dead_sector_rad": [0.0, 0.0]}
@@ -370,13 +460,24 @@ def _write_navigation_outputs(summary: dict, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     outcomes = summary["outcomes"]
-    if outcomes:
-        at = [s for s, _ in outcomes]
-        for kind in ("arrived", "collided", "timeout"):
-            hits = np.array([k == kind for _, k in outcomes], float)
+    baseline = summary.get("baseline")
+    # with a baseline: goals and collisions of both; else every outcome of the one learner
+    kinds = ("arrived", "collided") if baseline else ("arrived", "collided", "timeout")
+    runs = [("", outcomes, "-")] + ([(", mechanisms off", baseline["outcomes"], "--")]
+                                    if baseline else [])
+    for suffix, run_outcomes, style in runs:
+        if not run_outcomes:
+            continue
+        at = [s for s, _ in run_outcomes]
+        for colour, kind in enumerate(kinds):
+            hits = np.array([k == kind for _, k in run_outcomes], float)
             rate = np.convolve(hits, np.ones(WINDOW), "full")[:len(hits)] / np.minimum(
                 np.arange(1, len(hits) + 1), WINDOW)
-            ax.plot(at, rate, label=f"{kind} (last {WINDOW} episodes)")
+            ax.plot(at, rate, style, color=f"C{colour}",
+                    label=f"{kind} (last {WINDOW} episodes){suffix}")
+    for at in summary.get("detections", []):
+        ax.plot([at], [0.97], "v", color="black", ms=5,
+                label="change detected" if at == summary["detections"][0] else None)
     for at, name in summary.get("changes", []):
         ax.axvline(at, color="grey", linestyle=":", linewidth=1)
         ax.text(at, 1.0, f" {name}", rotation=90, va="top", fontsize=7, color="grey")
@@ -385,7 +486,7 @@ def _write_navigation_outputs(summary: dict, out_dir: Path) -> dict:
     ax.set_ylim(0, 1)
     changing = bool(summary.get("changes"))
     ax.set_title(f"ir-sim navigation: online learning through ROS (seed {summary['seed']})"
-                 + (", the robot changing" if changing else ""))
+                 + (", the robot changing" if changing else ""), fontsize=10)
     if changing:  # below the axes: the changes are labelled at the top
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8)
     else:

@@ -240,7 +240,9 @@ def test_robot_changes_apply_live_through_parameters(ros):
 def test_the_continual_navigation_demo_changes_the_robot_through_its_parameters(tmp_path,
                                                                               monkeypatch):
     """demo --robot irsim --continual: the robot node's parameters change at the phase
-    boundaries (so the simulated robot does), and the summary and plot mark the changes."""
+    boundaries (so the simulated robot does), and the summary and plot mark the changes; the
+    baseline graph runs beside it on the same ROS domain under /baseline (its own /clock: a
+    clock heard from the other graph would stop the run), with the mechanisms off."""
     from ant_ros import demo
     from ant_ros.nodes.irsim_node import IrSimRobotNode
     seen = []
@@ -250,14 +252,33 @@ def test_the_continual_navigation_demo_changes_the_robot_through_its_parameters(
         result = original(self, params)
         seen.append((self.sim.steps, self.sim.change))
         return result
-    monkeypatch.setattr(IrSimRobotNode, "_on_set_parameters", recorded)
-    summary = demo.run_irsim(600, seed=0, out_dir=tmp_path, eval_episodes=0, continual=True)
-    assert [name for _, name in summary["changes"]] == [
-        name for name, _ in demo.CONTINUAL_PHASES[1:]]
-    assert [at for at, _ in summary["changes"]] == [100, 200, 300, 400, 500]
+    monkeypatch.setattr(IrSimRobotNode, "_on_set_parameters", recorded)  # this process's robot
+    summary = demo.run_irsim_continual(600, seed=0, out_dir=tmp_path, eval_episodes=0)
+    schedule = [[at, name] for at, (name, _) in zip(range(100, 600, 100),
+                                                    demo.CONTINUAL_PHASES[1:])]
+    assert [list(change) for change in summary["changes"]] == schedule
     gains = [change.speed_gain for _, change in seen]
     assert 0.5 in gains and gains[-1] == 1.0
     assert seen[-1][1].dead_sector_rad == pytest.approx((-math.pi / 4, math.pi / 4))
     assert (tmp_path / "learning_curve.png").exists()
     assert [p["phase"] for p in summary["phases"]] == [n for n, _ in demo.CONTINUAL_PHASES]
     assert sum(p["episodes"] for p in summary["phases"]) == summary["episodes"]
+    systems = demo.continual_systems()
+    assert summary["learning_overrides"] == systems["learner"]
+    assert systems["learner"]["change_detection"] and systems["learner"]["change_policy_memory"]
+    baseline = summary["baseline"]
+    assert baseline["learning_overrides"] == systems["baseline"]
+    assert not systems["baseline"]["change_detection"]
+    assert [list(change) for change in baseline["changes"]] == schedule
+    assert baseline["changes_detected"] == 0
+    assert sum(p["episodes"] for p in baseline["phases"]) == baseline["episodes"]
+    assert (tmp_path / "baseline" / "summary.json").exists()
+
+
+def test_a_namespaced_graph_shares_no_topic_with_the_default_one():
+    """The baseline's placement: every topic under the namespace, /clock remapped too."""
+    from ant_ros.demo import namespaced
+    assert namespaced("") == {}
+    placement = namespaced("baseline")
+    assert placement["namespace"] == "/baseline"
+    assert placement["cli_args"] == ["--ros-args", "-r", "/clock:=/baseline/clock"]
