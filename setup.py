@@ -22,7 +22,9 @@ setup(
     install_requires=["setuptools", "numpy", "numba", "gymnasium", "PyYAML", "matplotlib",
                       "ir-sim"],
     # ant-ros sweep --ray-address: optional, imported only there
-    extras_require={"ray": ["ray[default]>=2.9"]},
+    # ant-ros bench continual's ppo system: optional, imported only there (on a CPU-only machine
+    # install torch's CPU build first: pip install torch --index-url .../whl/cpu)
+    extras_require={"ray": ["ray[default]>=2.9"], "sb3": ["stable-baselines3>=2.3,<3"]},
     zip_safe=False,
     maintainer="ant_ros maintainers",
     maintainer_email="maintainers@ant-ros.dev",

@@ -307,10 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
             one.add_argument("--scenario", action="append", choices=sorted(SCENARIOS),
                              help="run only this scenario (repeatable; default: the Gymnasium "
                              "ones; the navigation ones take hours at full length)")
-            from .tasks.continual import SYSTEMS
-            one.add_argument("--system", action="append", choices=SYSTEMS,
-                             help="run this system (repeatable; default: all; plain and reset "
-                             "always run: they are the references)")
+            from .bench.continual_bench import ALL_SYSTEMS
+            one.add_argument("--system", action="append", choices=ALL_SYSTEMS,
+                             help="run this system (repeatable; default: all, ppo where the "
+                             "extra ant_ros[sb3] is installed; plain and reset always run: they "
+                             "are the references)")
             one.add_argument("--raw", metavar="FILE",
                              help="also write every run's exposures (returns, detections, "
                              "frozen scores) to FILE as JSON")

@@ -17,8 +17,11 @@ arena, half-speed wheels, a lidar turned 90 degrees and a dead lidar sector, wit
 - ``reset``: a new learner at every change (no transfer; the reference for recovery speed,
   and what sets the recovery targets).
 
-SB3 PPO continuing across changes is not run: it needs torch (not a dependency of the
-package); the table says so. One row per scenario and system, means over seeds with their
+- ``ppo``: SB3 PPO continuing across the changes (``ant_ros/tasks/continual_ppo.py``: RL Baselines3
+  Zoo's tuned hyperparameters with constant rates), where the optional extra ``ant_ros[sb3]``
+  is installed (Gymnasium scenarios only); otherwise skipped, and the table says so.
+
+One row per scenario and system, means over seeds with their
 sample standard deviations (``*_sd``): forgetting per phase, recovery steps on first exposures
 and on returns with the censored shares, the plasticity ratio (20th change over the 2nd), the
 slowdown of learning phase B the first time against ``plain`` (``new_phase_slowdown``), the
@@ -35,6 +38,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from ..core.config import LearningConfig
+from ..tasks import continual_ppo
 from ..tasks.continual import (EVAL_EPISODES, NAVIGATION, SCENARIOS, SYSTEM_SETTINGS, SYSTEMS,
                                Exposure, phase_targets, run_metrics, run_scenario)
 
@@ -47,14 +51,20 @@ METRICS = ("forgetting", "forgetting_a", "forgetting_b", "recovery_steps_first",
            "false_detections_per_100k", "detection_chance")
 DETECTOR_WARMUP = LearningConfig().change_warmup_steps
 DETECTION_WINDOW = 5_000  # steps into a phase within which a detection counts as the change's
+ALL_SYSTEMS = SYSTEMS + ("ppo",)  # the learner's systems, and SB3 PPO (optional extra)
 
 
 def _one(job: tuple) -> dict:
     """One run: its exposures (returns, end steps, frozen scores), as plain data."""
     name, system, seed, phase_steps, eval_episodes = job
-    exposures = run_scenario(SCENARIOS[name], system, seed, phase_steps=phase_steps,
-                             eval_episodes=eval_episodes,
-                             consolidation_strength=CONSOLIDATION_STRENGTH)
+    if system == "ppo":
+        exposures = continual_ppo.run_ppo_scenario(SCENARIOS[name], seed,
+                                                   phase_steps=phase_steps,
+                                                   eval_episodes=eval_episodes)
+    else:
+        exposures = run_scenario(SCENARIOS[name], system, seed, phase_steps=phase_steps,
+                                 eval_episodes=eval_episodes,
+                                 consolidation_strength=CONSOLIDATION_STRENGTH)
     return {"scenario": name, "system": system, "seed": seed, "phase_steps": phase_steps,
             "exposures": [dataclasses.asdict(e) for e in exposures]}
 
@@ -67,12 +77,16 @@ def _mean_sd(values: list[float]) -> tuple[float | None, float | None]:
 
 
 def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
-        jobs: int | None = None, systems: tuple[str, ...] = SYSTEMS,
+        jobs: int | None = None, systems: tuple[str, ...] | None = None,
         raw: list | None = None) -> list[dict]:
-    """Rows per scenario and system. ``plain`` (the slowdown's reference) and ``reset`` (the
-    recovery targets: what a fresh learner reaches in one exposure) always run. ``raw``, if
-    given, receives every run's exposures."""
-    systems = tuple(s for s in SYSTEMS if s in systems or s in ("plain", "reset"))
+    """Rows per scenario and system (default: all, ``ppo`` where SB3 is installed). ``plain``
+    (the slowdown's reference) and ``reset`` (the recovery targets: what a fresh learner reaches
+    in one exposure) always run; ``ppo`` only where SB3 is installed, on the Gymnasium
+    scenarios. ``raw``, if given, receives every run's exposures."""
+    wanted = ALL_SYSTEMS if systems is None else systems
+    systems = tuple(s for s in ALL_SYSTEMS if s in wanted or s in ("plain", "reset"))
+    if "ppo" in systems and not continual_ppo.sb3_available():
+        systems = tuple(s for s in systems if s != "ppo")
     seeds = QUICK["seeds"] if quick else SEEDS
     eval_episodes = QUICK["eval_episodes"] if quick else EVAL_EPISODES
     # by default the Gymnasium scenarios (about an hour on two cores); the navigation ones on
@@ -86,7 +100,7 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
             steps = (QUICK["long_phase_steps"] if scenario.n_phases > 6 or
                      scenario.env_id == NAVIGATION else QUICK["phase_steps"])
         work += [(name, system, seed, steps, eval_episodes)
-                 for system in systems for seed in range(seeds)]
+                 for system in _systems_of(scenario, systems) for seed in range(seeds)]
     workers = jobs or min(len(work), os.cpu_count() or 1)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(_one, work))
@@ -97,15 +111,17 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
         scenario = SCENARIOS[name]
         mine = [r for r in results if r["scenario"] == name]
         runs_of = {system: [[Exposure(**e) for e in r["exposures"]] for r in mine
-                            if r["system"] == system] for system in systems}
+                            if r["system"] == system]
+                   for system in _systems_of(scenario, systems)}
         targets = phase_targets(scenario, runs_of["reset"])
         phase_steps = mine[0]["phase_steps"]
         metrics_of = {system: [{**run_metrics(scenario, run, phase_steps, targets),
                                 **(detection_metrics(run, phase_steps, DETECTOR_WARMUP)
-                                   if SYSTEM_SETTINGS[system]["change_detection"] else {})}
+                                   if SYSTEM_SETTINGS.get(system, {}).get("change_detection")
+                                   else {})}
                                for run in runs] for system, runs in runs_of.items()}
         plain_b = [m["recovery_steps_first_b"] for m in metrics_of["plain"]]
-        for system in systems:
+        for system in runs_of:
             metrics = metrics_of[system]
             row = {"scenario": name, "system": system, "seeds": len(metrics),
                    "phases": scenario.n_phases, "phase_steps": phase_steps,
@@ -125,6 +141,12 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
                                            axis=0).round(3).tolist()
             rows.append(row)
     return rows
+
+
+def _systems_of(scenario, systems: tuple[str, ...]) -> tuple[str, ...]:
+    """The systems that run on ``scenario``: PPO has hyperparameters for the Gymnasium ones."""
+    return tuple(s for s in systems
+                 if s != "ppo" or scenario.env_id in continual_ppo.PPO_HYPERPARAMETERS)
 
 
 def detection_metrics(exposures: list[Exposure], phase_steps: int,
@@ -179,6 +201,8 @@ def format_table(rows: list[dict]) -> str:
                  "detected: share of changes the change detector reported within 5,000 steps, "
                  "delay: steps to it, false: its other reports per 100,000 steps after its "
                  "warm-up (in brackets: the share of changes that rate would hit by chance); "
-                 "SB3 PPO: "
-                 "not run (needs torch)")
+                 + ("ppo: SB3 PPO, RL Baselines3 Zoo's tuned hyperparameters, rates held "
+                    "constant" if any(r["system"] == "ppo" for r in rows) else
+                    continual_ppo.MISSING if not continual_ppo.sb3_available() else
+                    "SB3 PPO: not asked for (--system ppo)"))
     return "\n".join(lines)
