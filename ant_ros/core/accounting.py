@@ -85,7 +85,6 @@ _KERNEL_COSTS = {
     K.C_POWER_EXP: (EPROP, EXP + 1),             # a power beyond the table
     K.C_PENDING: (EPROP, 1),
     K.C_SWEEP_UNIT: (EPROP, 5),
-    K.C_CONSOLIDATE: (CONSOLIDATION, 16),
     # event-driven readouts, per weight settled: c (2), change (4), trace (3), add and clip (3);
     # per feature moved: the phase test, S per row (2 each: added below), |phi|**2 (4), X (2);
     # per weight that takes its step with its value at phase A: trace (2), weight (2), clip (2)
@@ -98,7 +97,7 @@ _KERNEL_COSTS = {
     K.C_RO_FEATURE_SKIP: (READOUT_LEARNING, 2),
     K.C_RO_SWEEP: (READOUT_LEARNING, 8),        # per feature: carry both groups' TD sums
     K.C_SETTLE_SKIP: (EPROP, 2),                # the unit was settled in this phase
-    K.C_SETTLE_UNIT: (EPROP, 2 + 2),            # that test, the consolidation test, steps
+    K.C_SETTLE_UNIT: (EPROP, 2),                # that test
     K.C_NEURON_SNAPSHOT: (EPROP, 1),            # the neuron's cache test (its sums: stores)
     K.C_STALE_VISIT: (EPROP, 3),                # round-robin visit: the age and its test
 }
@@ -166,7 +165,9 @@ def readout_td_flops(n_out: int, n_feat: int, n_std: int, consolidation: bool,
     bound = (n_out * n_feat + n_std) * 2 + n_feat * 2 + 2 * (SQRT + 4 + DIV)
     out = {READOUT_LEARNING: traces + update, STEP_SIZE: bound}
     if consolidation:
-        out[CONSOLIDATION] = n_out * n_feat * 12
+        # per weight: the importance's path-integral term (3) and the cap's test (1), the pull
+        # (2), the change towards the anchor (3), the anchor's move (3); per group 1 / alpha
+        out[CONSOLIDATION] = n_out * n_feat * 12 + 2 * (DIV + CMP)
     return out
 
 

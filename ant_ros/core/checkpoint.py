@@ -21,10 +21,11 @@ from . import kernels as K
 from .config import AgentConfig, ConfigError
 from .learner import OnlineLearner
 
-FORMAT_VERSION = 6  # 3: phase-split e-prop state, operation counts by kind; 4: e-prop settled
+FORMAT_VERSION = 7  # 3: phase-split e-prop state, operation counts by kind; 4: e-prop settled
 # at presynaptic events, psi inside per-neuron sums; 5: the generator's state in six uint64 words
 # (a fixed shape: 4 stored it as JSON bytes whose length varied with the state); 6: the change
-# detector's state, flops by part with change detection
+# detector's state, flops by part with change detection; 7: no consolidation state per synapse
+# (consolidation is on the readouts only, its importance a decaying path integral)
 _META_VERSION = "meta.format_version"
 _META_CONFIG = "meta.config_json"
 

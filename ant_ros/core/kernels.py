@@ -87,9 +87,9 @@ PRE, POST, IN_SYN = range(3)
 # index pointer rows (2, N + M + 1): synapses leaving each unit, entering each neuron
 OUT_PTR, IN_PTR = range(2)
 # synapse float rows (rows, S): eligibility trace and the post neuron's sums H_i and W_i at the
-# last settlement; consolidation importance and anchor
-TRACE, H_SNAP, W_SNAP, IMPORTANCE, ANCHOR = range(5)
-SYN_F_ROWS = 5
+# last settlement
+TRACE, H_SNAP, W_SNAP = range(3)
+SYN_F_ROWS = 3
 # global learning sums (rows, n_signals): filtered gradients F, accumulated signal Q
 SUM_F, SUM_Q = range(2)
 SUM_ROWS = 2
@@ -104,17 +104,17 @@ GLOB_SIZE = 1 + 2 * POWERS
  SWEEP_POS) = range(11)
 MISC_SIZE = 11
 # learn_params entries
-(LP_LR, LP_WCLIP, LP_CONS, LP_ANCHOR, LP_HOMEO, LP_RATE, LP_THMIN, LP_THMAX, LP_RHO,
- LP_LOG_RHO, LP_REBASE) = range(11)
-N_LEARN_PARAMS = 11
+(LP_LR, LP_WCLIP, LP_HOMEO, LP_RATE, LP_THMIN, LP_THMAX, LP_RHO, LP_LOG_RHO,
+ LP_REBASE) = range(9)
+N_LEARN_PARAMS = 9
 # operation counters (int64), priced by ``accounting.py``
 (C_INPUT_EVENT, C_HIDDEN_EVENT, C_DELIVER, C_READOUT_DELIVER, C_DECAY_TABLE, C_DECAY_EXP,
  C_SCHEDULE, C_CROSSING_SOLVE, C_WHEEL_OP, C_WHEEL_SCAN, C_HOMEOSTASIS, C_SETTLE, C_SETTLE_TRACE,
  C_WEIGHT_MOVE, C_NEURON_SIGNAL, C_UNIT_FACTORS, C_UNIT_TD, C_POWER_EXP, C_PENDING, C_SWEEP_UNIT,
- C_CONSOLIDATE, C_STEP_A, C_STEP_B, C_RO_SETTLE, C_RO_MOVE, C_RO_PENDING, C_NEURON_TOUCH,
+ C_STEP_A, C_STEP_B, C_RO_SETTLE, C_RO_MOVE, C_RO_PENDING, C_NEURON_TOUCH,
  C_SETTLE_SKIP, C_RO_FEATURE, C_RO_FEATURE_SKIP, C_RO_SWEEP, C_SETTLE_UNIT,
- C_NEURON_SNAPSHOT, C_STALE_VISIT) = range(34)
-N_COUNTS = 34
+ C_NEURON_SNAPSHOT, C_STALE_VISIT) = range(33)
+N_COUNTS = 33
 
 WHEEL_SLOTS = 4096  # power of two; crossings further ahead wait in the far list (slot WHEEL_SLOTS)
 _MASK = WHEEL_SLOTS - 1
@@ -388,7 +388,7 @@ def snapshot_neuron(i, nf, ni, unit, uint, misc, count, feedback, sums, glob, le
 
 @njit(**INLINE)
 def settle_synapse(s, k, td, decay, y, syn, weight, nf, ni, unit, uint, misc, count, feedback,
-                   sums, glob, learn_params, syn_f, consolidate, steps):
+                   sums, glob, learn_params, syn_f):
     """Apply synapse s's e-prop change since its presynaptic unit's snapshot (whose factors are
     ``td`` and ``decay``; ``y`` its output, constant since) and bring its trace up to now."""
     i = syn[POST, s]
@@ -409,16 +409,6 @@ def settle_synapse(s, k, td, decay, y, syn, weight, nf, ni, unit, uint, misc, co
     syn_f[W_SNAP, s] = w_now
     count[C_SETTLE] += 1
     w = float(weight[s])
-    if consolidate:
-        # Synaptic-intelligence-style consolidation: importance accumulates update**2 / lr; the
-        # weight is pulled towards a slowly moving anchor in proportion.
-        strength = learn_params[LP_CONS]
-        lr = max(learn_params[LP_LR], 1e-12)
-        syn_f[IMPORTANCE, s] += dw * dw / lr
-        pull = min(1.0, lr * strength * syn_f[IMPORTANCE, s] * steps)
-        dw -= pull * (w - syn_f[ANCHOR, s])
-        syn_f[ANCHOR, s] += min(1.0, learn_params[LP_ANCHOR] * steps) * (w - syn_f[ANCHOR, s])
-        count[C_CONSOLIDATE] += 1
     clip = learn_params[LP_WCLIP]
     weight[s] = min(max(w + dw, -clip), clip)
     moved = float(weight[s]) - w  # what the float32 weight took, so drives stay exact
@@ -452,11 +442,9 @@ def settle_out_synapses(p, k, syn, ptr, weight, nf, ni, unit, uint, misc, count,
     td = unit[U_TD, p]
     decay = unit[U_DECAY, p]
     y = unit[OUT, p]
-    consolidate = learn_params[LP_CONS] > 0.0
-    steps = misc[STEP] - (uint[SNAP_CLOCK, p] >> 1)
     for s in range(ptr[OUT_PTR, p], ptr[OUT_PTR, p + 1]):
         settle_synapse(s, k, td, decay, y, syn, weight, nf, ni, unit, uint, misc, count,
-                       feedback, sums, glob, learn_params, syn_f, consolidate, steps)
+                       feedback, sums, glob, learn_params, syn_f)
     count[C_SETTLE_UNIT] += 1
 
 

@@ -15,7 +15,8 @@ value ``V`` and the actor's logits (discrete) or means (continuous). Learning:
   when the next observation has come (phase B), or a teacher's error applied at once; settled
   lazily at events (``kernels.settle_synapse``);
 * with a teacher command, the actor learns by imitation (supervised) and the critic from reward;
-* consolidation (synaptic-intelligence style, online, no task labels) on every weight.
+* consolidation (synaptic intelligence, online, no task labels, importance a decaying path
+  integral) on the readout weights; the network's weights stay free to adapt.
 
 Every operation is counted and priced (``accounting.py``), and what the synchronous twin does for
 the same steps is priced alike (``cost``).
@@ -167,8 +168,6 @@ class OnlineLearner:
         self.net.config = config.network
         lc = config.learning
         self.net.set_learning(lr=lc.hidden_lr, weight_clip=lc.weight_clip,
-                              consolidation=lc.consolidation_strength,
-                              anchor_steps=lc.consolidation_anchor_steps,
                               active=lc.learning_enabled,
                               td_trace_decay=lc.gamma * lc.trace_lambda if lc.eprop_td_traces
                               else 0.0, max_lag_steps=lc.eprop_max_lag_steps)
@@ -368,6 +367,9 @@ class OnlineLearner:
         values = net.readout_value
 
         episode_end = terminated or truncated
+        if learning and lc.consolidation_strength > 0.0:
+            # consolidation's importance measures what mattered recently (readout.py)
+            self.readout_importance *= math.exp(-1.0 / lc.consolidation_importance_steps)
         if td_follows:
             r = self.reward_scaler.scale(reward, episode_end) if lc.normalize_rewards else reward
             bootstrap = 0.0 if terminated else lc.gamma * values[0]
@@ -398,7 +400,7 @@ class OnlineLearner:
                 if lc.mean_regularization > 0.0 and self.config.action.kind == "continuous":
                     # pull the pre-squash means towards 0, away from tanh saturation
                     self._add_to_actor(-lc.actor_lr * lc.mean_regularization * values[1:],
-                                       features)
+                                       features, lc.actor_lr)
                 self._kernels.record_gradients(grad, entropy_grad, log_std_grad, _SIGNAL_CLIP,
                                                self.pending_grads, signal)
                 net.begin_learning_step(signal)
@@ -474,9 +476,10 @@ class OnlineLearner:
     # -- learning ------------------------------------------------------------------------------
 
     def _consolidation_args(self) -> tuple:
+        """The readouts' consolidation state and settings: importance, anchor, strength, the
+        anchor's rate, the weight clip."""
         lc = self.config.learning
         return (self.readout_importance, self.readout_anchor, lc.consolidation_strength,
-                max(lc.actor_lr, lc.critic_lr, lc.imitation_lr, 1e-12),
                 1.0 / lc.consolidation_anchor_steps, lc.weight_clip * 10)
 
     def _learn_td(self, delta: float, features: np.ndarray) -> None:
@@ -500,7 +503,7 @@ class OnlineLearner:
                 self.log_std += step * self.log_std_trace
         else:
             self._accumulate_traces(self.traces, self.pending_features, head_grad, decay)
-            importance, anchor, strength, lr, anchor_rate, clip = self._consolidation_args()
+            importance, anchor, strength, anchor_rate, clip = self._consolidation_args()
             self._td_update(self.net.readout, self.net.readout_value, self.traces, features,
                               float(self.pending_features @ self.pending_features), delta,
                               lc.critic_lr, lc.actor_lr, lc.critic_bound_kappa * size,
@@ -629,17 +632,21 @@ class OnlineLearner:
         phi2 = self.net.feature_norm2 if self._event_readouts else float(features @ features)
         alpha = lc.imitation_lr / max(1.0, lc.imitation_lr * phi2)
         self._kinds[_IMITATION] += 1
-        self._add_to_actor(alpha * error, features)
+        self._add_to_actor(alpha * error, features, alpha)
         return error
 
-    def _add_to_actor(self, head_change: np.ndarray, features: np.ndarray | None) -> None:
-        """``V[1 + k] += head_change[k] * phi`` now (event readouts: at the step's phase A)."""
+    def _add_to_actor(self, head_change: np.ndarray, features: np.ndarray | None,
+                      step_size: float) -> None:
+        """``V[1 + k] += head_change[k] * phi`` now (event readouts: at the step's phase A),
+        a step of size ``step_size`` (what consolidation's importance divides by)."""
         self._kinds[_ACTOR_UPDATE] += 1
         if self._event_readouts:
             self._direct[1:] += head_change
             return
+        importance, anchor, strength, anchor_rate, clip = self._consolidation_args()
         readout.actor_update(self.net.readout, self.net.readout_value, features, head_change,
-                             *self._consolidation_args(), not self.is_twin)
+                             importance, anchor, strength, step_size, anchor_rate, clip,
+                             not self.is_twin)
 
     # -- accounting ----------------------------------------------------------------------------
 
@@ -687,6 +694,10 @@ class OnlineLearner:
                                                      + 3 * self.log_std.size)
         if lc.consolidation_strength > 0.0:  # the actor's importance scaled (the anchor: a copy)
             own[_CHANGE_RESPONSE, A.CONSOLIDATION] = self.n_actions * n_feat
+            # an actor step's importance, pull and anchor per weight (readout.py), its 1 / alpha
+            own[_ACTOR_UPDATE, A.CONSOLIDATION] = self.n_actions * n_feat * 12 + A.DIV + A.CMP
+            if lc.learning_enabled:  # every importance decays at every learning step
+                own[_OBSERVE, A.CONSOLIDATION] = n_out * n_feat
         # a policy kept and one recalled: the copies are free; the recalled readouts' values
         # (a dot product each), the slot's choice and the probation's floor
         own[_CHANGE_MEMORY, A.CHANGE_DETECTION] = (2 * self.n_actions * n_feat
@@ -698,7 +709,7 @@ class OnlineLearner:
         twin[_OBSERVE, A.INPUT_CODING] = A.input_coding_flops(n_in, fields, gain, False)
         twin[_INGEST, A.INPUT_CODING] = A.input_coding_flops(1, fields, gain, False)
         twin[_READOUT_PHASE] = 0.0
-        twin[_CHANGE_RESPONSE, A.CONSOLIDATION] = 0.0  # the twin has no consolidation
+        twin[[_CHANGE_RESPONSE, _ACTOR_UPDATE, _OBSERVE], A.CONSOLIDATION] = 0.0  # twin: none
         twin[_TD, [A.READOUT_LEARNING, A.STEP_SIZE, A.CONSOLIDATION]] = 0.0
         for part, flops in A.readout_td_flops(n_out, n_feat, self.log_std.size, False,
                                               False).items():

@@ -87,7 +87,6 @@ class AsyncNetwork:
         self.glob = np.zeros(K.GLOB_SIZE, np.float64)
         self.learn_params = np.zeros(K.N_LEARN_PARAMS, np.float64)
         self.syn_f = np.zeros((K.SYN_F_ROWS, conn.n_synapses), np.float64)
-        self.syn_f[K.ANCHOR] = self.weight
         self.origin_s: float | None = None
         self._no_signal = np.zeros(n_signals, np.float64)
         # the state arrays are only ever changed in place, so one tuple serves every call
@@ -116,8 +115,7 @@ class AsyncNetwork:
 
     # -- configuration -------------------------------------------------------------------------
 
-    def set_learning(self, lr: float, weight_clip: float, consolidation: float = 0.0,
-                     anchor_steps: float = 1e4, active: bool | None = None,
+    def set_learning(self, lr: float, weight_clip: float, active: bool | None = None,
                      td_trace_decay: float = 0.0, max_lag_steps: int = 0) -> None:
         """Set e-prop and homeostasis parameters (live). ``td_trace_decay`` is rho = gamma *
         lambda of the eligibility traces (0: each TD error meets its own step's eligibility).
@@ -140,17 +138,11 @@ class AsyncNetwork:
         if self.learning_active and td_trace_decay != lp[K.LP_RHO]:
             self.settle_learning()  # what accrued under the old decay is applied with it
             K.rebase(self.unit, self.uint, self.misc, self.count, self.glob, lp)
-        if consolidation > 0.0 and lp[K.LP_CONS] == 0.0:
-            # consolidation starts here: what is pending is applied without its pull, and the
-            # anchors are the weights now
-            self.settle_learning()
-            self.syn_f[K.ANCHOR] = self.weight
         c = self.config
         self.max_lag_steps = int(max_lag_steps)
         self._stale_visits = (-(-self.unit.shape[1] // self.max_lag_steps)
                               if self.max_lag_steps > 0 else 0)
         lp[K.LP_LR], lp[K.LP_WCLIP] = lr, weight_clip
-        lp[K.LP_CONS], lp[K.LP_ANCHOR] = consolidation, 1.0 / anchor_steps
         lp[K.LP_HOMEO], lp[K.LP_RATE] = c.homeostasis_rate, c.target_rate_hz * c.tick_s
         lp[K.LP_THMIN], lp[K.LP_THMAX] = c.threshold_min, c.threshold_max
         lp[K.LP_RHO] = td_trace_decay
@@ -175,10 +167,8 @@ class AsyncNetwork:
         return float(self.learn_params[K.LP_RHO])
 
     def clip_weights(self, limit: float) -> None:
-        """Clip every weight to +-``limit`` (as learning updates do), re-anchor consolidation
-        there and recompute the drives."""
+        """Clip every weight to +-``limit`` (as learning updates do) and recompute the drives."""
         np.clip(self.weight, -limit, limit, out=self.weight)
-        self.syn_f[K.ANCHOR] = self.weight
         self.refresh()
 
     def set_threshold(self, threshold: float) -> None:

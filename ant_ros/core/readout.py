@@ -4,6 +4,15 @@ Readout ``r`` (row 0: critic, rows 1..: actor) is ``V[r] . phi`` with ``phi = [y
 (``[yhat; 1]`` when the readouts read the hidden layer only).
 Every change of ``V`` also updates the kept readout values, so they stay current without a
 recomputation. One call per learning step keeps the per-step Python overhead small.
+
+Consolidation (synaptic intelligence, Zenke, Poole and Ganguli 2017, online and without task
+boundaries): each weight's importance is the path integral of ``-g . dw`` over its own updates,
+which for a step ``dw = alpha delta z`` down the TD surrogate's gradient ``g = -delta z`` is
+``dw**2 / alpha`` with the step size ``alpha`` the update took (after the overshoot bound);
+the learner decays every importance by ``exp(-1 / consolidation_importance_steps)`` at each
+learning step, so it measures what mattered recently rather than summing for ever. The weight is pulled towards an anchor that follows it slowly (the weights of the
+last ``consolidation_anchor_steps``), in proportion to ``alpha * strength * importance``
+(capped at 1): the gradient step of SI's penalty ``strength * importance * (w - anchor)**2 / 2``.
 """
 
 from __future__ import annotations
@@ -30,12 +39,12 @@ def accumulate_traces(traces, features, actor_grad, decay):
 
 @njit(**INLINE)
 def _change_weight(readout, readout_value, r, j, change, features, importance, anchor,
-                   strength, lr, anchor_rate, clip, keep_values):
+                   strength, lr, inv_lr, anchor_rate, clip, keep_values):
     w = readout[r, j]
     if strength > 0.0:
-        # consolidation: importance = path integral of change**2 / lr; pull towards an anchor
-        # that follows the weights slowly (no task boundaries needed)
-        importance[r, j] += change * change / lr
+        # consolidation (module docstring): the path integral of change**2 / lr, the pull of
+        # SI's penalty towards an anchor that follows the weights slowly
+        importance[r, j] += change * change * inv_lr
         pull = min(1.0, lr * strength * importance[r, j])
         change -= pull * (w - anchor[r, j])
         anchor[r, j] += anchor_rate * (w - anchor[r, j])
@@ -54,7 +63,9 @@ def td_update(readout, readout_value, traces, features, phi2, delta, critic_lr, 
     (streaming RL's ObGD, with Cauchy-Schwarz's bound on ``z . phi``: the norms the
     event-driven readouts keep); ``bound = kappa * max(|delta|, 1)`` with the group's kappa,
     ``phi2 = |phi|**2`` of the step's features (the log-stds' features are 1). ``keep_values``:
-    keep the readout values current (a network that recomputes them every decision does not)."""
+    keep the readout values current (a network that recomputes them every decision does not).
+    With consolidation (``strength`` > 0) each weight's importance gains ``change**2 / alpha``
+    with the step size ``alpha`` the update took (module docstring)."""
     n_out, n_feat = traces.shape
     for group in range(2):
         start, stop = (0, 1) if group == 0 else (1, n_out)
@@ -70,23 +81,29 @@ def td_update(readout, readout_value, traces, features, phi2, delta, critic_lr, 
                 norm2 += log_std_trace[k] * log_std_trace[k]
             feat2 += log_std.size
         norm = math.sqrt(norm2 * feat2)
-        step = lr / max(1.0, lr * bound * norm) * delta
+        alpha = lr / max(1.0, lr * bound * norm)  # the step size the update takes
+        step = alpha * delta
+        inv_alpha = 1.0 / alpha if strength > 0.0 and alpha > 0.0 else 0.0
         if group == 1:
             for k in range(log_std.size):
                 log_std[k] += step * log_std_trace[k]
         for r in range(start, stop):
             for j in range(n_feat):
                 _change_weight(readout, readout_value, r, j, step * traces[r, j], features,
-                               importance, anchor, strength, lr, anchor_rate, clip, keep_values)
+                               importance, anchor, strength, alpha, inv_alpha, anchor_rate,
+                               clip, keep_values)
 
 
 @njit(**KERNEL)
 def actor_update(readout, readout_value, features, head_change, importance, anchor, strength,
                  lr, anchor_rate, clip, keep_values):
-    """``V[1 + k] += head_change[k] * phi``: a supervised or entropy step of the actor."""
+    """``V[1 + k] += head_change[k] * phi``: a supervised or regularising step of the actor,
+    of step size ``lr``."""
+    inv_lr = 1.0 / lr if strength > 0.0 and lr > 0.0 else 0.0
     for k in range(head_change.size):
         c = head_change[k]
         if c != 0.0:
             for j in range(features.size):
                 _change_weight(readout, readout_value, 1 + k, j, c * features[j], features,
-                               importance, anchor, strength, lr, anchor_rate, clip, keep_values)
+                               importance, anchor, strength, lr, inv_lr, anchor_rate, clip,
+                               keep_values)

@@ -318,13 +318,10 @@ class SyncNetwork:
 
     # -- configuration (the subset of AsyncNetwork's that means something here) ---------------
 
-    def set_learning(self, lr: float, weight_clip: float, consolidation: float = 0.0,
-                     anchor_steps: float = 1e4, active: bool | None = None,
+    def set_learning(self, lr: float, weight_clip: float, active: bool | None = None,
                      td_trace_decay: float = 0.0, max_lag_steps: int = 0) -> None:
         """As ``AsyncNetwork.set_learning``; ``max_lag_steps`` means nothing here (every
         weight's change is in the drives at the next pass)."""
-        if consolidation > 0.0:
-            raise ValueError("the synchronous twin has no consolidation")
         if active is not None and bool(active) != self._active:
             self._active = bool(active)
             self.reset_traces()

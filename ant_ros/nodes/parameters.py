@@ -76,6 +76,8 @@ DESCRIPTIONS: dict[str, str] = {
     "weight_clip": "hidden and input weights are clipped to +-this (initial ones too)",
     "consolidation_strength": "continual-learning consolidation strength (0: off)",
     "consolidation_anchor_steps": "time constant of the consolidation anchor (steps)",
+    "consolidation_importance_steps": "time constant of the decay of the consolidation "
+                                      "importance (steps)",
     "normalization_window_steps": "observation and reward normalisation forget with this time "
                                   "constant (steps), to follow a changing world (0: all time)",
     "learning_enabled": "learn while acting (false: act only)",
