@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
 
 
@@ -198,6 +199,10 @@ def _demo(args: argparse.Namespace) -> int:
     progress = None if args.json else terminal_progress(args.steps)
     if args.robot == "irsim":
         from .demo import run_irsim, run_irsim_continual
+
+        # SIGTERM (timeout, systemd, a launch file) ends the demo as Ctrl-C does: its graphs are
+        # shut down and the continual demo's baseline process is stopped
+        signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
 
         if args.continual:
             summary = run_irsim_continual(args.steps, args.seed, demo_out_dir(args),

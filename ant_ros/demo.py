@@ -212,7 +212,7 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
               progress: Callable[[int, float | None], None] | None = None,
               eval_episodes: int = 100, stall_timeout_s: float = STALL_TIMEOUT_S,
               continual: bool = False, namespace: str = "",
-              learning: dict | None = None) -> dict:
+              learning: dict | None = None, watch: Callable[[], None] | None = None) -> dict:
     """Navigation: the ir-sim robot, the reward node, encoder (lidar sectors, odometry and goal)
     and learner (cmd_vel), learning online to reach random goals without collision.
 
@@ -227,7 +227,8 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
     lidar turned 90 degrees, as built, the lidar's front quarter dead); the plot marks the
     changes. ``learning`` overrides ``ant_learner``'s ``learning.*`` parameters (names without
     the section). ``namespace`` puts every node (and the simulator's /clock) under it, so that
-    another graph can run beside this one on the same ROS domain."""
+    another graph can run beside this one on the same ROS domain. ``watch``, called about once
+    a second, may raise to end the run (the continual demo's two graphs watch each other)."""
     from .nodes.irsim_node import IrSimRobotNode
     from .nodes.nav_reward_node import NavRewardNode
 
@@ -279,9 +280,13 @@ def run_irsim(steps: int = 100_000, seed: int = 0, out_dir: str | Path = "runs/d
         changes: list[tuple[int, str]] = []
         detections: list[int] = []  # robot steps at which the learner reported a change
         reported = 0
+        watched = time.monotonic()
         while robot.steps < steps or (eval_from is not None
                                       and len(outcomes) - eval_from < eval_episodes):
             executor.spin_once(timeout_sec=0.1)
+            if watch is not None and time.monotonic() - watched > 1.0:
+                watch()
+                watched = time.monotonic()
             if schedule and robot.steps >= schedule[0][0]:
                 _, name, settings = schedule.pop(0)
                 robot.set_parameters([Parameter(k, value=v) for k, v in settings.items()])
@@ -369,10 +374,18 @@ def continual_systems() -> dict[str, dict]:
 
 def _baseline_graph(steps: int, seed: int, out_dir: str, eval_episodes: int,
                     stall_timeout_s: float) -> None:
-    """The baseline's graph, in its own process (its own core) under ``BASELINE_NAMESPACE``."""
+    """The baseline's graph, in its own process (its own core) under ``BASELINE_NAMESPACE``;
+    it stops if the demo's process is gone."""
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+
+    def watch() -> None:
+        if parent is not None and not parent.is_alive():
+            raise SystemExit("the demo's process is gone")
     run_irsim(steps, seed, out_dir, eval_episodes=eval_episodes,
               stall_timeout_s=stall_timeout_s, continual=True, namespace=BASELINE_NAMESPACE,
-              learning=continual_systems()["baseline"])
+              learning=continual_systems()["baseline"], watch=watch)
 
 
 def run_irsim_continual(steps: int = 600_000, seed: int = 0,
@@ -395,16 +408,22 @@ def run_irsim_continual(steps: int = 600_000, seed: int = 0,
             target=_baseline_graph, name="ant_ros baseline graph", daemon=True,
             args=(steps, seed, str(out / BASELINE_NAMESPACE), eval_episodes, stall_timeout_s))
         child.start()
+    def failed() -> RuntimeError:
+        return RuntimeError(f"the baseline graph (namespace /{BASELINE_NAMESPACE}) failed with "
+                            f"exit code {child.exitcode}; its error is printed above")
+
+    def watch() -> None:  # a baseline that failed ends the demo at once, not hours later
+        if child is not None and child.exitcode not in (None, 0):
+            raise failed()
     try:
         summary = run_irsim(steps, seed, out, progress=progress, eval_episodes=eval_episodes,
                             stall_timeout_s=stall_timeout_s, continual=True,
-                            learning=systems["learner"])
+                            learning=systems["learner"], watch=watch)
         if child is None:
             return summary
         child.join()
         if child.exitcode != 0:
-            raise RuntimeError(f"the baseline graph (namespace /{BASELINE_NAMESPACE}) failed "
-                               f"with exit code {child.exitcode}; its error is printed above")
+            raise failed()
     finally:
         if child is not None and child.is_alive():
             child.terminate()
@@ -463,8 +482,8 @@ def _write_navigation_outputs(summary: dict, out_dir: Path) -> dict:
     baseline = summary.get("baseline")
     # with a baseline: goals and collisions of both; else every outcome of the one learner
     kinds = ("arrived", "collided") if baseline else ("arrived", "collided", "timeout")
-    runs = [("", outcomes, "-")] + ([(", mechanisms off", baseline["outcomes"], "--")]
-                                    if baseline else [])
+    runs = [(", detector + memory" if baseline else "", outcomes, "-")] + (
+        [(", mechanisms off", baseline["outcomes"], "--")] if baseline else [])
     for suffix, run_outcomes, style in runs:
         if not run_outcomes:
             continue
@@ -476,7 +495,7 @@ def _write_navigation_outputs(summary: dict, out_dir: Path) -> dict:
             ax.plot(at, rate, style, color=f"C{colour}",
                     label=f"{kind} (last {WINDOW} episodes){suffix}")
     for at in summary.get("detections", []):
-        ax.plot([at], [0.97], "v", color="black", ms=5,
+        ax.plot([at], [0.03], "^", color="black", ms=5,
                 label="change detected" if at == summary["detections"][0] else None)
     for at, name in summary.get("changes", []):
         ax.axvline(at, color="grey", linestyle=":", linewidth=1)

@@ -1,6 +1,7 @@
 """The ir-sim mobile robot (Gazebo's topics) and the navigation reward, with real rclpy."""
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -282,3 +283,18 @@ def test_a_namespaced_graph_shares_no_topic_with_the_default_one():
     placement = namespaced("baseline")
     assert placement["namespace"] == "/baseline"
     assert placement["cli_args"] == ["--ros-args", "-r", "/clock:=/baseline/clock"]
+
+
+def test_a_watch_that_raises_ends_the_navigation_run_at_once(tmp_path):
+    """The continual demo's graphs watch each other (a failed baseline, a vanished parent):
+    a watch that raises ends the run about a second in, its graph shut down."""
+    from ant_ros import demo
+    calls = []
+
+    def watch():
+        calls.append(time.monotonic())
+        raise RuntimeError("the other graph failed")
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="other graph failed"):
+        demo.run_irsim(1_000_000, seed=0, out_dir=tmp_path, eval_episodes=0, watch=watch)
+    assert len(calls) == 1 and time.monotonic() - start < 60.0

@@ -200,7 +200,7 @@ def test_consolidation_keeps_weights_closer_to_what_was_learned_first():
     drifts = []
     for strength in (0.0, 50.0):
         learner = OnlineLearner(small_config(imitation_lr=0.2, consolidation_strength=strength,
-                                             consolidation_anchor_steps=5000.0))
+                                             consolidation_window_steps=1000.0))
         rng = np.random.default_rng(0)
         obs = np.zeros(4)
         for step in range(4000):

@@ -754,6 +754,18 @@ def test_learner_resumes_from_its_checkpoint(ros, tmp_path):
     np.testing.assert_array_equal(second.learner.net.readout, readout)
 
 
+def test_an_unreadable_checkpoint_is_kept_not_overwritten(ros, tmp_path):
+    """A checkpoint the learner cannot load (here: damaged; likewise one of an older format)
+    is moved aside to PATH.unreadable before the learner saves over PATH."""
+    path = tmp_path / "agent.npz"
+    path.write_bytes(b"not a checkpoint")
+    node = learner(ros, checkpoint_path=str(path), resume=True)
+    kept = tmp_path / "agent.npz.unreadable"
+    assert kept.read_bytes() == b"not a checkpoint" and not path.exists()
+    node.save_on_shutdown()
+    assert path.exists() and kept.read_bytes() == b"not a checkpoint"
+
+
 def test_periodic_checkpoints(ros, tmp_path):
     path = tmp_path / "periodic.npz"
     learner(ros, checkpoint_path=str(path), checkpoint_period_s=0.2)

@@ -154,6 +154,11 @@ def reward_scaling_flops(windowed: bool = False) -> int:
     return 2 + normalisation_flops(1, update=True, windowed=windowed) + DIV + SQRT
 
 
+# consolidation per readout weight updated (readout.py): the path integral's term (3), the pull
+# with its cap (3), the change towards the anchor (3)
+CONSOLIDATION_UPDATE_FLOPS = 9
+
+
 def readout_td_flops(n_out: int, n_feat: int, n_std: int, consolidation: bool,
                      keep_values: bool) -> dict:
     """One TD(lambda) step of the readouts, every weight: traces (critic ``z = l z + phi``,
@@ -165,9 +170,7 @@ def readout_td_flops(n_out: int, n_feat: int, n_std: int, consolidation: bool,
     bound = (n_out * n_feat + n_std) * 2 + n_feat * 2 + 2 * (SQRT + 4 + DIV)
     out = {READOUT_LEARNING: traces + update, STEP_SIZE: bound}
     if consolidation:
-        # per weight: the importance's path-integral term (3) and the cap's test (1), the pull
-        # (2), the change towards the anchor (3), the anchor's move (3); per group 1 / alpha
-        out[CONSOLIDATION] = n_out * n_feat * 12 + 2 * (DIV + CMP)
+        out[CONSOLIDATION] = n_out * n_feat * CONSOLIDATION_UPDATE_FLOPS + 2 * (DIV + CMP)
     return out
 
 

@@ -157,8 +157,7 @@ class LearningConfig:
     observation_clip: float = 5.0
     weight_clip: float = 4.0
     consolidation_strength: float = 0.0
-    consolidation_anchor_steps: float = 10000.0
-    consolidation_importance_steps: float = 10000.0
+    consolidation_window_steps: float = 10000.0
     normalization_window_steps: float = 0.0
     change_detection: bool = False
     change_fast_steps: float = 200.0
@@ -194,9 +193,7 @@ class LearningConfig:
         _require_per_input(self.observation_scale, None, "observation_scale")
         _require(self.weight_clip > 0.0, "weight_clip must be > 0")
         _require(self.consolidation_strength >= 0.0, "consolidation_strength must be >= 0")
-        _require(self.consolidation_anchor_steps >= 1.0, "consolidation_anchor_steps must be >= 1")
-        _require(self.consolidation_importance_steps >= 1.0,
-                 "consolidation_importance_steps must be >= 1")
+        _require(self.consolidation_window_steps >= 1.0, "consolidation_window_steps must be >= 1")
         _require(self.normalization_window_steps == 0.0 or self.normalization_window_steps >= 2.0,
                  "normalization_window_steps must be 0 (all time) or >= 2")
         _require(1.0 <= self.change_fast_steps < self.change_slow_steps,

@@ -15,8 +15,8 @@ value ``V`` and the actor's logits (discrete) or means (continuous). Learning:
   when the next observation has come (phase B), or a teacher's error applied at once; settled
   lazily at events (``kernels.settle_synapse``);
 * with a teacher command, the actor learns by imitation (supervised) and the critic from reward;
-* consolidation (synaptic intelligence, online, no task labels, importance a decaying path
-  integral) on the readout weights; the network's weights stay free to adapt.
+* consolidation (synaptic intelligence, windows of steps in place of task boundaries) on the
+  readout weights; the network's weights stay free to adapt.
 
 Every operation is counted and priced (``accounting.py``), and what the synchronous twin does for
 the same steps is priced alike (``cost``).
@@ -44,6 +44,10 @@ from .normalization import RewardScaler, RunningMeanStd
 from .twin import DecisionLog, SyncNetwork, twin_counts, twin_flops
 
 _SIGNAL_CLIP = 5.0
+# consolidation (readout.py): what of the importance a window's end keeps; the damping of SI's
+# normalisation by the distance a weight moved (against weights that barely moved)
+CONSOLIDATION_KEEP = 0.5
+CONSOLIDATION_XI = 1e-3
 MEMORY_SLOTS = 16  # policies the learner can keep (``change_policy_memory`` of them are used)
 # policy_memory_meta after the slots' levels: the current policy's slot, the probation's end and
 # floor, policies recalled, recalls dropped at the end of their probation
@@ -52,10 +56,10 @@ _SLOT, _PROBATION_END, _PROBATION_FLOOR, _RECALLS, _RECALLS_FAILED = range(
 # kinds of Python-side work, priced by ``OnlineLearner._price_steps``
 _KINDS = ("event_step", "observe", "policy", "td", "signal", "imitation", "actor_update",
           "readout_phase", "ingest", "command", "change_watch", "change_response",
-          "change_memory")
+          "change_memory", "consolidation_fold")
 (_EVENT_STEP, _OBSERVE, _POLICY, _TD, _SIGNAL, _IMITATION, _ACTOR_UPDATE,
  _READOUT_PHASE, _INGEST, _COMMAND, _CHANGE_WATCH, _CHANGE_RESPONSE,
- _CHANGE_MEMORY) = range(len(_KINDS))
+ _CHANGE_MEMORY, _CONSOLIDATION_FOLD) = range(len(_KINDS))
 
 
 class OnlineLearner:
@@ -95,8 +99,13 @@ class OnlineLearner:
         self.traces = np.zeros((n_out, n_feat), np.float64)
         self.log_std = np.full(n_std, config.learning.init_log_std, np.float64)
         self.log_std_trace = np.zeros(n_std, np.float64)
+        # consolidation (readout.py): importance and anchor, the window's path integral and
+        # the weights at its start, the learning steps into it
         self.readout_importance = np.zeros((n_out, n_feat), np.float64)
         self.readout_anchor = np.zeros((n_out, n_feat), np.float64)
+        self.readout_path = np.zeros((n_out, n_feat), np.float64)
+        self.readout_start = np.zeros((n_out, n_feat), np.float64)
+        self.consolidation_clock = np.zeros(1, np.float64)
         self.change_state = change_detector.new_state()  # what the change detector has seen
         # policies kept at detected changes (``respond_to_change``): per slot the actor's
         # readouts and log std, flat; and per slot the value level it had reached (NEVER:
@@ -151,7 +160,8 @@ class OnlineLearner:
         self._td_update = entry_for(
             readout.td_update, self.net.readout, self.net.readout_value, self.traces,
             self.pending_features, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, self.log_std,
-            self.log_std_trace, self.readout_importance, self.readout_anchor, 0.0, 0.0, 0.0, True)
+            self.log_std_trace, self.readout_path, self.readout_importance, self.readout_anchor,
+            0.0, 0.0, True)
         self.apply_config(config)
 
     # -- configuration -------------------------------------------------------------------------
@@ -160,6 +170,8 @@ class OnlineLearner:
         """Apply a new configuration live; its structure (``AgentConfig.structure``: sizes,
         wiring, input coding and scaling, action kind) cannot change."""
         config.validate()
+        if self.is_twin and config.learning.consolidation_strength > 0.0:
+            raise ConfigError("the synchronous twin has no consolidation")
         if config.structure() != self.config.structure():
             raise ConfigError("the network's structure is fixed at start: "
                               + self.config.structure_differences(config))
@@ -183,7 +195,7 @@ class OnlineLearner:
             self.log_std_trace[:] = 0.0
         self._choose_readout_learning(old)
         if lc.consolidation_strength > 0.0 and old.learning.consolidation_strength == 0.0:
-            self.readout_anchor[:] = self.net.readout  # consolidate from where the weights are
+            self._start_consolidation_window(0)  # consolidate from where the weights are
         self._price_steps()
 
     def _choose_readout_learning(self, old: AgentConfig) -> None:
@@ -368,8 +380,9 @@ class OnlineLearner:
 
         episode_end = terminated or truncated
         if learning and lc.consolidation_strength > 0.0:
-            # consolidation's importance measures what mattered recently (readout.py)
-            self.readout_importance *= math.exp(-1.0 / lc.consolidation_importance_steps)
+            self.consolidation_clock[0] += 1.0
+            if self.consolidation_clock[0] >= lc.consolidation_window_steps:
+                self._fold_consolidation()
         if td_follows:
             r = self.reward_scaler.scale(reward, episode_end) if lc.normalize_rewards else reward
             bootstrap = 0.0 if terminated else lc.gamma * values[0]
@@ -476,11 +489,30 @@ class OnlineLearner:
     # -- learning ------------------------------------------------------------------------------
 
     def _consolidation_args(self) -> tuple:
-        """The readouts' consolidation state and settings: importance, anchor, strength, the
-        anchor's rate, the weight clip."""
+        """The readouts' consolidation state and settings: the window's path integral,
+        importance, anchor, strength, the weight clip."""
         lc = self.config.learning
-        return (self.readout_importance, self.readout_anchor, lc.consolidation_strength,
-                1.0 / lc.consolidation_anchor_steps, lc.weight_clip * 10)
+        return (self.readout_path, self.readout_importance, self.readout_anchor,
+                lc.consolidation_strength, lc.weight_clip * 10)
+
+    def _fold_consolidation(self) -> None:
+        """End a consolidation window (readout.py): its path integral, normalised by how far
+        each weight moved in it, joins the importance (which halves first); the anchor and the
+        next window start at the weights now."""
+        moved = self.net.readout - self.readout_start
+        self.readout_importance *= CONSOLIDATION_KEEP
+        self.readout_importance += self.readout_path / (moved * moved + CONSOLIDATION_XI)
+        self._start_consolidation_window(0)
+        self._kinds[_CONSOLIDATION_FOLD] += 1
+
+    def _start_consolidation_window(self, first_row: int) -> None:
+        """The anchor and a new window at the readouts now (rows ``first_row`` on)."""
+        rows = slice(first_row, None)
+        self.readout_anchor[rows] = self.net.readout[rows]
+        self.readout_start[rows] = self.net.readout[rows]
+        self.readout_path[rows] = 0.0
+        if first_row == 0:
+            self.consolidation_clock[0] = 0.0
 
     def _learn_td(self, delta: float, features: np.ndarray) -> None:
         """One TD(lambda) step for the pending step, given its TD error ``delta``.
@@ -503,13 +535,12 @@ class OnlineLearner:
                 self.log_std += step * self.log_std_trace
         else:
             self._accumulate_traces(self.traces, self.pending_features, head_grad, decay)
-            importance, anchor, strength, anchor_rate, clip = self._consolidation_args()
+            path, importance, anchor, strength, clip = self._consolidation_args()
             self._td_update(self.net.readout, self.net.readout_value, self.traces, features,
                               float(self.pending_features @ self.pending_features), delta,
                               lc.critic_lr, lc.actor_lr, lc.critic_bound_kappa * size,
                               lc.actor_bound_kappa * size, self.log_std, self.log_std_trace,
-                              importance, anchor, strength, anchor_rate, clip,
-                              not self.is_twin)
+                              path, importance, anchor, strength, clip, not self.is_twin)
         if n_std:
             np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
         self.net.read_after_update()
@@ -589,7 +620,7 @@ class OnlineLearner:
             self.log_std += (1.0 - shrink) * (lc.init_log_std - self.log_std)
         # consolidation restarts with the policy: anchored where it is now, its importance
         # shrunk with it (else the anchor pulls the old policy back within a few steps)
-        self.readout_anchor[1:] = self.net.readout[1:]
+        self._start_consolidation_window(1)
         self.readout_importance[1:] *= shrink
         self._kinds[_CHANGE_RESPONSE] += 1
         self._weights_moved = True
@@ -604,7 +635,7 @@ class OnlineLearner:
         lc = self.config.learning
         self.log_std[:] = np.clip(kept[kept.size - n_std:], lc.min_log_std, lc.max_log_std)
         # consolidation restarts with the recalled policy (not pulled back to the one replaced)
-        self.readout_anchor[1:] = head
+        self._start_consolidation_window(1)
         self.readout_importance[1:] = 0.0
         self.policy_memory_meta[_SLOT] = float(slot)
         self._weights_moved = True
@@ -643,9 +674,9 @@ class OnlineLearner:
         if self._event_readouts:
             self._direct[1:] += head_change
             return
-        importance, anchor, strength, anchor_rate, clip = self._consolidation_args()
+        path, importance, anchor, strength, clip = self._consolidation_args()
         readout.actor_update(self.net.readout, self.net.readout_value, features, head_change,
-                             importance, anchor, strength, step_size, anchor_rate, clip,
+                             path, importance, anchor, strength, step_size, clip,
                              not self.is_twin)
 
     # -- accounting ----------------------------------------------------------------------------
@@ -694,10 +725,12 @@ class OnlineLearner:
                                                      + 3 * self.log_std.size)
         if lc.consolidation_strength > 0.0:  # the actor's importance scaled (the anchor: a copy)
             own[_CHANGE_RESPONSE, A.CONSOLIDATION] = self.n_actions * n_feat
-            # an actor step's importance, pull and anchor per weight (readout.py), its 1 / alpha
-            own[_ACTOR_UPDATE, A.CONSOLIDATION] = self.n_actions * n_feat * 12 + A.DIV + A.CMP
-            if lc.learning_enabled:  # every importance decays at every learning step
-                own[_OBSERVE, A.CONSOLIDATION] = n_out * n_feat
+            # an actor step's path integral and pull per weight (readout.py), its 1 / alpha
+            own[_ACTOR_UPDATE, A.CONSOLIDATION] = (self.n_actions * n_feat
+                                                   * A.CONSOLIDATION_UPDATE_FLOPS + A.DIV + A.CMP)
+            own[_OBSERVE, A.CONSOLIDATION] = 2  # the window's clock and its test
+        # a window's end, per weight: moved, its square, + xi, the divide, Omega / 2 and the add
+        own[_CONSOLIDATION_FOLD, A.CONSOLIDATION] = n_out * n_feat * (A.DIV + 5)
         # a policy kept and one recalled: the copies are free; the recalled readouts' values
         # (a dot product each), the slot's choice and the probation's floor
         own[_CHANGE_MEMORY, A.CHANGE_DETECTION] = (2 * self.n_actions * n_feat
@@ -709,7 +742,7 @@ class OnlineLearner:
         twin[_OBSERVE, A.INPUT_CODING] = A.input_coding_flops(n_in, fields, gain, False)
         twin[_INGEST, A.INPUT_CODING] = A.input_coding_flops(1, fields, gain, False)
         twin[_READOUT_PHASE] = 0.0
-        twin[[_CHANGE_RESPONSE, _ACTOR_UPDATE, _OBSERVE], A.CONSOLIDATION] = 0.0  # twin: none
+        twin[:, A.CONSOLIDATION] = 0.0  # the twin has no consolidation
         twin[_TD, [A.READOUT_LEARNING, A.STEP_SIZE, A.CONSOLIDATION]] = 0.0
         for part, flops in A.readout_td_flops(n_out, n_feat, self.log_std.size, False,
                                               False).items():
@@ -806,7 +839,8 @@ class OnlineLearner:
     MEMORY_PROBATION_END = _PROBATION_END  # index in policy_memory_meta
 
     LEARNER_FIELDS = ("raw_input", "traces", "log_std", "log_std_trace", "readout_importance",
-                      "readout_anchor", "pending_value", "pending_features", "pending_grads",
+                      "readout_anchor", "readout_path", "readout_start", "consolidation_clock",
+                      "pending_value", "pending_features", "pending_grads",
                       "last_step_s", "python_flops", "twin_python_flops", "steps", "change_state",
                       "policy_memory", "policy_memory_meta")
 

@@ -5,14 +5,15 @@ Readout ``r`` (row 0: critic, rows 1..: actor) is ``V[r] . phi`` with ``phi = [y
 Every change of ``V`` also updates the kept readout values, so they stay current without a
 recomputation. One call per learning step keeps the per-step Python overhead small.
 
-Consolidation (synaptic intelligence, Zenke, Poole and Ganguli 2017, online and without task
-boundaries): each weight's importance is the path integral of ``-g . dw`` over its own updates,
-which for a step ``dw = alpha delta z`` down the TD surrogate's gradient ``g = -delta z`` is
-``dw**2 / alpha`` with the step size ``alpha`` the update took (after the overshoot bound);
-the learner decays every importance by ``exp(-1 / consolidation_importance_steps)`` at each
-learning step, so it measures what mattered recently rather than summing for ever. The weight is pulled towards an anchor that follows it slowly (the weights of the
-last ``consolidation_anchor_steps``), in proportion to ``alpha * strength * importance``
-(capped at 1): the gradient step of SI's penalty ``strength * importance * (w - anchor)**2 / 2``.
+Consolidation: synaptic intelligence (Zenke, Poole and Ganguli 2017) with windows of the
+learner's steps in place of task boundaries. During a window each weight's path integral
+``omega`` gathers ``-g . dw`` of its own updates, which for a step ``dw = alpha delta z`` down
+the TD surrogate's gradient ``g = -delta z`` is ``dw**2 / alpha`` with the step size ``alpha``
+the update took (after the overshoot bound). At the window's end the learner folds it into the
+importance, ``Omega <- Omega / 2 + omega / (moved**2 + xi)`` (``moved``: how far the weight went
+in the window), and moves the anchor to the weights then. Every update is pulled towards the
+anchor by ``min(1, alpha * strength * Omega)`` of the gap: the gradient step of SI's penalty
+``strength * Omega * (w - anchor)**2 / 2``, capped so that it cannot overshoot.
 """
 
 from __future__ import annotations
@@ -38,16 +39,15 @@ def accumulate_traces(traces, features, actor_grad, decay):
 
 
 @njit(**INLINE)
-def _change_weight(readout, readout_value, r, j, change, features, importance, anchor,
-                   strength, lr, inv_lr, anchor_rate, clip, keep_values):
+def _change_weight(readout, readout_value, r, j, change, features, path, importance, anchor,
+                   strength, lr, inv_lr, clip, keep_values):
     w = readout[r, j]
     if strength > 0.0:
-        # consolidation (module docstring): the path integral of change**2 / lr, the pull of
-        # SI's penalty towards an anchor that follows the weights slowly
-        importance[r, j] += change * change * inv_lr
+        # consolidation (module docstring): the window's path integral of change**2 / lr, the
+        # pull of SI's penalty towards the anchor
+        path[r, j] += change * change * inv_lr
         pull = min(1.0, lr * strength * importance[r, j])
         change -= pull * (w - anchor[r, j])
-        anchor[r, j] += anchor_rate * (w - anchor[r, j])
     new = min(max(w + change, -clip), clip)
     readout[r, j] = new
     if keep_values:
@@ -56,16 +56,16 @@ def _change_weight(readout, readout_value, r, j, change, features, importance, a
 
 @njit(**KERNEL)
 def td_update(readout, readout_value, traces, features, phi2, delta, critic_lr, actor_lr,
-              critic_bound, actor_bound, log_std, log_std_trace, importance, anchor, strength,
-              anchor_rate, clip, keep_values):
+              critic_bound, actor_bound, log_std, log_std_trace, path, importance, anchor,
+              strength, clip, keep_values):
     """``V += alpha_eff * delta * z`` per group (critic row; actor rows with the log-stds),
     where ``alpha_eff = alpha / max(1, alpha * bound * |z|_2 * |phi|_2)`` cannot overshoot
     (streaming RL's ObGD, with Cauchy-Schwarz's bound on ``z . phi``: the norms the
     event-driven readouts keep); ``bound = kappa * max(|delta|, 1)`` with the group's kappa,
     ``phi2 = |phi|**2`` of the step's features (the log-stds' features are 1). ``keep_values``:
     keep the readout values current (a network that recomputes them every decision does not).
-    With consolidation (``strength`` > 0) each weight's importance gains ``change**2 / alpha``
-    with the step size ``alpha`` the update took (module docstring)."""
+    With consolidation (``strength`` > 0) each weight's path integral gains ``change**2 /
+    alpha`` with the step size ``alpha`` the update took (module docstring)."""
     n_out, n_feat = traces.shape
     for group in range(2):
         start, stop = (0, 1) if group == 0 else (1, n_out)
@@ -90,13 +90,13 @@ def td_update(readout, readout_value, traces, features, phi2, delta, critic_lr, 
         for r in range(start, stop):
             for j in range(n_feat):
                 _change_weight(readout, readout_value, r, j, step * traces[r, j], features,
-                               importance, anchor, strength, alpha, inv_alpha, anchor_rate,
-                               clip, keep_values)
+                               path, importance, anchor, strength, alpha, inv_alpha, clip,
+                               keep_values)
 
 
 @njit(**KERNEL)
-def actor_update(readout, readout_value, features, head_change, importance, anchor, strength,
-                 lr, anchor_rate, clip, keep_values):
+def actor_update(readout, readout_value, features, head_change, path, importance, anchor,
+                 strength, lr, clip, keep_values):
     """``V[1 + k] += head_change[k] * phi``: a supervised or regularising step of the actor,
     of step size ``lr``."""
     inv_lr = 1.0 / lr if strength > 0.0 and lr > 0.0 else 0.0
@@ -105,5 +105,5 @@ def actor_update(readout, readout_value, features, head_change, importance, anch
         if c != 0.0:
             for j in range(features.size):
                 _change_weight(readout, readout_value, 1 + k, j, c * features[j], features,
-                               importance, anchor, strength, lr, inv_lr, anchor_rate, clip,
+                               path, importance, anchor, strength, lr, inv_lr, clip,
                                keep_values)

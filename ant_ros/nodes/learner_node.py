@@ -114,6 +114,17 @@ ASSEMBLER_SETTINGS = ("frame_packets", "frame_reward", "frame_timeout_s", "min_s
 MAX_REPORTED_JUMPS = 1  # clock jumps backwards warned of; later ones are counted in diagnostics
 
 
+def _keep_unreadable(path: str) -> str:
+    """Move a checkpoint that cannot be loaded (another format version, damage) out of the way
+    of the next save, to ``PATH.unreadable`` (``.unreadable.1``, ... if taken); its new path."""
+    target, n = f"{path}.unreadable", 0
+    while os.path.exists(target):
+        n += 1
+        target = f"{path}.unreadable.{n}"
+    os.replace(path, target)
+    return target
+
+
 class LearnerBehaviour:
     """What both learner nodes do; mixed into ``Node`` (``LearnerNode``) or ``LifecycleNode``
     (``ManagedLearnerNode``). ``_declare`` runs at construction, then ``_configure``,
@@ -567,7 +578,9 @@ class LearnerBehaviour:
                 load_checkpoint(self.learner, path)
                 self.get_logger().info(f"resumed from {path}")
             except CheckpointError as exc:
-                self.get_logger().error(f"not resuming: {exc}")
+                # keep the file: the next save would overwrite what it learned
+                kept = _keep_unreadable(path)
+                self.get_logger().error(f"not resuming: {exc}; the file is kept as {kept}")
 
     def save_on_shutdown(self) -> None:
         if self._checkpoint_path():
@@ -636,7 +649,9 @@ class LearnerBehaviour:
                        for k, v in self.learner.change_report().items()})
         status = DiagnosticStatus(
             level=DiagnosticStatus.WARN if self._stopped else DiagnosticStatus.OK,
-            name=f"{self.get_name()}: learner", hardware_id=self.get_fully_qualified_name(),
+            # the fully qualified name: learners in two namespaces stay apart on /diagnostics
+            name=f"{self.get_fully_qualified_name().lstrip('/')}: learner",
+            hardware_id=self.get_fully_qualified_name(),
             message="stopped: no input" if self._stopped else "learning" if values["learning"]
             else "acting")
         status.values = [KeyValue(key=k, value=f"{v:.6g}" if isinstance(v, float) else str(v))

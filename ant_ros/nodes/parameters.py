@@ -75,9 +75,8 @@ DESCRIPTIONS: dict[str, str] = {
     "observation_clip": "normalised inputs are clipped to +-this",
     "weight_clip": "hidden and input weights are clipped to +-this (initial ones too)",
     "consolidation_strength": "continual-learning consolidation strength (0: off)",
-    "consolidation_anchor_steps": "time constant of the consolidation anchor (steps)",
-    "consolidation_importance_steps": "time constant of the decay of the consolidation "
-                                      "importance (steps)",
+    "consolidation_window_steps": "learning steps per consolidation window (at its end the "
+                                  "importance takes in the window and the anchor moves)",
     "normalization_window_steps": "observation and reward normalisation forget with this time "
                                   "constant (steps), to follow a changing world (0: all time)",
     "learning_enabled": "learn while acting (false: act only)",

@@ -59,17 +59,18 @@ class _Schedule:
     def settings(self) -> dict:
         return self.scenario.phase(min(self.index, self.n_phases - 1))
 
-    def record(self, episode_return: float) -> None:
-        if not self.done:
-            exposure = self.exposures[-1]
-            exposure.returns.append(episode_return)
-            exposure.end_steps.append(self.steps)
-
-    def count_step(self) -> None:
-        """One env step; at a phase's end: the frozen evaluation, then the next phase."""
+    def count_step(self, episode_return: float | None) -> None:
+        """One env step, and the return of the episode it ended (None: none ended, or one a
+        change cut); at a phase's end: the frozen evaluation, then the next phase. As in the
+        learner's runs, ``end_steps`` count from 1 and an episode that ends on a phase's last
+        step is scored only if it terminated there (else the change cut it)."""
         if self.done:
             return
         self.steps += 1
+        if episode_return is not None:
+            exposure = self.exposures[-1]
+            exposure.returns.append(episode_return)
+            exposure.end_steps.append(self.steps)
         if self.steps < self.phase_steps:
             return
         self.exposures[-1].frozen = self.evaluate()
@@ -102,9 +103,9 @@ class _ScheduledEnv(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.episode_return += float(reward)
         changed = self.episode_phase != self.schedule.index  # a change came in this episode
-        if (terminated or truncated) and not changed:
-            self.schedule.record(self.episode_return)
-        self.schedule.count_step()
+        last = self.schedule.steps + 1 == self.schedule.phase_steps  # a phase's last step
+        scored = (terminated or truncated) and not changed and (terminated or not last)
+        self.schedule.count_step(self.episode_return if scored else None)
         if changed or self.episode_phase != self.schedule.index:
             truncated = truncated or not terminated  # the world changed under this episode
         return obs, reward, terminated, truncated, info
