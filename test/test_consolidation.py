@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from ant_ros.core.config import ConfigError
-from ant_ros.core.learner import CONSOLIDATION_KEEP, CONSOLIDATION_XI, OnlineLearner
+from ant_ros.core.learner import (_CONSOLIDATION_FOLD, CONSOLIDATION_KEEP, CONSOLIDATION_XI,
+                                  OnlineLearner)
 
 from helpers import small_config
 
@@ -112,6 +113,7 @@ def test_the_twin_refuses_consolidation():
 def test_consolidation_costs_its_updates_and_window_ends():
     learner = _learner()
     _teach(learner, 3 * WINDOW, lambda o: int(o[0] > 0), np.random.default_rng(0), 0)
+    assert learner._kinds[_CONSOLIDATION_FOLD] == 3  # windows ended at steps 40, 80, 120
     cost = learner.cost()
     assert cost["flops_by_part"]["consolidation"] > 0.0
     assert cost["twin_flops_by_part"]["consolidation"] == 0.0

@@ -276,8 +276,10 @@ def test_the_continual_navigation_demo_changes_the_robot_through_its_parameters(
     assert (tmp_path / "baseline" / "summary.json").exists()
 
 
-def test_a_namespaced_graph_shares_no_topic_with_the_default_one():
-    """The baseline's placement: every topic under the namespace, /clock remapped too."""
+def test_namespaced_puts_a_node_and_its_clock_under_the_namespace():
+    """The node keyword arguments of the baseline's placement (that the two graphs then do not
+    hear each other is what the continual demo's test checks: a clock heard from the other
+    graph would stop it)."""
     from ant_ros.demo import namespaced
     assert namespaced("") == {}
     placement = namespaced("baseline")
