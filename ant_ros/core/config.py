@@ -18,7 +18,8 @@ INPUT_WIRINGS = ("random", "field_linear")
 # fields that fix array shapes or what the input weights were built to read: they cannot change
 # in a running learner (``AgentConfig.structure``)
 STRUCTURE_FIELDS = (
-    "network.n_inputs", "network.n_hidden", "network.recurrent_fan_in", "network.input_fan_in",
+    "network.n_inputs", "network.n_hidden", "network.layers", "network.layer_fan_in",
+    "network.recurrent_fan_in", "network.input_fan_in",
     "network.input_fields", "network.input_field_range", "network.input_field_width",
     "network.input_gain", "network.input_wiring", "network.readout_inputs",
     "learning.observation_scale", "learning.normalize_observations")
@@ -56,10 +57,21 @@ class NetworkConfig:
     while the stride ``K / f`` is at most about twice ``input_field_width`` (wider strides give a
     bumpy random input layer), and as far as ``weight_clip`` leaves the weights.
     ``readout_inputs`` false lets the readouts read the hidden layer only.
+
+    ``layers = L > 1`` stacks the hidden neurons in L groups (``n_hidden // L`` each, the last
+    takes the remainder): the first reads the input channels, each other group reads
+    ``layer_fan_in`` random neurons of the group below, with Gaussian weights of standard
+    deviation ``layer_scale / sqrt(layer_fan_in)``; ``recurrent_fan_in`` synapses per neuron
+    stay within its group. A group's events reach only the group above, so the forward pass stays
+    proportional to change; every group learns by e-prop from the same random feedback of the
+    readouts' errors (direct feedback alignment), and the readouts read every group.
     """
 
     n_inputs: int = 4
     n_hidden: int = 128
+    layers: int = 1
+    layer_fan_in: int = 16
+    layer_scale: float = 1.0
     recurrent_fan_in: int = 16
     input_fan_in: int = 1
     input_fields: int = 0
@@ -89,8 +101,14 @@ class NetworkConfig:
     def validate(self) -> "NetworkConfig":
         _require(self.n_inputs >= 1, "n_inputs must be >= 1")
         _require(self.n_hidden >= 1, "n_hidden must be >= 1")
-        _require(0 <= self.recurrent_fan_in <= self.n_hidden,
-                 "recurrent_fan_in must be in [0, n_hidden]")
+        _require(1 <= self.layers <= self.n_hidden, "layers must be in [1, n_hidden]")
+        group = self.n_hidden // self.layers
+        _require(0 <= self.recurrent_fan_in <= group,
+                 "recurrent_fan_in must be in [0, n_hidden // layers]")
+        if self.layers > 1:
+            _require(1 <= self.layer_fan_in <= group,
+                     "layer_fan_in must be in [1, n_hidden // layers]")
+        _require(self.layer_scale > 0.0, "layer_scale must be > 0")
         _require(0 <= self.input_fields <= 64, "input_fields must be in [0, 64]")
         _require(0.01 <= self.input_field_range <= 10.0,
                  "input_field_range must be in [0.01, 10]")
@@ -119,6 +137,12 @@ class NetworkConfig:
         _require(0.0 < self.threshold_min <= self.threshold_max < 1.0,
                  "need 0 < threshold_min <= threshold_max < 1")
         return self
+
+    def layer_bounds(self) -> tuple[tuple[int, int], ...]:
+        """``(first, end)`` of each hidden group, bottom (the one that reads the inputs) first."""
+        group = self.n_hidden // self.layers
+        starts = [k * group for k in range(self.layers)] + [self.n_hidden]
+        return tuple(zip(starts[:-1], starts[1:]))
 
     @property
     def n_channels(self) -> int:
@@ -309,6 +333,8 @@ class AgentConfig:
             out[name] = per_input(value, n.n_inputs) if isinstance(value, tuple) else value
         if not n.input_fields:
             del out["network.input_field_range"], out["network.input_field_width"]
+        if n.layers == 1:
+            del out["network.layer_fan_in"]
         out["action.kind"], out["action.size"] = self.action.kind, self.action.size
         return out
 

@@ -34,13 +34,18 @@ class Connectivity:
 
 
 def build_connectivity(config: NetworkConfig, rng: np.random.Generator) -> Connectivity:
-    """Sparse recurrent and input weights; recurrent part scaled to the spectral radius, input
-    part wired as ``config.input_wiring`` says."""
+    """Sparse recurrent, inter-layer and input weights: the recurrent part (within each group of
+    ``config.layer_bounds()``) scaled to the spectral radius, each group above the first reading
+    ``layer_fan_in`` neurons of the group below, the first group's inputs wired as
+    ``config.input_wiring`` says."""
     n, m = config.n_hidden, config.n_channels
+    bounds = config.layer_bounds()
     pres, posts, weights = [], [], []
     k = config.recurrent_fan_in
     if k > 0:
-        rec_pre = np.stack([rng.choice(n, size=k, replace=False) for _ in range(n)])
+        rec_pre = np.concatenate([
+            np.stack([first + rng.choice(end - first, size=k, replace=False)
+                      for _ in range(first, end)]) for first, end in bounds])
         rec_w = rng.standard_normal((n, k)) / np.sqrt(k)
         dense = np.zeros((n, n))
         dense[np.repeat(np.arange(n), k), rec_pre.ravel()] = rec_w.ravel()
@@ -50,11 +55,22 @@ def build_connectivity(config: NetworkConfig, rng: np.random.Generator) -> Conne
         pres.append(rec_pre.ravel())
         posts.append(np.repeat(np.arange(n), k))
         weights.append(rec_w.ravel())
-    in_channel, in_w = (_field_linear_inputs(config, rng) if config.input_wiring == "field_linear"
-                        else _random_inputs(config, rng))
+    kl = config.layer_fan_in
+    for (below_first, below_end), (first, end) in zip(bounds[:-1], bounds[1:]):
+        layer_pre = np.stack([below_first + rng.choice(below_end - below_first, size=kl,
+                                                       replace=False)
+                              for _ in range(first, end)])
+        pres.append(layer_pre.ravel())
+        posts.append(np.repeat(np.arange(first, end), kl))
+        weights.append((rng.standard_normal(layer_pre.shape) * config.layer_scale
+                        / np.sqrt(kl)).ravel())
+    n_first = bounds[0][1]
+    in_channel, in_w = (_field_linear_inputs(config, n_first, rng)
+                        if config.input_wiring == "field_linear"
+                        else _random_inputs(config, n_first, rng))
     in_w = in_w / np.asarray(config.channel_gain())[in_channel]  # the same initial drive
     pres.append(in_channel.ravel() + n)
-    posts.append(np.repeat(np.arange(n), in_channel.shape[1]))
+    posts.append(np.repeat(np.arange(n_first), in_channel.shape[1]))
     weights.append(in_w.ravel())
 
     pre = np.concatenate(pres).astype(np.int32)
@@ -77,18 +93,20 @@ def draw_neurons(config: NetworkConfig, rng: np.random.Generator
     return bias, inv_tau
 
 
-def _random_inputs(config: NetworkConfig, rng: np.random.Generator
+def _random_inputs(config: NetworkConfig, n: int, rng: np.random.Generator
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """``input_fan_in`` distinct random channels per neuron (rows), Gaussian weights."""
-    n, m, ki = config.n_hidden, config.n_channels, config.input_fan_in
+    """``input_fan_in`` distinct random channels for each of the first ``n`` neurons (rows),
+    Gaussian weights."""
+    m, ki = config.n_channels, config.input_fan_in
     channel = np.stack([rng.choice(m, size=ki, replace=False) for _ in range(n)])
     return channel, rng.standard_normal((n, ki)) * config.input_scale / np.sqrt(ki)
 
 
-def _field_linear_inputs(config: NetworkConfig, rng: np.random.Generator
+def _field_linear_inputs(config: NetworkConfig, n: int, rng: np.random.Generator
                          ) -> tuple[np.ndarray, np.ndarray]:
-    """Every neuron reads ``f = input_fan_in / n_inputs`` evenly spaced fields of every input,
-    from a random offset, with weights that make its drive a linear function of the inputs.
+    """Each of the first ``n`` neurons reads ``f = input_fan_in / n_inputs`` evenly spaced fields
+    of every input, from a random offset, with weights that make its drive a linear function of
+    the inputs.
 
     Gaussian fields of width sigma at spacing d sum, weighted by their centres, to
     ``x * sqrt(2 pi) sigma / d``; every ``s``-th field (``s = K / f``) to ``1/s`` of that. So the
@@ -96,7 +114,7 @@ def _field_linear_inputs(config: NetworkConfig, rng: np.random.Generator
     with ``g ~ N(0, input_scale**2 / n_inputs)`` per neuron and input, away from the ends of the
     field range (before the division by the channel gain and the learner's weight clip).
     """
-    n, n_in, n_fields = config.n_hidden, config.n_inputs, config.input_fields
+    n_in, n_fields = config.n_inputs, config.input_fields
     per_input = config.input_fan_in // n_in
     code = PopulationEncoder(-config.input_field_range, config.input_field_range, n_fields,
                              config.input_field_width)

@@ -21,7 +21,11 @@ DESCRIPTIONS: dict[str, str] = {
     # network
     "n_inputs": "number of input channels (the encoders' total)",
     "n_hidden": "number of hidden neurons",
-    "recurrent_fan_in": "recurrent synapses per hidden neuron",
+    "layers": "stacked groups of hidden neurons (1: one recurrent layer); the first reads the "
+              "inputs, each other the group below",
+    "layer_fan_in": "synapses from the group below per neuron of a group above the first",
+    "layer_scale": "scale of the weights between groups",
+    "recurrent_fan_in": "recurrent synapses per hidden neuron (within its group)",
     "input_fan_in": "input channels per hidden neuron",
     "input_fields": "Gaussian receptive fields per input value (0: the value itself)",
     "input_field_range": "receptive field centres span +-this, in input units (after "
@@ -85,7 +89,7 @@ DESCRIPTIONS: dict[str, str] = {
 # read-only after start: the structure (shapes, what the input weights read) and what only the
 # initial random draw uses
 STRUCTURAL = {name.partition(".")[2] for name in STRUCTURE_FIELDS} | {
-    "spectral_radius", "input_scale", "bias_scale", "tau_min_s", "tau_max_s", "tick_s", "seed"}
+    "spectral_radius", "layer_scale", "input_scale", "bias_scale", "tau_min_s", "tau_max_s", "tick_s", "seed"}
 
 FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "threshold": (0.0, 0.99), "input_threshold": (0.0, 10.0), "input_field_range": (0.01, 10.0),
@@ -102,6 +106,7 @@ FLOAT_RANGES: dict[str, tuple[float, float]] = {
 }
 INT_RANGES: dict[str, tuple[int, int]] = {
     "n_hidden": (1, 100_000), "n_inputs": (1, 100_000), "recurrent_fan_in": (0, 10_000),
+    "layers": (1, 100_000), "layer_fan_in": (1, 10_000),
     "input_fan_in": (1, 10_000), "input_fields": (0, 64), "decision_ticks": (0, 1000),
     "eprop_max_lag_steps": (0, 1_000_000),
     "frame_packets": (0, 64),  # learner node

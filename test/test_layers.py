@@ -1,0 +1,93 @@
+"""Stacked hidden groups (``network.layers``): wiring, and learning like the twin."""
+
+import numpy as np
+import pytest
+
+from ant_ros.core import kernels as K
+from ant_ros.core.config import AgentConfig, ConfigError, LearningConfig, NetworkConfig
+from ant_ros.core.connectivity import build_connectivity
+from ant_ros.core.learner import OnlineLearner
+from helpers import assert_twin_cost_exact, drive
+
+
+def layered_network(**overrides) -> NetworkConfig:
+    values = dict(n_inputs=4, n_hidden=30, layers=3, layer_fan_in=5, recurrent_fan_in=3,
+                  input_fan_in=2)
+    values.update(overrides)
+    return NetworkConfig(**values).validate()
+
+
+def test_each_group_reads_the_inputs_or_the_group_below_and_itself():
+    config = layered_network()
+    conn = build_connectivity(config, np.random.default_rng(0))
+    bounds = config.layer_bounds()
+    assert bounds == ((0, 10), (10, 20), (20, 30))
+    group = np.searchsorted([end for _, end in bounds], np.arange(config.n_hidden), side="right")
+    n = config.n_hidden
+    for post in range(n):
+        pre = conn.pre[conn.post == post]
+        hidden = pre[pre < n]
+        inputs = pre[pre >= n]
+        recurrent = hidden[group[hidden] == group[post]]
+        below = hidden[group[hidden] == group[post] - 1]
+        assert recurrent.size == config.recurrent_fan_in
+        assert hidden.size == recurrent.size + below.size  # nothing from other groups
+        if group[post] == 0:
+            assert inputs.size == config.input_fan_in and below.size == 0
+        else:
+            assert inputs.size == 0 and below.size == config.layer_fan_in
+            assert np.unique(below).size == below.size  # distinct neurons of the group below
+    # the CSR index of presynaptic units still lists every synapse leaving a unit
+    for unit in range(n + config.n_channels):
+        span = slice(conn.out_ptr[unit], conn.out_ptr[unit + 1])
+        assert np.all(conn.pre[span] == unit)
+
+
+def test_a_remainder_goes_to_the_top_group_and_sizes_are_checked():
+    assert layered_network(n_hidden=32).layer_bounds() == ((0, 10), (10, 20), (20, 32))
+    with pytest.raises(ConfigError, match="layer_fan_in"):
+        layered_network(layer_fan_in=11)
+    with pytest.raises(ConfigError, match="recurrent_fan_in"):
+        layered_network(recurrent_fan_in=11)
+    with pytest.raises(ConfigError, match="layers"):
+        layered_network(layers=31)
+
+
+def test_layers_are_structure_and_layer_fan_in_only_counts_with_several():
+    one, two = AgentConfig(), AgentConfig(network=NetworkConfig(layers=2))
+    assert "network.layers" in one.structure_differences(two)
+    other_fan_in = AgentConfig(network=NetworkConfig(layer_fan_in=4))
+    assert one.structure_differences(other_fan_in) == ""
+
+
+def exact_layered_config(rho_traces: bool) -> AgentConfig:
+    """Thresholds at 0 (every change is an event), one tick per decision, three groups."""
+    return AgentConfig(
+        network=layered_network(threshold=0.0, input_threshold=0.0, homeostasis_rate=0.0,
+                                tick_s=0.02),
+        learning=LearningConfig(hidden_lr=0.02, eprop_td_traces=rho_traces), seed=1)
+
+
+@pytest.mark.parametrize("rho_traces", [False, True])
+def test_layered_network_learns_like_its_twin_as_the_threshold_goes_to_zero(rho_traces):
+    lazy = OnlineLearner(exact_layered_config(rho_traces))
+    twin = OnlineLearner(exact_layered_config(rho_traces), twin=True)
+    w0 = lazy.net.weight.astype(np.float64).copy()
+    assert drive(lazy, 300) == drive(twin, 300)
+    lazy.net.settle_learning()
+    change = lazy.net.weight - w0
+    upper = lazy.net.syn[K.POST] >= 10  # synapses onto the groups above the first learn too
+    assert np.abs(change[upper]).max() > 0.01
+    tolerance = 1e-4 * np.abs(change).max()
+    np.testing.assert_allclose(lazy.net.weight, twin.net.weights_in_async_order(),
+                               atol=tolerance, rtol=0)
+    np.testing.assert_allclose(lazy.net.hidden_output, twin.net.hidden_output, atol=1e-5)
+    assert_twin_cost_exact(lazy, twin)
+
+
+def test_events_of_the_top_group_reach_no_hidden_neuron():
+    config = layered_network()
+    conn = build_connectivity(config, np.random.default_rng(2))
+    top_first = config.layer_bounds()[-1][0]
+    leaving_top = np.isin(conn.pre, np.arange(top_first, config.n_hidden))
+    assert np.all(conn.post[leaving_top] >= top_first)  # recurrent within the top group only
