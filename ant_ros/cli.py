@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 
 
 def _single_blas_thread() -> None:
@@ -71,6 +72,7 @@ def _sweep(args: argparse.Namespace) -> int:
                                        f"{', '.join(given)}")
             spec, rows, failures = sweep.summary_from_folder(args.summary)
             wall = None
+            out = args.summary
         else:
             missing = [f"--{n}" for n in ("env", "seeds", "out") if not getattr(args, n)]
             if missing:
@@ -84,6 +86,11 @@ def _sweep(args: argparse.Namespace) -> int:
                                      retry_failed=args.retry_failed, timeout=args.timeout,
                                      progress=say)
             rows, failures, wall = report.rows, report.failures, report.wall_s
+            out = args.out
+        if args.plot:
+            drawn = sweep.plot_curves(sweep.ResultsFile(Path(out) / sweep.RESULTS_FILE).read(),
+                                      spec, args.plot)
+            say(f"ant-ros sweep: {drawn} learning curves drawn in {args.plot}")
     except sweep.SweepError as exc:
         print(f"ant-ros sweep: {exc}", file=sys.stderr)
         return 2
@@ -298,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--summary", metavar="DIR",
                        help="only print the summary of DIR's results (runs nothing)")
     sweep.add_argument("--json", action="store_true", help="print the summary rows as JSON")
+    sweep.add_argument("--plot", metavar="PNG",
+                       help="also draw the learning curves (mean over seeds, min-max shaded), "
+                            "one panel per env")
     sweep.set_defaults(func=_sweep)
 
     bench = sub.add_parser("bench", help="benchmarks that print measured figures",

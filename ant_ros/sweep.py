@@ -24,9 +24,12 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
 
 SPEC_FILE = "sweep.json"
 RESULTS_FILE = "results.jsonl"
@@ -734,6 +737,63 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
                                for i, (cell, w) in enumerate(zip(line, widths))).rstrip()
                      for line in lines)
+
+
+def curves(records: Iterable[Mapping[str, Any]], spec: SweepSpec | None = None
+           ) -> dict[tuple[str, str], list[dict[str, list]]]:
+    """The learning curves (``learning_curve`` of each ok job's result) by task and setting
+    label; jobs recorded before results carried a curve are left out."""
+    latest = latest_by_key(records)
+    keys = [j.key for j in spec.jobs()] if spec is not None else list(latest)
+    grid = spec.grid_names if spec is not None else None
+    out: dict[tuple[str, str], list[dict[str, list]]] = {}
+    for key in keys:
+        record = latest.get(key)
+        if not record or record["status"] != "ok" or "learning_curve" not in record["result"]:
+            continue
+        settings = record.get("settings") or {}
+        shown = settings if grid is None else {k: v for k, v in settings.items() if k in grid}
+        out.setdefault((record["env"], setting_label(shown)), []).append(
+            record["result"]["learning_curve"])
+    return out
+
+
+def plot_curves(records: Iterable[Mapping[str, Any]], spec: SweepSpec | None,
+                path: str | os.PathLike) -> int:
+    """One panel per task: per setting, the mean over seeds of the 100-episode mean return
+    against steps, shaded from the lowest to the highest seed; returns the curves drawn."""
+    by_group = curves(records, spec)
+    if not by_group:
+        raise SweepError("no recorded job has a learning curve to plot")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = sorted({env for env, _ in by_group})
+    fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        for (group_env, label), runs in sorted(by_group.items()):
+            if group_env != env:
+                continue
+            steps = np.asarray(runs[0]["steps"], float)
+            values = np.array([[np.nan if v is None else v for v in run["mean_return_last100"]]
+                               for run in runs if run["steps"] == runs[0]["steps"]])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a mark before any episode
+                mean = np.nanmean(values, axis=0)
+                low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+            line, = ax.plot(steps, mean, label=f"{label} ({len(values)} seeds)")
+            ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
+        ax.set_title(env)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("mean return, last 100 episodes")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return sum(len(runs) for runs in by_group.values())
 
 
 def format_failures(failures: Sequence[Mapping[str, Any]], limit: int = 10) -> str:

@@ -13,7 +13,7 @@ from std_msgs.msg import Bool, Float32, Float64MultiArray, Int32
 
 from ant_ros import demo
 from ant_ros.conversions import stamp_to_seconds
-from ant_ros.tasks.direct_runner import solved_at_step, train
+from ant_ros.tasks.direct_runner import learning_curve, solved_at_step, train
 from ant_ros.nodes.bridge_node import GymBridgeNode
 
 from ros_harness import ForeignClock, RosHarness
@@ -135,6 +135,16 @@ def test_solved_at_is_the_end_of_the_first_window_at_the_threshold():
     assert solved_at_step(returns, ends, 61.0) is None
     assert solved_at_step(returns[:99], ends[:99], -1.0) is None  # fewer than 100 episodes
     assert solved_at_step(returns, ends, None) is None
+
+
+def test_learning_curve_is_the_window_mean_of_the_episodes_ended_by_each_mark():
+    returns = [0.0] * 60 + [100.0] * 60
+    ends = [10 * (i + 1) for i in range(len(returns))]
+    curve = learning_curve(returns, ends, 1200, points=4)
+    assert curve["steps"] == [300, 600, 900, 1200]
+    # by step 300: 30 episodes of 0; 600: 60 of 0; 900: 90, the last 30 at 100; 1200: 100 of 120
+    assert curve["mean_return_last100"] == [0.0, 0.0, pytest.approx(100 / 3), 60.0]
+    assert learning_curve(returns, ends, 5, points=1)["mean_return_last100"] == [None]
 
 
 def test_demo_command_writes_its_plot_and_summary(tmp_path):

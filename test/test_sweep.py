@@ -394,3 +394,20 @@ def test_a_sweep_on_a_local_ray_instance(tmp_path):
     again = sweep_cli("--env", "CartPole-v1", "--seeds", "0-1", "--steps", "300",
                       "--ray-address", "local", "--out", str(out))
     assert again.returncode == 0 and len(lines(out)) == 2  # resumed: nothing ran again
+
+
+def test_the_learning_curves_of_a_folder_are_drawn(mixed, tmp_path):
+    out, _ = mixed
+    for r in (r for r in lines(out) if r["status"] == "ok"):
+        curve = r["result"]["learning_curve"]
+        assert len(curve["steps"]) == 50 and curve["steps"][-1] == 300
+        assert curve["mean_return_last100"][-1] == pytest.approx(
+            r["result"]["mean_return_last100"])
+    by_group = sweep.curves(lines(out), sweep.load_spec(out))
+    assert sorted(by_group) == [("CartPole-v1", "network.threshold=0.05"),
+                                ("CartPole-v1", "network.threshold=0.1")]
+    assert all(len(runs) == 2 for runs in by_group.values())
+    png = tmp_path / "curves.png"
+    run = sweep_cli("--summary", str(out), "--plot", str(png))
+    assert "4 learning curves drawn" in run.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

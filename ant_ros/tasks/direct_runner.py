@@ -63,7 +63,26 @@ class TrainResult:
             "events_per_step": events, **cost,
             "wall_s": self.wall_s, "steps_per_s": self.steps / max(self.wall_s, 1e-9),
             "wall_us_per_step": self.learn_s / max(self.steps, 1) * 1e6,
+            "learning_curve": learning_curve(self.episode_returns, self.episode_end_steps,
+                                             self.steps),
         }
+
+
+CURVE_POINTS = 50
+
+
+def learning_curve(returns: list[float], end_steps: list[int], steps: int,
+                   points: int = CURVE_POINTS) -> dict[str, list]:
+    """The mean return of the last WINDOW episodes ended by each of ``points`` evenly spaced
+    steps up to ``steps`` (None before the first episode ends): a run's curve in a few numbers,
+    for plots of many runs."""
+    marks = [round(steps * (k + 1) / points) for k in range(points)]
+    ends = np.asarray(end_steps, np.int64)
+    values: list[float | None] = []
+    for mark in marks:
+        done = int(np.searchsorted(ends, mark, side="right"))
+        values.append(float(np.mean(returns[max(0, done - WINDOW):done])) if done else None)
+    return {"steps": marks, "mean_return_last100": values}
 
 
 def solved_at_step(returns: list[float], end_steps: list[int],
