@@ -63,6 +63,8 @@ def _sweep(args: argparse.Namespace) -> int:
         print(text, file=sys.stderr, flush=True)
 
     try:
+        if args.plot:
+            sweep.check_plot_path(args.plot)
         if args.summary is not None:
             given = [f"--{n.replace('_', '-')}" for n in ("env", "seeds", "grid", "set", "out",
                                                           "jobs", "ray_address", "timeout")
@@ -87,10 +89,6 @@ def _sweep(args: argparse.Namespace) -> int:
                                      progress=say)
             rows, failures, wall = report.rows, report.failures, report.wall_s
             out = args.out
-        if args.plot:
-            drawn = sweep.plot_curves(sweep.ResultsFile(Path(out) / sweep.RESULTS_FILE).read(),
-                                      spec, args.plot)
-            say(f"ant-ros sweep: {drawn} learning curves drawn in {args.plot}")
     except sweep.SweepError as exc:
         print(f"ant-ros sweep: {exc}", file=sys.stderr)
         return 2
@@ -113,7 +111,16 @@ def _sweep(args: argparse.Namespace) -> int:
                      "(--retry-failed runs them again)" if report.skipped_failed else "")
                   + f"; wall time {wall:.1f} s")
     incomplete = failures or any(r["missing"] for r in rows)
-    return 1 if incomplete else 0
+    plot_failed = False
+    if args.plot:  # after the report, which a plot that cannot be drawn must not hide
+        try:
+            drawn = sweep.plot_curves(sweep.ResultsFile(Path(out) / sweep.RESULTS_FILE).read(),
+                                      spec, args.plot)
+            say(f"ant-ros sweep: {drawn} learning curves drawn in {args.plot}")
+        except sweep.SweepError as exc:
+            say(f"ant-ros sweep: no plot: {exc}")
+            plot_failed = True
+    return 1 if incomplete or plot_failed else 0
 
 
 # bench name -> (module, help, description, --quick help)

@@ -772,28 +772,52 @@ def plot_curves(records: Iterable[Mapping[str, Any]], spec: SweepSpec | None,
 
     envs = sorted({env for env, _ in by_group})
     fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4), squeeze=False)
+    drawn = 0
     for ax, env in zip(axes[0], envs):
         for (group_env, label), runs in sorted(by_group.items()):
             if group_env != env:
                 continue
-            steps = np.asarray(runs[0]["steps"], float)
-            values = np.array([[np.nan if v is None else v for v in run["mean_return_last100"]]
-                               for run in runs if run["steps"] == runs[0]["steps"]])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # a mark before any episode
-                mean = np.nanmean(values, axis=0)
-                low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
-            line, = ax.plot(steps, mean, label=f"{label} ({len(values)} seeds)")
-            ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
+            by_marks: dict[tuple, list] = {}  # runs of different lengths: one line each length
+            for run in runs:
+                by_marks.setdefault(tuple(run["steps"]), []).append(run)
+            for marks, same in sorted(by_marks.items(), key=lambda item: item[0][-1]):
+                values = np.array([[np.nan if v is None else v
+                                    for v in run["mean_return_last100"]] for run in same])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # a mark before any episode
+                    mean = np.nanmean(values, axis=0)
+                    low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+                length = f", {marks[-1]:,} steps" if len(by_marks) > 1 else ""
+                line, = ax.plot(marks, mean, label=f"{label} ({len(same)} seeds{length})")
+                ax.fill_between(marks, low, high, color=line.get_color(), alpha=0.2)
+                drawn += len(same)
         ax.set_title(env)
         ax.set_xlabel("environment steps")
         ax.set_ylabel("mean return, last 100 episodes")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return sum(len(runs) for runs in by_group.values())
+    try:
+        fig.savefig(path, dpi=100)
+    except (OSError, ValueError) as exc:
+        raise SweepError(f"cannot write the plot {path}: {exc}") from None
+    finally:
+        plt.close(fig)
+    return drawn
+
+
+PLOT_FORMATS = (".png", ".pdf", ".svg")
+
+
+def check_plot_path(path: str | os.PathLike) -> None:
+    """Refuse, before anything runs, a plot path whose folder is missing or whose format
+    matplotlib would not write."""
+    target = Path(path)
+    if target.suffix.lower() not in PLOT_FORMATS:
+        raise SweepError(f"--plot needs a file name ending in {', '.join(PLOT_FORMATS)}, "
+                         f"got {path}")
+    if not target.parent.is_dir():
+        raise SweepError(f"--plot: no folder {target.parent}")
 
 
 def format_failures(failures: Sequence[Mapping[str, Any]], limit: int = 10) -> str:

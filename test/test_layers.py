@@ -7,6 +7,7 @@ from ant_ros.core import kernels as K
 from ant_ros.core.config import AgentConfig, ConfigError, LearningConfig, NetworkConfig
 from ant_ros.core.connectivity import build_connectivity
 from ant_ros.core.learner import OnlineLearner
+from ant_ros.core.twin import T_DRIVE_IN
 from helpers import assert_twin_cost_exact, drive
 
 
@@ -43,21 +44,56 @@ def test_each_group_reads_the_inputs_or_the_group_below_and_itself():
         assert np.all(conn.pre[span] == unit)
 
 
-def test_a_remainder_goes_to_the_top_group_and_sizes_are_checked():
-    assert layered_network(n_hidden=32).layer_bounds() == ((0, 10), (10, 20), (20, 32))
-    with pytest.raises(ConfigError, match="layer_fan_in"):
+def test_a_remainder_goes_to_the_lowest_groups_and_sizes_are_checked():
+    assert layered_network(n_hidden=32).layer_bounds() == ((0, 11), (11, 22), (22, 32))
+    assert layered_network(n_hidden=9, layers=5, layer_fan_in=1, recurrent_fan_in=1,
+                           ).layer_bounds() == ((0, 2), (2, 4), (4, 6), (6, 8), (8, 9))
+    with pytest.raises(ConfigError, match="^layer_fan_in must be"):
         layered_network(layer_fan_in=11)
-    with pytest.raises(ConfigError, match="recurrent_fan_in"):
+    with pytest.raises(ConfigError, match="^recurrent_fan_in must be"):
         layered_network(recurrent_fan_in=11)
-    with pytest.raises(ConfigError, match="layers"):
+    with pytest.raises(ConfigError, match="^layers must be"):
         layered_network(layers=31)
+    with pytest.raises(ConfigError, match="^layer_scale must be"):
+        layered_network(layer_scale=float("inf"))
+
+
+def test_a_remainder_is_wired_like_the_rest():
+    config = layered_network(n_hidden=32)
+    conn = build_connectivity(config, np.random.default_rng(0))
+    fan_in = np.bincount(conn.post, minlength=32)
+    assert np.all(fan_in[:11] == config.recurrent_fan_in + config.input_fan_in)
+    assert np.all(fan_in[11:] == config.recurrent_fan_in + config.layer_fan_in)
+
+
+def test_each_group_has_the_configured_spectral_radius():
+    config = layered_network(n_hidden=128, layers=4, layer_fan_in=8, recurrent_fan_in=8,
+                             spectral_radius=0.8)
+    conn = build_connectivity(config, np.random.default_rng(0))
+    for first, end in config.layer_bounds():
+        inside = (conn.pre >= first) & (conn.pre < end) & (conn.post >= first) & (
+            conn.post < end)
+        block = np.zeros((end - first, end - first))
+        block[conn.post[inside] - first, conn.pre[inside] - first] = conn.weight[inside]
+        assert np.max(np.abs(np.linalg.eigvals(block))) == pytest.approx(0.8, rel=1e-5)
+
+
+def test_field_linear_inputs_reach_the_first_group_only():
+    config = layered_network(n_inputs=2, input_fields=16, input_fan_in=8,
+                             input_wiring="field_linear", layers=2, layer_fan_in=4)
+    conn = build_connectivity(config, np.random.default_rng(0))
+    from_inputs = conn.pre >= config.n_hidden
+    assert set(np.unique(conn.post[from_inputs])) == set(range(15))
+    assert np.all(np.bincount(conn.post[from_inputs], minlength=30)[:15] == 8)
 
 
 def test_layers_are_structure_and_layer_fan_in_only_counts_with_several():
     one, two = AgentConfig(), AgentConfig(network=NetworkConfig(layers=2))
     assert "network.layers" in one.structure_differences(two)
     other_fan_in = AgentConfig(network=NetworkConfig(layer_fan_in=4))
-    assert one.structure_differences(other_fan_in) == ""
+    assert one.structure_differences(other_fan_in) == ""  # one group: no synapses between
+    two_other_fan_in = AgentConfig(network=NetworkConfig(layers=2, layer_fan_in=4))
+    assert two.structure_differences(two_other_fan_in) == "network.layer_fan_in: 16 -> 4"
 
 
 def exact_layered_config(rho_traces: bool) -> AgentConfig:
@@ -76,8 +112,13 @@ def test_layered_network_learns_like_its_twin_as_the_threshold_goes_to_zero(rho_
     assert drive(lazy, 300) == drive(twin, 300)
     lazy.net.settle_learning()
     change = lazy.net.weight - w0
-    upper = lazy.net.syn[K.POST] >= 10  # synapses onto the groups above the first learn too
-    assert np.abs(change[upper]).max() > 0.01
+    group = np.repeat(np.arange(3), 10)
+    pre, post = lazy.net.syn[K.PRE], lazy.net.syn[K.POST]
+    hidden_pre = pre < 30
+    between = np.zeros(pre.size, bool)
+    between[hidden_pre] = group[pre[hidden_pre]] == group[post[hidden_pre]] - 1
+    assert between.sum() == 20 * 5
+    assert np.abs(change[between]).max() > 0.01  # the synapses between groups learn
     tolerance = 1e-4 * np.abs(change).max()
     np.testing.assert_allclose(lazy.net.weight, twin.net.weights_in_async_order(),
                                atol=tolerance, rtol=0)
@@ -85,9 +126,19 @@ def test_layered_network_learns_like_its_twin_as_the_threshold_goes_to_zero(rho_
     assert_twin_cost_exact(lazy, twin)
 
 
-def test_events_of_the_top_group_reach_no_hidden_neuron():
+def test_events_of_the_top_group_reach_only_the_top_group():
     config = layered_network()
     conn = build_connectivity(config, np.random.default_rng(2))
     top_first = config.layer_bounds()[-1][0]
     leaving_top = np.isin(conn.pre, np.arange(top_first, config.n_hidden))
     assert np.all(conn.post[leaving_top] >= top_first)  # recurrent within the top group only
+    assert leaving_top.sum() == 10 * config.recurrent_fan_in
+
+
+def test_the_twin_recomputes_the_input_drive_of_the_first_group_only():
+    config = exact_layered_config(False)
+    twin = OnlineLearner(config, twin=True)
+    drive(twin, 20)
+    assert twin.net.n_input_neurons == 10
+    assert twin.net.count[T_DRIVE_IN] == twin.log.input_drives * 10
+    np.testing.assert_array_equal(twin.net.bux[10:], twin.net.bias[10:])

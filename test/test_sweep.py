@@ -411,3 +411,32 @@ def test_the_learning_curves_of_a_folder_are_drawn(mixed, tmp_path):
     run = sweep_cli("--summary", str(out), "--plot", str(png))
     assert "4 learning curves drawn" in run.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_plot_path_that_cannot_be_written_is_refused_before_anything_runs(mixed, tmp_path):
+    out, _ = mixed
+    for bad, why in ((tmp_path / "curves.txt", "--plot needs a file name ending in"),
+                     (tmp_path / "no" / "curves.png", "--plot: no folder")):
+        run = sweep_cli("--summary", str(out), "--plot", str(bad))
+        assert run.returncode == 2 and why in run.stderr and run.stdout == ""
+
+
+def test_a_folder_without_curves_still_reports_and_says_why_there_is_no_plot(tmp_path):
+    out = tmp_path / "failing"
+    run = sweep_cli("--env", "NoSuch-v0", "--seeds", "0", "--steps", "100", "--out", str(out),
+                    "--plot", str(tmp_path / "curves.png"))
+    assert run.returncode == 1  # the job failed: the sweep's own exit status
+    assert "failed: NoSuch-v0 seed 0" in run.stdout  # the report is printed
+    assert "no plot: no recorded job has a learning curve" in run.stderr
+
+
+def test_runs_of_different_lengths_are_drawn_as_separate_lines(tmp_path):
+    def record(seed, steps):
+        marks = [steps // 2, steps]
+        return {"env": "CartPole-v1", "seed": seed, "steps": steps, "settings": {},
+                "status": "ok", "result": {"learning_curve": {
+                    "steps": marks, "mean_return_last100": [None, float(seed)]}}}
+
+    records = [record(0, 300), record(1, 300), record(2, 600)]
+    assert sweep.plot_curves(records, None, tmp_path / "c.png") == 3
+    assert (tmp_path / "c.png").stat().st_size > 0

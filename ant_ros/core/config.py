@@ -58,8 +58,8 @@ class NetworkConfig:
     bumpy random input layer), and as far as ``weight_clip`` leaves the weights.
     ``readout_inputs`` false lets the readouts read the hidden layer only.
 
-    ``layers = L > 1`` stacks the hidden neurons in L groups (``n_hidden // L`` each, the last
-    takes the remainder): the first reads the input channels, each other group reads
+    ``layers = L > 1`` stacks the hidden neurons in L groups (``n_hidden // L`` each, the first
+    ``n_hidden % L`` one more): the first reads the input channels, each other group reads
     ``layer_fan_in`` random neurons of the group below, with Gaussian weights of standard
     deviation ``layer_scale / sqrt(layer_fan_in)``; ``recurrent_fan_in`` synapses per neuron
     stay within its group. A group's events reach only the group above, so the forward pass stays
@@ -108,7 +108,7 @@ class NetworkConfig:
         if self.layers > 1:
             _require(1 <= self.layer_fan_in <= group,
                      "layer_fan_in must be in [1, n_hidden // layers]")
-        _require(self.layer_scale > 0.0, "layer_scale must be > 0")
+        _require(0.0 < self.layer_scale < 100.0, "layer_scale must be in (0, 100)")
         _require(0 <= self.input_fields <= 64, "input_fields must be in [0, 64]")
         _require(0.01 <= self.input_field_range <= 10.0,
                  "input_field_range must be in [0.01, 10]")
@@ -140,8 +140,8 @@ class NetworkConfig:
 
     def layer_bounds(self) -> tuple[tuple[int, int], ...]:
         """``(first, end)`` of each hidden group, bottom (the one that reads the inputs) first."""
-        group = self.n_hidden // self.layers
-        starts = [k * group for k in range(self.layers)] + [self.n_hidden]
+        group, extra = divmod(self.n_hidden, self.layers)
+        starts = [k * group + min(k, extra) for k in range(self.layers + 1)]
         return tuple(zip(starts[:-1], starts[1:]))
 
     @property
@@ -334,7 +334,7 @@ class AgentConfig:
         if not n.input_fields:
             del out["network.input_field_range"], out["network.input_field_width"]
         if n.layers == 1:
-            del out["network.layer_fan_in"]
+            del out["network.layer_fan_in"]  # no synapses between groups
         out["action.kind"], out["action.size"] = self.action.kind, self.action.size
         return out
 

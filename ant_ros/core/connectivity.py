@@ -35,7 +35,7 @@ class Connectivity:
 
 def build_connectivity(config: NetworkConfig, rng: np.random.Generator) -> Connectivity:
     """Sparse recurrent, inter-layer and input weights: the recurrent part (within each group of
-    ``config.layer_bounds()``) scaled to the spectral radius, each group above the first reading
+    ``config.layer_bounds()``, each group's block scaled to the spectral radius), each group above the first reading
     ``layer_fan_in`` neurons of the group below, the first group's inputs wired as
     ``config.input_wiring`` says."""
     n, m = config.n_hidden, config.n_channels
@@ -47,11 +47,15 @@ def build_connectivity(config: NetworkConfig, rng: np.random.Generator) -> Conne
             np.stack([first + rng.choice(end - first, size=k, replace=False)
                       for _ in range(first, end)]) for first, end in bounds])
         rec_w = rng.standard_normal((n, k)) / np.sqrt(k)
-        dense = np.zeros((n, n))
-        dense[np.repeat(np.arange(n), k), rec_pre.ravel()] = rec_w.ravel()
-        radius = float(np.max(np.abs(np.linalg.eigvals(dense)))) if n > 1 else abs(dense[0, 0])
-        if radius > 0:
-            rec_w *= config.spectral_radius / radius
+        for first, end in bounds:  # each group's own recurrent block to the spectral radius
+            size = end - first
+            block = np.zeros((size, size))
+            block[np.repeat(np.arange(size), k), rec_pre[first:end].ravel() - first] = (
+                rec_w[first:end].ravel())
+            radius = (float(np.max(np.abs(np.linalg.eigvals(block)))) if size > 1
+                      else abs(block[0, 0]))
+            if radius > 0:
+                rec_w[first:end] *= config.spectral_radius / radius
         pres.append(rec_pre.ravel())
         posts.append(np.repeat(np.arange(n), k))
         weights.append(rec_w.ravel())

@@ -797,7 +797,8 @@ class OnlineLearner:
         net = self.net
         n_in_syn = int(np.count_nonzero(net.syn[K.PRE] >= net.n_hidden))
         counts = twin_counts(self.log, net.n_hidden, net.n_synapses - n_in_syn, n_in_syn,
-                             net.readout.shape, net.td_trace_decay)
+                             net.readout.shape, net.td_trace_decay,
+                             self.config.network.layer_bounds()[0][1])
         flops = twin_flops(counts, net.n_signals, net.td_trace_decay)
         return dict(zip(A.PARTS, flops + self.twin_python_flops))
 

@@ -55,10 +55,11 @@ class DecisionLog:
 
 
 def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synapses: int,
-                readout_shape: tuple[int, int], rho: float) -> np.ndarray:
+                readout_shape: tuple[int, int], rho: float,
+                n_input_neurons: int | None = None) -> np.ndarray:
     """The operation counts the twin does for ``log``'s steps (its cost does not depend on the
     values, only on these numbers): what the twin would have cost where only the asynchronous
-    learner ran."""
+    learner ran. ``n_input_neurons``: the neurons that read inputs (all by default)."""
     count = np.zeros(N_TWIN_COUNTS, np.int64)
     n_syn = n_recurrent + n_input_synapses
     passes = log.passes + log.long_passes
@@ -68,7 +69,8 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
         count[T_REC_SYNAPSE] = passes * n_recurrent
         count[T_DRIVE_REC] = passes * n_hidden
     count[T_IN_SYNAPSE] = log.input_drives * n_input_synapses
-    count[T_DRIVE_IN] = log.input_drives * n_hidden
+    count[T_DRIVE_IN] = log.input_drives * (n_hidden if n_input_neurons is None
+                                             else n_input_neurons)
     # every readout at each decision; where a TD update follows, the critic first and every
     # readout after it
     count[T_READOUT] = (log.readouts * readout_shape[0] + log.phase_b
@@ -298,8 +300,12 @@ class SyncNetwork:
                               self.psi, self.bux, self.rec_ptr, self.rec_pre, self.rec_w,
                               self.wy, self.count)
         self._advance_entry = entry_for(_advance_neurons, 0, *self._advance_args)
-        self._input_args = (self.x, self.bias, self.bux, self.wy, self.drive, self.in_ptr,
-                            self.in_pre, self.in_w, self.count)
+        # only the first group reads inputs (``network.layers``): the input drive of the
+        # neurons above stays their bias (set by ``refresh``), so it is never recomputed
+        k_in = self.n_input_neurons = config.layer_bounds()[0][1]
+        self._input_args = (self.x, self.bias[:k_in], self.bux[:k_in], self.wy[:k_in],
+                            self.drive[:k_in], self.in_ptr[:k_in + 1], self.in_pre, self.in_w,
+                            self.count)
         events = (types.Array(types.int32, 1, "A"), types.Array(types.float64, 1, "A"))
         self._take_entry = compiled_entry(_take_inputs, events + tuple(
             typeof(a) for a in self._input_args))

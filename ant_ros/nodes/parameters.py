@@ -89,11 +89,12 @@ DESCRIPTIONS: dict[str, str] = {
 # read-only after start: the structure (shapes, what the input weights read) and what only the
 # initial random draw uses
 STRUCTURAL = {name.partition(".")[2] for name in STRUCTURE_FIELDS} | {
-    "spectral_radius", "layer_scale", "input_scale", "bias_scale", "tau_min_s", "tau_max_s", "tick_s", "seed"}
+    "spectral_radius", "layer_scale", "input_scale", "bias_scale", "tau_min_s", "tau_max_s",
+    "tick_s", "seed"}
 
 FLOAT_RANGES: dict[str, tuple[float, float]] = {
     "threshold": (0.0, 0.99), "input_threshold": (0.0, 10.0), "input_field_range": (0.01, 10.0),
-    "input_field_width": (0.1, 10.0),
+    "input_field_width": (0.1, 10.0), "layer_scale": (0.0, 100.0),
     "gamma": (0.0, 0.999), "trace_lambda": (0.0, 1.0), "actor_lr": (0.0, 10.0),
     "critic_lr": (0.0, 10.0),
     "hidden_lr": (0.0, 10.0), "imitation_lr": (0.0, 10.0), "entropy_coef": (0.0, 10.0),
