@@ -19,13 +19,19 @@ def _single_blas_thread() -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from .core.config import ConfigError
-    from .tasks.direct_runner import RUNNER_FIELDS, terminal_progress, train
+    from .tasks.direct_runner import RUNNER_FIELDS, terminal_progress, train, train_stream_ac
     from .tasks.presets import preset_for
 
     progress = None if args.json else terminal_progress(args.steps)
     try:
-        config = preset_for(args.env).with_overrides(args.set, fixed=RUNNER_FIELDS)
-        result = train(args.env, args.steps, args.seed, config, progress=progress)
+        if args.learner == "stream-ac":
+            if args.set:
+                raise ConfigError("--set changes the ant_ros learner's configuration; "
+                                  "--learner stream-ac runs the paper's hyper-parameters")
+            result = train_stream_ac(args.env, args.steps, args.seed, progress=progress)
+        else:
+            config = preset_for(args.env).with_overrides(args.set, fixed=RUNNER_FIELDS)
+            result = train(args.env, args.steps, args.seed, config, progress=progress)
     except ConfigError as exc:
         print(f"ant-ros train: {exc}", file=sys.stderr)
         return 2
@@ -39,6 +45,12 @@ def _train(args: argparse.Namespace) -> int:
     print(f"steps                     {summary['steps']:,} ({summary['episodes']} episodes)")
     print(f"solved at step            {'not solved' if solved is None else f'{solved:,}'}")
     print(f"mean return, last 100 ep  {summary['mean_return_last100']:.1f}")
+    if args.learner == "stream-ac":
+        print(f"learner                   dense stream AC(lambda), {summary['n_params']:,} "
+              f"parameters: {summary['flops_per_step']:,.0f} flops per step")
+        print(f"wall time                 {summary['wall_s']:.1f} s "
+              f"({summary['steps_per_s']:,.0f} steps/s)")
+        return 0
     print(f"flops per step            {summary['flops_per_step']:,.0f} (synchronous twin "
           f"{summary['twin_flops_per_step']:,.0f}): total ratio {summary['total_ratio']:.1f}x")
     print(f"neurons firing per step   {summary['firing_share']:.1%}; synapses settled per step "
@@ -277,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="change one field of the env's preset configuration, e.g. "
                        "network.threshold=0.05 or learning.actor_lr=1e-3; per-input fields "
                        "take a comma list, e.g. network.input_gain=0.5,0.5,1 (repeatable)")
+    train.add_argument("--learner", choices=("ant", "stream-ac"), default="ant",
+                       help="ant: the asynchronous learner (default); stream-ac: the dense "
+                       "stream AC(lambda) baseline (2 x 128, numpy) through the same runner")
     train.set_defaults(func=_train)
 
     sweep = sub.add_parser("sweep", help="many train runs: tasks x settings x seeds, in parallel",

@@ -82,6 +82,25 @@ def test_train_set_changes_the_preset_and_refuses_unknown_fields():
     assert owned.returncode == 2 and "observation" in owned.stderr  # set by the env, not ignored
 
 
+def test_train_with_the_stream_ac_baseline_reports_its_counted_cost_and_curve():
+    from ant_ros.core.config import ActionSpec
+    from ant_ros.core.stream_ac import StreamAC
+
+    summary = json.loads(run_cli("train", "--env", "Pendulum-v1", "--steps", "1000", "--seed",
+                                 "1", "--learner", "stream-ac", "--json").stdout)
+    assert summary["learner"] == "stream-ac" and summary["episodes"] == 5  # 200-step episodes
+    assert sum(summary["flops_by_part"].values()) == pytest.approx(summary["flops_per_step"])
+    # a step with a TD error, by formula; episode ends add a forward pass, starts lack a
+    # backward one: within 1 %
+    full = StreamAC(3, ActionSpec("continuous", low=(-2.0,), high=(2.0,))).flops_per_step()
+    assert summary["flops_per_step"] == pytest.approx(full, rel=0.01)
+    assert summary["n_params"] > 30_000 and len(summary["learning_curve"]["steps"]) == 50
+    refused = subprocess.run([sys.executable, "-m", "ant_ros.cli", "train", "--learner",
+                              "stream-ac", "--set", "network.threshold=0.1"],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "stream-ac" in refused.stderr
+
+
 def test_bench_core_json_rows():
     rows = json.loads(run_cli("bench", "core", "--quick", "--json").stdout)
     speed = [r for r in rows if r["kind"] == "speed"]

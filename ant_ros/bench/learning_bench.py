@@ -18,7 +18,7 @@ import gymnasium as gym
 
 from ..core.accounting import ppo_flops_per_step
 from ..core.stream_ac import StreamAC
-from ..tasks.direct_runner import TrainResult, action_spec_for, run_online, train
+from ..tasks.direct_runner import TrainResult, action_spec_for, train, train_stream_ac
 from ..tasks.irsim_navigation import navigation_agent_config, train_navigation
 
 NAVIGATION = "irsim-navigation"
@@ -34,21 +34,6 @@ def _row(task: str, system: str, result: TrainResult | None, flops_per_step: flo
             "wall_us_per_step": wall_us,
             "mean_return_last100": None if result is None else result.mean_return_last100,
             "solved_at_step": None if result is None else result.solved_at_step, **extra}
-
-
-def _stream_ac(task: str, steps: int, seed: int) -> tuple[TrainResult, StreamAC]:
-    env = gym.make(task)
-    agent = StreamAC(int(env.observation_space.shape[0]), action_spec_for(env.action_space),
-                     seed)
-
-    def learn_step(obs, step, reward=None, terminated=False, truncated=False):
-        return agent.step(obs, reward, terminated, truncated)
-
-    run = run_online(env, steps, seed, learn_step)
-    env.close()
-    result = TrainResult.from_episodes(task, steps, seed, run.returns, run.end_steps,
-                                       run.threshold(task), {}, run.wall_s, run.learn_s)
-    return result, agent
 
 
 def navigation_rows(steps: int, seed: int = 0, eval_episodes: int = EVAL_EPISODES
@@ -95,7 +80,7 @@ def task_rows(task: str, steps: int, seed: int = 0) -> list[dict]:
         return navigation_rows(steps, seed, 2 if steps < 10_000 else EVAL_EPISODES)
     ant = train(task, steps, seed)
     twin = train(task, steps, seed, twin=True)
-    sac, agent = _stream_ac(task, steps, seed)
+    sac = train_stream_ac(task, steps, seed)
     env = gym.make(task)
     ppo = ppo_flops_per_step(int(env.observation_space.shape[0]),
                              action_spec_for(env.action_space))
@@ -103,7 +88,7 @@ def task_rows(task: str, steps: int, seed: int = 0) -> list[dict]:
     ant_cost, twin_cost = ant.ops, twin.ops
     ant_us = ant.learn_s / steps * 1e6
     twin_us = twin.learn_s / steps * 1e6
-    sac_flops = sum(agent.flops_by_part().values()) / steps
+    sac_flops = sac.ops["flops_per_step"]
     ant_flops = ant_cost["flops_per_step"]
     rows = [
         _row(task, "ant", ant, ant_flops, ant_cost["flops_by_part"], ant_us,
@@ -118,9 +103,8 @@ def task_rows(task: str, steps: int, seed: int = 0) -> list[dict]:
              stream_ac_ratio=sac_flops / ant_flops, ppo_ratio=ppo["total"] / ant_flops),
         _row(task, "twin", twin, twin_cost["flops_per_step"], twin_cost["flops_by_part"],
              twin_us),
-        _row(task, "stream_ac", sac, sac_flops,
-             {k: v / steps for k, v in agent.flops_by_part().items()},
-             sac.learn_s / steps * 1e6, parameters=agent.n_params),
+        _row(task, "stream_ac", sac, sac_flops, sac.ops["flops_by_part"],
+             sac.learn_s / steps * 1e6, parameters=sac.ops["n_params"]),
         _row(task, "ppo", None, ppo["total"],
              {k: ppo[k] for k in ("rollout", "train_passes", "optimiser")}, None,
              parameters=ppo["params"], note="SB3 defaults by formula, not run"),

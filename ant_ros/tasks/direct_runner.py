@@ -237,6 +237,30 @@ def run_online(env: gym.Env, steps: int, seed: int, learn_step: Callable,
     return OnlineRun(env, returns, ends, clock() - start, learn_s)
 
 
+def train_stream_ac(env_id: str, steps: int, seed: int,
+                    progress: Callable[[int, float | None], None] | None = None,
+                    env_kwargs: dict | None = None) -> TrainResult:
+    """Learn online with the dense stream AC(lambda) baseline (``core/stream_ac.py``) instead,
+    through the same runner: the reference a user would pick, with its flops counted by the
+    same cost model."""
+    env = gym.make(env_id, **(env_kwargs or {}))
+    space = env.observation_space.shape
+    if space is None or len(space) != 1:
+        raise ValueError(f"the direct runner needs a flat observation vector, got {space}")
+    agent = StreamAC(int(space[0]), action_spec_for(env.action_space), seed)
+
+    def learn_step(obs, step, reward=None, terminated=False, truncated=False):
+        return agent.step(obs, reward, terminated, truncated)
+
+    run = run_online(env, steps, seed, learn_step, progress)
+    env.close()
+    by_part = {part: flops / max(steps, 1) for part, flops in agent.flops_by_part().items()}
+    ops = {"learner": "stream-ac", "flops_per_step": sum(by_part.values()),
+           "flops_by_part": by_part, "n_params": agent.n_params}
+    return TrainResult.from_episodes(env_id, steps, seed, run.returns, run.end_steps,
+                                     run.threshold(env_id), ops, run.wall_s, run.learn_s)
+
+
 def terminal_progress(total: int, stream=sys.stderr) -> Callable[[int, float | None], None]:
     """A one-line progress bar with the running mean return (only on a terminal)."""
     if not stream.isatty():
