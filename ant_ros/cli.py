@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import signal
 import sys
@@ -187,6 +188,12 @@ def _bench(args: argparse.Namespace) -> int:
     raw: list = []
     if getattr(args, "raw", None):
         options["raw"] = raw
+    if getattr(args, "consolidation_strength", None) is not None:
+        if not (args.consolidation_strength > 0 and math.isfinite(args.consolidation_strength)):
+            print("ant-ros bench continual: --consolidation-strength must be a number > 0",
+                  file=sys.stderr)
+            return 2
+        options["consolidation_strength"] = args.consolidation_strength
     rows = bench.run(quick=args.quick, **options)
     if raw:
         with open(args.raw, "w", encoding="utf-8") as f:
@@ -349,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="run this system (repeatable; default: all, ppo where the "
                              "extra ant_ros[sb3] is installed; plain and reset always run: they "
                              "are the references)")
+            one.add_argument("--consolidation-strength", type=float, metavar="S",
+                             help="the consolidation system's strength (default 0.1)")
             one.add_argument("--raw", metavar="FILE",
                              help="also write every run's exposures (returns, detections, "
                              "frozen scores) to FILE as JSON")

@@ -185,3 +185,6 @@ def test_bench_continual_lists_its_scenarios():
     bad = subprocess.run([sys.executable, "-m", "ant_ros.cli", "bench", "continual",
                           "--scenario", "mars-rover"], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    zero = subprocess.run([sys.executable, "-m", "ant_ros.cli", "bench", "continual",
+                           "--consolidation-strength", "0"], capture_output=True, text=True)
+    assert zero.returncode == 2 and "--consolidation-strength must be" in zero.stderr

@@ -125,6 +125,27 @@ def test_the_bench_gives_a_row_per_scenario_and_system():
         assert continual_ppo.MISSING in continual_bench.format_table(rows)
 
 
+def test_the_consolidation_strength_reaches_the_consolidation_runs_only():
+    weak, strong = (continual_bench.run(quick=True, scenarios=("cartpole-physics",),
+                                        systems=("consolidation",), consolidation_strength=s)
+                    for s in (0.1, 50.0))
+    by_system = [{r["system"]: r for r in rows} for rows in (weak, strong)]
+    assert by_system[0]["consolidation"]["consolidation_strength"] == 0.1
+    assert by_system[1]["consolidation"]["consolidation_strength"] == 50.0
+    for reference in ("plain", "reset"):  # the same runs whatever the strength
+        assert by_system[0][reference]["phase_end_scores"] == by_system[1][reference][
+            "phase_end_scores"]
+        assert "consolidation_strength" not in by_system[0][reference]
+    # what a run is built with (quick phases end before a consolidation window does, so the
+    # quick runs cannot show the strength in their scores)
+    scenario = SCENARIOS["cartpole-physics"]
+    assert scenario_config(scenario, "consolidation", 0, 50.0).learning.consolidation_strength \
+        == 50.0
+    assert scenario_config(scenario, "plain", 0, 50.0).learning.consolidation_strength == 0.0
+    with pytest.raises(ValueError, match="consolidation_strength"):
+        continual_bench.run(quick=True, consolidation_strength=0.0)
+
+
 def test_robot_changes_slow_the_wheels_turn_the_lidar_and_kill_a_sector():
     from ant_ros.tasks.irsim_navigation import IrSimRobot, RobotChange
     robots = [IrSimRobot(seed=2), IrSimRobot(seed=2)]

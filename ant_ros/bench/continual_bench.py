@@ -56,7 +56,7 @@ ALL_SYSTEMS = SYSTEMS + ("ppo",)  # the learner's systems, and SB3 PPO (optional
 
 def _one(job: tuple) -> dict:
     """One run: its exposures (returns, end steps, frozen scores), as plain data."""
-    name, system, seed, phase_steps, eval_episodes = job
+    name, system, seed, phase_steps, eval_episodes, strength = job
     if system == "ppo":
         exposures = continual_ppo.run_ppo_scenario(SCENARIOS[name], seed,
                                                    phase_steps=phase_steps,
@@ -64,7 +64,7 @@ def _one(job: tuple) -> dict:
     else:
         exposures = run_scenario(SCENARIOS[name], system, seed, phase_steps=phase_steps,
                                  eval_episodes=eval_episodes,
-                                 consolidation_strength=CONSOLIDATION_STRENGTH)
+                                 consolidation_strength=strength)
     return {"scenario": name, "system": system, "seed": seed, "phase_steps": phase_steps,
             "exposures": [dataclasses.asdict(e) for e in exposures]}
 
@@ -78,11 +78,16 @@ def _mean_sd(values: list[float]) -> tuple[float | None, float | None]:
 
 def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
         jobs: int | None = None, systems: tuple[str, ...] | None = None,
-        raw: list | None = None) -> list[dict]:
+        raw: list | None = None,
+        consolidation_strength: float = CONSOLIDATION_STRENGTH) -> list[dict]:
     """Rows per scenario and system (default: all, ``ppo`` where SB3 is installed). ``plain``
     (the slowdown's reference) and ``reset`` (the recovery targets: what a fresh learner reaches
     in one exposure) always run; ``ppo`` only where SB3 is installed, on the Gymnasium
-    scenarios. ``raw``, if given, receives every run's exposures."""
+    scenarios. ``raw``, if given, receives every run's exposures. ``consolidation_strength``:
+    the ``consolidation`` system's (a row's ``consolidation_strength``)."""
+    if not (consolidation_strength > 0.0 and math.isfinite(consolidation_strength)):
+        raise ValueError(f"consolidation_strength must be a finite number > 0, got "
+                         f"{consolidation_strength}")
     wanted = ALL_SYSTEMS if systems is None else systems
     systems = tuple(s for s in ALL_SYSTEMS if s in wanted or s in ("plain", "reset"))
     if "ppo" in systems and not continual_ppo.sb3_available():
@@ -99,7 +104,7 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
         if quick:
             steps = (QUICK["long_phase_steps"] if scenario.n_phases > 6 or
                      scenario.env_id == NAVIGATION else QUICK["phase_steps"])
-        work += [(name, system, seed, steps, eval_episodes)
+        work += [(name, system, seed, steps, eval_episodes, consolidation_strength)
                  for system in _systems_of(scenario, systems) for seed in range(seeds)]
     workers = jobs or min(len(work), os.cpu_count() or 1)
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -126,6 +131,8 @@ def run(quick: bool = False, scenarios: tuple[str, ...] | None = None,
             row = {"scenario": name, "system": system, "seeds": len(metrics),
                    "phases": scenario.n_phases, "phase_steps": phase_steps,
                    "target_a": targets[0], "target_b": targets[1]}
+            if system == "consolidation":
+                row["consolidation_strength"] = consolidation_strength
             for metric in METRICS:
                 row[metric], row[f"{metric}_sd"] = _mean_sd([m.get(metric, math.nan)
                                                              for m in metrics])
