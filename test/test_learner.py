@@ -112,6 +112,37 @@ def test_continuous_actions_stay_within_limits_and_learn(squash):
     assert (at_limit > 0.05) if squash == "clip" else (at_limit == 0.0)
 
 
+def _pre_squash_means(learner: OnlineLearner, steps: int) -> np.ndarray:
+    """A stream whose reward is the first action itself: the policy gradient pushes its mean
+    up into the squash's saturation, where the action no longer follows it."""
+    rng = np.random.default_rng(0)
+    obs, reward, means = np.zeros(4), None, []
+    for step in range(steps):
+        obs = 0.9 * obs + rng.normal(0, 0.5, 4)
+        action = learner.step_observation(obs, step * 0.02, reward=reward)
+        reward = float(action[0])
+        means.append(float(learner._command_head[0]))
+    return np.array(means)
+
+
+def test_means_beyond_the_limit_are_pulled_back_and_counted():
+    free = _pre_squash_means(OnlineLearner(small_config(action=CONTINUOUS, actor_lr=0.05)), 3000)
+    assert np.median(free[-500:]) > 2.0  # drifted into saturation (tanh(2) = 0.96)
+    config = small_config(action=CONTINUOUS, actor_lr=0.05, mean_limit=1.5)
+    limited_learner = OnlineLearner(config)
+    limited = _pre_squash_means(limited_learner, 3000)
+    assert np.percentile(limited[-500:], 95) < 1.6  # held at the limit
+    assert np.median(limited[-500:]) > 0.8  # and still pushed up to it
+    # its cost: the clip, the excess and its add per action and step, on both sides
+    from ant_ros.core import accounting as A
+    from ant_ros.core.learner import _POLICY
+    for learner, per_step in ((limited_learner, 2 * 4), (OnlineLearner(small_config(
+            action=CONTINUOUS)), 0)):
+        own, twin = learner._kind_flops
+        assert own[_POLICY, A.PARTS.index("readout_learning")] == per_step
+        assert twin[_POLICY, A.PARTS.index("readout_learning")] == per_step
+
+
 def test_td_traces_learn_hidden_weights_and_restart_each_episode():
     """Within an episode a TD error moves the hidden weights through the traces; after the
     episode's end the traces are 0, so the same TD error moves nothing."""

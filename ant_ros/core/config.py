@@ -169,6 +169,7 @@ class LearningConfig:
     critic_bound_kappa: float = 2.0
     actor_bound_kappa: float = 2.0
     mean_regularization: float = 0.0
+    mean_limit: float = 0.0
     entropy_coef: float = 0.005
     init_log_std: float = 0.0
     min_log_std: float = -3.0
@@ -209,6 +210,7 @@ class LearningConfig:
         _require(self.critic_bound_kappa > 0.0, "critic_bound_kappa must be > 0")
         _require(self.actor_bound_kappa > 0.0, "actor_bound_kappa must be > 0")
         _require(self.mean_regularization >= 0.0, "mean_regularization must be >= 0")
+        _require(0.0 <= self.mean_limit < 100.0, "mean_limit must be in [0, 100) (0: off)")
         _require(self.entropy_coef >= 0.0, "entropy_coef must be >= 0")
         _require(self.action_squash in ("tanh", "clip"), "action_squash must be tanh|clip")
         _require(self.min_log_std <= self.init_log_std <= self.max_log_std,

@@ -410,10 +410,9 @@ class OnlineLearner:
             signal = self._signal
             signal[0] = 1.0
             if teacher_action is None:
-                if lc.mean_regularization > 0.0 and self.config.action.kind == "continuous":
-                    # pull the pre-squash means towards 0, away from tanh saturation
-                    self._add_to_actor(-lc.actor_lr * lc.mean_regularization * values[1:],
-                                       features, lc.actor_lr)
+                if self.config.action.kind == "continuous" and (
+                        lc.mean_regularization > 0.0 or lc.mean_limit > 0.0):
+                    self._pull_means(values[1:], features)
                 self._kernels.record_gradients(grad, entropy_grad, log_std_grad, _SIGNAL_CLIP,
                                                self.pending_grads, signal)
                 net.begin_learning_step(signal)
@@ -666,6 +665,18 @@ class OnlineLearner:
         self._add_to_actor(alpha * error, features, alpha)
         return error
 
+    def _pull_means(self, means: np.ndarray, features: np.ndarray | None) -> None:
+        """Pull the pre-squash action means towards 0 (``mean_regularization``) and back
+        inside +-``mean_limit`` (by what lies beyond it), away from the squash's saturation,
+        where the action no longer follows the mean and the policy gradient would let it
+        drift."""
+        lc = self.config.learning
+        pull = lc.mean_regularization * means
+        if lc.mean_limit > 0.0:
+            pull = pull + (means - np.clip(means, -lc.mean_limit, lc.mean_limit))
+        if np.any(pull):
+            self._add_to_actor(-lc.actor_lr * pull, features, lc.actor_lr)
+
     def _add_to_actor(self, head_change: np.ndarray, features: np.ndarray | None,
                       step_size: float) -> None:
         """``V[1 + k] += head_change[k] * phi`` now (event readouts: at the step's phase A),
@@ -701,6 +712,9 @@ class OnlineLearner:
         if lc.normalize_observations:
             own[_INGEST, A.NORMALISATION] = A.normalisation_flops(1, False)
         own[_POLICY, A.POLICY] = A.policy_flops(c.action.kind, self.n_actions)
+        if c.action.kind == "continuous" and lc.mean_limit > 0.0:
+            # the means' limit: the clip, the excess and its add to the pull, per action
+            own[_POLICY, A.READOUT_LEARNING] = self.n_actions * (2 * A.CMP + 2 * A.ADD)
         # a refreshed command: the outputs' test, mean + held noise, tanh, scaling
         own[_COMMAND, A.POLICY] = self.n_actions * (A.CMP + A.ADD + A.TANH + 4)
         td_flops = (A.event_readout_td_flops(n_out, self.log_std.size) if self._event_readouts

@@ -66,6 +66,8 @@ DESCRIPTIONS: dict[str, str] = {
     "critic_bound_kappa": "overshoot bound kappa of the critic step",
     "actor_bound_kappa": "overshoot bound kappa of the actor step",
     "mean_regularization": "pull of continuous action means towards 0",
+    "mean_limit": "continuous action means (before the squash) beyond +-this are pulled back "
+                  "by the excess, away from saturation (0: off)",
     "entropy_coef": "entropy bonus (exploration)",
     "init_log_std": "initial log standard deviation of continuous actions",
     "min_log_std": "lowest log standard deviation",
