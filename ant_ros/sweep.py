@@ -762,35 +762,23 @@ def plot_curves(records: Iterable[Mapping[str, Any]], spec: SweepSpec | None,
                 path: str | os.PathLike) -> int:
     """One panel per task: per setting, the mean over seeds of the 100-episode mean return
     against steps, shaded from the lowest to the highest seed; returns the curves drawn."""
-    by_group = curves(records, spec)
-    if not by_group:
+    lines = curve_lines(records, spec)
+    if not lines:
         raise SweepError("no recorded job has a learning curve to plot")
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:
+        raise SweepError("--plot needs matplotlib (pip install matplotlib)") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    envs = sorted({env for env, _ in by_group})
+    envs = sorted({line["env"] for line in lines})
     fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4), squeeze=False)
-    drawn = 0
     for ax, env in zip(axes[0], envs):
-        for (group_env, label), runs in sorted(by_group.items()):
-            if group_env != env:
-                continue
-            by_marks: dict[tuple, list] = {}  # runs of different lengths: one line each length
-            for run in runs:
-                by_marks.setdefault(tuple(run["steps"]), []).append(run)
-            for marks, same in sorted(by_marks.items(), key=lambda item: item[0][-1]):
-                values = np.array([[np.nan if v is None else v
-                                    for v in run["mean_return_last100"]] for run in same])
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)  # a mark before any episode
-                    mean = np.nanmean(values, axis=0)
-                    low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
-                length = f", {marks[-1]:,} steps" if len(by_marks) > 1 else ""
-                line, = ax.plot(marks, mean, label=f"{label} ({len(same)} seeds{length})")
-                ax.fill_between(marks, low, high, color=line.get_color(), alpha=0.2)
-                drawn += len(same)
+        for one in (line for line in lines if line["env"] == env):
+            drawn, = ax.plot(one["steps"], one["mean"], label=one["label"])
+            ax.fill_between(one["steps"], one["low"], one["high"], color=drawn.get_color(),
+                            alpha=0.2)
         ax.set_title(env)
         ax.set_xlabel("environment steps")
         ax.set_ylabel("mean return, last 100 episodes")
@@ -803,7 +791,30 @@ def plot_curves(records: Iterable[Mapping[str, Any]], spec: SweepSpec | None,
         raise SweepError(f"cannot write the plot {path}: {exc}") from None
     finally:
         plt.close(fig)
-    return drawn
+    return sum(line["runs"] for line in lines)
+
+
+def curve_lines(records: Iterable[Mapping[str, Any]], spec: SweepSpec | None
+                ) -> list[dict[str, Any]]:
+    """The lines ``plot_curves`` draws: per task, setting and run length (runs of different
+    lengths apart), the mean, lowest and highest of the seeds' curves at each mark."""
+    lines = []
+    for (env, label), runs in sorted(curves(records, spec).items()):
+        by_marks: dict[tuple, list] = {}
+        for run in runs:
+            by_marks.setdefault(tuple(run["steps"]), []).append(run)
+        for marks, same in sorted(by_marks.items(), key=lambda item: item[0][-1]):
+            values = np.array([[np.nan if v is None else v for v in run["mean_return_last100"]]
+                               for run in same])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a mark before any episode
+                mean = np.nanmean(values, axis=0)
+                low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+            length = f", {marks[-1]:,} steps" if len(by_marks) > 1 else ""
+            lines.append({"env": env, "label": f"{label} ({len(same)} seeds{length})",
+                          "steps": list(marks), "mean": mean, "low": low, "high": high,
+                          "runs": len(same)})
+    return lines
 
 
 PLOT_FORMATS = (".png", ".pdf", ".svg")

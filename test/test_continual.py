@@ -125,7 +125,7 @@ def test_the_bench_gives_a_row_per_scenario_and_system():
         assert continual_ppo.MISSING in continual_bench.format_table(rows)
 
 
-def test_the_consolidation_strength_reaches_the_consolidation_runs_only():
+def test_the_consolidation_strength_is_recorded_and_builds_the_consolidation_config_only():
     weak, strong = (continual_bench.run(quick=True, scenarios=("cartpole-physics",),
                                         systems=("consolidation",), consolidation_strength=s)
                     for s in (0.1, 50.0))

@@ -17,7 +17,7 @@ from ant_ros.core.events import EventBatch, InputError
 from ant_ros.core.learner import OnlineLearner
 from ant_ros.tasks.direct_runner import agent_config_for, train
 
-from helpers import assert_same_state, drive, small_config, state_copy
+from helpers import assert_same_state, assert_twin_cost_exact, drive, small_config, state_copy
 
 CONTINUOUS = ActionSpec(kind="continuous", low=(-2.0, -0.5), high=(2.0, 0.5))
 
@@ -128,19 +128,25 @@ def _pre_squash_means(learner: OnlineLearner, steps: int) -> np.ndarray:
 def test_means_beyond_the_limit_are_pulled_back_and_counted():
     free = _pre_squash_means(OnlineLearner(small_config(action=CONTINUOUS, actor_lr=0.05)), 3000)
     assert np.median(free[-500:]) > 2.0  # drifted into saturation (tanh(2) = 0.96)
-    config = small_config(action=CONTINUOUS, actor_lr=0.05, mean_limit=1.5)
-    limited_learner = OnlineLearner(config)
-    limited = _pre_squash_means(limited_learner, 3000)
+    limited = _pre_squash_means(OnlineLearner(small_config(
+        action=CONTINUOUS, actor_lr=0.05, mean_limit=1.5)), 3000)
     assert np.percentile(limited[-500:], 95) < 1.6  # held at the limit
     assert np.median(limited[-500:]) > 0.8  # and still pushed up to it
-    # its cost: the clip, the excess and its add per action and step, on both sides
-    from ant_ros.core import accounting as A
-    from ant_ros.core.learner import _POLICY
-    for learner, per_step in ((limited_learner, 2 * 4), (OnlineLearner(small_config(
-            action=CONTINUOUS)), 0)):
-        own, twin = learner._kind_flops
-        assert own[_POLICY, A.PARTS.index("readout_learning")] == per_step
-        assert twin[_POLICY, A.PARTS.index("readout_learning")] == per_step
+    # counted: the limit's test on every learning step without a teacher, the pull's update
+    # where a mean is beyond it; the twin's estimate stays exact (thresholds 0: the same path)
+    from ant_ros.core.learner import _MEAN_LIMIT
+    exact = small_config(action=CONTINUOUS, actor_lr=0.05, mean_limit=0.05)
+    exact = dataclasses.replace(exact, network=dataclasses.replace(
+        exact.network, threshold=0.0, input_threshold=0.0, homeostasis_rate=0.0))
+    lazy, twin = OnlineLearner(exact), OnlineLearner(exact, twin=True)
+    _pre_squash_means(lazy, 300)
+    _pre_squash_means(twin, 300)
+    assert_twin_cost_exact(lazy, twin)
+    assert lazy._kind_flops[0][_MEAN_LIMIT, A.PARTS.index("readout_learning")] == 2 * 4
+    frozen = OnlineLearner(dataclasses.replace(exact, learning=dataclasses.replace(
+        exact.learning, learning_enabled=False)))
+    _pre_squash_means(frozen, 100)
+    assert frozen.cost()["flops_by_part"]["readout_learning"] == 0.0  # no learning, no limit
 
 
 def test_td_traces_learn_hidden_weights_and_restart_each_episode():

@@ -438,5 +438,10 @@ def test_runs_of_different_lengths_are_drawn_as_separate_lines(tmp_path):
                     "steps": marks, "mean_return_last100": [None, float(seed)]}}}
 
     records = [record(0, 300), record(1, 300), record(2, 600)]
+    lines = sweep.curve_lines(records, None)
+    assert [(line["label"], line["steps"], line["runs"]) for line in lines] == [
+        ("preset (2 seeds, 300 steps)", [150, 300], 2), ("preset (1 seeds, 600 steps)",
+                                                          [300, 600], 1)]
+    assert lines[0]["mean"][-1] == 0.5 and lines[0]["high"][-1] == 1.0
     assert sweep.plot_curves(records, None, tmp_path / "c.png") == 3
     assert (tmp_path / "c.png").stat().st_size > 0

@@ -56,10 +56,10 @@ _SLOT, _PROBATION_END, _PROBATION_FLOOR, _RECALLS, _RECALLS_FAILED = range(
 # kinds of Python-side work, priced by ``OnlineLearner._price_steps``
 _KINDS = ("event_step", "observe", "policy", "td", "signal", "imitation", "actor_update",
           "readout_phase", "ingest", "command", "change_watch", "change_response",
-          "change_memory", "consolidation_fold")
+          "change_memory", "consolidation_fold", "mean_limit")
 (_EVENT_STEP, _OBSERVE, _POLICY, _TD, _SIGNAL, _IMITATION, _ACTOR_UPDATE,
  _READOUT_PHASE, _INGEST, _COMMAND, _CHANGE_WATCH, _CHANGE_RESPONSE,
- _CHANGE_MEMORY, _CONSOLIDATION_FOLD) = range(len(_KINDS))
+ _CHANGE_MEMORY, _CONSOLIDATION_FOLD, _MEAN_LIMIT) = range(len(_KINDS))
 
 
 class OnlineLearner:
@@ -674,6 +674,7 @@ class OnlineLearner:
         pull = lc.mean_regularization * means
         if lc.mean_limit > 0.0:
             pull = pull + (means - np.clip(means, -lc.mean_limit, lc.mean_limit))
+            self._kinds[_MEAN_LIMIT] += 1
         if np.any(pull):
             self._add_to_actor(-lc.actor_lr * pull, features, lc.actor_lr)
 
@@ -712,9 +713,9 @@ class OnlineLearner:
         if lc.normalize_observations:
             own[_INGEST, A.NORMALISATION] = A.normalisation_flops(1, False)
         own[_POLICY, A.POLICY] = A.policy_flops(c.action.kind, self.n_actions)
-        if c.action.kind == "continuous" and lc.mean_limit > 0.0:
-            # the means' limit: the clip, the excess and its add to the pull, per action
-            own[_POLICY, A.READOUT_LEARNING] = self.n_actions * (2 * A.CMP + 2 * A.ADD)
+        # the means' limit (a learning step without a teacher): the clip, the excess and its
+        # add to the pull, per action
+        own[_MEAN_LIMIT, A.READOUT_LEARNING] = self.n_actions * (2 * A.CMP + 2 * A.ADD)
         # a refreshed command: the outputs' test, mean + held noise, tanh, scaling
         own[_COMMAND, A.POLICY] = self.n_actions * (A.CMP + A.ADD + A.TANH + 4)
         td_flops = (A.event_readout_td_flops(n_out, self.log_std.size) if self._event_readouts
