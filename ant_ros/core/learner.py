@@ -671,12 +671,18 @@ class OnlineLearner:
         where the action no longer follows the mean and the policy gradient would let it
         drift."""
         lc = self.config.learning
-        pull = lc.mean_regularization * means
+        # the regularisation's change as it always was (this order of the products)
+        change = (-lc.actor_lr * lc.mean_regularization * means if lc.mean_regularization > 0.0
+                  else np.zeros_like(means))
+        beyond = False
         if lc.mean_limit > 0.0:
-            pull = pull + (means - np.clip(means, -lc.mean_limit, lc.mean_limit))
+            excess = means - np.clip(means, -lc.mean_limit, lc.mean_limit)
             self._kinds[_MEAN_LIMIT] += 1
-        if np.any(pull):
-            self._add_to_actor(-lc.actor_lr * pull, features, lc.actor_lr)
+            beyond = bool(np.any(excess))
+            if beyond:
+                change = change - lc.actor_lr * excess
+        if lc.mean_regularization > 0.0 or beyond:
+            self._add_to_actor(change, features, lc.actor_lr)
 
     def _add_to_actor(self, head_change: np.ndarray, features: np.ndarray | None,
                       step_size: float) -> None:
