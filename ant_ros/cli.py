@@ -49,9 +49,15 @@ def _train(args: argparse.Namespace) -> int:
     if args.learner == "stream-ac":
         print(f"learner                   dense stream AC(lambda), {summary['n_params']:,} "
               f"parameters: {summary['flops_per_step']:,.0f} flops per step")
-        print(f"wall time                 {summary['wall_s']:.1f} s "
-              f"({summary['steps_per_s']:,.0f} steps/s)")
-        return 0
+    else:
+        _print_ant_costs(summary)
+    print(f"wall time                 {summary['wall_s']:.1f} s "
+          f"({summary['steps_per_s']:,.0f} steps/s)")
+    return 0
+
+
+def _print_ant_costs(summary: dict) -> None:
+    """The asynchronous learner's counted cost against the twin and the alternatives."""
     print(f"flops per step            {summary['flops_per_step']:,.0f} (synchronous twin "
           f"{summary['twin_flops_per_step']:,.0f}): total ratio {summary['total_ratio']:.1f}x")
     print(f"neurons firing per step   {summary['firing_share']:.1%}; synapses settled per step "
@@ -64,9 +70,6 @@ def _train(args: argparse.Namespace) -> int:
           f"{summary['ppo_flops_per_step']:,.0f} ({summary['ppo_ratio']:.0f}x)")
     print(f"energy estimate           {summary['energy_uj_per_step']:.2f} uJ per step "
           f"(twin {summary['twin_energy_uj_per_step']:.2f} uJ; CPU arithmetic)")
-    print(f"wall time                 {summary['wall_s']:.1f} s "
-          f"({summary['steps_per_s']:,.0f} steps/s)")
-    return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:

@@ -104,6 +104,15 @@ def job_key(env: str, seed: int, steps: int, settings: Mapping[str, str]) -> str
     return json.dumps([env, int(seed), int(steps), sorted(settings.items())])
 
 
+def shown_settings(settings: Mapping[str, str],
+                   grid_names: Iterable[str] | None) -> dict[str, str]:
+    """The settings a label shows: the grid's fields (every field without a grid)."""
+    if grid_names is None:
+        return dict(settings)
+    names = set(grid_names)
+    return {k: v for k, v in settings.items() if k in names}
+
+
 def setting_label(settings: Mapping[str, str]) -> str:
     """``a.b=1 c.d=2``, or ``preset`` for no settings."""
     return " ".join(f"{k}={v}" for k, v in settings.items()) or "preset"
@@ -135,8 +144,7 @@ class Job:
         return args
 
     def label(self, grid_names: Iterable[str] | None = None) -> str:
-        shown = self.settings_dict if grid_names is None else {
-            k: v for k, v in self.settings if k in set(grid_names)}
+        shown = shown_settings(self.settings_dict, grid_names)
         return f"{self.env} seed {self.seed} {setting_label(shown)}"
 
 
@@ -682,8 +690,7 @@ def summarize(records: Iterable[Mapping[str, Any]],
                   or ("solved_threshold" not in r and r.get("solved_at_step") is not None)]
         solved = [r["solved_at_step"] for r in judged if r.get("solved_at_step") is not None]
         ret = spread([r.get("mean_return_last100") for r in ok])
-        shown = g["settings"] if grid is None else {
-            k: v for k, v in g["settings"].items() if k in grid}
+        shown = shown_settings(g["settings"], grid)
         rows.append({
             "env": g["env"], "setting": setting_label(shown), "settings": g["settings"],
             "jobs": g["planned"], "ok": len(ok), "failed": len(failed),
@@ -752,8 +759,7 @@ def curves(records: Iterable[Mapping[str, Any]], spec: SweepSpec | None = None
         if not record or record["status"] != "ok" or "learning_curve" not in record["result"]:
             continue
         settings = record.get("settings") or {}
-        shown = settings if grid is None else {k: v for k, v in settings.items() if k in grid}
-        out.setdefault((record["env"], setting_label(shown)), []).append(
+        out.setdefault((record["env"], setting_label(shown_settings(settings, grid))), []).append(
             record["result"]["learning_curve"])
     return out
 

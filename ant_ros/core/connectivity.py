@@ -34,10 +34,10 @@ class Connectivity:
 
 
 def build_connectivity(config: NetworkConfig, rng: np.random.Generator) -> Connectivity:
-    """Sparse recurrent, inter-layer and input weights: the recurrent part (within each group of
-    ``config.layer_bounds()``, each group's block scaled to the spectral radius), each group above the first reading
-    ``layer_fan_in`` neurons of the group below, the first group's inputs wired as
-    ``config.input_wiring`` says."""
+    """Sparse recurrent, inter-layer and input weights: the recurrent part within each group of
+    ``config.layer_bounds()`` (each group's block scaled to the spectral radius), each group
+    above the first reading ``layer_fan_in`` neurons of the group below, the first group's
+    inputs wired as ``config.input_wiring`` says."""
     n, m = config.n_hidden, config.n_channels
     bounds = config.layer_bounds()
     pres, posts, weights = [], [], []
