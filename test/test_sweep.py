@@ -419,6 +419,10 @@ def test_a_plot_path_that_cannot_be_written_is_refused_before_anything_runs(mixe
                      (tmp_path / "no" / "curves.png", "--plot: no folder")):
         run = sweep_cli("--summary", str(out), "--plot", str(bad))
         assert run.returncode == 2 and why in run.stderr and run.stdout == ""
+    fresh = tmp_path / "fresh"
+    refused = sweep_cli("--env", "CartPole-v1", "--seeds", "0", "--steps", "300", "--out",
+                        str(fresh), "--plot", str(tmp_path / "curves.txt"))
+    assert refused.returncode == 2 and not fresh.exists()  # no job ran, nothing was written
 
 
 def test_a_folder_without_curves_still_reports_and_says_why_there_is_no_plot(tmp_path):
