@@ -49,13 +49,18 @@ class EagerReference:
 
 
 def _run(net, reference, steps, rng, td_missing=(), resets=(), supervised=(), settle_at=(),
-         frozen=(), ticks_per_step=1):
+         frozen=(), ticks_per_step=1, new_feedback=None):
     """Steps 1..steps: events at ticks of step u (``ticks_per_step`` of them: units may change
     several times in a phase); the previous step's TD error (phase B); resets; then phase A with
-    this step's outputs. ``frozen`` steps learn nothing (learning off)."""
+    this step's outputs. ``frozen`` steps learn nothing (learning off). ``new_feedback``: step
+    -> feedback weights B that replace the old ones at the step's start (before its events, as
+    the learner refreshes them), between phases A and B of the step before."""
     pending = None
     t = ticks_per_step
     for u in range(1, steps + 1):
+        if new_feedback and u in new_feedback:
+            net.set_feedback(new_feedback[u])
+            reference.feedback = new_feedback[u].copy()
         ch = np.flatnonzero(rng.random(M) < 0.4).astype(np.int32)
         ticks = np.sort(rng.integers((u - 1) * t + 1, u * t + 1, ch.size)).astype(np.int64)
         net.process_ticks(ticks, ch, rng.normal(0, 0.6, ch.size), u * t)
@@ -110,6 +115,39 @@ def test_lazily_settled_weight_changes_equal_the_eager_rule(rho, ticks_per_step,
     expected = reference.weight - _network().weight
     assert np.abs(expected).max() > 0.05
     np.testing.assert_allclose(change, expected, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.95])
+@pytest.mark.parametrize("ticks_per_step", [1, 4])
+def test_replaced_feedback_acts_from_the_replacement_on(rho, ticks_per_step):
+    """Feedback weights replaced between steps (readout feedback's refresh): what the old B
+    filtered is applied with the old B, later signals go through the new one, exactly as the
+    eager rule with B swapped at that moment; a replacement while learning is off moves no
+    weight."""
+    net = _network()
+    lr = 0.01
+    net.set_learning(lr=lr, weight_clip=1e6, active=True, td_trace_decay=rho)
+    reference = EagerReference(net, lr, rho)
+    rng = np.random.default_rng(7)
+    new_feedback = {u: rng.standard_normal((N, R)) for u in (40, 41, 97, 175, 260)}
+    new_feedback[120] = np.zeros((N, R))  # no signal at all for a while
+    _run(net, reference, 320, np.random.default_rng(3), td_missing={60}, resets={150},
+         settle_at={200}, frozen=set(range(170, 180)), ticks_per_step=ticks_per_step,
+         new_feedback=new_feedback)
+    np.testing.assert_array_equal(net.feedback, new_feedback[260])
+    net.settle_learning()
+    change = net.weight.astype(np.float64) - _network().weight
+    expected = reference.weight - _network().weight
+    assert np.abs(expected).max() > 0.05
+    np.testing.assert_allclose(change, expected, atol=2e-5, rtol=1e-4)
+    # the same run with B never replaced learns something else: the replacements mattered
+    net_fixed = _network()
+    net_fixed.set_learning(lr=lr, weight_clip=1e6, active=True, td_trace_decay=rho)
+    _run(net_fixed, EagerReference(net_fixed, lr, rho), 320, np.random.default_rng(3),
+         td_missing={60}, resets={150}, settle_at={200}, frozen=set(range(170, 180)),
+         ticks_per_step=ticks_per_step)
+    net_fixed.settle_learning()
+    assert np.abs(net_fixed.weight - net.weight).max() > 0.01
 
 
 def test_each_td_error_meets_the_eligibility_of_its_own_step():

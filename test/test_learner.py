@@ -473,3 +473,48 @@ def test_consolidation_switched_on_live_starts_from_the_weights_then():
     np.testing.assert_allclose(learner.pending_features, learner.net.features())
     drive(learner, 50, seed=1, start_step=200)
     assert np.all(np.isfinite(learner.net.readout))
+
+
+def test_readout_feedback_is_the_readouts_own_weights_scaled_and_refreshed():
+    """``eprop_feedback: readout``: every refresh, B[i, r] is readout r's weight of neuron i,
+    scaled to the random draw's size per readout; the refresh is counted; back to ``random``,
+    the random draw returns; the refreshed B survives a checkpoint."""
+    config = small_config(eprop_feedback="readout", eprop_feedback_refresh_steps=25)
+    learner = OnlineLearner(config)
+    random_feedback = learner.net.feedback.copy()
+    drive(learner, 1)  # the first refresh: readouts all zero, so no signal at all yet
+    assert not learner.net.feedback.any()
+    drive(learner, 99, start_step=1)  # refreshed at steps 26, 51, 76
+    stale = learner.net.feedback.copy()
+    learner.net.settle_readouts()
+    n, r = learner.net.n_hidden, learner.n_actions + 1
+    weights = learner.net.readout[:, :n].copy()
+    learner.flops_by_part()  # the charges so far folded
+    before = learner.python_flops[A.EPROP]
+    drive(learner, 1, start_step=100)  # step 101: refreshed from the readouts of step 100
+    learner.flops_by_part()
+    refresh_step = learner.python_flops[A.EPROP] - before
+    assert not np.allclose(stale, learner.net.feedback)
+    expected = (weights / np.sqrt(np.mean(weights ** 2, axis=1, keepdims=True))).T / np.sqrt(r)
+    np.testing.assert_allclose(learner.net.feedback, expected, rtol=1e-9)
+    np.testing.assert_allclose(np.sqrt(np.mean(learner.net.feedback ** 2, axis=0)),
+                               1.0 / np.sqrt(r))
+    before = learner.python_flops[A.EPROP]
+    drive(learner, 1, start_step=101)  # no refresh
+    learner.flops_by_part()
+    plain_step = learner.python_flops[A.EPROP] - before
+    assert refresh_step - plain_step == r * (3 * n + A.SQRT + A.DIV + 1)
+    restored = OnlineLearner(config)
+    restored.load_state(learner.state())
+    np.testing.assert_array_equal(restored.net.feedback, learner.net.feedback)
+    learner.apply_config(small_config(eprop_feedback="random"))
+    np.testing.assert_array_equal(learner.net.feedback, random_feedback)
+    drive(learner, 30, start_step=102)
+    np.testing.assert_array_equal(learner.net.feedback, random_feedback)
+
+
+def test_readout_feedback_settings_are_checked():
+    with pytest.raises(ConfigError, match="eprop_feedback"):
+        small_config(eprop_feedback="transpose").validate()
+    with pytest.raises(ConfigError, match="eprop_feedback_refresh_steps"):
+        small_config(eprop_feedback_refresh_steps=0).validate()

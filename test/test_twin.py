@@ -9,19 +9,23 @@ from ant_ros.core.learner import OnlineLearner
 from helpers import assert_twin_cost_exact, drive
 
 
-def exact_config(rho_traces: bool, seed: int = 0) -> AgentConfig:
+def exact_config(rho_traces: bool, seed: int = 0, feedback: str = "random") -> AgentConfig:
     """Thresholds at 0 (every change is an event), one tick per decision."""
     return AgentConfig(
         network=NetworkConfig(n_inputs=4, n_hidden=32, recurrent_fan_in=6, input_fan_in=2,
                               threshold=0.0, input_threshold=0.0, homeostasis_rate=0.0,
                               tick_s=0.02),
-        learning=LearningConfig(hidden_lr=0.02, eprop_td_traces=rho_traces), seed=seed)
+        learning=LearningConfig(hidden_lr=0.02, eprop_td_traces=rho_traces,
+                                eprop_feedback=feedback, eprop_feedback_refresh_steps=37),
+        seed=seed)
 
 
-@pytest.mark.parametrize("rho_traces", [False, True])
-def test_twin_learns_like_the_asynchronous_learner_as_the_threshold_goes_to_zero(rho_traces):
-    lazy = OnlineLearner(exact_config(rho_traces))
-    twin = OnlineLearner(exact_config(rho_traces), twin=True)
+@pytest.mark.parametrize("rho_traces,feedback", [(False, "random"), (True, "random"),
+                                                 (False, "readout"), (True, "readout")])
+def test_twin_learns_like_the_asynchronous_learner_as_the_threshold_goes_to_zero(rho_traces,
+                                                                                 feedback):
+    lazy = OnlineLearner(exact_config(rho_traces, feedback=feedback))
+    twin = OnlineLearner(exact_config(rho_traces, feedback=feedback), twin=True)
     np.testing.assert_array_equal(lazy.net.weight, twin.net.weights_in_async_order())
     w0 = lazy.net.weight.astype(np.float64).copy()
     assert drive(lazy, 400) == drive(twin, 400)  # the same actions, step by step
@@ -34,6 +38,9 @@ def test_twin_learns_like_the_asynchronous_learner_as_the_threshold_goes_to_zero
                                atol=tolerance, rtol=0)
     np.testing.assert_allclose(lazy.net.readout, twin.net.readout, atol=1e-6)
     np.testing.assert_allclose(lazy.net.hidden_output, twin.net.hidden_output, atol=1e-5)
+    if feedback == "readout":  # both refreshed their feedback from their own readouts alike
+        np.testing.assert_allclose(lazy.net.feedback, twin.net.feedback, atol=1e-6)
+        assert not np.allclose(lazy.net.feedback, lazy.random_feedback)
 
 
 @pytest.mark.parametrize("rho_traces", [False, True])

@@ -164,6 +164,8 @@ class LearningConfig:
     actor_lr: float = 0.002
     critic_lr: float = 0.001
     hidden_lr: float = 0.0001
+    eprop_feedback: str = "random"
+    eprop_feedback_refresh_steps: int = 1000
     eprop_td_traces: bool = False
     eprop_max_lag_steps: int = 64
     critic_bound_kappa: float = 2.0
@@ -205,6 +207,10 @@ class LearningConfig:
         for name in ("actor_lr", "critic_lr", "hidden_lr", "imitation_lr"):
             value = getattr(self, name)
             _require(0.0 <= value <= 10.0, f"{name} must be in [0, 10]")
+        _require(self.eprop_feedback in ("random", "readout"),
+                 "eprop_feedback must be random|readout")
+        _require(1 <= self.eprop_feedback_refresh_steps <= 1_000_000,
+                 "eprop_feedback_refresh_steps must be in [1, 1000000]")
         _require(0 <= self.eprop_max_lag_steps <= 1_000_000,
                  "eprop_max_lag_steps must be in [0, 1000000]")
         _require(self.critic_bound_kappa > 0.0, "critic_bound_kappa must be > 0")

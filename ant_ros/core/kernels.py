@@ -683,6 +683,28 @@ def settle_all(k, syn, ptr, weight, nf, ni, unit, uint, misc, count, feedback, s
 
 
 @njit(**KERNEL)
+def replace_feedback(new_feedback, k, nf, ni, wheel, misc, count, feedback, sums):
+    """Replace the feedback weights B at tick k, every synapse just settled and every neuron
+    just snapshotted (``settle_all``): each snapshot's projections ``B[i] . F`` and ``B[i] . Q``
+    are taken again with the new B, so the closed forms carry on as if the new B had been there
+    since the snapshot (what was filtered and met before stays as it was); every neuron is
+    rescheduled, as the settlement moved drives."""
+    for i in range(nf.shape[0]):
+        settle_neuron(i, k, nf, ni, count)
+        schedule(i, k, k + 1, nf, ni, wheel, misc, count)
+        f = 0.0
+        q = 0.0
+        for r in range(sums.shape[1]):
+            feedback[i, r] = new_feedback[i, r]
+            f += feedback[i, r] * sums[SUM_F, r]
+            q += feedback[i, r] * sums[SUM_Q, r]
+        nf[i, F_SNAP_I] = f
+        nf[i, Q_SNAP_I] = q
+        count[C_NEURON_SIGNAL] += 1  # priced as a neuron's signal: its 2R MACs and more
+    misc[VERSION] += 1
+
+
+@njit(**KERNEL)
 def refresh(k, syn, weight, nf, ni, unit, wheel, misc, count, readout, readout_value):
     """Recompute drives, bounds and readouts exactly (removes accumulated rounding) and
     reschedule every neuron."""

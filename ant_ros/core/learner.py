@@ -56,10 +56,10 @@ _SLOT, _PROBATION_END, _PROBATION_FLOOR, _RECALLS, _RECALLS_FAILED = range(
 # kinds of Python-side work, priced by ``OnlineLearner._price_steps``
 _KINDS = ("event_step", "observe", "policy", "td", "signal", "imitation", "actor_update",
           "readout_phase", "ingest", "command", "change_watch", "change_response",
-          "change_memory", "consolidation_fold", "mean_limit")
+          "change_memory", "consolidation_fold", "mean_limit", "feedback_refresh")
 (_EVENT_STEP, _OBSERVE, _POLICY, _TD, _SIGNAL, _IMITATION, _ACTOR_UPDATE,
  _READOUT_PHASE, _INGEST, _COMMAND, _CHANGE_WATCH, _CHANGE_RESPONSE,
- _CHANGE_MEMORY, _CONSOLIDATION_FOLD, _MEAN_LIMIT) = range(len(_KINDS))
+ _CHANGE_MEMORY, _CONSOLIDATION_FOLD, _MEAN_LIMIT, _FEEDBACK_REFRESH) = range(len(_KINDS))
 
 
 class OnlineLearner:
@@ -81,6 +81,7 @@ class OnlineLearner:
         network = SyncNetwork if twin else AsyncNetwork
         self.net = network(net_cfg, n_readouts=n_out, n_signals=n_out, rng=rng)
         self.net.feedback[:] = rng.standard_normal(self.net.feedback.shape) / math.sqrt(n_out)
+        self.random_feedback = self.net.feedback.copy()  # for ``eprop_feedback: random``
         self.rng = np.random.default_rng(rng.integers(2**63))
         self.obs_stats = RunningMeanStd(self.n_inputs)
         self.reward_scaler = RewardScaler(config.learning.gamma)
@@ -194,6 +195,8 @@ class OnlineLearner:
             self.traces[:] = 0.0
             self.log_std_trace[:] = 0.0
         self._choose_readout_learning(old)
+        if lc.eprop_feedback != old.learning.eprop_feedback and lc.eprop_feedback == "random":
+            self.net.set_feedback(self.random_feedback)
         if lc.consolidation_strength > 0.0 and old.learning.consolidation_strength == 0.0:
             self._start_consolidation_window(0)  # consolidate from where the weights are
         self._price_steps()
@@ -373,6 +376,11 @@ class OnlineLearner:
         td_follows = (learning and reward is not None
                       and not math.isnan(self.pending_value[0]))
         net.process_ticks(ticks, channels, change, k_read, td_follows)
+        if (learning and lc.eprop_feedback == "readout"
+                and (self.steps[0] - 1) % lc.eprop_feedback_refresh_steps == 0):
+            # after the step's events (the weights they settled reach the drives when they
+            # would without the refresh), before the previous step's TD error
+            self._refresh_feedback()
         self._kinds[_OBSERVE] += 1
         event_readouts = self._event_readouts
         features = None if event_readouts else net.features()
@@ -548,6 +556,21 @@ class OnlineLearner:
         self.log.phase_b += 1
         self._weights_moved = True
 
+    def _refresh_feedback(self) -> None:
+        """``eprop_feedback: readout``: each hidden neuron's feedback from readout r becomes the
+        readout's weight of it, ``B[i, r] = V[r, i] / rms_i(V[r, i]) / sqrt(R)`` (the gradient
+        of readout r's value with respect to the neuron's output, scaled per readout as the
+        random feedback is, so ``hidden_lr`` keeps its meaning); a readout whose weights are all
+        zero sends no signal. Every pending e-prop change is applied with the old B first."""
+        net = self.net
+        net.settle_readouts()
+        weights = net.readout[:, : net.n_hidden]
+        rms = np.sqrt(np.mean(weights * weights, axis=1))
+        scale = np.divide(1.0 / math.sqrt(weights.shape[0]), rms, out=np.zeros_like(rms),
+                          where=rms > 0.0)
+        net.set_feedback((weights * scale[:, None]).T)
+        self._kinds[_FEEDBACK_REFRESH] += 1
+
     def _watch_for_change(self, value: float) -> None:
         """Feed the change detector the critic's value of the step just learned from, respond
         to a detected change, and end a recalled policy's probation."""
@@ -722,6 +745,10 @@ class OnlineLearner:
         # the means' limit (a learning step without a teacher): the clip, the excess and its
         # add to the pull, per action
         own[_MEAN_LIMIT, A.READOUT_LEARNING] = self.n_actions * (2 * A.CMP + 2 * A.ADD)
+        # a feedback refresh, per readout: its weights' squares summed, the root, the scale's
+        # divide, then a multiply per weight (the readouts' and the synapses' settlement and the
+        # snapshots' projections are counted by the kernels)
+        own[_FEEDBACK_REFRESH, A.EPROP] = n_out * (3 * self.net.n_hidden + A.SQRT + A.DIV + 1)
         # a refreshed command: the outputs' test, mean + held noise, tanh, scaling
         own[_COMMAND, A.POLICY] = self.n_actions * (A.CMP + A.ADD + A.TANH + 4)
         td_flops = (A.event_readout_td_flops(n_out, self.log_std.size) if self._event_readouts

@@ -326,6 +326,16 @@ class AsyncNetwork:
             er.settle_all(self.out, *self._ro_args, self.count, *_RO_SETTLE_COUNTERS)
         self.refresh()
 
+    def set_feedback(self, feedback: np.ndarray) -> None:
+        """Replace the e-prop feedback weights B (N x n_signals) between learning steps: every
+        pending change is applied with the old B first (counted), so the new B acts from now on
+        only; exact, as the synchronous twin's per-step rule with the same replacement."""
+        K.settle_all(self.now_tick, self.syn, self.ptr, self.weight, self.nf, self.ni,
+                     self.unit, self.uint, self.misc, self.count, self.feedback, self.sums,
+                     self.glob, self.learn_params, self.syn_f)
+        K.replace_feedback(np.ascontiguousarray(feedback, np.float64), self.now_tick, self.nf,
+                           self.ni, self.wheel, self.misc, self.count, self.feedback, self.sums)
+
     def refresh(self) -> None:
         """Recompute drives and readouts exactly and reschedule every crossing (set-up work, at
         start, checkpoints and parameter changes: not counted). Event-driven readouts are

@@ -423,6 +423,10 @@ class SyncNetwork:
         self.readout[first:] *= factor
         self.readout_value[first:] *= factor
 
+    def set_feedback(self, feedback: np.ndarray) -> None:
+        """Replace the e-prop feedback weights B (N x n_signals) between learning steps."""
+        self.feedback[:] = feedback
+
     def settle_learning(self) -> None:
         """Eager: nothing is ever pending."""
 

@@ -58,6 +58,10 @@ DESCRIPTIONS: dict[str, str] = {
     "actor_lr": "actor step size",
     "critic_lr": "critic step size",
     "hidden_lr": "e-prop step size of hidden and input weights (0: fixed reservoir)",
+    "eprop_feedback": "what carries the readouts' errors to the hidden neurons: random (fixed "
+                      "random weights) or readout (the readouts' own weights of each neuron, "
+                      "refreshed every eprop_feedback_refresh_steps, scaled per readout)",
+    "eprop_feedback_refresh_steps": "learning steps between refreshes of readout feedback",
     "eprop_td_traces": "e-prop eligibility traces decay with gamma*lambda and meet later TD "
                        "errors (false: each TD error meets its own step's eligibility)",
     "eprop_max_lag_steps": "a learned hidden or input weight change reaches its neuron's drive "
@@ -111,7 +115,7 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "n_hidden": (1, 100_000), "n_inputs": (1, 100_000), "recurrent_fan_in": (0, 10_000),
     "layers": (1, 100_000), "layer_fan_in": (1, 10_000),
     "input_fan_in": (1, 10_000), "input_fields": (0, 64), "decision_ticks": (0, 1000),
-    "eprop_max_lag_steps": (0, 1_000_000),
+    "eprop_max_lag_steps": (0, 1_000_000), "eprop_feedback_refresh_steps": (1, 1_000_000),
     "frame_packets": (0, 64),  # learner node
 }
 
