@@ -344,21 +344,36 @@ def _gone(pid: int) -> bool:
         return True
 
 
+def _long_sweep(out: os.PathLike, hangup: signal.Handlers) -> subprocess.Popen:
+    """A sweep of one long job, started with SIGHUP's disposition ``hangup`` whatever this
+    process has (a test run under ``nohup`` or a CI runner ignores it, and children inherit
+    that)."""
+    return subprocess.Popen([sys.executable, "-m", "ant_ros.cli", "sweep", "--env",
+                             "CartPole-v1", "--seeds", "0", "--steps", "1000000", "--out",
+                             str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, hangup))
+
+
+def _first_job(proc: subprocess.Popen) -> int:
+    deadline = time.monotonic() + 60
+    jobs: list[int] = []
+    while not jobs and time.monotonic() < deadline:
+        time.sleep(0.05)
+        jobs = _children(proc.pid)
+    (job,) = jobs  # the train job, in a session of its own
+    return job
+
+
 @pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
                     reason="needs Linux /proc")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_a_sweep_killed_by_a_signal_kills_its_jobs(tmp_path, sig):
-    proc = subprocess.Popen([sys.executable, "-m", "ant_ros.cli", "sweep", "--env",
-                             "CartPole-v1", "--seeds", "0", "--steps", "1000000", "--out",
-                             str(tmp_path / "killed")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _long_sweep(tmp_path / "killed", signal.SIG_DFL)
     jobs: list[int] = []
     try:
-        deadline = time.monotonic() + 60
-        while not jobs and time.monotonic() < deadline:
-            time.sleep(0.05)
-            jobs = _children(proc.pid)
-        (job,) = jobs  # the train job, in a session of its own
+        jobs = [_first_job(proc)]
+        (job,) = jobs
         proc.send_signal(sig)
         proc.communicate(timeout=30)
         deadline = time.monotonic() + 10
@@ -372,6 +387,27 @@ def test_a_sweep_killed_by_a_signal_kills_its_jobs(tmp_path, sig):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(job, signal.SIGKILL)
     assert not (tmp_path / "killed" / "results.jsonl").exists()  # a killed job is no record
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+                    reason="needs Linux /proc")
+def test_a_sweep_started_with_hangups_ignored_runs_on_after_one(tmp_path):
+    proc = _long_sweep(tmp_path / "nohup", signal.SIG_IGN)  # as under nohup
+    jobs: list[int] = []
+    try:
+        jobs = [_first_job(proc)]
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert proc.poll() is None and not _gone(jobs[0])  # sweep and job run on
+        proc.send_signal(signal.SIGTERM)  # which still stops both
+        proc.communicate(timeout=30)
+        assert proc.returncode == 130
+    finally:
+        proc.kill()
+        proc.communicate()
+        for job in jobs:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(job, signal.SIGKILL)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="Ray is installed")
