@@ -7,6 +7,8 @@ weight at once, ``w += lr (1 - y_i(u)**2) y_p(u) B[i] . g(u)``; at phase B, afte
 observation, ``w += lr delta(u) z(u)``. An episode end resets every trace to 0.
 """
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -54,7 +56,8 @@ def _run(net, reference, steps, rng, td_missing=(), resets=(), supervised=(), se
     several times in a phase); the previous step's TD error (phase B); resets; then phase A with
     this step's outputs. ``frozen`` steps learn nothing (learning off). ``new_feedback``: step
     -> feedback weights B that replace the old ones at the step's start (before its events, as
-    the learner refreshes them), between phases A and B of the step before."""
+    the learner refreshes them after them: the same phase), between phases A and B of the step
+    before."""
     pending = None
     t = ticks_per_step
     for u in range(1, steps + 1):
@@ -148,6 +151,22 @@ def test_replaced_feedback_acts_from_the_replacement_on(rho, ticks_per_step):
          ticks_per_step=ticks_per_step)
     net_fixed.settle_learning()
     assert np.abs(net_fixed.weight - net.weight).max() > 0.01
+
+
+def test_replaced_feedback_leaves_every_neuron_scheduled_as_a_full_refresh_would():
+    """The replacement's settlement moves drives: every neuron's next threshold crossing is
+    solved again, the same tick an exact recomputation of the whole network finds."""
+    net = _network()
+    net.set_learning(lr=0.05, weight_clip=1e6, active=True, td_trace_decay=0.9)
+    _run(net, EagerReference(net, 0.05, 0.9), 60, np.random.default_rng(11))
+    replacement = np.random.default_rng(12).standard_normal((N, R))
+    recomputed = copy.deepcopy(net)
+    net.set_feedback(replacement)
+    recomputed.set_feedback(replacement)
+    recomputed.refresh()
+    scheduled = net.ni[:, K.NEXT_TICK]
+    assert np.any(scheduled != K.NEVER)
+    np.testing.assert_array_equal(scheduled, recomputed.ni[:, K.NEXT_TICK])
 
 
 def test_each_td_error_meets_the_eligibility_of_its_own_step():

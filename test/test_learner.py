@@ -1,5 +1,6 @@
 """The online learner: bad input, determinism, learning by reward and by imitation."""
 
+import copy
 import dataclasses
 import json
 import math
@@ -477,23 +478,28 @@ def test_consolidation_switched_on_live_starts_from_the_weights_then():
 
 def test_readout_feedback_is_the_readouts_own_weights_scaled_and_refreshed():
     """``eprop_feedback: readout``: every refresh, B[i, r] is readout r's weight of neuron i,
-    scaled to the random draw's size per readout; the refresh is counted; back to ``random``,
-    the random draw returns; the refreshed B survives a checkpoint."""
+    scaled to the random draw's size per readout (a readout with no weights yet keeps its
+    random column); the refresh, with its settlement of every synapse, is counted; back to
+    ``random``, the random draw returns; the refreshed B survives a checkpoint."""
     config = small_config(eprop_feedback="readout", eprop_feedback_refresh_steps=25)
     learner = OnlineLearner(config)
     random_feedback = learner.net.feedback.copy()
-    drive(learner, 1)  # the first refresh: readouts all zero, so no signal at all yet
-    assert not learner.net.feedback.any()
+    drive(learner, 1)  # the first refresh: readouts all zero, so the random draw stays
+    np.testing.assert_array_equal(learner.net.feedback, random_feedback)
     drive(learner, 99, start_step=1)  # refreshed at steps 26, 51, 76
     stale = learner.net.feedback.copy()
-    learner.net.settle_readouts()
+    settled = copy.deepcopy(learner)  # the learner itself left as it is: its refresh settles
+    settled.net.settle_readouts()
     n, r = learner.net.n_hidden, learner.n_actions + 1
-    weights = learner.net.readout[:, :n].copy()
+    weights = settled.net.readout[:, :n].copy()
+    assert np.all(np.abs(weights).sum(axis=1) > 0.0)
     learner.flops_by_part()  # the charges so far folded
     before = learner.python_flops[A.EPROP]
+    settles_before = int(learner.net.count[K.C_SETTLE])
     drive(learner, 1, start_step=100)  # step 101: refreshed from the readouts of step 100
     learner.flops_by_part()
     refresh_step = learner.python_flops[A.EPROP] - before
+    assert int(learner.net.count[K.C_SETTLE]) - settles_before >= learner.net.weight.size
     assert not np.allclose(stale, learner.net.feedback)
     expected = (weights / np.sqrt(np.mean(weights ** 2, axis=1, keepdims=True))).T / np.sqrt(r)
     np.testing.assert_allclose(learner.net.feedback, expected, rtol=1e-9)

@@ -378,8 +378,8 @@ class OnlineLearner:
         net.process_ticks(ticks, channels, change, k_read, td_follows)
         if (learning and lc.eprop_feedback == "readout"
                 and (self.steps[0] - 1) % lc.eprop_feedback_refresh_steps == 0):
-            # after the step's events (the weights they settled reach the drives when they
-            # would without the refresh), before the previous step's TD error
+            # after the step's events, before the previous step's TD error (which still meets
+            # the old B's eligibility); every pending change reaches the drives now
             self._refresh_feedback()
         self._kinds[_OBSERVE] += 1
         event_readouts = self._event_readouts
@@ -561,14 +561,19 @@ class OnlineLearner:
         readout's weight of it, ``B[i, r] = V[r, i] / rms_i(V[r, i]) / sqrt(R)`` (the gradient
         of readout r's value with respect to the neuron's output, scaled per readout as the
         random feedback is, so ``hidden_lr`` keeps its meaning); a readout whose weights are all
-        zero sends no signal. Every pending e-prop change is applied with the old B first."""
+        zero (at the start, after a policy reset) keeps its random column, so the hidden layer
+        learns from the first step on. Every pending e-prop change is applied with the old B
+        first."""
         net = self.net
         net.settle_readouts()
         weights = net.readout[:, : net.n_hidden]
         rms = np.sqrt(np.mean(weights * weights, axis=1))
         scale = np.divide(1.0 / math.sqrt(weights.shape[0]), rms, out=np.zeros_like(rms),
                           where=rms > 0.0)
-        net.set_feedback((weights * scale[:, None]).T)
+        feedback = (weights * scale[:, None]).T
+        silent = rms == 0.0
+        feedback[:, silent] = self.random_feedback[:, silent]
+        net.set_feedback(feedback)
         self._kinds[_FEEDBACK_REFRESH] += 1
 
     def _watch_for_change(self, value: float) -> None:
