@@ -519,6 +519,22 @@ def test_readout_feedback_is_the_readouts_own_weights_scaled_and_refreshed():
     np.testing.assert_array_equal(learner.net.feedback, random_feedback)
 
 
+def test_switching_to_readout_feedback_live_takes_the_readouts_at_once():
+    learner = OnlineLearner(small_config(eprop_feedback_refresh_steps=25))
+    random_feedback = learner.net.feedback.copy()
+    drive(learner, 40)
+    settled = copy.deepcopy(learner)
+    settled.net.settle_readouts()
+    weights = settled.net.readout[:, : learner.net.n_hidden]
+    learner.apply_config(small_config(eprop_feedback="readout", eprop_feedback_refresh_steps=25))
+    expected = (weights / np.sqrt(np.mean(weights ** 2, axis=1, keepdims=True))).T
+    np.testing.assert_allclose(learner.net.feedback, expected / np.sqrt(weights.shape[0]),
+                               rtol=1e-9)
+    assert not np.allclose(learner.net.feedback, random_feedback)
+    drive(learner, 10, start_step=40)  # learning carries on from the new B
+    assert np.all(np.isfinite(learner.net.weight))
+
+
 def test_readout_feedback_settings_are_checked():
     with pytest.raises(ConfigError, match="eprop_feedback"):
         small_config(eprop_feedback="transpose").validate()

@@ -195,8 +195,11 @@ class OnlineLearner:
             self.traces[:] = 0.0
             self.log_std_trace[:] = 0.0
         self._choose_readout_learning(old)
-        if lc.eprop_feedback != old.learning.eprop_feedback and lc.eprop_feedback == "random":
-            self.net.set_feedback(self.random_feedback)
+        if lc.eprop_feedback != old.learning.eprop_feedback:
+            if lc.eprop_feedback == "random":
+                self.net.set_feedback(self.random_feedback)
+            elif lc.learning_enabled:
+                self._refresh_feedback()  # at once, not at the next multiple of the interval
         if lc.consolidation_strength > 0.0 and old.learning.consolidation_strength == 0.0:
             self._start_consolidation_window(0)  # consolidate from where the weights are
         self._price_steps()

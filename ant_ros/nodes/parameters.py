@@ -61,7 +61,9 @@ DESCRIPTIONS: dict[str, str] = {
     "eprop_feedback": "what carries the readouts' errors to the hidden neurons: random (fixed "
                       "random weights) or readout (the readouts' own weights of each neuron, "
                       "refreshed every eprop_feedback_refresh_steps, scaled per readout)",
-    "eprop_feedback_refresh_steps": "learning steps between refreshes of readout feedback",
+    "eprop_feedback_refresh_steps": "decisions between refreshes of readout feedback (a "
+                                    "refresh falling while learning is off is skipped; "
+                                    "switching to readout refreshes at once)",
     "eprop_td_traces": "e-prop eligibility traces decay with gamma*lambda and meet later TD "
                        "errors (false: each TD error meets its own step's eligibility)",
     "eprop_max_lag_steps": "a learned hidden or input weight change reaches its neuron's drive "
