@@ -480,7 +480,8 @@ def test_readout_feedback_is_the_readouts_own_weights_scaled_and_refreshed():
     """``eprop_feedback: readout``: every refresh, B[i, r] is readout r's weight of neuron i,
     scaled to the random draw's size per readout (a readout with no weights yet keeps its
     random column); the refresh, with its settlement of every synapse, is counted; back to
-    ``random``, the random draw returns; the refreshed B survives a checkpoint."""
+    ``random``, the random draw returns; the refreshed B and the random draw survive a
+    checkpoint."""
     config = small_config(eprop_feedback="readout", eprop_feedback_refresh_steps=25)
     learner = OnlineLearner(config)
     random_feedback = learner.net.feedback.copy()
@@ -510,9 +511,13 @@ def test_readout_feedback_is_the_readouts_own_weights_scaled_and_refreshed():
     learner.flops_by_part()
     plain_step = learner.python_flops[A.EPROP] - before
     assert refresh_step - plain_step == r * (3 * n + A.SQRT + A.DIV + 1)
-    restored = OnlineLearner(config)
+    # restored into a learner of another seed: the saved random draw comes back with it
+    restored = OnlineLearner(dataclasses.replace(config, seed=1))
+    assert not np.array_equal(restored.random_feedback, random_feedback)
     restored.load_state(learner.state())
     np.testing.assert_array_equal(restored.net.feedback, learner.net.feedback)
+    restored.apply_config(small_config(eprop_feedback="random", seed=1))
+    np.testing.assert_array_equal(restored.net.feedback, random_feedback)
     learner.apply_config(small_config(eprop_feedback="random"))
     np.testing.assert_array_equal(learner.net.feedback, random_feedback)
     drive(learner, 30, start_step=102)

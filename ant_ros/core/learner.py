@@ -899,7 +899,7 @@ class OnlineLearner:
                       "readout_anchor", "readout_path", "readout_start", "consolidation_clock",
                       "pending_value", "pending_features", "pending_grads",
                       "last_step_s", "python_flops", "twin_python_flops", "steps", "change_state",
-                      "policy_memory", "policy_memory_meta")
+                      "policy_memory", "policy_memory_meta", "random_feedback")
 
     # arrays in which NaN is a legitimate value ("not set")
     NAN_ALLOWED = ("learner.pending_value", "net.origin_s", "learner.last_step_s")
