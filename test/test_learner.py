@@ -540,6 +540,21 @@ def test_switching_to_readout_feedback_live_takes_the_readouts_at_once():
     assert np.all(np.isfinite(learner.net.weight))
 
 
+def test_readout_feedback_is_not_refreshed_for_a_fixed_hidden_layer():
+    """hidden_lr = 0: nothing would learn from B, so no refresh (and no settlement of every
+    synapse); turning hidden learning on refreshes B at once."""
+    learner = OnlineLearner(small_config(eprop_feedback="readout", eprop_feedback_refresh_steps=5,
+                                         hidden_lr=0.0))
+    random_feedback = learner.net.feedback.copy()
+    drive(learner, 30)
+    learner.net.settle_readouts()
+    assert np.all(np.abs(learner.net.readout[:, : learner.net.n_hidden]).sum(axis=1) > 0.0)
+    np.testing.assert_array_equal(learner.net.feedback, random_feedback)  # readouts learned
+    learner.apply_config(small_config(eprop_feedback="readout", eprop_feedback_refresh_steps=5,
+                                      hidden_lr=1e-3))
+    assert not np.allclose(learner.net.feedback, random_feedback)
+
+
 def test_readout_feedback_settings_are_checked():
     with pytest.raises(ConfigError, match="eprop_feedback"):
         small_config(eprop_feedback="transpose").validate()

@@ -195,11 +195,11 @@ class OnlineLearner:
             self.traces[:] = 0.0
             self.log_std_trace[:] = 0.0
         self._choose_readout_learning(old)
-        if lc.eprop_feedback != old.learning.eprop_feedback:
-            if lc.eprop_feedback == "random":
-                self.net.set_feedback(self.random_feedback)
-            elif lc.learning_enabled:
-                self._refresh_feedback()  # at once, not at the next multiple of the interval
+        if lc.eprop_feedback != old.learning.eprop_feedback and lc.eprop_feedback == "random":
+            self.net.set_feedback(self.random_feedback)
+        elif (lc.eprop_feedback == "readout" and lc.learning_enabled and lc.hidden_lr > 0.0
+              and (old.learning.eprop_feedback != "readout" or old.learning.hidden_lr == 0.0)):
+            self._refresh_feedback()  # at once, not at the next multiple of the interval
         if lc.consolidation_strength > 0.0 and old.learning.consolidation_strength == 0.0:
             self._start_consolidation_window(0)  # consolidate from where the weights are
         self._price_steps()
@@ -379,7 +379,7 @@ class OnlineLearner:
         td_follows = (learning and reward is not None
                       and not math.isnan(self.pending_value[0]))
         net.process_ticks(ticks, channels, change, k_read, td_follows)
-        if (learning and lc.eprop_feedback == "readout"
+        if (learning and lc.eprop_feedback == "readout" and lc.hidden_lr > 0.0
                 and (self.steps[0] - 1) % lc.eprop_feedback_refresh_steps == 0):
             # after the step's events, before the previous step's TD error (which still meets
             # the old B's eligibility); every pending change reaches the drives now

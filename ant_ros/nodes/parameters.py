@@ -62,7 +62,8 @@ DESCRIPTIONS: dict[str, str] = {
                       "random weights) or readout (the readouts' own weights of each neuron, "
                       "refreshed every eprop_feedback_refresh_steps, scaled per readout)",
     "eprop_feedback_refresh_steps": "decisions between refreshes of readout feedback (a "
-                                    "refresh falling while learning is off is skipped; "
+                                    "refresh falling while learning is off or hidden_lr is 0 "
+                                    "is skipped; "
                                     "switching to readout refreshes at once)",
     "eprop_td_traces": "e-prop eligibility traces decay with gamma*lambda and meet later TD "
                        "errors (false: each TD error meets its own step's eligibility)",
