@@ -329,10 +329,12 @@ class AsyncNetwork:
     def set_feedback(self, feedback: np.ndarray) -> None:
         """Replace the e-prop feedback weights B (N x n_signals) between learning steps: every
         pending change is applied with the old B first (counted), so the new B acts from now on
-        only; exact, as the synchronous twin's per-step rule with the same replacement."""
-        K.settle_all(self.now_tick, self.syn, self.ptr, self.weight, self.nf, self.ni,
-                     self.unit, self.uint, self.misc, self.count, self.feedback, self.sums,
-                     self.glob, self.learn_params, self.syn_f)
+        only; exact, as the synchronous twin's per-step rule with the same replacement. With
+        learning off nothing is pending (switching it off settled everything)."""
+        if self.learning_active:
+            K.settle_all(self.now_tick, self.syn, self.ptr, self.weight, self.nf, self.ni,
+                         self.unit, self.uint, self.misc, self.count, self.feedback, self.sums,
+                         self.glob, self.learn_params, self.syn_f)
         K.replace_feedback(np.ascontiguousarray(feedback, np.float64), self.now_tick, self.nf,
                            self.ni, self.wheel, self.misc, self.count, self.feedback, self.sums)
 
