@@ -517,41 +517,68 @@ def test_readout_feedback_is_the_readouts_own_weights_scaled_and_refreshed():
     restored.load_state(learner.state())
     np.testing.assert_array_equal(restored.net.feedback, learner.net.feedback)
     restored.apply_config(small_config(eprop_feedback="random", seed=1))
+    drive(restored, 1, start_step=102)  # the switch takes effect at the next step
     np.testing.assert_array_equal(restored.net.feedback, random_feedback)
     learner.apply_config(small_config(eprop_feedback="random"))
+    drive(learner, 1, start_step=102)
     np.testing.assert_array_equal(learner.net.feedback, random_feedback)
-    drive(learner, 30, start_step=102)
+    drive(learner, 30, start_step=103)
     np.testing.assert_array_equal(learner.net.feedback, random_feedback)
 
 
-def test_switching_to_readout_feedback_live_takes_the_readouts_at_once():
-    learner = OnlineLearner(small_config(eprop_feedback_refresh_steps=25))
+def _is_scaled_readout_feedback(learner: OnlineLearner) -> bool:
+    """B is the readouts' weights, scaled per readout (as refreshed during the last step)."""
+    weights = learner.net.readout[:, : learner.net.n_hidden]
+    feedback = learner.net.feedback
+    return all(np.corrcoef(feedback[:, r], weights[r])[0, 1] > 0.999
+               for r in range(weights.shape[0])) and np.allclose(
+        np.sqrt(np.mean(feedback ** 2, axis=0)), 1.0 / np.sqrt(weights.shape[0]))
+
+
+@pytest.mark.parametrize("learning_on_at_the_switch", [True, False])
+def test_switching_to_readout_feedback_live_takes_the_readouts_at_the_next_step(
+        learning_on_at_the_switch):
+    """A live switch takes the readouts at the next learning step (where nothing is pending,
+    as the twin does it), not at the next multiple of the interval; made while learning is off,
+    when learning comes back on."""
+    learner = OnlineLearner(small_config(eprop_feedback_refresh_steps=1000))
     random_feedback = learner.net.feedback.copy()
     drive(learner, 40)
-    settled = copy.deepcopy(learner)
-    settled.net.settle_readouts()
-    weights = settled.net.readout[:, : learner.net.n_hidden]
-    learner.apply_config(small_config(eprop_feedback="readout", eprop_feedback_refresh_steps=25))
-    expected = (weights / np.sqrt(np.mean(weights ** 2, axis=1, keepdims=True))).T
-    np.testing.assert_allclose(learner.net.feedback, expected / np.sqrt(weights.shape[0]),
-                               rtol=1e-9)
+    if not learning_on_at_the_switch:
+        learner.apply_config(small_config(eprop_feedback_refresh_steps=1000,
+                                          learning_enabled=False))
+    learner.apply_config(small_config(eprop_feedback="readout", eprop_feedback_refresh_steps=1000,
+                                      learning_enabled=learning_on_at_the_switch))
+    np.testing.assert_array_equal(learner.net.feedback, random_feedback)  # not yet
+    if not learning_on_at_the_switch:
+        drive(learner, 5, start_step=40)
+        np.testing.assert_array_equal(learner.net.feedback, random_feedback)  # learning off
+        learner.apply_config(small_config(eprop_feedback="readout",
+                                          eprop_feedback_refresh_steps=1000))
+    drive(learner, 1, start_step=45)
+    learner.net.settle_readouts()
     assert not np.allclose(learner.net.feedback, random_feedback)
-    drive(learner, 10, start_step=40)  # learning carries on from the new B
+    assert _is_scaled_readout_feedback(learner)
+    learner.apply_config(small_config(eprop_feedback_refresh_steps=1000))  # back to random
+    drive(learner, 1, start_step=46)
+    np.testing.assert_array_equal(learner.net.feedback, random_feedback)
     assert np.all(np.isfinite(learner.net.weight))
 
 
 def test_readout_feedback_is_not_refreshed_for_a_fixed_hidden_layer():
     """hidden_lr = 0: nothing would learn from B, so no refresh (and no settlement of every
-    synapse); turning hidden learning on refreshes B at once."""
-    learner = OnlineLearner(small_config(eprop_feedback="readout", eprop_feedback_refresh_steps=5,
+    synapse); turning hidden learning on refreshes B at the next step."""
+    learner = OnlineLearner(small_config(eprop_feedback="readout",
+                                         eprop_feedback_refresh_steps=1000,
                                          hidden_lr=0.0))
     random_feedback = learner.net.feedback.copy()
     drive(learner, 30)
     learner.net.settle_readouts()
     assert np.all(np.abs(learner.net.readout[:, : learner.net.n_hidden]).sum(axis=1) > 0.0)
     np.testing.assert_array_equal(learner.net.feedback, random_feedback)  # readouts learned
-    learner.apply_config(small_config(eprop_feedback="readout", eprop_feedback_refresh_steps=5,
+    learner.apply_config(small_config(eprop_feedback="readout", eprop_feedback_refresh_steps=1000,
                                       hidden_lr=1e-3))
+    drive(learner, 1, start_step=30)  # step 31: long before the interval's next refresh
     assert not np.allclose(learner.net.feedback, random_feedback)
 
 

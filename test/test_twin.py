@@ -67,3 +67,27 @@ def test_every_part_of_a_learning_step_is_counted():
     for part in ("input_coding", "normalisation", "events", "neurons", "scheduling", "eprop",
                  "homeostasis", "readout_learning", "step_size", "policy"):
         assert parts[part] > 0, part
+
+
+@pytest.mark.parametrize("rho_traces", [False, True])
+def test_twin_stays_in_step_through_live_switches_of_the_feedback(rho_traces):
+    """Switched live to readout feedback, then back to random: both take the switch at the
+    next step's refresh point, so the lazy learner still learns as the twin does."""
+    lazy = OnlineLearner(exact_config(rho_traces))
+    twin = OnlineLearner(exact_config(rho_traces), twin=True)
+    w0 = lazy.net.weight.astype(np.float64).copy()
+    actions = []
+    for start, steps, feedback in ((0, 150, "random"), (150, 150, "readout"),
+                                   (300, 100, "random")):
+        for learner in (lazy, twin):
+            learner.apply_config(exact_config(rho_traces, feedback=feedback))
+        actions.append((drive(lazy, steps, start_step=start),
+                        drive(twin, steps, start_step=start)))
+    assert all(a == b for a, b in actions)
+    lazy.net.settle_learning()
+    hidden_change = lazy.net.weight - w0
+    assert np.abs(hidden_change).max() > 0.02
+    np.testing.assert_allclose(lazy.net.weight, twin.net.weights_in_async_order(),
+                               atol=1e-4 * np.abs(hidden_change).max(), rtol=0)
+    np.testing.assert_array_equal(lazy.net.feedback, lazy.random_feedback)
+    np.testing.assert_array_equal(twin.net.feedback, twin.random_feedback)

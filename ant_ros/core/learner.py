@@ -82,6 +82,9 @@ class OnlineLearner:
         self.net = network(net_cfg, n_readouts=n_out, n_signals=n_out, rng=rng)
         self.net.feedback[:] = rng.standard_normal(self.net.feedback.shape) / math.sqrt(n_out)
         self.random_feedback = self.net.feedback.copy()  # for ``eprop_feedback: random``
+        # a live change of the feedback mode (or hidden_lr turned on) waits for the next step's
+        # refresh point, where nothing is pending, so lazy learner and twin stay in step
+        self._feedback_due = False
         self.rng = np.random.default_rng(rng.integers(2**63))
         self.obs_stats = RunningMeanStd(self.n_inputs)
         self.reward_scaler = RewardScaler(config.learning.gamma)
@@ -195,11 +198,13 @@ class OnlineLearner:
             self.traces[:] = 0.0
             self.log_std_trace[:] = 0.0
         self._choose_readout_learning(old)
-        if lc.eprop_feedback != old.learning.eprop_feedback and lc.eprop_feedback == "random":
-            self.net.set_feedback(self.random_feedback)
-        elif (lc.eprop_feedback == "readout" and lc.learning_enabled and lc.hidden_lr > 0.0
-              and (old.learning.eprop_feedback != "readout" or old.learning.hidden_lr == 0.0)):
-            self._refresh_feedback()  # at once, not at the next multiple of the interval
+        if lc.eprop_feedback != old.learning.eprop_feedback or (
+                lc.hidden_lr > 0.0 and old.learning.hidden_lr == 0.0):
+            if lc.eprop_feedback == "random" and not self.net.learning_active:
+                self.net.set_feedback(self.random_feedback)  # nothing pending: exact now
+                self._feedback_due = False
+            else:
+                self._feedback_due = True  # at the next learning step, not the next interval
         if lc.consolidation_strength > 0.0 and old.learning.consolidation_strength == 0.0:
             self._start_consolidation_window(0)  # consolidate from where the weights are
         self._price_steps()
@@ -379,11 +384,16 @@ class OnlineLearner:
         td_follows = (learning and reward is not None
                       and not math.isnan(self.pending_value[0]))
         net.process_ticks(ticks, channels, change, k_read, td_follows)
-        if (learning and lc.eprop_feedback == "readout" and lc.hidden_lr > 0.0
-                and (self.steps[0] - 1) % lc.eprop_feedback_refresh_steps == 0):
+        if learning and lc.eprop_feedback == "random" and self._feedback_due:
+            self.net.set_feedback(self.random_feedback)  # where a refresh would be
+            self._feedback_due = False
+        elif (learning and lc.eprop_feedback == "readout" and lc.hidden_lr > 0.0
+                and (self._feedback_due
+                     or (self.steps[0] - 1) % lc.eprop_feedback_refresh_steps == 0)):
             # after the step's events, before the previous step's TD error (which still meets
             # the old B's eligibility); every pending change reaches the drives now
             self._refresh_feedback()
+            self._feedback_due = False
         self._kinds[_OBSERVE] += 1
         event_readouts = self._event_readouts
         features = None if event_readouts else net.features()
