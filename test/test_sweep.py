@@ -348,11 +348,13 @@ def _long_sweep(out: os.PathLike, hangup: signal.Handlers) -> subprocess.Popen:
     """A sweep of one long job, started with SIGHUP's disposition ``hangup`` whatever this
     process has (a test run under ``nohup`` or a CI runner ignores it, and children inherit
     that)."""
-    return subprocess.Popen([sys.executable, "-m", "ant_ros.cli", "sweep", "--env",
-                             "CartPole-v1", "--seeds", "0", "--steps", "1000000", "--out",
-                             str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGHUP, hangup))
+    argv = [sys.executable, "-m", "ant_ros.cli", "sweep", "--env", "CartPole-v1", "--seeds",
+            "0", "--steps", "1000000", "--out", str(out)]
+    # set in a launcher that then execs the sweep (same pid): no preexec_fn in a threaded test
+    launcher = (f"import os, signal, sys; signal.signal(signal.SIGHUP, signal.{hangup.name}); "
+                f"os.execv(sys.executable, {argv!r})")
+    return subprocess.Popen([sys.executable, "-c", launcher], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def _first_job(proc: subprocess.Popen) -> int:
