@@ -10,9 +10,10 @@ value ``V`` and the actor's logits (discrete) or means (continuous). Learning:
   ``w <- w + alpha_eff * delta * z``, with the overshoot-bounded step size of streaming RL on L2
   norms (``alpha_eff = alpha / max(1, alpha * kappa * max(|delta|, 1) * |z|_2 * |phi|_2)``),
   learned from events (``event_readout.py``) or, with consolidation, eagerly (``readout.py``);
-* hidden and input weights: e-prop, a per-neuron learning signal through feedback
-  weights (fixed random ones, or the readouts' own: ``eprop_feedback``) from each readout's gradient at the step (phase A), whose trace meets the TD error
-  when the next observation has come (phase B), or a teacher's error applied at once; settled
+* hidden and input weights: e-prop, a per-neuron learning signal through feedback weights
+  (fixed random ones, or the readouts' own: ``eprop_feedback``) from each readout's gradient at
+  the step (phase A), whose trace meets the TD error when the next observation has come
+  (phase B), or a teacher's error applied at once; settled
   lazily at events (``kernels.settle_synapse``);
 * with a teacher command, the actor learns by imitation (supervised) and the critic from reward;
 * consolidation (synaptic intelligence, windows of steps in place of task boundaries) on the

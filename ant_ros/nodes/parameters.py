@@ -63,8 +63,8 @@ DESCRIPTIONS: dict[str, str] = {
                       "refreshed every eprop_feedback_refresh_steps, scaled per readout)",
     "eprop_feedback_refresh_steps": "decisions between refreshes of readout feedback (a "
                                     "refresh falling while learning is off or hidden_lr is 0 "
-                                    "is skipped; "
-                                    "switching to readout refreshes at the next step)",
+                                    "is skipped; switching to readout refreshes at the next "
+                                    "step)",
     "eprop_td_traces": "e-prop eligibility traces decay with gamma*lambda and meet later TD "
                        "errors (false: each TD error meets its own step's eligibility)",
     "eprop_max_lag_steps": "a learned hidden or input weight change reaches its neuron's drive "
