@@ -55,9 +55,9 @@ def _run(net, reference, steps, rng, td_missing=(), resets=(), supervised=(), se
     """Steps 1..steps: events at ticks of step u (``ticks_per_step`` of them: units may change
     several times in a phase); the previous step's TD error (phase B); resets; then phase A with
     this step's outputs. ``frozen`` steps learn nothing (learning off). ``new_feedback``: step
-    -> feedback weights B that replace the old ones at the step's start (before its events, as
-    the learner refreshes them after them: the same phase), between phases A and B of the step
-    before."""
+    -> feedback weights B that replace the old ones at the step's start, before its events (the
+    learner refreshes after them, in the same phase: between phases A and B of the step
+    before)."""
     pending = None
     t = ticks_per_step
     for u in range(1, steps + 1):

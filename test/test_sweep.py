@@ -374,8 +374,8 @@ def test_a_sweep_killed_by_a_signal_kills_its_jobs(tmp_path, sig):
     proc = _long_sweep(tmp_path / "killed", signal.SIG_DFL)
     jobs: list[int] = []
     try:
-        jobs = [_first_job(proc)]
-        (job,) = jobs
+        job = _first_job(proc)
+        jobs = [job]
         proc.send_signal(sig)
         proc.communicate(timeout=30)
         deadline = time.monotonic() + 10

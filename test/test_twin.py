@@ -76,14 +76,14 @@ def test_twin_stays_in_step_through_live_switches_of_the_feedback(rho_traces):
     lazy = OnlineLearner(exact_config(rho_traces))
     twin = OnlineLearner(exact_config(rho_traces), twin=True)
     w0 = lazy.net.weight.astype(np.float64).copy()
-    actions = []
     for start, steps, feedback in ((0, 150, "random"), (150, 150, "readout"),
                                    (300, 100, "random")):
         for learner in (lazy, twin):
             learner.apply_config(exact_config(rho_traces, feedback=feedback))
-        actions.append((drive(lazy, steps, start_step=start),
-                        drive(twin, steps, start_step=start)))
-    assert all(a == b for a, b in actions)
+        assert drive(lazy, steps, start_step=start) == drive(twin, steps, start_step=start)
+        np.testing.assert_allclose(lazy.net.feedback, twin.net.feedback, atol=1e-6)
+        # the switch took: readout feedback in the middle phase, the random draw around it
+        assert np.array_equal(lazy.net.feedback, lazy.random_feedback) == (feedback == "random")
     lazy.net.settle_learning()
     hidden_change = lazy.net.weight - w0
     assert np.abs(hidden_change).max() > 0.02
