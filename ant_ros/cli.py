@@ -26,10 +26,10 @@ def _train(args: argparse.Namespace) -> int:
     progress = None if args.json else terminal_progress(args.steps)
     try:
         if args.learner == "stream-ac":
-            if args.set:
-                raise ConfigError("--set changes the ant_ros learner's configuration; "
-                                  "--learner stream-ac runs the paper's hyper-parameters")
-            result = train_stream_ac(args.env, args.steps, args.seed, progress=progress)
+            from .core.stream_ac import StreamACConfig
+            stream_config = StreamACConfig().with_overrides(args.set)
+            result = train_stream_ac(args.env, args.steps, args.seed, progress=progress,
+                                     config=stream_config)
         else:
             config = preset_for(args.env).with_overrides(args.set, fixed=RUNNER_FIELDS)
             result = train(args.env, args.steps, args.seed, config, progress=progress)
@@ -298,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                        help="change one field of the env's preset configuration, e.g. "
                        "network.threshold=0.05 or learning.actor_lr=1e-3; per-input fields "
-                       "take a comma list, e.g. network.input_gain=0.5,0.5,1 (repeatable)")
+                       "take a comma list, e.g. network.input_gain=0.5,0.5,1 (repeatable); "
+                       "with --learner stream-ac, stream_ac.FIELD=VALUE, e.g. "
+                       "stream_ac.hidden=64,64 or stream_ac.frozen_hidden=true")
     train.add_argument("--learner", choices=("ant", "stream-ac"), default="ant",
                        help="ant: the asynchronous learner (default); stream-ac: the dense "
                        "stream AC(lambda) baseline (2 x 128, numpy) through the same runner")

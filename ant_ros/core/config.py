@@ -99,43 +99,43 @@ class NetworkConfig:
         _coerce_float_tuples(self)
 
     def validate(self) -> "NetworkConfig":
-        _require(self.n_inputs >= 1, "n_inputs must be >= 1")
-        _require(self.n_hidden >= 1, "n_hidden must be >= 1")
-        _require(1 <= self.layers <= self.n_hidden, "layers must be in [1, n_hidden]")
+        require(self.n_inputs >= 1, "n_inputs must be >= 1")
+        require(self.n_hidden >= 1, "n_hidden must be >= 1")
+        require(1 <= self.layers <= self.n_hidden, "layers must be in [1, n_hidden]")
         group = self.n_hidden // self.layers
-        _require(0 <= self.recurrent_fan_in <= group,
-                 "recurrent_fan_in must be in [0, n_hidden // layers]")
+        require(0 <= self.recurrent_fan_in <= group,
+                "recurrent_fan_in must be in [0, n_hidden // layers]")
         if self.layers > 1:
-            _require(1 <= self.layer_fan_in <= group,
-                     "layer_fan_in must be in [1, n_hidden // layers]")
-        _require(0.0 < self.layer_scale < 100.0, "layer_scale must be in (0, 100)")
-        _require(0 <= self.input_fields <= 64, "input_fields must be in [0, 64]")
-        _require(0.01 <= self.input_field_range <= 10.0,
-                 "input_field_range must be in [0.01, 10]")
-        _require(0.1 <= self.input_field_width <= 10.0,
-                 "input_field_width must be in [0.1, 10] centre spacings")
+            require(1 <= self.layer_fan_in <= group,
+                    "layer_fan_in must be in [1, n_hidden // layers]")
+        require(0.0 < self.layer_scale < 100.0, "layer_scale must be in (0, 100)")
+        require(0 <= self.input_fields <= 64, "input_fields must be in [0, 64]")
+        require(0.01 <= self.input_field_range <= 10.0,
+                "input_field_range must be in [0.01, 10]")
+        require(0.1 <= self.input_field_width <= 10.0,
+                "input_field_width must be in [0.1, 10] centre spacings")
         _require_per_input(self.input_gain, self.n_inputs, "input_gain")
-        _require(self.input_wiring in INPUT_WIRINGS,
-                 f"input_wiring must be one of {'|'.join(INPUT_WIRINGS)}")
-        _require(1 <= self.input_fan_in <= self.n_channels,
-                 "input_fan_in must be in [1, n_channels] (n_inputs times input_fields)")
+        require(self.input_wiring in INPUT_WIRINGS,
+                f"input_wiring must be one of {'|'.join(INPUT_WIRINGS)}")
+        require(1 <= self.input_fan_in <= self.n_channels,
+                "input_fan_in must be in [1, n_channels] (n_inputs times input_fields)")
         if self.input_wiring == "field_linear":
-            _require(self.input_fields >= 2, "input_wiring field_linear needs input_fields >= 2")
-            _require(self.input_fan_in % self.n_inputs == 0,
-                     "input_wiring field_linear needs input_fan_in to be a multiple of n_inputs "
-                     "(the same number of fields from every input)")
-        _require(0.0 <= self.spectral_radius < 10.0, "spectral_radius must be in [0, 10)")
-        _require(self.input_scale > 0.0, "input_scale must be > 0")
-        _require(self.bias_scale >= 0.0, "bias_scale must be >= 0")
-        _require(self.tick_s > 0.0, "tick_s must be > 0")
-        _require(0.0 < self.tau_min_s <= self.tau_max_s, "need 0 < tau_min_s <= tau_max_s")
-        _require(0.0 <= self.threshold < 1.0, "threshold must be in [0, 1)")
-        _require(0.0 <= self.input_threshold < 10.0, "input_threshold must be in [0, 10)")
-        _require(0 <= self.decision_ticks <= 1000, "decision_ticks must be in [0, 1000]")
-        _require(self.homeostasis_rate >= 0.0, "homeostasis_rate must be >= 0")
-        _require(self.target_rate_hz > 0.0, "target_rate_hz must be > 0")
-        _require(0.0 < self.threshold_min <= self.threshold_max < 1.0,
-                 "need 0 < threshold_min <= threshold_max < 1")
+            require(self.input_fields >= 2, "input_wiring field_linear needs input_fields >= 2")
+            require(self.input_fan_in % self.n_inputs == 0,
+                    "input_wiring field_linear needs input_fan_in to be a multiple of n_inputs "
+                    "(the same number of fields from every input)")
+        require(0.0 <= self.spectral_radius < 10.0, "spectral_radius must be in [0, 10)")
+        require(self.input_scale > 0.0, "input_scale must be > 0")
+        require(self.bias_scale >= 0.0, "bias_scale must be >= 0")
+        require(self.tick_s > 0.0, "tick_s must be > 0")
+        require(0.0 < self.tau_min_s <= self.tau_max_s, "need 0 < tau_min_s <= tau_max_s")
+        require(0.0 <= self.threshold < 1.0, "threshold must be in [0, 1)")
+        require(0.0 <= self.input_threshold < 10.0, "input_threshold must be in [0, 10)")
+        require(0 <= self.decision_ticks <= 1000, "decision_ticks must be in [0, 1000]")
+        require(self.homeostasis_rate >= 0.0, "homeostasis_rate must be >= 0")
+        require(self.target_rate_hz > 0.0, "target_rate_hz must be > 0")
+        require(0.0 < self.threshold_min <= self.threshold_max < 1.0,
+                "need 0 < threshold_min <= threshold_max < 1")
         return self
 
     def layer_bounds(self) -> tuple[tuple[int, int], ...]:
@@ -202,42 +202,42 @@ class LearningConfig:
         _coerce_float_tuples(self)
 
     def validate(self) -> "LearningConfig":
-        _require(0.0 <= self.gamma < 1.0, "gamma must be in [0, 1)")
-        _require(0.0 <= self.trace_lambda <= 1.0, "trace_lambda must be in [0, 1]")
+        require(0.0 <= self.gamma < 1.0, "gamma must be in [0, 1)")
+        require(0.0 <= self.trace_lambda <= 1.0, "trace_lambda must be in [0, 1]")
         for name in ("actor_lr", "critic_lr", "hidden_lr", "imitation_lr"):
             value = getattr(self, name)
-            _require(0.0 <= value <= 10.0, f"{name} must be in [0, 10]")
-        _require(self.eprop_feedback in ("random", "readout"),
-                 "eprop_feedback must be random|readout")
-        _require(1 <= self.eprop_feedback_refresh_steps <= 1_000_000,
-                 "eprop_feedback_refresh_steps must be in [1, 1000000]")
-        _require(0 <= self.eprop_max_lag_steps <= 1_000_000,
-                 "eprop_max_lag_steps must be in [0, 1000000]")
-        _require(self.critic_bound_kappa > 0.0, "critic_bound_kappa must be > 0")
-        _require(self.actor_bound_kappa > 0.0, "actor_bound_kappa must be > 0")
-        _require(self.mean_regularization >= 0.0, "mean_regularization must be >= 0")
-        _require(0.0 <= self.mean_limit < 100.0, "mean_limit must be in [0, 100) (0: off)")
-        _require(self.entropy_coef >= 0.0, "entropy_coef must be >= 0")
-        _require(self.action_squash in ("tanh", "clip"), "action_squash must be tanh|clip")
-        _require(self.min_log_std <= self.init_log_std <= self.max_log_std,
-                 "need min_log_std <= init_log_std <= max_log_std")
-        _require(self.observation_clip > 0.0, "observation_clip must be > 0")
+            require(0.0 <= value <= 10.0, f"{name} must be in [0, 10]")
+        require(self.eprop_feedback in ("random", "readout"),
+                "eprop_feedback must be random|readout")
+        require(1 <= self.eprop_feedback_refresh_steps <= 1_000_000,
+                "eprop_feedback_refresh_steps must be in [1, 1000000]")
+        require(0 <= self.eprop_max_lag_steps <= 1_000_000,
+                "eprop_max_lag_steps must be in [0, 1000000]")
+        require(self.critic_bound_kappa > 0.0, "critic_bound_kappa must be > 0")
+        require(self.actor_bound_kappa > 0.0, "actor_bound_kappa must be > 0")
+        require(self.mean_regularization >= 0.0, "mean_regularization must be >= 0")
+        require(0.0 <= self.mean_limit < 100.0, "mean_limit must be in [0, 100) (0: off)")
+        require(self.entropy_coef >= 0.0, "entropy_coef must be >= 0")
+        require(self.action_squash in ("tanh", "clip"), "action_squash must be tanh|clip")
+        require(self.min_log_std <= self.init_log_std <= self.max_log_std,
+                "need min_log_std <= init_log_std <= max_log_std")
+        require(self.observation_clip > 0.0, "observation_clip must be > 0")
         _require_per_input(self.observation_scale, None, "observation_scale")
-        _require(self.weight_clip > 0.0, "weight_clip must be > 0")
-        _require(self.consolidation_strength >= 0.0, "consolidation_strength must be >= 0")
-        _require(self.consolidation_window_steps >= 1.0, "consolidation_window_steps must be >= 1")
-        _require(self.normalization_window_steps == 0.0 or self.normalization_window_steps >= 2.0,
-                 "normalization_window_steps must be 0 (all time) or >= 2")
-        _require(1.0 <= self.change_fast_steps < self.change_slow_steps,
-                 "need 1 <= change_fast_steps < change_slow_steps")
-        _require(self.change_threshold > 0.0, "change_threshold must be > 0")
-        _require(self.change_relative_drop >= 0.0, "change_relative_drop must be >= 0")
-        _require(self.change_warmup_steps >= 0.0 and self.change_refractory_steps >= 0.0,
-                 "change_warmup_steps and change_refractory_steps must be >= 0")
-        _require(0.0 <= self.change_policy_shrink <= 1.0, "change_policy_shrink must be in [0, 1]")
-        _require(0 <= self.change_policy_memory <= 16, "change_policy_memory must be in [0, 16]")
-        _require(self.change_recall_probation_steps >= 1.0,
-                 "change_recall_probation_steps must be >= 1")
+        require(self.weight_clip > 0.0, "weight_clip must be > 0")
+        require(self.consolidation_strength >= 0.0, "consolidation_strength must be >= 0")
+        require(self.consolidation_window_steps >= 1.0, "consolidation_window_steps must be >= 1")
+        require(self.normalization_window_steps == 0.0 or self.normalization_window_steps >= 2.0,
+                "normalization_window_steps must be 0 (all time) or >= 2")
+        require(1.0 <= self.change_fast_steps < self.change_slow_steps,
+                "need 1 <= change_fast_steps < change_slow_steps")
+        require(self.change_threshold > 0.0, "change_threshold must be > 0")
+        require(self.change_relative_drop >= 0.0, "change_relative_drop must be >= 0")
+        require(self.change_warmup_steps >= 0.0 and self.change_refractory_steps >= 0.0,
+                "change_warmup_steps and change_refractory_steps must be >= 0")
+        require(0.0 <= self.change_policy_shrink <= 1.0, "change_policy_shrink must be in [0, 1]")
+        require(0 <= self.change_policy_memory <= 16, "change_policy_memory must be in [0, 16]")
+        require(self.change_recall_probation_steps >= 1.0,
+                "change_recall_probation_steps must be >= 1")
         return self
 
 
@@ -256,15 +256,15 @@ class ActionSpec:
         return self.n if self.kind == "discrete" else len(self.low)
 
     def validate(self) -> "ActionSpec":
-        _require(self.kind in ("discrete", "continuous"), "action kind must be discrete|continuous")
+        require(self.kind in ("discrete", "continuous"), "action kind must be discrete|continuous")
         if self.kind == "discrete":
-            _require(self.n >= 2, "a discrete action space needs n >= 2")
+            require(self.n >= 2, "a discrete action space needs n >= 2")
         else:
-            _require(len(self.low) >= 1 and len(self.low) == len(self.high),
-                     "continuous actions need low and high of equal, non-zero length")
+            require(len(self.low) >= 1 and len(self.low) == len(self.high),
+                    "continuous actions need low and high of equal, non-zero length")
             for lo, hi in zip(self.low, self.high):
-                _require(math.isfinite(lo) and math.isfinite(hi) and lo < hi,
-                         "continuous action limits must be finite with low < high")
+                require(math.isfinite(lo) and math.isfinite(hi) and lo < hi,
+                        "continuous action limits must be finite with low < high")
         return self
 
 
@@ -324,7 +324,7 @@ class AgentConfig:
                 raise ConfigError(f"{section} has no field {key!r}")
             if name in fixed:
                 raise ConfigError(f"{name} cannot be set: {fixed[name]}")
-            value = _parse_like(getattr(part, key), text.strip(), name)
+            value = parse_like(getattr(part, key), text.strip(), name)
             config = dataclasses.replace(
                 config, **{section: dataclasses.replace(part, **{key: value})})
         return config
@@ -354,7 +354,7 @@ class AgentConfig:
                          if ours.get(name) != theirs.get(name))
 
 
-def _parse_like(current: Any, text: str, name: str) -> Any:
+def parse_like(current: Any, text: str, name: str) -> Any:
     """``text`` parsed as the type of ``current`` (bool, int, float, str, or a tuple of floats
     written ``1,1,8`` or ``[1, 1, 8]``)."""
     try:
@@ -398,15 +398,16 @@ def per_input(values: tuple[float, ...], n_inputs: int) -> tuple[float, ...]:
 
 def _require_per_input(values: tuple, n_inputs: int | None, name: str) -> None:
     """``values`` is one positive, finite number for every input, or one per input."""
-    _require(isinstance(values, tuple) and len(values) >= 1,
-             f"{name} must be a list of numbers: one for every input, or one per input")
-    _require(all(type(v) is float and math.isfinite(v) and v > 0 for v in values),
-             f"{name} values must be finite numbers > 0, got {values}")
+    require(isinstance(values, tuple) and len(values) >= 1,
+            f"{name} must be a list of numbers: one for every input, or one per input")
+    require(all(type(v) is float and math.isfinite(v) and v > 0 for v in values),
+            f"{name} values must be finite numbers > 0, got {values}")
     if n_inputs is not None:
-        _require(len(values) in (1, n_inputs),
-                 f"{name} needs 1 or n_inputs ({n_inputs}) values, got {len(values)}")
+        require(len(values) in (1, n_inputs),
+                f"{name} needs 1 or n_inputs ({n_inputs}) values, got {len(values)}")
 
 
-def _require(condition: bool, reason: str) -> None:
+def require(condition: bool, reason: str) -> None:
+    """Raise ``ConfigError(reason)`` unless ``condition``."""
     if not condition:
         raise ConfigError(reason)

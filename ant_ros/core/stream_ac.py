@@ -9,17 +9,25 @@ each unit's input weights zero); one sample at a time with eligibility traces
 ``alpha / max(1, alpha kappa max(|delta|, 1) |z|_1)``); running observation normalisation and
 reward scaling. The paper's hyper-parameters: alpha 1, gamma 0.99, lambda 0.8, kappa 3 (actor)
 and 2 (critic), entropy 0.01.
+
+``frozen_hidden`` is an ablation, not the paper's method: the hidden layers keep their initial
+sparse random weights and only the output layers learn (random features with linear readouts
+trained by the same traces and step bound), to measure what learned features are worth.
+``fixed_sparsity`` is another: the hidden layers' weights that the sparse initialisation zeroed
+stay zero (their gradients masked), a sparse network of the same layer sizes whose arithmetic
+is counted per remaining synapse, to measure what a sparse deep learner would keep.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import accounting as A
-from .config import ActionSpec
+from .config import ActionSpec, ConfigError, parse_like, require
 from .normalization import RewardScaler, RunningMeanStd
 
 HIDDEN = (128, 128)
@@ -37,12 +45,54 @@ class StreamACConfig:
     critic_kappa: float = 2.0
     entropy_coef: float = 0.01
     sparsity: float = 0.9
+    frozen_hidden: bool = False
+    fixed_sparsity: bool = False
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` for values the learner cannot run with."""
+        require(len(self.hidden) >= 1 and all(isinstance(n, int) and n >= 1
+                                                for n in self.hidden),
+                 "hidden must be one or more layer sizes >= 1")
+        require(self.lr > 0.0, "lr must be > 0")
+        require(0.0 <= self.gamma < 1.0, "gamma must be in [0, 1)")
+        require(0.0 <= self.trace_lambda <= 1.0, "trace_lambda must be in [0, 1]")
+        require(self.actor_kappa > 0.0 and self.critic_kappa > 0.0, "kappas must be > 0")
+        require(self.entropy_coef >= 0.0, "entropy_coef must be >= 0")
+        require(0.0 <= self.sparsity < 1.0, "sparsity must be in [0, 1)")
+
+    def with_overrides(self, assignments: list[str]) -> "StreamACConfig":
+        """A copy with ``stream_ac.FIELD=VALUE`` assignments applied (``hidden`` as a comma list
+        of layer sizes, ``true``/``false`` for booleans), validated."""
+        config = self
+        for assignment in assignments:
+            name, sep, text = assignment.partition("=")
+            section, _, key = name.strip().partition(".")
+            if not sep or section != "stream_ac":
+                raise ConfigError(f"--learner stream-ac takes stream_ac.FIELD=VALUE, "
+                                  f"got {assignment!r}")
+            if key not in {f.name for f in dataclasses.fields(self)}:
+                raise ConfigError(f"stream_ac has no field {key!r}")
+            text = text.strip()
+            try:
+                if key == "hidden":
+                    value = tuple(int(item) for item in text.strip("[]() ").split(","))
+                else:
+                    value = parse_like(getattr(config, key), text, name.strip())
+            except ValueError:
+                raise ConfigError(f"{name.strip()} needs a comma list of layer sizes, "
+                                  f"got {text!r}") from None
+            config = dataclasses.replace(config, **{key: value})
+        config.validate()
+        return config
 
 
 class MLP:
-    """Linear -> layer norm -> leaky ReLU per hidden layer, then a linear output; its traces."""
+    """Linear -> layer norm -> leaky ReLU per hidden layer, then a linear output; its traces.
+    ``frozen_hidden``: only the output layer learns (has traces and gradients);
+    ``fixed_sparsity``: the hidden layers' zeroed weights stay zero."""
 
-    def __init__(self, sizes: tuple[int, ...], sparsity: float, rng: np.random.Generator):
+    def __init__(self, sizes: tuple[int, ...], sparsity: float, rng: np.random.Generator,
+                 frozen_hidden: bool = False, fixed_sparsity: bool = False):
         self.weights, self.biases = [], []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             bound = math.sqrt(1.0 / fan_in)  # LeCun uniform, then sparse
@@ -52,13 +102,23 @@ class MLP:
                 row[rng.permutation(fan_in)[:zero]] = 0.0
             self.weights.append(w)
             self.biases.append(np.zeros(fan_out))
+        # the index of the first layer that learns: the output layer alone when frozen
+        self.first_trained = len(self.weights) - 1 if frozen_hidden else 0
+        # per layer, the weights that may be non-zero (None: all of them)
+        self.masks = [w != 0.0 if fixed_sparsity and k < len(self.weights) - 1 else None
+                      for k, w in enumerate(self.weights)]
         self.traces = [np.zeros_like(p) for p in self.params]
         self.n_params = sum(p.size for p in self.params)
+        # the parameters that can change: the masked weights excluded
+        self.n_learning_params = self.n_params - sum(
+            int(m.size - m.sum()) for m in self.masks[self.first_trained:] if m is not None)
         self.n_units = sum(sizes[1:-1])
 
     @property
     def params(self) -> list[np.ndarray]:
-        return [p for pair in zip(self.weights, self.biases) for p in pair]
+        """The learning parameters (weights and biases of the layers that learn), in order."""
+        return [p for pair in zip(self.weights[self.first_trained:],
+                                  self.biases[self.first_trained:]) for p in pair]
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, list]:
         """The output and what the backward pass needs."""
@@ -82,8 +142,11 @@ class MLP:
         d = d_out
         for k in range(len(self.weights) - 1, -1, -1):
             h_in, _, _ = cache[k]
-            grads[:0] = [np.outer(d, h_in), d.copy()]
-            if k == 0:
+            grad_w = np.outer(d, h_in)
+            if self.masks[k] is not None:
+                grad_w *= self.masks[k]
+            grads[:0] = [grad_w, d.copy()]
+            if k == self.first_trained:
                 break
             d_h = self.weights[k].T @ d
             _, norm, std = cache[k - 1]
@@ -110,15 +173,20 @@ class MLP:
 
     def flops(self) -> tuple[int, int, int]:
         """(forward, backward, trace + norm + update) flops by the cost model."""
-        mats = sum(w.size for w in self.weights)
+        sizes = [int(w.size if m is None else m.sum()) for w, m in zip(self.weights, self.masks)]
+        mats = sum(sizes)
         units = self.n_units
         # layer norm: mean (n + DIV), variance (3n + DIV), sqrt, normalise (2n); leaky ReLU (n)
         ln_fwd = units * (1 + 3 + 2 + 1) + len(self.weights[:-1]) * (2 * A.DIV + A.SQRT)
         forward = 2 * mats + sum(b.size for b in self.biases) + ln_fwd
-        # per weight its gradient (1: the outer product), and the input's gradient (2 per weight)
-        # below every layer but the first; layer norm and leaky ReLU backward per unit
-        backward = mats + 2 * (mats - self.weights[0].size) + units * 10
-        update = self.n_params * (2 + 2 + 2) + A.DIV + 6
+        # per learning weight its gradient (1: the outer product), and the input's gradient
+        # (2 per weight) below every learning layer but the lowest; layer norm and leaky ReLU
+        # backward per unit of the layers the gradient passes through
+        trained = sizes[self.first_trained:]
+        trained_mats = sum(trained)
+        trained_units = sum(w.shape[0] for w in self.weights[self.first_trained:-1])
+        backward = trained_mats + 2 * (trained_mats - trained[0]) + trained_units * 10
+        update = self.n_learning_params * (2 + 2 + 2) + A.DIV + 6
         return forward, backward, update
 
 
@@ -135,8 +203,11 @@ class StreamAC:
         self.config, self.action = config, action
         rng = np.random.default_rng(seed)
         n_out = action.n if action.kind == "discrete" else 2 * len(action.low)
-        self.actor = MLP((n_inputs, *config.hidden, n_out), config.sparsity, rng)
-        self.critic = MLP((n_inputs, *config.hidden, 1), config.sparsity, rng)
+        config.validate()
+        self.actor = MLP((n_inputs, *config.hidden, n_out), config.sparsity, rng,
+                         config.frozen_hidden, config.fixed_sparsity)
+        self.critic = MLP((n_inputs, *config.hidden, 1), config.sparsity, rng,
+                          config.frozen_hidden, config.fixed_sparsity)
         self.rng = np.random.default_rng(rng.integers(2**63))
         self.obs_stats = RunningMeanStd(n_inputs)
         self.reward_scaler = RewardScaler(config.gamma)
@@ -217,7 +288,8 @@ class StreamAC:
 
     @property
     def n_params(self) -> int:
-        return self.actor.n_params + self.critic.n_params
+        """The parameters that learn (masked weights of ``fixed_sparsity`` excluded)."""
+        return self.actor.n_learning_params + self.critic.n_learning_params
 
     def flops_by_part(self) -> dict[str, float]:
         return dict(self.flops)

@@ -18,7 +18,7 @@ from ..core.config import ActionSpec, AgentConfig
 from ..core.encoders import SendOnDeltaEncoder
 from ..core.events import EventBatch, packet_precision
 from ..core.learner import OnlineLearner
-from ..core.stream_ac import StreamAC
+from ..core.stream_ac import StreamAC, StreamACConfig
 from .presets import preset_for
 
 # Mean return over 100 episodes that counts as solved, where the env's spec has none.
@@ -239,15 +239,16 @@ def run_online(env: gym.Env, steps: int, seed: int, learn_step: Callable,
 
 def train_stream_ac(env_id: str, steps: int, seed: int,
                     progress: Callable[[int, float | None], None] | None = None,
-                    env_kwargs: dict | None = None) -> TrainResult:
+                    env_kwargs: dict | None = None,
+                    config: StreamACConfig = StreamACConfig()) -> TrainResult:
     """Learn online with the dense stream AC(lambda) baseline (``core/stream_ac.py``) instead,
     through the same runner: the reference a user would pick, with its flops counted by the
-    same cost model."""
+    same cost model (the paper's hyper-parameters unless ``config`` says otherwise)."""
     env = gym.make(env_id, **(env_kwargs or {}))
     space = env.observation_space.shape
     if space is None or len(space) != 1:
         raise ValueError(f"the direct runner needs a flat observation vector, got {space}")
-    agent = StreamAC(int(space[0]), action_spec_for(env.action_space), seed)
+    agent = StreamAC(int(space[0]), action_spec_for(env.action_space), seed, config)
 
     def learn_step(obs, step, reward=None, terminated=False, truncated=False):
         return agent.step(obs, reward, terminated, truncated)
@@ -256,7 +257,8 @@ def train_stream_ac(env_id: str, steps: int, seed: int,
     env.close()
     by_part = {part: flops / max(steps, 1) for part, flops in agent.flops_by_part().items()}
     ops = {"learner": "stream-ac", "flops_per_step": sum(by_part.values()),
-           "flops_by_part": by_part, "n_params": agent.n_params}
+           "flops_by_part": by_part, "n_params": agent.n_params,
+           "stream_ac_config": dataclasses.asdict(config)}
     return TrainResult.from_episodes(env_id, steps, seed, run.returns, run.end_steps,
                                      run.threshold(env_id), ops, run.wall_s, run.learn_s)
 

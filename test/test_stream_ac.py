@@ -1,0 +1,107 @@
+"""The dense stream AC(lambda) baseline: its backward pass, its frozen-feature ablation and its
+configuration from ``--set``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ant_ros.core.config import ActionSpec, ConfigError
+from ant_ros.core.stream_ac import MLP, StreamAC, StreamACConfig
+
+
+def _objective(mlp: MLP, x: np.ndarray, c: np.ndarray) -> float:
+    out, _ = mlp.forward(x)
+    return float(c @ out)
+
+
+@pytest.mark.parametrize("frozen_hidden", [False, True])
+def test_mlp_gradients_match_finite_differences_through_layer_norm(frozen_hidden):
+    rng = np.random.default_rng(3)
+    mlp = MLP((5, 7, 6, 3), sparsity=0.3, rng=rng, frozen_hidden=frozen_hidden)
+    for b in mlp.biases:
+        b += rng.normal(0.0, 0.1, b.size)  # non-zero biases: their gradients are checked too
+    x, c = rng.normal(size=5), rng.normal(size=3)
+    _, cache = mlp.forward(x)
+    grads = mlp.gradients(cache, c)
+    assert [g.shape for g in grads] == [p.shape for p in mlp.params]
+    eps = 1e-6
+    for p, g in zip(mlp.params, grads):
+        numeric = np.zeros_like(p)
+        for index in np.ndindex(p.shape):
+            keep = p[index]
+            p[index] = keep + eps
+            up = _objective(mlp, x, c)
+            p[index] = keep - eps
+            down = _objective(mlp, x, c)
+            p[index] = keep
+            numeric[index] = (up - down) / (2 * eps)
+        np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_frozen_hidden_learns_only_the_output_layers_and_counts_only_their_learning():
+    action = ActionSpec("continuous", low=(-1.0, -1.0), high=(1.0, 1.0))
+    full = StreamAC(4, action, seed=0)
+    frozen = StreamAC(4, action, seed=0, config=StreamACConfig(frozen_hidden=True))
+    hidden_before = [w.copy() for w in frozen.actor.weights[:-1] + frozen.critic.weights[:-1]]
+    out_before = [frozen.actor.weights[-1].copy(), frozen.critic.weights[-1].copy()]
+    rng = np.random.default_rng(0)
+    for step in range(200):
+        frozen.step(rng.normal(size=4), None if step == 0 else float(rng.normal()))
+    for before, after in zip(hidden_before, frozen.actor.weights[:-1] + frozen.critic.weights[:-1]):
+        np.testing.assert_array_equal(before, after)
+    assert not np.array_equal(out_before[0], frozen.actor.weights[-1])
+    assert not np.array_equal(out_before[1], frozen.critic.weights[-1])
+    # the same forward pass, the learning of the output layers alone
+    assert frozen.n_params == sum(m.weights[-1].size + m.biases[-1].size
+                                  for m in (frozen.actor, frozen.critic))
+    full_costs, frozen_costs = full.actor.flops(), frozen.actor.flops()
+    assert frozen_costs[0] == full_costs[0]
+    assert frozen_costs[1] == frozen.actor.weights[-1].size
+    assert frozen.flops_per_step() < full.flops_per_step() / 3
+
+
+def test_fixed_sparsity_keeps_the_zeroed_weights_zero_and_counts_the_rest():
+    action = ActionSpec("discrete", n=3)
+    config = StreamACConfig(fixed_sparsity=True, sparsity=0.75)
+    learner, dense = StreamAC(8, action, seed=2, config=config), StreamAC(8, action, seed=2)
+    masks = [m.copy() for m in learner.actor.masks[:-1]]
+    assert learner.actor.masks[-1] is None  # the output layer stays dense
+    rng = np.random.default_rng(1)
+    for step in range(300):
+        learner.step(rng.normal(size=8), None if step == 0 else float(rng.normal()),
+                     terminated=step % 97 == 96)
+    for w, mask, w0 in zip(learner.actor.weights, masks, dense.actor.weights):
+        assert np.all(w[~mask] == 0.0) and not np.array_equal(w[mask], w0[mask])
+    # masked gradients are the true ones on the remaining weights
+    mlp = learner.critic
+    x = rng.normal(size=8)
+    _, cache = mlp.forward(x)
+    grads = mlp.gradients(cache, np.ones(1))
+    w, mask = mlp.weights[1], mlp.masks[1]
+    i, j = map(int, np.argwhere(mask)[0])
+    keep, eps = w[i, j], 1e-6
+    w[i, j] = keep + eps
+    up = mlp.forward(x)[0][0]
+    w[i, j] = keep - eps
+    down = mlp.forward(x)[0][0]
+    w[i, j] = keep
+    assert grads[2][i, j] == pytest.approx((up - down) / (2 * eps), rel=1e-5)
+    assert np.all(grads[2][~mask] == 0.0)
+    nonzero = sum(int(m.sum()) for m in masks)
+    assert learner.actor.n_learning_params == (nonzero + learner.actor.weights[-1].size
+                                               + sum(b.size for b in learner.actor.biases))
+    assert learner.actor.flops()[0] < dense.actor.flops()[0]
+
+
+def test_configuration_from_set_assignments():
+    config = StreamACConfig().with_overrides(
+        ["stream_ac.hidden=64,32", "stream_ac.frozen_hidden=true", "stream_ac.actor_kappa=2"])
+    assert config.hidden == (64, 32) and config.frozen_hidden and config.actor_kappa == 2.0
+    learner = StreamAC(3, ActionSpec("discrete", n=2), config=config)
+    assert [w.shape for w in learner.actor.weights] == [(64, 3), (32, 64), (2, 32)]
+    for wrong, reason in (("network.n_hidden=3", "stream_ac.FIELD"), ("stream_ac.bogus=1", "bogus"),
+                          ("stream_ac.hidden=0", "hidden"), ("stream_ac.hidden=a", "layer sizes"),
+                          ("stream_ac.gamma=1.5", "gamma")):
+        with pytest.raises(ConfigError, match=reason):
+            StreamACConfig().with_overrides([wrong])
