@@ -98,7 +98,7 @@ def _sweep(args: argparse.Namespace) -> int:
             if args.jobs is not None and args.jobs < 1:
                 raise sweep.SweepError("--jobs must be >= 1")
             spec = sweep.SweepSpec.from_args(args.env, args.seeds, args.steps, args.set,
-                                             args.grid)
+                                             args.grid, args.learner)
             report = sweep.run_sweep(spec, args.out, workers=args.jobs,
                                      ray_address=args.ray_address,
                                      retry_failed=args.retry_failed, timeout=args.timeout,
@@ -324,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="values to try (repeatable: the settings are the cross product); "
                        "values that are comma lists are separated by |, e.g. "
                        "'network.input_gain=0.5,0.5,1|1,1,1'")
+    sweep.add_argument("--learner", choices=("ant", "stream-ac"), default="ant",
+                       help="the learner of every job (ant-ros train --learner); with stream-ac "
+                       "--set and --grid take stream_ac.FIELD=VALUE")
     sweep.add_argument("--out", metavar="DIR", help="folder of sweep.json and results.jsonl")
     sweep.add_argument("--jobs", type=int, metavar="K",
                        help="jobs at once (default: this machine's cores; with --ray-address: "

@@ -99,9 +99,15 @@ def parse_grid(text: str) -> tuple[str, tuple[str, ...]]:
 
 # --- the spec and its jobs ----------------------------------------------------------------
 
-def job_key(env: str, seed: int, steps: int, settings: Mapping[str, str]) -> str:
-    """What identifies a job in the results file: env, seed, steps and settings."""
-    return json.dumps([env, int(seed), int(steps), sorted(settings.items())])
+LEARNERS = ("ant", "stream-ac")  # ``ant-ros train --learner``
+
+
+def job_key(env: str, seed: int, steps: int, settings: Mapping[str, str],
+            learner: str = "ant") -> str:
+    """What identifies a job in the results file: env, seed, steps, settings and (when it is
+    not the asynchronous learner) the learner."""
+    key = [env, int(seed), int(steps), sorted(settings.items())]
+    return json.dumps(key if learner == "ant" else [*key, learner])
 
 
 def shown_settings(settings: Mapping[str, str],
@@ -113,9 +119,12 @@ def shown_settings(settings: Mapping[str, str],
     return {k: v for k, v in settings.items() if k in names}
 
 
-def setting_label(settings: Mapping[str, str]) -> str:
-    """``a.b=1 c.d=2``, or ``preset`` for no settings."""
-    return " ".join(f"{k}={v}" for k, v in settings.items()) or "preset"
+def setting_label(settings: Mapping[str, str], learner: str = "ant") -> str:
+    """``a.b=1 c.d=2``, or ``preset`` for no settings; another learner's name first."""
+    text = " ".join(f"{k}={v}" for k, v in settings.items())
+    if learner != "ant":
+        return f"{learner} {text}".rstrip()
+    return text or "preset"
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,7 @@ class Job:
     seed: int
     steps: int
     settings: tuple[tuple[str, str], ...]  # every --set of the job: fixed ones, then the grid's
+    learner: str = "ant"
 
     @property
     def settings_dict(self) -> dict[str, str]:
@@ -133,19 +143,21 @@ class Job:
 
     @property
     def key(self) -> str:
-        return job_key(self.env, self.seed, self.steps, self.settings_dict)
+        return job_key(self.env, self.seed, self.steps, self.settings_dict, self.learner)
 
     def argv(self) -> list[str]:
         """The arguments of ``ant-ros train`` for this job."""
         args = ["train", "--env", self.env, "--steps", str(self.steps), "--seed",
                 str(self.seed), "--json"]
+        if self.learner != "ant":
+            args += ["--learner", self.learner]
         for name, value in self.settings:
             args += ["--set", f"{name}={value}"]
         return args
 
     def label(self, grid_names: Iterable[str] | None = None) -> str:
         shown = shown_settings(self.settings_dict, grid_names)
-        return f"{self.env} seed {self.seed} {setting_label(shown)}"
+        return f"{self.env} seed {self.seed} {setting_label(shown, self.learner)}"
 
 
 @dataclass(frozen=True)
@@ -157,8 +169,12 @@ class SweepSpec:
     steps: int
     sets: tuple[tuple[str, str], ...] = ()
     grid: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    learner: str = "ant"
 
     def __post_init__(self) -> None:
+        if self.learner not in LEARNERS:
+            raise SweepError(f"--learner must be one of {', '.join(LEARNERS)}, "
+                             f"got {self.learner!r}")
         if not self.envs:
             raise SweepError("no --env given")
         if len(set(self.envs)) != len(self.envs):
@@ -180,10 +196,11 @@ class SweepSpec:
 
     @classmethod
     def from_args(cls, envs: Sequence[str], seeds: str, steps: int, sets: Sequence[str] = (),
-                  grids: Sequence[str] = ()) -> SweepSpec:
+                  grids: Sequence[str] = (), learner: str = "ant") -> SweepSpec:
         """The spec from the command line's strings."""
         return cls(tuple(e.strip() for e in envs), parse_seeds(seeds), int(steps),
-                   tuple(parse_assignment(s) for s in sets), tuple(parse_grid(g) for g in grids))
+                   tuple(parse_assignment(s) for s in sets), tuple(parse_grid(g) for g in grids),
+                   learner)
 
     @property
     def grid_names(self) -> tuple[str, ...]:
@@ -197,13 +214,18 @@ class SweepSpec:
 
     def jobs(self) -> list[Job]:
         """Every job, by env, then setting, then seed."""
-        return [Job(env, seed, self.steps, setting) for env in self.envs
+        return [Job(env, seed, self.steps, setting, self.learner) for env in self.envs
                 for setting in self.settings() for seed in self.seeds]
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": SPEC_VERSION, "envs": list(self.envs), "seeds": list(self.seeds),
+        """The spec file's content (``learner`` only when it is not the asynchronous learner,
+        so that the spec files of earlier sweeps read the same)."""
+        data = {"version": SPEC_VERSION, "envs": list(self.envs), "seeds": list(self.seeds),
                 "steps": self.steps, "set": {n: v for n, v in self.sets},
                 "grid": {n: list(vs) for n, vs in self.grid}}
+        if self.learner != "ant":
+            data["learner"] = self.learner
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SweepSpec:
@@ -211,20 +233,23 @@ class SweepSpec:
             raise SweepError(f"{SPEC_FILE}: unknown version {data.get('version')!r}")
         return cls(tuple(data["envs"]), tuple(int(s) for s in data["seeds"]), int(data["steps"]),
                    tuple((str(n), str(v)) for n, v in data["set"].items()),
-                   tuple((str(n), tuple(str(v) for v in vs)) for n, vs in data["grid"].items()))
+                   tuple((str(n), tuple(str(v) for v in vs)) for n, vs in data["grid"].items()),
+                   str(data.get("learner", "ant")))
 
     def differences(self, other: SweepSpec) -> list[str]:
         """What differs from ``other``, one item per field that does."""
         mine, theirs = self.to_json(), other.to_json()
-        return [f"{k}: {theirs[k]!r} there, {mine[k]!r} here" for k in mine
-                if mine[k] != theirs[k]]
+        return [f"{k}: {theirs.get(k, 'ant')!r} there, {mine.get(k, 'ant')!r} here"
+                for k in dict.fromkeys([*mine, *theirs]) if mine.get(k) != theirs.get(k)]
 
     def describe(self) -> str:
         seeds = list(self.seeds)
         seed_text = (f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 2 and seeds == list(
             range(seeds[0], seeds[-1] + 1)) else ",".join(map(str, seeds)))
         n, jobs = len(self.settings()), len(self.jobs())
-        text = (f"{' '.join(self.envs)} x {n} setting{'s' if n > 1 else ''} x seeds {seed_text}"
+        learner = "" if self.learner == "ant" else f" ({self.learner})"
+        text = (f"{' '.join(self.envs)}{learner} x {n} setting{'s' if n > 1 else ''} x seeds "
+                f"{seed_text}"
                 f", {self.steps:,} steps: {jobs} job{'s' if jobs != 1 else ''}")
         if self.sets:
             text += f"; for every job {setting_label(dict(self.sets))}"
@@ -235,14 +260,18 @@ def check_settings(spec: SweepSpec) -> None:
     """Refuse, before any job runs, a field a preset does not have, a value of the wrong type
     or a field the runner sets itself (ranges are checked by each job, once sized to its env)."""
     from .core.config import ConfigError
+    from .core.stream_ac import StreamACConfig
     from .tasks.direct_runner import RUNNER_FIELDS
     from .tasks.presets import preset_for
 
     for env in spec.envs:
         for setting in spec.settings():
+            assignments = [f"{n}={v}" for n, v in setting]
             try:
-                preset_for(env).with_overrides([f"{n}={v}" for n, v in setting],
-                                               fixed=RUNNER_FIELDS)
+                if spec.learner == "stream-ac":
+                    StreamACConfig().with_overrides(assignments)
+                else:
+                    preset_for(env).with_overrides(assignments, fixed=RUNNER_FIELDS)
             except ConfigError as exc:
                 raise SweepError(f"{env}, {setting_label(dict(setting))}: {exc}") from None
 
@@ -305,7 +334,8 @@ class ResultsFile:
 
 
 def record_key(record: Mapping[str, Any]) -> str:
-    return job_key(record["env"], record["seed"], record["steps"], record.get("settings") or {})
+    return job_key(record["env"], record["seed"], record["steps"], record.get("settings") or {},
+                   record.get("learner", "ant"))
 
 
 def latest_by_key(records: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
@@ -432,8 +462,9 @@ def run_train(argv: Sequence[str], timeout: float | None = None,
 
 def job_record(job: Job, outcome: Mapping[str, Any]) -> dict[str, Any]:
     """The results file's line for ``job``: its key fields, then its outcome."""
+    learner = {} if job.learner == "ant" else {"learner": job.learner}
     return {"env": job.env, "seed": job.seed, "steps": job.steps, "settings": job.settings_dict,
-            **outcome, "finished_at": datetime.datetime.now(datetime.timezone.utc)
+            **learner, **outcome, "finished_at": datetime.datetime.now(datetime.timezone.utc)
             .isoformat(timespec="seconds")}
 
 
@@ -664,21 +695,22 @@ def summarize(records: Iterable[Mapping[str, Any]],
     latest = latest_by_key(records)
     groups: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def group(env: str, settings: Mapping[str, str]) -> dict[str, Any]:
-        key = (env, json.dumps(sorted(settings.items())))
+    def group(env: str, settings: Mapping[str, str], learner: str) -> dict[str, Any]:
+        key = (env, json.dumps([sorted(settings.items()), learner]))
         if key not in groups:
-            groups[key] = {"env": env, "settings": dict(settings), "planned": 0, "records": []}
+            groups[key] = {"env": env, "settings": dict(settings), "learner": learner,
+                           "planned": 0, "records": []}
         return groups[key]
 
     if spec is not None:
         for job in spec.jobs():
-            g = group(job.env, job.settings_dict)
+            g = group(job.env, job.settings_dict, job.learner)
             g["planned"] += 1
             if job.key in latest:
                 g["records"].append(latest[job.key])
     else:
         for record in latest.values():
-            g = group(record["env"], record.get("settings") or {})
+            g = group(record["env"], record.get("settings") or {}, record.get("learner", "ant"))
             g["planned"] += 1
             g["records"].append(record)
     grid = spec.grid_names if spec is not None else None
@@ -692,7 +724,8 @@ def summarize(records: Iterable[Mapping[str, Any]],
         ret = spread([r.get("mean_return_last100") for r in ok])
         shown = shown_settings(g["settings"], grid)
         rows.append({
-            "env": g["env"], "setting": setting_label(shown), "settings": g["settings"],
+            "env": g["env"], "setting": setting_label(shown, g["learner"]),
+            "settings": g["settings"], "learner": g["learner"],
             "jobs": g["planned"], "ok": len(ok), "failed": len(failed),
             "missing": g["planned"] - len(ok) - len(failed),
             "seeds_ok": sorted(r["seed"] for r in g["records"] if r["status"] == "ok"),
@@ -759,7 +792,8 @@ def curves(records: Iterable[Mapping[str, Any]], spec: SweepSpec | None = None
         if not record or record["status"] != "ok" or "learning_curve" not in record["result"]:
             continue
         settings = record.get("settings") or {}
-        out.setdefault((record["env"], setting_label(shown_settings(settings, grid))), []).append(
+        label = setting_label(shown_settings(settings, grid), record.get("learner", "ant"))
+        out.setdefault((record["env"], label), []).append(
             record["result"]["learning_curve"])
     return out
 
@@ -839,7 +873,8 @@ def check_plot_path(path: str | os.PathLike) -> None:
 
 def format_failures(failures: Sequence[Mapping[str, Any]], limit: int = 10) -> str:
     """One line per failed job (the first ``limit``)."""
-    lines = [f"failed: {r['env']} seed {r['seed']} {setting_label(r.get('settings') or {})}: "
+    lines = [f"failed: {r['env']} seed {r['seed']} "
+             f"{setting_label(r.get('settings') or {}, r.get('learner', 'ant'))}: "
              f"{r.get('error')}" for r in failures[:limit]]
     if len(failures) > limit:
         lines.append(f"... and {len(failures) - limit} more failed jobs (see {RESULTS_FILE})")

@@ -487,3 +487,30 @@ def test_runs_of_different_lengths_are_drawn_as_separate_lines(tmp_path):
     assert lines[0]["mean"][-1] == 0.5 and lines[0]["high"][-1] == 1.0
     assert sweep.plot_curves(records, None, tmp_path / "c.png") == 3
     assert (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_a_sweep_of_the_stream_ac_baseline_runs_its_jobs_with_its_settings(tmp_path):
+    out = tmp_path / "sac"
+    run = sweep_cli("--env", "Pendulum-v1", "--seeds", "0", "--steps", "400", "--learner",
+                    "stream-ac", "--grid", "stream_ac.frozen_hidden=false,true", "--jobs", "2",
+                    "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    records = lines(out)
+    assert len(records) == 2 and {r["learner"] for r in records} == {"stream-ac"}
+    by_setting = {r["settings"]["stream_ac.frozen_hidden"]: r["result"] for r in records}
+    assert {k: v["learner"] for k, v in by_setting.items()} == {"false": "stream-ac",
+                                                                "true": "stream-ac"}
+    assert by_setting["true"]["stream_ac_config"]["frozen_hidden"] is True
+    assert by_setting["true"]["n_params"] < by_setting["false"]["n_params"] / 10
+    assert json.loads((out / "sweep.json").read_text())["learner"] == "stream-ac"
+    assert "stream-ac stream_ac.frozen_hidden=true" in run.stdout
+    # the same grid for the asynchronous learner is another sweep, with other job keys
+    spec = sweep.load_spec(out)
+    assert spec.learner == "stream-ac" and SweepSpec.from_json(spec.to_json()) == spec
+    ant = SweepSpec.from_args(["Pendulum-v1"], "0", 400, (), ["network.threshold=0.1,0.2"])
+    assert "learner" not in ant.to_json() and ant.jobs()[0].learner == "ant"
+    assert job_key("E", 0, 1, {}) != job_key("E", 0, 1, {}, "stream-ac")
+    refused = sweep_cli("--env", "Pendulum-v1", "--seeds", "0", "--learner", "stream-ac",
+                        "--set", "network.threshold=0.1", "--out", str(tmp_path / "bad"))
+    assert refused.returncode == 2 and "stream_ac.FIELD" in refused.stderr
+    assert not (tmp_path / "bad" / "results.jsonl").exists()
