@@ -32,7 +32,8 @@ def _train(args: argparse.Namespace) -> int:
                                      config=stream_config)
         else:
             config = preset_for(args.env).with_overrides(args.set, fixed=RUNNER_FIELDS)
-            result = train(args.env, args.steps, args.seed, config, progress=progress)
+            result = train(args.env, args.steps, args.seed, config, progress=progress,
+                           twin=args.learner == "twin")
     except ConfigError as exc:
         print(f"ant-ros train: {exc}", file=sys.stderr)
         return 2
@@ -49,6 +50,9 @@ def _train(args: argparse.Namespace) -> int:
     if args.learner == "stream-ac":
         print(f"learner                   dense stream AC(lambda), {summary['n_params']:,} "
               f"parameters: {summary['flops_per_step']:,.0f} flops per step")
+    elif args.learner == "twin":
+        print(f"learner                   synchronous twin: {summary['flops_per_step']:,.0f} "
+              f"flops per step (stream AC(lambda) {summary['stream_ac_flops_per_step']:,.0f})")
     else:
         _print_ant_costs(summary)
     print(f"wall time                 {summary['wall_s']:.1f} s "
@@ -301,9 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "take a comma list, e.g. network.input_gain=0.5,0.5,1 (repeatable); "
                        "with --learner stream-ac, stream_ac.FIELD=VALUE, e.g. "
                        "stream_ac.hidden=64,64 or stream_ac.frozen_hidden=true")
-    train.add_argument("--learner", choices=("ant", "stream-ac"), default="ant",
-                       help="ant: the asynchronous learner (default); stream-ac: the dense "
-                       "stream AC(lambda) baseline (2 x 128, numpy) through the same runner")
+    train.add_argument("--learner", choices=("ant", "twin", "stream-ac"), default="ant",
+                       help="ant: the asynchronous learner (default); twin: its synchronous "
+                       "twin (same model, wiring and rule, every neuron and synapse each "
+                       "step; also takes learning.eprop_feedback=backprop); stream-ac: the "
+                       "dense stream AC(lambda) baseline (2 x 128, numpy) through the same "
+                       "runner")
     train.set_defaults(func=_train)
 
     sweep = sub.add_parser("sweep", help="many train runs: tasks x settings x seeds, in parallel",
@@ -324,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="values to try (repeatable: the settings are the cross product); "
                        "values that are comma lists are separated by |, e.g. "
                        "'network.input_gain=0.5,0.5,1|1,1,1'")
-    sweep.add_argument("--learner", choices=("ant", "stream-ac"), default="ant",
+    sweep.add_argument("--learner", choices=("ant", "twin", "stream-ac"), default="ant",
                        help="the learner of every job (ant-ros train --learner); with stream-ac "
                        "--set and --grid take stream_ac.FIELD=VALUE")
     sweep.add_argument("--out", metavar="DIR", help="folder of sweep.json and results.jsonl")

@@ -99,7 +99,7 @@ def parse_grid(text: str) -> tuple[str, tuple[str, ...]]:
 
 # --- the spec and its jobs ----------------------------------------------------------------
 
-LEARNERS = ("ant", "stream-ac")  # ``ant-ros train --learner``
+LEARNERS = ("ant", "twin", "stream-ac")  # ``ant-ros train --learner``
 
 
 def job_key(env: str, seed: int, steps: int, settings: Mapping[str, str],
@@ -271,7 +271,10 @@ def check_settings(spec: SweepSpec) -> None:
                 if spec.learner == "stream-ac":
                     StreamACConfig().with_overrides(assignments)
                 else:
-                    preset_for(env).with_overrides(assignments, fixed=RUNNER_FIELDS)
+                    config = preset_for(env).with_overrides(assignments, fixed=RUNNER_FIELDS)
+                    if spec.learner == "ant" and config.learning.eprop_feedback == "backprop":
+                        raise ConfigError("eprop_feedback: backprop is built in the "
+                                          "synchronous twin only (--learner twin)")
             except ConfigError as exc:
                 raise SweepError(f"{env}, {setting_label(dict(setting))}: {exc}") from None
 

@@ -188,3 +188,16 @@ def test_bench_continual_lists_its_scenarios():
     zero = subprocess.run([sys.executable, "-m", "ant_ros.cli", "bench", "continual",
                            "--consolidation-strength", "0"], capture_output=True, text=True)
     assert zero.returncode == 2 and "--consolidation-strength must be" in zero.stderr
+
+
+def test_train_with_the_twin_learns_through_the_same_runner_and_takes_backprop():
+    summary = json.loads(run_cli(
+        "train", "--env", "Pendulum-v1", "--steps", "600", "--learner", "twin", "--set",
+        "network.layers=2", "--set", "learning.eprop_feedback=backprop", "--json").stdout)
+    assert summary["learner"] == "twin" and summary["episodes"] == 3
+    assert summary["flops_per_step"] == pytest.approx(summary["twin_flops_per_step"])
+    assert sum(summary["flops_by_part"].values()) == pytest.approx(summary["flops_per_step"])
+    refused = subprocess.run([sys.executable, "-m", "ant_ros.cli", "train", "--steps", "10",
+                              "--set", "learning.eprop_feedback=backprop"],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "synchronous twin only" in refused.stderr

@@ -142,3 +142,89 @@ def test_the_twin_recomputes_the_input_drive_of_the_first_group_only():
     assert twin.net.n_input_neurons == 10
     assert twin.net.count[T_DRIVE_IN] == twin.log.input_drives * 10
     np.testing.assert_array_equal(twin.net.bux[10:], twin.net.bias[10:])
+
+
+def _weights_from_group_below(net) -> np.ndarray:
+    """The twin's weights between groups as a dense matrix from its CSR rows: ``W[k, i]``, i in
+    the group below k."""
+    n = net.psi.size
+    up = np.zeros((n, n))
+    for k in range(n):
+        for s in range(net.rec_ptr[k], net.rec_ptr[k + 1]):
+            p = net.rec_pre[s]
+            if net.group[p] < net.group[k]:
+                up[k, p] += net.rec_w[s]
+    return up
+
+
+@pytest.mark.parametrize("supervised", [False, True])
+def test_twin_backprop_signal_is_the_gradient_through_the_groups(supervised):
+    """``eprop_feedback: backprop`` (the twin only): each neuron's signal is
+    ``psi_i (B_i . g + sum_k W_ki s_k)`` with ``s_k`` the signals of the group above, the
+    chain rule through the groups at this step's outputs; traces and supervised weights take
+    it as e-prop does, and the cost counts each synapse between groups."""
+    config = exact_layered_config(True)
+    config = config.with_overrides(["learning.eprop_feedback=backprop"])
+    twin = OnlineLearner(config, twin=True)
+    drive(twin, 40)  # outputs, weights and traces away from their start
+    net = twin.net
+    assert net.backprop
+    rng = np.random.default_rng(5)
+    gradient = rng.standard_normal(net.feedback.shape[1])
+    teacher = rng.standard_normal(net.feedback.shape[1]) if supervised else None
+    z_rec, z_in, w_rec, w_in = net.rec_z.copy(), net.in_z.copy(), net.rec_w.copy(), net.in_w.copy()
+    flops = net.flops_by_part().sum()
+    up = _weights_from_group_below(net)
+    psi, y, x = net.psi.copy(), net.y.copy(), net.x.copy()
+
+    def through_groups(error: np.ndarray) -> np.ndarray:
+        signal = np.zeros(psi.size)
+        for first, end in reversed(config.network.layer_bounds()):
+            part = slice(first, end)
+            signal[part] = psi[part] * (net.feedback[part] @ error + up[:, part].T @ signal)
+        return signal
+
+    net.begin_learning_step(gradient, teacher)
+    signal = through_groups(gradient)
+    rows = np.repeat(np.arange(psi.size), np.diff(net.rec_ptr))
+    rows_in = np.repeat(np.arange(psi.size), np.diff(net.in_ptr))
+    rho = net._rho
+    assert rho > 0.0 and np.abs(up).sum() > 0.0
+    np.testing.assert_allclose(net.rec_z, rho * z_rec + signal[rows] * y[net.rec_pre],
+                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(net.in_z, rho * z_in + signal[rows_in] * x[net.in_pre],
+                               rtol=1e-12, atol=1e-14)
+    below = net.group < net.group.max()
+    assert np.abs(signal[below] - psi[below] * (net.feedback[below] @ gradient)).max() > 1e-6
+    n_up = int((up != 0.0).sum())
+    if supervised:
+        taught = net._lr * through_groups(teacher)
+        clip = net._clip
+        np.testing.assert_allclose(
+            net.rec_w, np.clip(w_rec + taught[rows] * y[net.rec_pre], -clip, clip), atol=1e-14)
+        np.testing.assert_allclose(
+            net.in_w, np.clip(w_in + taught[rows_in] * x[net.in_pre], -clip, clip), atol=1e-14)
+    # the backprop part of the step's cost: 2 flops per synapse between groups and 1 per
+    # neuron, for each signal formed
+    net.backprop = False
+    net.rec_z[:], net.in_z[:], net.rec_w[:], net.in_w[:] = z_rec, z_in, w_rec, w_in
+    before = net.flops_by_part().sum()
+    net.begin_learning_step(gradient, teacher)
+    plain = net.flops_by_part().sum() - before
+    with_backprop = before - flops
+    signals = 2 if supervised else 1
+    assert with_backprop - plain == signals * (2 * n_up + psi.size)
+
+
+def test_only_the_twin_takes_backprop_feedback():
+    config = exact_layered_config(True).with_overrides(["learning.eprop_feedback=backprop"])
+    with pytest.raises(ConfigError, match="synchronous twin only"):
+        OnlineLearner(config)
+    lazy = OnlineLearner(exact_layered_config(True))
+    with pytest.raises(ConfigError, match="synchronous twin only"):
+        lazy.apply_config(config)
+    assert lazy.config.learning.eprop_feedback == "random"
+    twin = OnlineLearner(exact_layered_config(True), twin=True)
+    assert not twin.net.backprop
+    twin.apply_config(config)  # live, as any feedback switch
+    assert twin.net.backprop

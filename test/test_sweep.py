@@ -514,3 +514,15 @@ def test_a_sweep_of_the_stream_ac_baseline_runs_its_jobs_with_its_settings(tmp_p
                         "--set", "network.threshold=0.1", "--out", str(tmp_path / "bad"))
     assert refused.returncode == 2 and "stream_ac.FIELD" in refused.stderr
     assert not (tmp_path / "bad" / "results.jsonl").exists()
+
+
+def test_a_sweep_refuses_backprop_feedback_for_the_asynchronous_learner(tmp_path):
+    refused = sweep_cli("--env", "Pendulum-v1", "--seeds", "0", "--grid",
+                        "learning.eprop_feedback=readout,backprop", "--out", str(tmp_path / "x"))
+    assert refused.returncode == 2 and "synchronous twin only" in refused.stderr
+    assert not (tmp_path / "x" / "results.jsonl").exists()
+    twin = SweepSpec.from_args(["Pendulum-v1"], "0", 400, (),
+                               ["learning.eprop_feedback=backprop"], "twin")
+    sweep.check_settings(twin)  # the twin takes it
+    argv = twin.jobs()[0].argv()
+    assert argv[argv.index("--learner") + 1] == "twin"

@@ -207,8 +207,8 @@ class LearningConfig:
         for name in ("actor_lr", "critic_lr", "hidden_lr", "imitation_lr"):
             value = getattr(self, name)
             require(0.0 <= value <= 10.0, f"{name} must be in [0, 10]")
-        require(self.eprop_feedback in ("random", "readout"),
-                "eprop_feedback must be random|readout")
+        require(self.eprop_feedback in ("random", "readout", "backprop"),
+                "eprop_feedback must be random|readout|backprop")
         require(1 <= self.eprop_feedback_refresh_steps <= 1_000_000,
                 "eprop_feedback_refresh_steps must be in [1, 1000000]")
         require(0 <= self.eprop_max_lag_steps <= 1_000_000,

@@ -177,6 +177,10 @@ class OnlineLearner:
         config.validate()
         if self.is_twin and config.learning.consolidation_strength > 0.0:
             raise ConfigError("the synchronous twin has no consolidation")
+        if not self.is_twin and config.learning.eprop_feedback == "backprop":
+            raise ConfigError("eprop_feedback: backprop (through the groups) is built in the "
+                              "synchronous twin only (ant-ros train --learner twin); the "
+                              "asynchronous learner takes random or readout")
         if config.structure() != self.config.structure():
             raise ConfigError("the network's structure is fixed at start: "
                               + self.config.structure_differences(config))
@@ -184,6 +188,8 @@ class OnlineLearner:
         self.config = config
         self.net.config = config.network
         lc = config.learning
+        if self.is_twin:
+            self.net.backprop = lc.eprop_feedback == "backprop"
         self.net.set_learning(lr=lc.hidden_lr, weight_clip=lc.weight_clip,
                               active=lc.learning_enabled,
                               td_trace_decay=lc.gamma * lc.trace_lambda if lc.eprop_td_traces
@@ -388,7 +394,8 @@ class OnlineLearner:
         if learning and lc.eprop_feedback == "random" and self._feedback_due:
             self.net.set_feedback(self.random_feedback)  # where a refresh would be
             self._feedback_due = False
-        elif (learning and lc.eprop_feedback == "readout" and lc.hidden_lr > 0.0
+        elif (learning and lc.eprop_feedback in ("readout", "backprop")
+                and lc.hidden_lr > 0.0
                 and (self._feedback_due
                      or (self.steps[0] - 1) % lc.eprop_feedback_refresh_steps == 0)):
             # after the step's events, before the previous step's TD error (which still meets

@@ -30,8 +30,8 @@ from .kernels import DECAY_TICKS
 # operation counters of the twin, priced by ``twin_flops``
 (T_DECAY, T_DECAY_EXP, T_OUTPUT, T_REC_SYNAPSE, T_IN_SYNAPSE, T_DRIVE_REC, T_DRIVE_IN,
  T_READOUT, T_SIGNAL, T_SIGNAL_B, T_SUPERVISED_SIGNAL, T_TRACE, T_WEIGHT, T_SUPERVISED, T_STEP_A,
- T_STEP_B) = range(16)
-N_TWIN_COUNTS = 16
+ T_STEP_B, T_BACKPROP, T_BACKPROP_SIGNAL) = range(18)
+N_TWIN_COUNTS = 18
 
 
 @dataclass
@@ -153,12 +153,18 @@ def _readouts(readout, y, x, n_read, value, start, stop, count):
 
 
 @njit(**KERNEL)
-def _begin_step(gradient, supervised, rho, lr, clip, feedback, psi, y, x, rec_ptr, rec_pre,
-                rec_w, rec_z, in_ptr, in_pre, in_w, in_z, signal_a, y_a, x_a, count):
+def _begin_step(gradient, supervised, rho, lr, clip, backprop, feedback, psi, y, x, rec_ptr,
+                rec_pre, rec_w, rec_z, in_ptr, in_pre, in_w, in_z, signal_a, y_a, x_a, group,
+                back, back_sup, count):
     """Phase A: per neuron ``psi_i L_i`` (and the supervised ``lr psi_i G_i``), then every
     synapse's trace ``z = rho z + psi_i L_i y_p`` (and weight ``w += lr psi_i G_i y_p``).
     Without traces (rho = 0) the step's ``psi_i L_i`` and outputs are kept for phase B instead,
-    which then needs no trace per synapse."""
+    which then needs no trace per synapse. With ``backprop`` the groups are taken from the top
+    down and each neuron's signal gets, before its ``psi_i``, the signals of the neurons it
+    feeds in the group above through the weights between them,
+    ``psi_i (B_i . g + sum_k W_ki psi_k L_k)``: backpropagation through the groups at this
+    step's outputs (not through the recurrence within a group), the same for the supervised
+    signal."""
     traces = rho > 0.0
     if not traces:  # copies, not arithmetic
         for i in range(y.size):
@@ -170,17 +176,38 @@ def _begin_step(gradient, supervised, rho, lr, clip, feedback, psi, y, x, rec_pt
     for r in range(supervised.size):
         if supervised[r] != 0.0:
             has_supervised = True
-    for i in range(n):
+    if backprop:
+        for i in range(n):
+            back[i] = 0.0
+            back_sup[i] = 0.0
+    for i in range(n - 1, -1, -1):  # groups above first: their signals reach the ones below
         sig = 0.0
         sup = 0.0
         for r in range(gradient.size):
             sig += feedback[i, r] * gradient[r]
+        if backprop:
+            sig += back[i]
+            count[T_BACKPROP_SIGNAL] += 1
         sig *= psi[i]
         signal_a[i] = sig
         if has_supervised:
             for r in range(gradient.size):
                 sup += feedback[i, r] * supervised[r]
-            sup *= lr * psi[i]
+            if backprop:
+                sup += back_sup[i]
+                count[T_BACKPROP_SIGNAL] += 1
+            sup *= psi[i]
+        if backprop:
+            for s in range(rec_ptr[i], rec_ptr[i + 1]):
+                p = rec_pre[s]
+                if group[p] < group[i]:  # a synapse from the group below
+                    back[p] += rec_w[s] * sig
+                    count[T_BACKPROP] += 1
+                    if has_supervised:
+                        back_sup[p] += rec_w[s] * sup
+                        count[T_BACKPROP] += 1
+        if has_supervised:
+            sup *= lr
         for s in range(rec_ptr[i], rec_ptr[i + 1]):
             if traces:
                 rec_z[s] = rho * rec_z[s] + sig * y[rec_pre[s]]
@@ -239,6 +266,10 @@ def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
     flops[A.EPROP] += count[T_SUPERVISED] * (2 + 2)
     flops[A.EPROP] += count[T_WEIGHT] * (2 + 2)
     flops[A.EPROP] += count[T_STEP_B] * 1
+    # backprop through the groups: back_p += w * signal per synapse from the group below (the
+    # group test is fixed wiring, not counted: a list of those synapses would need none), and
+    # the neuron's signal + back_i
+    flops[A.EPROP] += count[T_BACKPROP] * 2 + count[T_BACKPROP_SIGNAL] * 1
     return flops
 
 
@@ -311,11 +342,18 @@ class SyncNetwork:
             typeof(a) for a in self._input_args))
         self._readouts_entry = entry_for(_readouts, self.readout, self.y, self.x, self.n_read,
                                          self.readout_value, 0, 0, self.count)
+        self.group = np.zeros(n, np.int64)
+        for g, (first, end) in enumerate(config.layer_bounds()):
+            self.group[first:end] = g
+        self._back = np.zeros(n)
+        self._back_sup = np.zeros(n)
+        self.backprop = False
         self._begin_args = (self.feedback, self.psi, self.y, self.x, self.rec_ptr, self.rec_pre,
                             self.rec_w, self.rec_z, self.in_ptr, self.in_pre, self.in_w,
-                            self.in_z, self.signal_a, self.y_a, self.x_a, self.count)
+                            self.in_z, self.signal_a, self.y_a, self.x_a, self.group,
+                            self._back, self._back_sup, self.count)
         self._begin_entry = entry_for(_begin_step, self._no_signal, self._no_signal, 0.0, 0.0,
-                                      0.0, *self._begin_args)
+                                      0.0, False, *self._begin_args)
         self._td_args = (self.rec_ptr, self.rec_pre, self.rec_w, self.rec_z, self.in_ptr,
                          self.in_pre, self.in_w, self.in_z, self.signal_a, self.y_a, self.x_a,
                          self.count)
@@ -397,7 +435,7 @@ class SyncNetwork:
             self._weights_moved |= supervised is not None
             self._begin_entry(gradient, self._no_signal if supervised is None else supervised,
                               float(self._rho), float(self._lr), float(self._clip),
-                              *self._begin_args)
+                              bool(self.backprop), *self._begin_args)
 
     def apply_td_error(self, delta: float) -> None:
         if self._active:

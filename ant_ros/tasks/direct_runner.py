@@ -172,6 +172,7 @@ def train(env_id: str, steps: int, seed: int, config: AgentConfig | None = None,
     return TrainResult.from_episodes(env_id, steps, seed, run.returns, run.end_steps,
                                      run.threshold(env_id),
                                      {**learner.cost(), **baseline_costs(env, learner.cost()),
+                                      **({"learner": "twin"} if twin else {}),
                                       "changes_detected": learner.change_report()[
                                           "changes_detected"]},
                                      run.wall_s, run.learn_s)
