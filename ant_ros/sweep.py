@@ -260,6 +260,7 @@ def check_settings(spec: SweepSpec) -> None:
     """Refuse, before any job runs, a field a preset does not have, a value of the wrong type
     or a field the runner sets itself (ranges are checked by each job, once sized to its env)."""
     from .core.config import ConfigError
+    from .core.learner import OnlineLearner
     from .core.stream_ac import StreamACConfig
     from .tasks.direct_runner import RUNNER_FIELDS
     from .tasks.presets import preset_for
@@ -272,9 +273,7 @@ def check_settings(spec: SweepSpec) -> None:
                     StreamACConfig().with_overrides(assignments)
                 else:
                     config = preset_for(env).with_overrides(assignments, fixed=RUNNER_FIELDS)
-                    if spec.learner == "ant" and config.learning.eprop_feedback == "backprop":
-                        raise ConfigError("eprop_feedback: backprop is built in the "
-                                          "synchronous twin only (--learner twin)")
+                    OnlineLearner.check_config(config, twin=spec.learner == "twin")
             except ConfigError as exc:
                 raise SweepError(f"{env}, {setting_label(dict(setting))}: {exc}") from None
 

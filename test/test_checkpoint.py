@@ -123,6 +123,10 @@ def _bad_files(tmp_path):
         "bad index": _rewrite(good, tmp_path / "index.npz", net__syn=bad_index),
         "pickled object": _rewrite(good, tmp_path / "pickle.npz",
                                    learner__traces=np.array([object()], dtype=object)),
+        "config it cannot run": _rewrite(
+            good, tmp_path / "backprop.npz", meta__config_json=np.frombuffer(
+                learner.config.with_overrides(
+                    ["learning.eprop_feedback=backprop"]).to_json().encode(), np.uint8)),
     }
 
 

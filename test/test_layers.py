@@ -157,13 +157,14 @@ def _weights_from_group_below(net) -> np.ndarray:
     return up
 
 
+@pytest.mark.parametrize("rho_traces", [False, True])
 @pytest.mark.parametrize("supervised", [False, True])
-def test_twin_backprop_signal_is_the_gradient_through_the_groups(supervised):
+def test_twin_backprop_signal_follows_the_layered_equations(supervised, rho_traces):
     """``eprop_feedback: backprop`` (the twin only): each neuron's signal is
-    ``psi_i (B_i . g + sum_k W_ki s_k)`` with ``s_k`` the signals of the group above, the
-    chain rule through the groups at this step's outputs; traces and supervised weights take
-    it as e-prop does, and the cost counts each synapse between groups."""
-    config = exact_layered_config(True)
+    ``s_i = psi_i (B_i . g + sum_k W_ki s_k)`` with ``s_k`` the signals of the group above;
+    traces (or, without them, phase B) and supervised weights take it as e-prop does, and the
+    cost counts each synapse between groups."""
+    config = exact_layered_config(rho_traces)
     config = config.with_overrides(["learning.eprop_feedback=backprop"])
     twin = OnlineLearner(config, twin=True)
     drive(twin, 40)  # outputs, weights and traces away from their start
@@ -176,6 +177,8 @@ def test_twin_backprop_signal_is_the_gradient_through_the_groups(supervised):
     flops = net.flops_by_part().sum()
     up = _weights_from_group_below(net)
     psi, y, x = net.psi.copy(), net.y.copy(), net.x.copy()
+    rho, lr, clip = net._rho, net._lr, net._clip
+    assert (rho > 0.0) == rho_traces and np.abs(up).sum() > 0.0
 
     def through_groups(error: np.ndarray) -> np.ndarray:
         signal = np.zeros(psi.size)
@@ -186,32 +189,40 @@ def test_twin_backprop_signal_is_the_gradient_through_the_groups(supervised):
 
     net.begin_learning_step(gradient, teacher)
     signal = through_groups(gradient)
-    rows = np.repeat(np.arange(psi.size), np.diff(net.rec_ptr))
-    rows_in = np.repeat(np.arange(psi.size), np.diff(net.in_ptr))
-    rho = net._rho
-    assert rho > 0.0 and np.abs(up).sum() > 0.0
-    np.testing.assert_allclose(net.rec_z, rho * z_rec + signal[rows] * y[net.rec_pre],
-                               rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(net.in_z, rho * z_in + signal[rows_in] * x[net.in_pre],
-                               rtol=1e-12, atol=1e-14)
     below = net.group < net.group.max()
     assert np.abs(signal[below] - psi[below] * (net.feedback[below] @ gradient)).max() > 1e-6
-    n_up = int((up != 0.0).sum())
+    rows = np.repeat(np.arange(psi.size), np.diff(net.rec_ptr))
+    rows_in = np.repeat(np.arange(psi.size), np.diff(net.in_ptr))
+    if rho_traces:
+        np.testing.assert_allclose(net.rec_z, rho * z_rec + signal[rows] * y[net.rec_pre],
+                                   rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(net.in_z, rho * z_in + signal[rows_in] * x[net.in_pre],
+                                   rtol=1e-12, atol=1e-14)
     if supervised:
-        taught = net._lr * through_groups(teacher)
-        clip = net._clip
-        np.testing.assert_allclose(
-            net.rec_w, np.clip(w_rec + taught[rows] * y[net.rec_pre], -clip, clip), atol=1e-14)
-        np.testing.assert_allclose(
-            net.in_w, np.clip(w_in + taught[rows_in] * x[net.in_pre], -clip, clip), atol=1e-14)
+        taught = lr * through_groups(teacher)
+        w_rec = np.clip(w_rec + taught[rows] * y[net.rec_pre], -clip, clip)
+        w_in = np.clip(w_in + taught[rows_in] * x[net.in_pre], -clip, clip)
+    np.testing.assert_allclose(net.rec_w, w_rec, atol=1e-14)
+    np.testing.assert_allclose(net.in_w, w_in, atol=1e-14)
+    with_backprop = net.flops_by_part().sum() - flops
+    # phase B: the TD error meets the signal (through its trace, or the kept one)
+    delta = 0.7
+    net.apply_td_error(delta)
+    if rho_traces:
+        rec_z, in_z = net.rec_z, net.in_z
+    else:
+        rec_z, in_z = signal[rows] * y[net.rec_pre], signal[rows_in] * x[net.in_pre]
+    np.testing.assert_allclose(net.rec_w, np.clip(w_rec + lr * delta * rec_z, -clip, clip),
+                               rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(net.in_w, np.clip(w_in + lr * delta * in_z, -clip, clip),
+                               rtol=1e-6, atol=1e-12)
     # the backprop part of the step's cost: 2 flops per synapse between groups and 1 per
     # neuron, for each signal formed
     net.backprop = False
-    net.rec_z[:], net.in_z[:], net.rec_w[:], net.in_w[:] = z_rec, z_in, w_rec, w_in
     before = net.flops_by_part().sum()
     net.begin_learning_step(gradient, teacher)
     plain = net.flops_by_part().sum() - before
-    with_backprop = before - flops
+    n_up = int((up != 0.0).sum())
     signals = 2 if supervised else 1
     assert with_backprop - plain == signals * (2 * n_up + psi.size)
 

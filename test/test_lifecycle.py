@@ -94,6 +94,16 @@ def test_the_managed_learner_follows_its_lifecycle(ros, tmp_path):
     assert commands[-1].data == 1
 
 
+def test_an_unconfigured_learner_refuses_what_its_learner_cannot_run(ros):
+    node = ros.add(ManagedLearnerNode(context=ros.context, parameter_overrides=[
+        Parameter("network.n_inputs", value=2), Parameter("network.n_hidden", value=16)]))
+    assert node.learner is None
+    [refused] = node.set_parameters([Parameter("learning.eprop_feedback", value="backprop")])
+    assert not refused.successful and "synchronous twin only" in refused.reason
+    assert node.get_parameter("learning.eprop_feedback").value == "random"
+    assert Lifecycle(ros, "ant_learner").transition(Transition.TRANSITION_CONFIGURE)
+
+
 def test_a_managed_learner_refuses_to_configure_from_a_bad_checkpoint(ros, tmp_path):
     path = tmp_path / "broken.npz"
     path.write_bytes(b"not a checkpoint")

@@ -447,7 +447,10 @@ def test_parameters_apply_live_and_invalid_ones_are_refused_with_a_reason(ros):
     assert not bad.successful and "read-only" in bad.reason.lower()
     [bad] = _set_parameters(ros, "ant_learner", **{"min_linear_speed": 1.0})
     assert not bad.successful and "low < high" in bad.reason
+    [bad] = _set_parameters(ros, "ant_learner", **{"learning.eprop_feedback": "backprop"})
+    assert not bad.successful and "synchronous twin only" in bad.reason
     assert node.learner.config.learning.trace_lambda != 1.5
+    assert node.learner.config.learning.eprop_feedback == "random"
 
 
 def test_per_input_parameters_are_double_arrays_fixed_at_start(ros):

@@ -524,5 +524,9 @@ def test_a_sweep_refuses_backprop_feedback_for_the_asynchronous_learner(tmp_path
     twin = SweepSpec.from_args(["Pendulum-v1"], "0", 400, (),
                                ["learning.eprop_feedback=backprop"], "twin")
     sweep.check_settings(twin)  # the twin takes it
+    no_consolidation = SweepSpec.from_args(["Pendulum-v1"], "0", 400,
+                                           ["learning.consolidation_strength=1"], (), "twin")
+    with pytest.raises(sweep.SweepError, match="no consolidation"):
+        sweep.check_settings(no_consolidation)
     argv = twin.jobs()[0].argv()
     assert argv[argv.index("--learner") + 1] == "twin"

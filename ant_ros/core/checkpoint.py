@@ -131,7 +131,10 @@ def load_checkpoint(learner: OnlineLearner, path: str | os.PathLike) -> AgentCon
         if stored.dtype.kind == "f" and not np.all(np.isfinite(_checked_values(name, stored))):
             raise CheckpointError(f"checkpoint {path}: {name} holds NaN or inf")
     _check_indices(arrays, learner, path)
-    learner.apply_config(config)
+    try:
+        learner.apply_config(config)
+    except ConfigError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
     learner.load_state({name: arrays[name] for name in expected})
     return config
 

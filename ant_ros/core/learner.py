@@ -171,16 +171,23 @@ class OnlineLearner:
 
     # -- configuration -------------------------------------------------------------------------
 
+    @staticmethod
+    def check_config(config: AgentConfig, twin: bool = False) -> None:
+        """Refuse (``ConfigError``) a configuration this learner, or with ``twin`` its
+        synchronous twin, cannot run: the twin has no consolidation, and only the twin has
+        ``eprop_feedback: backprop`` (the fields' own ranges are ``AgentConfig.validate``'s)."""
+        if twin and config.learning.consolidation_strength > 0.0:
+            raise ConfigError("the synchronous twin has no consolidation")
+        if not twin and config.learning.eprop_feedback == "backprop":
+            raise ConfigError("eprop_feedback: backprop (through the groups) is built in the "
+                              "synchronous twin only (ant-ros train --learner twin); the "
+                              "asynchronous learner takes random or readout")
+
     def apply_config(self, config: AgentConfig) -> None:
         """Apply a new configuration live; its structure (``AgentConfig.structure``: sizes,
         wiring, input coding and scaling, action kind) cannot change."""
         config.validate()
-        if self.is_twin and config.learning.consolidation_strength > 0.0:
-            raise ConfigError("the synchronous twin has no consolidation")
-        if not self.is_twin and config.learning.eprop_feedback == "backprop":
-            raise ConfigError("eprop_feedback: backprop (through the groups) is built in the "
-                              "synchronous twin only (ant-ros train --learner twin); the "
-                              "asynchronous learner takes random or readout")
+        self.check_config(config, self.is_twin)
         if config.structure() != self.config.structure():
             raise ConfigError("the network's structure is fixed at start: "
                               + self.config.structure_differences(config))

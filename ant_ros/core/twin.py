@@ -160,11 +160,11 @@ def _begin_step(gradient, supervised, rho, lr, clip, backprop, feedback, psi, y,
     synapse's trace ``z = rho z + psi_i L_i y_p`` (and weight ``w += lr psi_i G_i y_p``).
     Without traces (rho = 0) the step's ``psi_i L_i`` and outputs are kept for phase B instead,
     which then needs no trace per synapse. With ``backprop`` the groups are taken from the top
-    down and each neuron's signal gets, before its ``psi_i``, the signals of the neurons it
-    feeds in the group above through the weights between them,
-    ``psi_i (B_i . g + sum_k W_ki psi_k L_k)``: backpropagation through the groups at this
-    step's outputs (not through the recurrence within a group), the same for the supervised
-    signal."""
+    down and each neuron's signal gets, before its ``psi_i``, the signals ``s_k`` of the
+    neurons it feeds in the group above through the weights between them,
+    ``s_i = psi_i (B_i . g + sum_k W_ki s_k)``: the chain rule of the instantaneous stack
+    (each cell's leak taken as settled, as the eligibility ``psi_i y_p`` takes it; not through
+    the recurrence within a group), the same for the supervised signal."""
     traces = rho > 0.0
     if not traces:  # copies, not arithmetic
         for i in range(y.size):

@@ -272,8 +272,10 @@ class LearnerBehaviour:
     def _config_from_parameters(self, values: dict) -> AgentConfig:
         network = read_config(self, "network", NetworkConfig, values)
         learning = read_config(self, "learning", LearningConfig, values)
-        return AgentConfig(network=network, learning=learning, action=self._action_spec(values),
-                           seed=network.seed).validate()
+        config = AgentConfig(network=network, learning=learning,
+                             action=self._action_spec(values), seed=network.seed).validate()
+        OnlineLearner.check_config(config)  # what this node's (asynchronous) learner runs
+        return config
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         """Validate and apply a parameter change (one callback: works on Humble and later)."""
