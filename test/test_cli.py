@@ -190,7 +190,7 @@ def test_bench_continual_lists_its_scenarios():
     assert zero.returncode == 2 and "--consolidation-strength must be" in zero.stderr
 
 
-def test_train_with_the_twin_learns_through_the_same_runner_and_takes_backprop():
+def test_train_with_the_twin_runs_through_the_same_runner_and_takes_backprop():
     summary = json.loads(run_cli(
         "train", "--env", "Pendulum-v1", "--steps", "600", "--learner", "twin", "--set",
         "network.layers=2", "--set", "learning.eprop_feedback=backprop", "--json").stdout)

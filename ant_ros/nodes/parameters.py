@@ -60,8 +60,8 @@ DESCRIPTIONS: dict[str, str] = {
     "hidden_lr": "e-prop step size of hidden and input weights (0: fixed reservoir)",
     "eprop_feedback": "what carries the readouts' errors to the hidden neurons: random (fixed "
                       "random weights) or readout (the readouts' own weights of each neuron, "
-                      "refreshed every eprop_feedback_refresh_steps, scaled per readout); backprop is "
-                      "the synchronous twin's only (ant-ros train --learner twin)",
+                      "refreshed every eprop_feedback_refresh_steps, scaled per readout); "
+                      "backprop is the synchronous twin's only (ant-ros train --learner twin)",
     "eprop_feedback_refresh_steps": "decisions between refreshes of readout feedback (a "
                                     "refresh falling while learning is off or hidden_lr is 0 "
                                     "is skipped; switching to readout refreshes at the next "
