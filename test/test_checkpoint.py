@@ -185,3 +185,19 @@ def test_a_save_removes_what_killed_saves_left_and_nothing_else(tmp_path):
     save_checkpoint(learner, path)
     assert not stale.exists() and fresh.exists() and other.exists()
     load_checkpoint(OnlineLearner(small_config()), path)
+
+
+def test_a_feedback_change_still_due_at_a_checkpoint_is_made_after_loading(tmp_path):
+    """A live switch of the feedback waits for the next learning step; a checkpoint taken
+    before that step keeps it due, so the loaded learner replaces B where the original does."""
+    config = small_config(seed=2)
+    learner = OnlineLearner(config)
+    drive(learner, 60)
+    learner.apply_config(dataclasses.replace(config, learning=dataclasses.replace(
+        config.learning, eprop_feedback="readout")))
+    path = save_checkpoint(learner, tmp_path / "due.npz")
+    restored = load_learner(path)
+    assert drive(restored, 40, seed=3, start_step=60) == drive(learner, 40, seed=3,
+                                                                start_step=60)
+    assert_same_state(state_copy(learner), state_copy(restored))
+    assert not np.array_equal(learner.net.feedback, learner.random_feedback)

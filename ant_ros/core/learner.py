@@ -85,7 +85,7 @@ class OnlineLearner:
         self.random_feedback = self.net.feedback.copy()  # for ``eprop_feedback: random``
         # a live change of the feedback mode (or hidden_lr turned on) waits for the next step's
         # refresh point, where nothing is pending, so lazy learner and twin stay in step
-        self._feedback_due = False
+        self.feedback_due = np.zeros(1, np.bool_)  # an array, so checkpoints keep it
         self.rng = np.random.default_rng(rng.integers(2**63))
         self.obs_stats = RunningMeanStd(self.n_inputs)
         self.reward_scaler = RewardScaler(config.learning.gamma)
@@ -216,9 +216,9 @@ class OnlineLearner:
                 lc.hidden_lr > 0.0 and old.learning.hidden_lr == 0.0):
             if lc.eprop_feedback == "random" and not self.net.learning_active:
                 self.net.set_feedback(self.random_feedback)  # nothing pending: exact now
-                self._feedback_due = False
+                self.feedback_due[0] = False
             else:
-                self._feedback_due = True  # at the next learning step, not the next interval
+                self.feedback_due[0] = True  # at the next learning step, not the next interval
         if lc.consolidation_strength > 0.0 and old.learning.consolidation_strength == 0.0:
             self._start_consolidation_window(0)  # consolidate from where the weights are
         self._price_steps()
@@ -398,17 +398,17 @@ class OnlineLearner:
         td_follows = (learning and reward is not None
                       and not math.isnan(self.pending_value[0]))
         net.process_ticks(ticks, channels, change, k_read, td_follows)
-        if learning and lc.eprop_feedback == "random" and self._feedback_due:
+        if learning and lc.eprop_feedback == "random" and self.feedback_due[0]:
             self.net.set_feedback(self.random_feedback)  # where a refresh would be
-            self._feedback_due = False
+            self.feedback_due[0] = False
         elif (learning and lc.eprop_feedback in ("readout", "backprop")
                 and lc.hidden_lr > 0.0
-                and (self._feedback_due
+                and (self.feedback_due[0]
                      or (self.steps[0] - 1) % lc.eprop_feedback_refresh_steps == 0)):
             # after the step's events, before the previous step's TD error (which still meets
             # the old B's eligibility); every pending change reaches the drives now
             self._refresh_feedback()
-            self._feedback_due = False
+            self.feedback_due[0] = False
         self._kinds[_OBSERVE] += 1
         event_readouts = self._event_readouts
         features = None if event_readouts else net.features()
@@ -924,7 +924,7 @@ class OnlineLearner:
                       "readout_anchor", "readout_path", "readout_start", "consolidation_clock",
                       "pending_value", "pending_features", "pending_grads",
                       "last_step_s", "python_flops", "twin_python_flops", "steps", "change_state",
-                      "policy_memory", "policy_memory_meta", "random_feedback")
+                      "policy_memory", "policy_memory_meta", "random_feedback", "feedback_due")
 
     # arrays in which NaN is a legitimate value ("not set")
     NAN_ALLOWED = ("learner.pending_value", "net.origin_s", "learner.last_step_s")
