@@ -197,27 +197,24 @@ def _begin_step(gradient, supervised, rho, lr, clip, backprop, feedback, psi, y,
                 sup += back_sup[i]
                 count[T_BACKPROP_SIGNAL] += 1
             sup *= psi[i]
-        if backprop:
-            for s in range(rec_ptr[i], rec_ptr[i + 1]):
-                p = rec_pre[s]
-                if group[p] < group[i]:  # a synapse from the group below
-                    back[p] += rec_w[s] * sig
-                    count[T_BACKPROP] += 1
-                    if has_supervised:
-                        back_sup[p] += rec_w[s] * sup
-                        count[T_BACKPROP] += 1
-        if has_supervised:
-            sup *= lr
+        sup_lr = sup * lr
         for s in range(rec_ptr[i], rec_ptr[i + 1]):
+            p = rec_pre[s]
+            if backprop and group[p] < group[i]:  # a synapse from the group below
+                back[p] += rec_w[s] * sig  # through the weight as it was before this step
+                count[T_BACKPROP] += 1
+                if has_supervised:
+                    back_sup[p] += rec_w[s] * sup
+                    count[T_BACKPROP] += 1
             if traces:
-                rec_z[s] = rho * rec_z[s] + sig * y[rec_pre[s]]
+                rec_z[s] = rho * rec_z[s] + sig * y[p]
             if has_supervised:
-                rec_w[s] = min(max(rec_w[s] + sup * y[rec_pre[s]], -clip), clip)
+                rec_w[s] = min(max(rec_w[s] + sup_lr * y[p], -clip), clip)
         for s in range(in_ptr[i], in_ptr[i + 1]):
             if traces:
                 in_z[s] = rho * in_z[s] + sig * x[in_pre[s]]
             if has_supervised:
-                in_w[s] = min(max(in_w[s] + sup * x[in_pre[s]], -clip), clip)
+                in_w[s] = min(max(in_w[s] + sup_lr * x[in_pre[s]], -clip), clip)
     count[T_SIGNAL] += n
     if traces:
         count[T_TRACE] += rec_pre.size + in_pre.size
@@ -510,6 +507,7 @@ class SyncNetwork:
         """Every array, by name (for comparisons; the twin has no checkpoints)."""
         state = {f"twin.{name}": getattr(self, name) for name in self.STATE_FIELDS}
         state["twin.now"] = np.array([self._now], np.int64)
+        state["twin.backprop"] = np.array([self.backprop])
         return state
 
 
