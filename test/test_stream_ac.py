@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ant_ros.core import accounting as A
 from ant_ros.core.config import ActionSpec, ConfigError
 from ant_ros.core.stream_ac import MLP, StreamAC, StreamACConfig
 
@@ -15,10 +16,13 @@ def _objective(mlp: MLP, x: np.ndarray, c: np.ndarray) -> float:
     return float(c @ out)
 
 
-@pytest.mark.parametrize("frozen_hidden", [False, True])
-def test_mlp_gradients_match_finite_differences_through_layer_norm(frozen_hidden):
+@pytest.mark.parametrize("frozen_hidden,layer_norm,activation", [
+    (False, True, "leaky_relu"), (True, True, "leaky_relu"), (False, False, "leaky_relu"),
+    (False, True, "tanh"), (False, False, "tanh")])
+def test_mlp_gradients_match_finite_differences(frozen_hidden, layer_norm, activation):
     rng = np.random.default_rng(3)
-    mlp = MLP((5, 7, 6, 3), sparsity=0.3, rng=rng, frozen_hidden=frozen_hidden)
+    mlp = MLP((5, 7, 6, 3), sparsity=0.3, rng=rng, frozen_hidden=frozen_hidden,
+              layer_norm=layer_norm, activation=activation)
     for b in mlp.biases:
         b += rng.normal(0.0, 0.1, b.size)  # non-zero biases: their gradients are checked too
     x, c = rng.normal(size=5), rng.normal(size=3)
@@ -92,6 +96,26 @@ def test_fixed_sparsity_keeps_the_zeroed_weights_zero_and_counts_the_rest():
     assert learner.actor.n_learning_params == (nonzero + learner.actor.weights[-1].size
                                                + sum(b.size for b in learner.actor.biases))
     assert learner.actor.flops()[0] < dense.actor.flops()[0]
+
+
+def test_the_ablations_compute_and_count_what_they_say():
+    x = np.random.default_rng(4).normal(size=6)
+    plain = MLP((6, 8, 8, 2), 0.0, np.random.default_rng(5), layer_norm=False,
+                activation="tanh")
+    reference = MLP((6, 8, 8, 2), 0.0, np.random.default_rng(5))
+    w0, w1, w2 = plain.weights
+    expected = w2 @ np.tanh(w1 @ np.tanh(w0 @ x))  # biases start at zero
+    np.testing.assert_allclose(plain.forward(x)[0], expected, rtol=1e-12)
+    # the same weights, normalised and leaky: another output
+    assert not np.allclose(reference.forward(x)[0], expected)
+    fwd, bwd, upd = plain.flops()
+    ref_fwd, ref_bwd, ref_upd = reference.flops()
+    units, layers = 16, 2
+    assert ref_fwd - fwd == units * (1 + 3 + 2 + 1 - A.TANH) + layers * (2 * A.DIV + A.SQRT)
+    assert ref_bwd - bwd == units * (10 - 3)  # both hidden layers pass the gradient down
+    assert upd == ref_upd
+    with pytest.raises(ConfigError, match="activation"):
+        StreamACConfig(activation="relu6").validate()
 
 
 def test_configuration_from_set_assignments():

@@ -16,6 +16,9 @@ trained by the same traces and step bound), to measure what learned features are
 ``fixed_sparsity`` is another: the hidden layers' weights that the sparse initialisation zeroed
 stay zero (their gradients masked), a sparse network of the same layer sizes whose arithmetic
 is counted per remaining synapse, to measure what a sparse deep learner would keep.
+``layer_norm: false`` (no normalisation of the hidden layers) and ``activation: tanh`` (in place
+of leaky ReLU) are two more, to measure what the paper's network needs that this package's
+(tanh units, no normalisation across a layer) lacks.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from .config import ActionSpec, ConfigError, parse_like, require
 from .normalization import RewardScaler, RunningMeanStd
 
 HIDDEN = (128, 128)
+ACTIVATIONS = ("leaky_relu", "tanh")
 _LEAK = 0.01
 _EPS = 1e-5
 
@@ -47,6 +51,8 @@ class StreamACConfig:
     sparsity: float = 0.9
     frozen_hidden: bool = False
     fixed_sparsity: bool = False
+    layer_norm: bool = True
+    activation: str = "leaky_relu"
 
     def validate(self) -> None:
         """Raise ``ConfigError`` for values the learner cannot run with."""
@@ -59,6 +65,8 @@ class StreamACConfig:
         require(self.actor_kappa > 0.0 and self.critic_kappa > 0.0, "kappas must be > 0")
         require(self.entropy_coef >= 0.0, "entropy_coef must be >= 0")
         require(0.0 <= self.sparsity < 1.0, "sparsity must be in [0, 1)")
+        require(self.activation in ACTIVATIONS,
+                f"activation must be one of {'|'.join(ACTIVATIONS)}")
 
     def with_overrides(self, assignments: list[str]) -> "StreamACConfig":
         """A copy with ``stream_ac.FIELD=VALUE`` assignments applied (``hidden`` as a comma list
@@ -89,10 +97,14 @@ class StreamACConfig:
 class MLP:
     """Linear -> layer norm -> leaky ReLU per hidden layer, then a linear output; its traces.
     ``frozen_hidden``: only the output layer learns (has traces and gradients);
-    ``fixed_sparsity``: the hidden layers' zeroed weights stay zero."""
+    ``fixed_sparsity``: the hidden layers' zeroed weights stay zero; ``layer_norm`` false: no
+    normalisation; ``activation`` ``tanh``: tanh units in place of leaky ReLU."""
 
     def __init__(self, sizes: tuple[int, ...], sparsity: float, rng: np.random.Generator,
-                 frozen_hidden: bool = False, fixed_sparsity: bool = False):
+                 frozen_hidden: bool = False, fixed_sparsity: bool = False,
+                 layer_norm: bool = True, activation: str = "leaky_relu"):
+        self.layer_norm = layer_norm
+        self.tanh = activation == "tanh"
         self.weights, self.biases = [], []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             bound = math.sqrt(1.0 / fan_in)  # LeCun uniform, then sparse
@@ -129,11 +141,13 @@ class MLP:
             if k == len(self.weights) - 1:
                 cache.append((h, None, None))
                 return pre, cache
-            mean = pre.mean()
-            std = math.sqrt(pre.var() + _EPS)
-            norm = (pre - mean) / std
+            if self.layer_norm:
+                std = math.sqrt(pre.var() + _EPS)
+                norm = (pre - pre.mean()) / std
+            else:
+                norm, std = pre, 1.0
             cache.append((h, norm, std))
-            h = np.where(norm > 0, norm, _LEAK * norm)
+            h = np.tanh(norm) if self.tanh else np.where(norm > 0, norm, _LEAK * norm)
         raise AssertionError("unreachable: the last layer returns")
 
     def gradients(self, cache: list, d_out: np.ndarray) -> list[np.ndarray]:
@@ -150,8 +164,14 @@ class MLP:
                 break
             d_h = self.weights[k].T @ d
             _, norm, std = cache[k - 1]
-            d_norm = np.where(norm > 0, d_h, _LEAK * d_h)
-            d = (d_norm - d_norm.mean() - norm * (d_norm * norm).mean()) / std
+            if self.tanh:  # h_in is tanh(norm)
+                d_norm = d_h * (1.0 - h_in * h_in)
+            else:
+                d_norm = np.where(norm > 0, d_h, _LEAK * d_h)
+            if self.layer_norm:
+                d = (d_norm - d_norm.mean() - norm * (d_norm * norm).mean()) / std
+            else:
+                d = d_norm
         return grads
 
     def step(self, grads: list[np.ndarray], decay: float, delta: float, lr: float,
@@ -177,7 +197,11 @@ class MLP:
         mats = sum(sizes)
         units = self.n_units
         # layer norm: mean (n + DIV), variance (3n + DIV), sqrt, normalise (2n); leaky ReLU (n)
-        ln_fwd = units * (1 + 3 + 2 + 1) + len(self.weights[:-1]) * (2 * A.DIV + A.SQRT)
+        # or tanh (TANH per unit)
+        n_hidden_layers = len(self.weights[:-1])
+        ln_fwd = units * (A.TANH if self.tanh else 1)
+        if self.layer_norm:
+            ln_fwd += units * (1 + 3 + 2) + n_hidden_layers * (2 * A.DIV + A.SQRT)
         forward = 2 * mats + sum(b.size for b in self.biases) + ln_fwd
         # per learning weight its gradient (1: the outer product), and the input's gradient
         # (2 per weight) below every learning layer but the lowest; layer norm and leaky ReLU
@@ -185,7 +209,10 @@ class MLP:
         trained = sizes[self.first_trained:]
         trained_mats = sum(trained)
         trained_units = sum(w.shape[0] for w in self.weights[self.first_trained:-1])
-        backward = trained_mats + 2 * (trained_mats - trained[0]) + trained_units * 10
+        # per unit: the activation's derivative (1 for leaky ReLU, 2 for tanh's 1 - h^2 and
+        # its product) and layer norm's backward (9: two means of products, the combination)
+        per_unit = (3 if self.tanh else 1) + (9 if self.layer_norm else 0)
+        backward = trained_mats + 2 * (trained_mats - trained[0]) + trained_units * per_unit
         update = self.n_learning_params * (2 + 2 + 2) + A.DIV + 6
         return forward, backward, update
 
@@ -204,10 +231,10 @@ class StreamAC:
         rng = np.random.default_rng(seed)
         n_out = action.n if action.kind == "discrete" else 2 * len(action.low)
         config.validate()
-        self.actor = MLP((n_inputs, *config.hidden, n_out), config.sparsity, rng,
-                         config.frozen_hidden, config.fixed_sparsity)
-        self.critic = MLP((n_inputs, *config.hidden, 1), config.sparsity, rng,
-                          config.frozen_hidden, config.fixed_sparsity)
+        ablations = (config.frozen_hidden, config.fixed_sparsity, config.layer_norm,
+                     config.activation)
+        self.actor = MLP((n_inputs, *config.hidden, n_out), config.sparsity, rng, *ablations)
+        self.critic = MLP((n_inputs, *config.hidden, 1), config.sparsity, rng, *ablations)
         self.rng = np.random.default_rng(rng.integers(2**63))
         self.obs_stats = RunningMeanStd(n_inputs)
         self.reward_scaler = RewardScaler(config.gamma)
