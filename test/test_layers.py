@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from ant_ros.core import accounting as A
 from ant_ros.core import kernels as K
 from ant_ros.core.config import AgentConfig, ConfigError, LearningConfig, NetworkConfig
 from ant_ros.core.connectivity import build_connectivity
@@ -239,3 +240,63 @@ def test_only_the_twin_takes_backprop_feedback():
     assert not twin.net.backprop
     twin.apply_config(config)  # live, as any feedback switch
     assert twin.net.backprop
+
+
+@pytest.mark.parametrize("rho_traces", [False, True])
+def test_twin_hidden_bound_scales_the_step_as_obgd_does(rho_traces):
+    """``hidden_bound_kappa`` (the twin only): phase B's step is
+    ``lr / max(1, lr kappa max(|delta|, 1) |z|_1)`` with ``z`` every hidden and input synapse's
+    trace (without traces, the step's ``psi_i L_i y_p``), written here from the equations; a
+    bound that does not bind leaves the step as it is; its arithmetic is counted."""
+    kappa = 50.0
+    config = exact_layered_config(rho_traces).with_overrides(
+        [f"learning.hidden_bound_kappa={kappa}"])
+    twin = OnlineLearner(config, twin=True)
+    drive(twin, 40)
+    net = twin.net
+    assert net.bound_kappa == kappa
+    rows = np.repeat(np.arange(net.psi.size), np.diff(net.rec_ptr))
+    rows_in = np.repeat(np.arange(net.psi.size), np.diff(net.in_ptr))
+    gradient = np.random.default_rng(6).standard_normal(net.feedback.shape[1])
+    lr, clip = net._lr, net._clip
+    for delta, binds in ((-2.5, True), (0.3, False)):
+        net.bound_kappa = kappa if binds else 1e-9
+        net.begin_learning_step(gradient)
+        if rho_traces:
+            rec_z, in_z = net.rec_z.copy(), net.in_z.copy()
+        else:
+            rec_z = net.signal_a[rows] * net.y_a[net.rec_pre]
+            in_z = net.signal_a[rows_in] * net.x_a[net.in_pre]
+        norm = np.abs(rec_z).sum() + np.abs(in_z).sum()
+        bound = lr * net.bound_kappa * max(abs(delta), 1.0) * norm
+        assert (bound > 1.0) == binds
+        step = (lr / bound if binds else lr) * delta
+        w_rec, w_in = net.rec_w.copy(), net.in_w.copy()
+        flops = net.flops_by_part()
+        net.apply_td_error(delta)
+        assert np.abs(w_rec).max() < clip and np.abs(w_in).max() < clip
+        # float32 weights: their rounding is the tolerance, far below what the bound changes
+        tolerance = 1e-7 * max(np.abs(w_rec).max(), np.abs(w_in).max())
+        if binds:
+            assert abs(lr * delta - step) * np.abs(rec_z).max() > 1e3 * tolerance
+        np.testing.assert_allclose(net.rec_w - w_rec, step * rec_z, rtol=0, atol=tolerance)
+        np.testing.assert_allclose(net.in_w - w_in, step * in_z, rtol=0, atol=tolerance)
+        n_syn = net.rec_w.size + net.in_w.size
+        per_step = 2 * n_syn + (0 if rho_traces else 3 * net.psi.size) + 5 + A.DIV
+        assert net.flops_by_part()[A.STEP_SIZE] - flops[A.STEP_SIZE] == per_step
+    net.bound_kappa = 0.0  # off: no norm, nothing counted for it
+    net.begin_learning_step(gradient)
+    flops = net.flops_by_part()[A.STEP_SIZE]
+    net.apply_td_error(0.5)
+    assert net.flops_by_part()[A.STEP_SIZE] == flops
+
+
+def test_only_the_twin_takes_a_hidden_bound():
+    config = exact_layered_config(True).with_overrides(["learning.hidden_bound_kappa=2"])
+    with pytest.raises(ConfigError, match="synchronous twin only"):
+        OnlineLearner(config)
+    lazy = OnlineLearner(exact_layered_config(True))
+    with pytest.raises(ConfigError, match="synchronous twin only"):
+        lazy.apply_config(config)
+    with pytest.raises(ConfigError, match="hidden_bound_kappa must be >= 0"):
+        exact_layered_config(True).with_overrides(["learning.hidden_bound_kappa=-1"]).validate()

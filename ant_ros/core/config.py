@@ -170,6 +170,7 @@ class LearningConfig:
     eprop_max_lag_steps: int = 64
     critic_bound_kappa: float = 2.0
     actor_bound_kappa: float = 2.0
+    hidden_bound_kappa: float = 0.0
     mean_regularization: float = 0.0
     mean_limit: float = 0.0
     entropy_coef: float = 0.005
@@ -215,6 +216,7 @@ class LearningConfig:
                 "eprop_max_lag_steps must be in [0, 1000000]")
         require(self.critic_bound_kappa > 0.0, "critic_bound_kappa must be > 0")
         require(self.actor_bound_kappa > 0.0, "actor_bound_kappa must be > 0")
+        require(self.hidden_bound_kappa >= 0.0, "hidden_bound_kappa must be >= 0 (0: no bound)")
         require(self.mean_regularization >= 0.0, "mean_regularization must be >= 0")
         require(0.0 <= self.mean_limit < 100.0, "mean_limit must be in [0, 100) (0: off)")
         require(self.entropy_coef >= 0.0, "entropy_coef must be >= 0")

@@ -30,8 +30,8 @@ from .kernels import DECAY_TICKS
 # operation counters of the twin, priced by ``twin_flops``
 (T_DECAY, T_DECAY_EXP, T_OUTPUT, T_REC_SYNAPSE, T_IN_SYNAPSE, T_DRIVE_REC, T_DRIVE_IN,
  T_READOUT, T_SIGNAL, T_SIGNAL_B, T_SUPERVISED_SIGNAL, T_TRACE, T_WEIGHT, T_SUPERVISED, T_STEP_A,
- T_STEP_B, T_BACKPROP, T_BACKPROP_SIGNAL) = range(18)
-N_TWIN_COUNTS = 18
+ T_STEP_B, T_BACKPROP, T_BACKPROP_SIGNAL, T_BOUND_SYNAPSE, T_BOUND_NEURON, T_BOUND_STEP) = range(21)
+N_TWIN_COUNTS = 21
 
 
 @dataclass
@@ -246,6 +246,32 @@ def _apply_td(delta, clip, rho, rec_ptr, rec_pre, rec_w, rec_z, in_ptr, in_pre, 
     count[T_STEP_B] += 1
 
 
+@njit(**KERNEL)
+def _trace_norm(rho, rec_ptr, rec_pre, rec_z, in_ptr, in_pre, in_z, signal_a, y_a, x_a, count):
+    """The L1 norm of every hidden and input synapse's trace ``z`` (without traces, of phase
+    A's ``psi_i L_i y_p``, as ``|psi_i L_i| sum_p |y_p|`` per neuron): what the overshoot bound
+    of the hidden step (``learning.hidden_bound_kappa``) scales by."""
+    norm = 0.0
+    if rho > 0.0:
+        for s in range(rec_z.size):
+            norm += abs(rec_z[s])
+        for s in range(in_z.size):
+            norm += abs(in_z[s])
+        count[T_BOUND_SYNAPSE] += rec_z.size + in_z.size
+    else:
+        for i in range(signal_a.size):
+            row = 0.0
+            for s in range(rec_ptr[i], rec_ptr[i + 1]):
+                row += abs(y_a[rec_pre[s]])
+            for s in range(in_ptr[i], in_ptr[i + 1]):
+                row += abs(x_a[in_pre[s]])
+            norm += abs(signal_a[i]) * row
+        count[T_BOUND_SYNAPSE] += rec_pre.size + in_pre.size
+        count[T_BOUND_NEURON] += signal_a.size
+    count[T_BOUND_STEP] += 1
+    return norm
+
+
 def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
     """Flops by part (``accounting.PARTS``) for the twin's operation counts, priced with the
     same cost model as the asynchronous kernels."""
@@ -267,6 +293,11 @@ def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
     # group test is fixed wiring, not counted: a list of those synapses would need none), and
     # the neuron's signal + back_i
     flops[A.EPROP] += count[T_BACKPROP] * 2 + count[T_BACKPROP_SIGNAL] * 1
+    # the hidden step's overshoot bound: |z| and its sum per synapse, per neuron its |signal|
+    # times the row's sum and the add; per step kappa max(|delta|, 1) lr norm, the test and
+    # the division
+    flops[A.STEP_SIZE] += (count[T_BOUND_SYNAPSE] * 2 + count[T_BOUND_NEURON] * 3
+                           + count[T_BOUND_STEP] * (5 + A.DIV))
     return flops
 
 
@@ -345,6 +376,7 @@ class SyncNetwork:
         self._back = np.zeros(n)
         self._back_sup = np.zeros(n)
         self.backprop = False
+        self.bound_kappa = 0.0  # learning.hidden_bound_kappa (0: no bound)
         self._begin_args = (self.feedback, self.psi, self.y, self.x, self.rec_ptr, self.rec_pre,
                             self.rec_w, self.rec_z, self.in_ptr, self.in_pre, self.in_w,
                             self.in_z, self.signal_a, self.y_a, self.x_a, self.group,
@@ -355,6 +387,9 @@ class SyncNetwork:
                          self.in_pre, self.in_w, self.in_z, self.signal_a, self.y_a, self.x_a,
                          self.count)
         self._td_entry = entry_for(_apply_td, 0.0, 0.0, 0.0, *self._td_args)
+        self._norm_args = (self.rec_ptr, self.rec_pre, self.rec_z, self.in_ptr, self.in_pre,
+                           self.in_z, self.signal_a, self.y_a, self.x_a, self.count)
+        self._norm_entry = entry_for(_trace_norm, 0.0, *self._norm_args)
         self.refresh()
 
     # -- configuration (the subset of AsyncNetwork's that means something here) ---------------
@@ -435,9 +470,18 @@ class SyncNetwork:
                               bool(self.backprop), *self._begin_args)
 
     def apply_td_error(self, delta: float) -> None:
+        """Phase B: ``w += lr delta z``; with ``bound_kappa`` the step size is bounded against
+        overshoot as ObGD bounds stream AC's, ``lr / max(1, lr kappa max(|delta|, 1) |z|_1)``
+        over every hidden and input synapse's trace."""
         if self._active:
             self._weights_moved = True
-            self._td_entry(float(self._lr * delta), float(self._clip), float(self._rho),
+            lr = self._lr
+            if self.bound_kappa > 0.0:
+                norm = self._norm_entry(float(self._rho), *self._norm_args)
+                bound = lr * self.bound_kappa * max(abs(delta), 1.0) * norm
+                if bound > 1.0:
+                    lr /= bound
+            self._td_entry(float(lr * delta), float(self._clip), float(self._rho),
                            *self._td_args)
 
     def reset_traces(self) -> None:
@@ -508,6 +552,7 @@ class SyncNetwork:
         state = {f"twin.{name}": getattr(self, name) for name in self.STATE_FIELDS}
         state["twin.now"] = np.array([self._now], np.int64)
         state["twin.backprop"] = np.array([self.backprop])
+        state["twin.bound_kappa"] = np.array([self.bound_kappa])
         return state
 
 

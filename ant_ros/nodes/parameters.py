@@ -73,6 +73,8 @@ DESCRIPTIONS: dict[str, str] = {
                            "many learning steps (a round-robin settlement; 0: only at changes)",
     "critic_bound_kappa": "overshoot bound kappa of the critic step",
     "actor_bound_kappa": "overshoot bound kappa of the actor step",
+    "hidden_bound_kappa": "overshoot bound kappa of the hidden step (0: none); the synchronous "
+                          "twin's only (ant-ros train --learner twin)",
     "mean_regularization": "pull of continuous action means towards 0",
     "mean_limit": "continuous action means (before the squash) beyond +-this are pulled back "
                   "by the excess, away from saturation (0: off)",
