@@ -98,6 +98,57 @@ def test_fixed_sparsity_keeps_the_zeroed_weights_zero_and_counts_the_rest():
     assert learner.actor.flops()[0] < dense.actor.flops()[0]
 
 
+def test_unit_norm_standardises_each_unit_by_its_running_statistics():
+    """``unit_norm_steps``: each hidden unit's input minus its running mean, over its running
+    standard deviation (updated by the forward pass, rate ``max(1 / (n + 1), 1 / S)``), the
+    statistics constants to the gradient, which finite differences confirm once the rate is
+    small."""
+    rng = np.random.default_rng(7)
+    mlp = MLP((4, 6, 5, 2), 0.0, rng, layer_norm=False, activation="tanh", unit_norm_steps=50.0)
+    xs = rng.normal(size=(300, 4)) * 2.0 + 1.0
+    pre_first = []
+    for x in xs:
+        pre_first.append(mlp.weights[0] @ x)
+        mlp.forward(x)
+    pre_first = np.array(pre_first)
+    # the first layer's statistics follow its inputs' recent mean and spread
+    np.testing.assert_allclose(mlp.unit_mean[0], pre_first[-100:].mean(axis=0),
+                               atol=0.5 * pre_first.std(axis=0).max())
+    assert np.all(mlp.unit_var[0] > 0.2 * pre_first.var(axis=0))
+    x = rng.normal(size=4)
+    mean, var = mlp.unit_mean[0].copy(), mlp.unit_var[0].copy()
+    out, cache = mlp.forward(x)
+    moved = mlp.weights[0] @ x - mean
+    rate = 1.0 / 50.0
+    new_mean = mean + rate * moved
+    new_var = var + rate * (moved * (mlp.weights[0] @ x - new_mean) - var)
+    np.testing.assert_allclose(cache[0][1], (mlp.weights[0] @ x - new_mean)
+                               / np.sqrt(new_var + 1e-5), rtol=1e-12)
+    # gradients with the statistics as constants: finite differences at a tiny rate
+    mlp.unit_norm_steps, mlp.unit_count = 1e12, 10**13
+    state = ([m.copy() for m in mlp.unit_mean], [v.copy() for v in mlp.unit_var])
+    c = rng.normal(size=2)
+
+    def objective() -> float:
+        for m, v, m0, v0 in zip(mlp.unit_mean, mlp.unit_var, *state):
+            m[:], v[:] = m0, v0
+        return float(c @ mlp.forward(x)[0])
+
+    objective()
+    grads = mlp.gradients(mlp.forward(x)[1], c)
+    w = mlp.weights[0]
+    for index in [(0, 0), (3, 2), (5, 1)]:
+        keep = w[index]
+        w[index] = keep + 1e-6
+        up = objective()
+        w[index] = keep - 1e-6
+        down = objective()
+        w[index] = keep
+        assert grads[0][index] == pytest.approx((up - down) / 2e-6, rel=1e-5, abs=1e-9)
+    with pytest.raises(ConfigError, match="replaces layer norm"):
+        StreamACConfig(unit_norm_steps=100.0).validate()
+
+
 def test_the_ablations_compute_and_count_what_they_say():
     x = np.random.default_rng(4).normal(size=6)
     plain = MLP((6, 8, 8, 2), 0.0, np.random.default_rng(5), layer_norm=False,

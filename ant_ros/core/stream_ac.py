@@ -18,7 +18,10 @@ stay zero (their gradients masked), a sparse network of the same layer sizes who
 is counted per remaining synapse, to measure what a sparse deep learner would keep.
 ``layer_norm: false`` (no normalisation of the hidden layers) and ``activation: tanh`` (in place
 of leaky ReLU) are two more, to measure what the paper's network needs that this package's
-(tanh units, no normalisation across a layer) lacks.
+(tanh units, no normalisation across a layer) lacks. ``unit_norm_steps: S > 0`` (with
+``layer_norm: false``) standardises each hidden unit's input by its own running mean and
+variance over about S steps instead (taken as constants by the gradient): a normalisation
+local to the unit, which an event-driven unit could keep.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class StreamACConfig:
     fixed_sparsity: bool = False
     layer_norm: bool = True
     activation: str = "leaky_relu"
+    unit_norm_steps: float = 0.0
 
     def validate(self) -> None:
         """Raise ``ConfigError`` for values the learner cannot run with."""
@@ -67,6 +71,10 @@ class StreamACConfig:
         require(0.0 <= self.sparsity < 1.0, "sparsity must be in [0, 1)")
         require(self.activation in ACTIVATIONS,
                 f"activation must be one of {'|'.join(ACTIVATIONS)}")
+        require(self.unit_norm_steps == 0.0 or self.unit_norm_steps >= 1.0,
+                "unit_norm_steps must be 0 (off) or >= 1")
+        require(not (self.layer_norm and self.unit_norm_steps > 0.0),
+                "unit_norm_steps replaces layer norm: set layer_norm false with it")
 
     def with_overrides(self, assignments: list[str]) -> "StreamACConfig":
         """A copy with ``stream_ac.FIELD=VALUE`` assignments applied (``hidden`` as a comma list
@@ -98,13 +106,20 @@ class MLP:
     """Linear -> layer norm -> leaky ReLU per hidden layer, then a linear output; its traces.
     ``frozen_hidden``: only the output layer learns (has traces and gradients);
     ``fixed_sparsity``: the hidden layers' zeroed weights stay zero; ``layer_norm`` false: no
-    normalisation; ``activation`` ``tanh``: tanh units in place of leaky ReLU."""
+    normalisation; ``activation`` ``tanh``: tanh units in place of leaky ReLU;
+    ``unit_norm_steps`` > 0: each unit standardised by its running statistics instead."""
 
     def __init__(self, sizes: tuple[int, ...], sparsity: float, rng: np.random.Generator,
                  frozen_hidden: bool = False, fixed_sparsity: bool = False,
-                 layer_norm: bool = True, activation: str = "leaky_relu"):
+                 layer_norm: bool = True, activation: str = "leaky_relu",
+                 unit_norm_steps: float = 0.0):
         self.layer_norm = layer_norm
         self.tanh = activation == "tanh"
+        self.unit_norm_steps = unit_norm_steps
+        # per hidden layer, each unit's running mean and variance of its input, and the count
+        self.unit_mean = [np.zeros(n) for n in sizes[1:-1]]
+        self.unit_var = [np.ones(n) for n in sizes[1:-1]]
+        self.unit_count = 0
         self.weights, self.biases = [], []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             bound = math.sqrt(1.0 / fan_in)  # LeCun uniform, then sparse
@@ -136,6 +151,9 @@ class MLP:
         """The output and what the backward pass needs."""
         cache = []
         h = x
+        if self.unit_norm_steps > 0.0:
+            self.unit_count += 1
+            rate = max(1.0 / (self.unit_count + 1), 1.0 / self.unit_norm_steps)
         for k, (w, b) in enumerate(zip(self.weights, self.biases)):
             pre = w @ h + b
             if k == len(self.weights) - 1:
@@ -144,6 +162,13 @@ class MLP:
             if self.layer_norm:
                 std = math.sqrt(pre.var() + _EPS)
                 norm = (pre - pre.mean()) / std
+            elif self.unit_norm_steps > 0.0:
+                mean, var = self.unit_mean[k], self.unit_var[k]
+                moved = pre - mean
+                mean += rate * moved
+                var += rate * (moved * (pre - mean) - var)
+                std = np.sqrt(var + _EPS)
+                norm = (pre - mean) / std
             else:
                 norm, std = pre, 1.0
             cache.append((h, norm, std))
@@ -170,6 +195,8 @@ class MLP:
                 d_norm = np.where(norm > 0, d_h, _LEAK * d_h)
             if self.layer_norm:
                 d = (d_norm - d_norm.mean() - norm * (d_norm * norm).mean()) / std
+            elif self.unit_norm_steps > 0.0:  # running statistics: constants to the gradient
+                d = d_norm / std
             else:
                 d = d_norm
         return grads
@@ -202,6 +229,9 @@ class MLP:
         ln_fwd = units * (A.TANH if self.tanh else 1)
         if self.layer_norm:
             ln_fwd += units * (1 + 3 + 2) + n_hidden_layers * (2 * A.DIV + A.SQRT)
+        elif self.unit_norm_steps > 0.0:
+            # running mean (3) and variance (5), the std (SQRT), normalise (sub, DIV); the rate
+            ln_fwd += units * (3 + 5 + 1 + A.SQRT + A.DIV) + 2 + A.DIV
         forward = 2 * mats + sum(b.size for b in self.biases) + ln_fwd
         # per learning weight its gradient (1: the outer product), and the input's gradient
         # (2 per weight) below every learning layer but the lowest; layer norm and leaky ReLU
@@ -211,7 +241,8 @@ class MLP:
         trained_units = sum(w.shape[0] for w in self.weights[self.first_trained:-1])
         # per unit: the activation's derivative (1 for leaky ReLU, 2 for tanh's 1 - h^2 and
         # its product) and layer norm's backward (9: two means of products, the combination)
-        per_unit = (3 if self.tanh else 1) + (9 if self.layer_norm else 0)
+        per_unit = (3 if self.tanh else 1) + (9 if self.layer_norm else 0) + (
+            A.DIV if self.unit_norm_steps > 0.0 else 0)
         backward = trained_mats + 2 * (trained_mats - trained[0]) + trained_units * per_unit
         update = self.n_learning_params * (2 + 2 + 2) + A.DIV + 6
         return forward, backward, update
@@ -232,7 +263,7 @@ class StreamAC:
         n_out = action.n if action.kind == "discrete" else 2 * len(action.low)
         config.validate()
         ablations = (config.frozen_hidden, config.fixed_sparsity, config.layer_norm,
-                     config.activation)
+                     config.activation, config.unit_norm_steps)
         self.actor = MLP((n_inputs, *config.hidden, n_out), config.sparsity, rng, *ablations)
         self.critic = MLP((n_inputs, *config.hidden, 1), config.sparsity, rng, *ablations)
         self.rng = np.random.default_rng(rng.integers(2**63))
