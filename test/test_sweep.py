@@ -516,7 +516,7 @@ def test_a_sweep_of_the_stream_ac_baseline_runs_its_jobs_with_its_settings(tmp_p
     assert not (tmp_path / "bad" / "results.jsonl").exists()
 
 
-def test_a_sweep_refuses_backprop_feedback_for_the_asynchronous_learner(tmp_path):
+def test_a_sweep_refuses_the_twins_own_settings_for_the_asynchronous_learner(tmp_path):
     refused = sweep_cli("--env", "Pendulum-v1", "--seeds", "0", "--grid",
                         "learning.eprop_feedback=readout,backprop", "--out", str(tmp_path / "x"))
     assert refused.returncode == 2 and "synchronous twin only" in refused.stderr
@@ -524,6 +524,10 @@ def test_a_sweep_refuses_backprop_feedback_for_the_asynchronous_learner(tmp_path
     twin = SweepSpec.from_args(["Pendulum-v1"], "0", 400, (),
                                ["learning.eprop_feedback=backprop"], "twin")
     sweep.check_settings(twin)  # the twin takes it
+    bounded = ["learning.hidden_bound_kappa=2"]
+    sweep.check_settings(SweepSpec.from_args(["Pendulum-v1"], "0", 400, bounded, (), "twin"))
+    with pytest.raises(sweep.SweepError, match="hidden_bound_kappa .*synchronous twin only"):
+        sweep.check_settings(SweepSpec.from_args(["Pendulum-v1"], "0", 400, bounded, ()))
     no_consolidation = SweepSpec.from_args(["Pendulum-v1"], "0", 400,
                                            ["learning.consolidation_strength=1"], (), "twin")
     with pytest.raises(sweep.SweepError, match="no consolidation"):
