@@ -300,3 +300,39 @@ def test_only_the_twin_takes_a_hidden_bound():
         lazy.apply_config(config)
     with pytest.raises(ConfigError, match="hidden_bound_kappa must be >= 0"):
         exact_layered_config(True).with_overrides(["learning.hidden_bound_kappa=-1"]).validate()
+
+
+def test_twin_unit_norm_standardises_each_cell_by_its_running_statistics():
+    """``network.unit_norm_steps`` (the twin only): each pass advances the cells as before, then
+    updates each cell's running mean and variance at the rate ``max(1 / (n + 1), 1 / S)`` and
+    gives ``y = tanh((c - m) / sd)`` and ``psi = (1 - y^2) / sd``; counted per neuron."""
+    steps = 20.0
+    config = exact_layered_config(False).with_overrides([f"network.unit_norm_steps={steps}"])
+    twin = OnlineLearner(config, twin=True)
+    drive(twin, 60)
+    net = twin.net
+    assert net.norm_passes[0] > 0 and np.all(net.norm_var != 1.0)
+    cell, drive_now = net.cell.copy(), net.drive.copy()
+    mean, var, passes = net.norm_mean.copy(), net.norm_var.copy(), int(net.norm_passes[0])
+    counted = net.flops_by_part()[A.NEURONS]
+    net._advance_to(net.now_tick + 1)
+    c = drive_now + (cell - drive_now) * np.exp(-net.inv_tau)
+    rate = max(1.0 / (passes + 2), 1.0 / steps)
+    new_mean = mean + rate * (c - mean)
+    new_var = var + rate * ((c - mean) * (c - new_mean) - var)
+    sd = np.sqrt(new_var + 1e-5)
+    y = np.tanh((c - new_mean) / sd)
+    np.testing.assert_allclose(net.cell, c, rtol=1e-12)
+    np.testing.assert_allclose(net.norm_mean, new_mean, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(net.norm_var, new_var, rtol=1e-12)
+    np.testing.assert_allclose(net.y, y, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(net.psi, (1.0 - y * y) / sd, rtol=1e-9, atol=1e-12)
+    per_neuron = 3 + 5 + A.SQRT + A.DIV + 2 + 1
+    plain = net.psi.size * (1 + 3 + A.TANH + 2)  # decay from the table, output and psi
+    assert net.flops_by_part()[A.NEURONS] - counted == plain + net.psi.size * per_neuron
+    # a live switch off: plain tanh of the cell from the next pass
+    twin.apply_config(config.with_overrides(["network.unit_norm_steps=0"]))
+    net._advance_to(net.now_tick + 1)
+    np.testing.assert_allclose(net.y, np.tanh(net.cell), rtol=1e-9, atol=1e-12)
+    with pytest.raises(ConfigError, match="unit_norm_steps .*synchronous twin only"):
+        OnlineLearner(config)

@@ -30,8 +30,9 @@ from .kernels import DECAY_TICKS
 # operation counters of the twin, priced by ``twin_flops``
 (T_DECAY, T_DECAY_EXP, T_OUTPUT, T_REC_SYNAPSE, T_IN_SYNAPSE, T_DRIVE_REC, T_DRIVE_IN,
  T_READOUT, T_SIGNAL, T_SIGNAL_B, T_SUPERVISED_SIGNAL, T_TRACE, T_WEIGHT, T_SUPERVISED, T_STEP_A,
- T_STEP_B, T_BACKPROP, T_BACKPROP_SIGNAL, T_BOUND_SYNAPSE, T_BOUND_NEURON, T_BOUND_STEP) = range(21)
-N_TWIN_COUNTS = 21
+ T_STEP_B, T_BACKPROP, T_BACKPROP_SIGNAL, T_BOUND_SYNAPSE, T_BOUND_NEURON, T_BOUND_STEP,
+ T_UNIT_NORM) = range(22)
+N_TWIN_COUNTS = 22
 
 
 @dataclass
@@ -90,21 +91,38 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
 
 @njit(**KERNEL)
 def _advance_neurons(dt, cell, drive, decay_table, inv_tau, y, psi, bux, rec_ptr, rec_pre,
-                     rec_w, wy, count):
+                     rec_w, wy, norm_floor, norm_mean, norm_var, norm_passes, count):
     """Advance every neuron dt ticks in closed form (the factor looked up for intervals of up to
     DECAY_TICKS ticks, as the asynchronous kernels do), then outputs and, with recurrence, the
-    recurrent drive."""
+    recurrent drive. With ``norm_floor = 1 / S > 0`` (``network.unit_norm_steps``) each cell is
+    standardised by its own running mean and variance first, at the rate ``max(1 / (n + 1),
+    1 / S)`` after n passes: ``y = tanh((c - m) / sd)``, ``psi = dy / dc = (1 - y^2) / sd``."""
     n = cell.size
     table = dt <= decay_table.shape[1]
+    normalise = norm_floor > 0.0
+    rate = 0.0
+    if normalise:
+        norm_passes[0] += 1
+        rate = max(1.0 / (norm_passes[0] + 1), norm_floor)
     for i in range(n):
         a = drive[i]
         factor = decay_table[i, dt - 1] if table else math.exp(-dt * inv_tau[i])
-        cell[i] = a + (cell[i] - a) * factor
-        yi = 1.0 - 2.0 / (math.exp(2.0 * cell[i]) + 1.0)
+        c = a + (cell[i] - a) * factor
+        cell[i] = c
+        inv_sd = 1.0
+        if normalise:
+            moved = c - norm_mean[i]
+            norm_mean[i] += rate * moved
+            norm_var[i] += rate * (moved * (c - norm_mean[i]) - norm_var[i])
+            inv_sd = 1.0 / math.sqrt(norm_var[i] + 1e-5)
+            c = (c - norm_mean[i]) * inv_sd
+        yi = 1.0 - 2.0 / (math.exp(2.0 * c) + 1.0)
         y[i] = yi
-        psi[i] = 1.0 - yi * yi
+        psi[i] = (1.0 - yi * yi) * inv_sd if normalise else 1.0 - yi * yi
     count[T_DECAY if table else T_DECAY_EXP] += n
     count[T_OUTPUT] += n
+    if normalise:
+        count[T_UNIT_NORM] += n
     if rec_pre.size:
         for i in range(n):
             acc = 0.0
@@ -278,6 +296,9 @@ def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
     flops = np.zeros(len(A.PARTS))
     flops[A.NEURONS] += count[T_DECAY] * (1 + 3) + count[T_DECAY_EXP] * (A.EXP + 2 + 3)
     flops[A.NEURONS] += count[T_OUTPUT] * (A.TANH + 2)           # y = tanh(c), psi = 1 - y**2
+    # unit normalisation: running mean (3) and variance (5), 1 / sd (SQRT, DIV), standardise
+    # (2), psi's factor (1)
+    flops[A.NEURONS] += count[T_UNIT_NORM] * (3 + 5 + A.SQRT + A.DIV + 2 + 1)
     flops[A.EVENTS] += (count[T_REC_SYNAPSE] + count[T_IN_SYNAPSE]) * 2
     flops[A.EVENTS] += count[T_DRIVE_REC] * 1 + count[T_DRIVE_IN] * 2  # + bias and input, + wy
     flops[A.EVENTS] += count[T_READOUT] * 2
@@ -355,9 +376,11 @@ class SyncNetwork:
         self._no_signal = np.zeros(n_signals)
         self._weights_moved = False  # since the input drive was last computed
         # the kernels' compiled entry points for these arrays (changed in place only)
-        self._advance_args = (self.cell, self.drive, self.decay_table, self.inv_tau, self.y,
-                              self.psi, self.bux, self.rec_ptr, self.rec_pre, self.rec_w,
-                              self.wy, self.count)
+        # network.unit_norm_steps: each cell's running mean and variance, passes so far
+        self.norm_mean = np.zeros(n)
+        self.norm_var = np.ones(n)
+        self.norm_passes = np.zeros(1, np.int64)
+        self.set_unit_norm(config.unit_norm_steps)
         self._advance_entry = entry_for(_advance_neurons, 0, *self._advance_args)
         # only the first group reads inputs (``network.layers``): the input drive of the
         # neurons above stays their bias (set by ``refresh``), so it is never recomputed
@@ -406,6 +429,15 @@ class SyncNetwork:
     @property
     def learning_active(self) -> bool:
         return self._active
+
+    def set_unit_norm(self, steps: float) -> None:
+        """``network.unit_norm_steps`` (0: off), from the next pass on; the statistics carry
+        on where they are."""
+        floor = 1.0 / steps if steps > 0.0 else 0.0
+        self._advance_args = (self.cell, self.drive, self.decay_table, self.inv_tau, self.y,
+                              self.psi, self.bux, self.rec_ptr, self.rec_pre, self.rec_w,
+                              self.wy, floor, self.norm_mean, self.norm_var, self.norm_passes,
+                              self.count)
 
     def clip_weights(self, limit: float) -> None:
         for w in (self.rec_w, self.in_w):
@@ -545,7 +577,8 @@ class SyncNetwork:
         return out
 
     STATE_FIELDS = ("rec_w", "in_w", "rec_z", "in_z", "cell", "y", "psi", "x", "bux", "wy",
-                    "drive", "readout", "feedback", "signal_a", "y_a", "x_a", "count")
+                    "drive", "readout", "feedback", "signal_a", "y_a", "x_a", "count",
+                    "norm_mean", "norm_var", "norm_passes")
 
     def state(self) -> dict[str, np.ndarray]:
         """Every array, by name (for comparisons; the twin has no checkpoints)."""

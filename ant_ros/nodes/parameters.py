@@ -42,6 +42,8 @@ DESCRIPTIONS: dict[str, str] = {
     "bias_scale": "hidden biases are uniform in [-bias_scale, bias_scale]",
     "tau_min_s": "shortest neuron time constant (s)",
     "tau_max_s": "longest neuron time constant (s)",
+    "unit_norm_steps": "each neuron's cell standardised by its running mean and variance over "
+                       "about this many decisions (0: off); the synchronous twin's only",
     "tick_s": "time resolution at which events take effect (s)",
     "threshold": "output change that makes a neuron send an event",
     "input_threshold": "change of an input channel (after scaling, population code and gain) "
