@@ -336,3 +336,36 @@ def test_twin_unit_norm_standardises_each_cell_by_its_running_statistics():
     np.testing.assert_allclose(net.y, np.tanh(net.cell), rtol=1e-9, atol=1e-12)
     with pytest.raises(ConfigError, match="unit_norm_steps .*synchronous twin only"):
         OnlineLearner(config)
+
+
+def test_twin_leaky_relu_units_replace_tanh_and_count_less():
+    """``network.activation: leaky_relu`` (the twin only): ``y = max(u, 0.01 u)`` of the cell
+    (standardised with ``unit_norm_steps``), ``psi`` its slope (over the sd)."""
+    for unit_norm in (0.0, 20.0):
+        config = exact_layered_config(False).with_overrides(
+            ["network.activation=leaky_relu", f"network.unit_norm_steps={unit_norm}"])
+        twin = OnlineLearner(config, twin=True)
+        drive(twin, 30)
+        net = twin.net
+        cell, drive_now = net.cell.copy(), net.drive.copy()
+        mean, var, passes = net.norm_mean.copy(), net.norm_var.copy(), int(net.norm_passes[0])
+        counted = net.flops_by_part()[A.NEURONS]
+        net._advance_to(net.now_tick + 1)
+        u = drive_now + (cell - drive_now) * np.exp(-net.inv_tau)
+        sd = 1.0
+        if unit_norm:
+            rate = max(1.0 / (passes + 2), 1.0 / unit_norm)
+            new_mean = mean + rate * (u - mean)
+            sd = np.sqrt(var + rate * ((u - mean) * (u - new_mean) - var) + 1e-5)
+            u = (u - new_mean) / sd
+        slope = np.where(u > 0.0, 1.0, 0.01)
+        assert (slope < 1.0).any() and (slope == 1.0).any()
+        np.testing.assert_allclose(net.y, slope * u, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(net.psi, slope / sd, rtol=1e-9, atol=1e-12)
+        per_neuron = (1 + 3) + 2 + (3 + 5 + A.SQRT + A.DIV + 2 + 1 if unit_norm else 0)
+        assert net.flops_by_part()[A.NEURONS] - counted == net.psi.size * per_neuron
+    with pytest.raises(ConfigError, match="leaky_relu is built in the synchronous twin only"):
+        OnlineLearner(exact_layered_config(False).with_overrides(
+            ["network.activation=leaky_relu"]))
+    with pytest.raises(ConfigError, match="activation must be"):
+        exact_layered_config(False).with_overrides(["network.activation=relu"]).validate()

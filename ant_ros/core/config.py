@@ -58,8 +58,9 @@ class NetworkConfig:
     bumpy random input layer), and as far as ``weight_clip`` leaves the weights.
     ``readout_inputs`` false lets the readouts read the hidden layer only.
     ``unit_norm_steps = S > 0`` standardises each neuron's cell by its own running mean and
-    variance over about S decisions before the ``tanh`` (local to the neuron; the synchronous
-    twin only, for now).
+    variance over about S decisions before the ``tanh`` (local to the neuron), and
+    ``activation: leaky_relu`` puts ``max(u, 0.01 u)`` in the place of ``tanh``: the synchronous
+    twin only, for now.
 
     ``layers = L > 1`` stacks the hidden neurons in L groups (``n_hidden // L`` each, the first
     ``n_hidden % L`` one more): the first reads the input channels, each other group reads
@@ -89,6 +90,7 @@ class NetworkConfig:
     tau_min_s: float = 0.02
     tau_max_s: float = 0.08
     unit_norm_steps: float = 0.0
+    activation: str = "tanh"
     tick_s: float = 0.02
     threshold: float = 0.2
     input_threshold: float = 0.1
@@ -135,6 +137,7 @@ class NetworkConfig:
         require(0.0 < self.tau_min_s <= self.tau_max_s, "need 0 < tau_min_s <= tau_max_s")
         require(self.unit_norm_steps == 0.0 or self.unit_norm_steps >= 1.0,
                 "unit_norm_steps must be 0 (off) or >= 1")
+        require(self.activation in ("tanh", "leaky_relu"), "activation must be tanh|leaky_relu")
         require(0.0 <= self.threshold < 1.0, "threshold must be in [0, 1)")
         require(0.0 <= self.input_threshold < 10.0, "input_threshold must be in [0, 10)")
         require(0 <= self.decision_ticks <= 1000, "decision_ticks must be in [0, 1000]")

@@ -175,8 +175,8 @@ class OnlineLearner:
     def check_config(config: AgentConfig, twin: bool = False) -> None:
         """Refuse (``ConfigError``) a configuration this learner, or with ``twin`` its
         synchronous twin, cannot run: the twin has no consolidation, and only the twin has
-        ``eprop_feedback: backprop``, ``hidden_bound_kappa`` and ``unit_norm_steps`` (the
-        fields' own ranges are ``AgentConfig.validate``'s)."""
+        ``eprop_feedback: backprop``, ``hidden_bound_kappa``, ``unit_norm_steps`` and
+        ``activation: leaky_relu`` (the fields' own ranges are ``AgentConfig.validate``'s)."""
         if twin and config.learning.consolidation_strength > 0.0:
             raise ConfigError("the synchronous twin has no consolidation")
         if not twin and config.learning.eprop_feedback == "backprop":
@@ -187,6 +187,10 @@ class OnlineLearner:
             raise ConfigError("network.unit_norm_steps (each neuron standardised by its running "
                               "statistics) is built in the synchronous twin only (ant-ros "
                               "train --learner twin); the asynchronous learner takes 0")
+        if not twin and config.network.activation != "tanh":
+            raise ConfigError("network.activation leaky_relu is built in the synchronous twin "
+                              "only (ant-ros train --learner twin); the asynchronous learner "
+                              "takes tanh")
         if not twin and config.learning.hidden_bound_kappa > 0.0:
             raise ConfigError("hidden_bound_kappa (an overshoot bound of the hidden step) is "
                               "built in the synchronous twin only (ant-ros train --learner "
@@ -207,7 +211,7 @@ class OnlineLearner:
         if self.is_twin:
             self.net.backprop = lc.eprop_feedback == "backprop"
             self.net.bound_kappa = lc.hidden_bound_kappa
-            self.net.set_unit_norm(config.network.unit_norm_steps)
+            self.net.set_unit_norm(config.network.unit_norm_steps, config.network.activation)
         self.net.set_learning(lr=lc.hidden_lr, weight_clip=lc.weight_clip,
                               active=lc.learning_enabled,
                               td_trace_decay=lc.gamma * lc.trace_lambda if lc.eprop_td_traces

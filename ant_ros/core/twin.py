@@ -27,12 +27,14 @@ from .connectivity import build_connectivity, draw_neurons
 from .jit import KERNEL, compiled_entry, entry_for
 from .kernels import DECAY_TICKS
 
+LEAK = 0.01  # the negative slope of ``network.activation: leaky_relu``
+
 # operation counters of the twin, priced by ``twin_flops``
 (T_DECAY, T_DECAY_EXP, T_OUTPUT, T_REC_SYNAPSE, T_IN_SYNAPSE, T_DRIVE_REC, T_DRIVE_IN,
  T_READOUT, T_SIGNAL, T_SIGNAL_B, T_SUPERVISED_SIGNAL, T_TRACE, T_WEIGHT, T_SUPERVISED, T_STEP_A,
  T_STEP_B, T_BACKPROP, T_BACKPROP_SIGNAL, T_BOUND_SYNAPSE, T_BOUND_NEURON, T_BOUND_STEP,
- T_UNIT_NORM) = range(22)
-N_TWIN_COUNTS = 22
+ T_UNIT_NORM, T_OUTPUT_LEAKY) = range(23)
+N_TWIN_COUNTS = 23
 
 
 @dataclass
@@ -91,12 +93,14 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
 
 @njit(**KERNEL)
 def _advance_neurons(dt, cell, drive, decay_table, inv_tau, y, psi, bux, rec_ptr, rec_pre,
-                     rec_w, wy, norm_floor, norm_mean, norm_var, norm_passes, count):
+                     rec_w, wy, norm_floor, norm_mean, norm_var, norm_passes, leaky, count):
     """Advance every neuron dt ticks in closed form (the factor looked up for intervals of up to
     DECAY_TICKS ticks, as the asynchronous kernels do), then outputs and, with recurrence, the
     recurrent drive. With ``norm_floor = 1 / S > 0`` (``network.unit_norm_steps``) each cell is
     standardised by its own running mean and variance first, at the rate ``max(1 / (n + 1),
-    1 / S)`` after n passes: ``y = tanh((c - m) / sd)``, ``psi = dy / dc = (1 - y^2) / sd``."""
+    1 / S)`` after n passes: ``y = tanh((c - m) / sd)``, ``psi = dy / dc = (1 - y^2) / sd``.
+    ``leaky`` (``network.activation: leaky_relu``): ``y = max(u, 0.01 u)`` of the (standardised)
+    cell ``u`` in place of ``tanh``, ``psi`` 1 or 0.01 (over sd)."""
     n = cell.size
     table = dt <= decay_table.shape[1]
     normalise = norm_floor > 0.0
@@ -116,11 +120,16 @@ def _advance_neurons(dt, cell, drive, decay_table, inv_tau, y, psi, bux, rec_ptr
             norm_var[i] += rate * (moved * (c - norm_mean[i]) - norm_var[i])
             inv_sd = 1.0 / math.sqrt(norm_var[i] + 1e-5)
             c = (c - norm_mean[i]) * inv_sd
-        yi = 1.0 - 2.0 / (math.exp(2.0 * c) + 1.0)
-        y[i] = yi
-        psi[i] = (1.0 - yi * yi) * inv_sd if normalise else 1.0 - yi * yi
+        if leaky:
+            slope = 1.0 if c > 0.0 else LEAK
+            y[i] = slope * c
+            psi[i] = slope * inv_sd
+        else:
+            yi = 1.0 - 2.0 / (math.exp(2.0 * c) + 1.0)
+            y[i] = yi
+            psi[i] = (1.0 - yi * yi) * inv_sd if normalise else 1.0 - yi * yi
     count[T_DECAY if table else T_DECAY_EXP] += n
-    count[T_OUTPUT] += n
+    count[T_OUTPUT_LEAKY if leaky else T_OUTPUT] += n
     if normalise:
         count[T_UNIT_NORM] += n
     if rec_pre.size:
@@ -296,6 +305,7 @@ def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
     flops = np.zeros(len(A.PARTS))
     flops[A.NEURONS] += count[T_DECAY] * (1 + 3) + count[T_DECAY_EXP] * (A.EXP + 2 + 3)
     flops[A.NEURONS] += count[T_OUTPUT] * (A.TANH + 2)           # y = tanh(c), psi = 1 - y**2
+    flops[A.NEURONS] += count[T_OUTPUT_LEAKY] * 2                # the test and y = slope c
     # unit normalisation: running mean (3) and variance (5), 1 / sd (SQRT, DIV), standardise
     # (2), psi's factor (1)
     flops[A.NEURONS] += count[T_UNIT_NORM] * (3 + 5 + A.SQRT + A.DIV + 2 + 1)
@@ -350,8 +360,12 @@ class SyncNetwork:
         self.rec_z = np.zeros(self.rec_w.size)
         self.in_z = np.zeros(self.in_w.size)
         self.cell = self.bias.copy()
-        self.y = np.tanh(self.cell)
-        self.psi = 1.0 - self.y ** 2
+        if config.activation == "leaky_relu":
+            slope = np.where(self.cell > 0.0, 1.0, LEAK)
+            self.y, self.psi = slope * self.cell, slope
+        else:
+            self.y = np.tanh(self.cell)
+            self.psi = 1.0 - self.y ** 2
         self.x = np.zeros(m)
         self.bux = np.zeros(n)  # bias plus input drive
         self.signal_a = np.zeros(n)  # without traces: phase A's psi_i L_i and outputs
@@ -380,7 +394,7 @@ class SyncNetwork:
         self.norm_mean = np.zeros(n)
         self.norm_var = np.ones(n)
         self.norm_passes = np.zeros(1, np.int64)
-        self.set_unit_norm(config.unit_norm_steps)
+        self.set_unit_norm(config.unit_norm_steps, config.activation)
         self._advance_entry = entry_for(_advance_neurons, 0, *self._advance_args)
         # only the first group reads inputs (``network.layers``): the input drive of the
         # neurons above stays their bias (set by ``refresh``), so it is never recomputed
@@ -430,14 +444,14 @@ class SyncNetwork:
     def learning_active(self) -> bool:
         return self._active
 
-    def set_unit_norm(self, steps: float) -> None:
-        """``network.unit_norm_steps`` (0: off), from the next pass on; the statistics carry
-        on where they are."""
+    def set_unit_norm(self, steps: float, activation: str = "tanh") -> None:
+        """``network.unit_norm_steps`` (0: off) and ``network.activation``, from the next pass
+        on; the statistics carry on where they are."""
         floor = 1.0 / steps if steps > 0.0 else 0.0
         self._advance_args = (self.cell, self.drive, self.decay_table, self.inv_tau, self.y,
                               self.psi, self.bux, self.rec_ptr, self.rec_pre, self.rec_w,
                               self.wy, floor, self.norm_mean, self.norm_var, self.norm_passes,
-                              self.count)
+                              activation == "leaky_relu", self.count)
 
     def clip_weights(self, limit: float) -> None:
         for w in (self.rec_w, self.in_w):

@@ -44,6 +44,8 @@ DESCRIPTIONS: dict[str, str] = {
     "tau_max_s": "longest neuron time constant (s)",
     "unit_norm_steps": "each neuron's cell standardised by its running mean and variance over "
                        "about this many decisions (0: off); the synchronous twin's only",
+    "activation": "each neuron's output function: tanh, or leaky_relu (the synchronous "
+                  "twin's only)",
     "tick_s": "time resolution at which events take effect (s)",
     "threshold": "output change that makes a neuron send an event",
     "input_threshold": "change of an input channel (after scaling, population code and gain) "
