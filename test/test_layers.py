@@ -259,9 +259,10 @@ def test_twin_hidden_bound_scales_the_step_as_obgd_does(rho_traces):
     rows_in = np.repeat(np.arange(net.psi.size), np.diff(net.in_ptr))
     gradient = np.random.default_rng(6).standard_normal(net.feedback.shape[1])
     lr, clip = net._lr, net._clip
-    for delta, binds in ((-2.5, True), (0.3, False)):
+    for delta, binds in ((-2.5, True), (0.3, True), (0.3, False)):
         net.bound_kappa = kappa if binds else 1e-9
         net.begin_learning_step(gradient)
+        net._advance_to(net.now_tick + 1)  # outputs move between phases A and B
         if rho_traces:
             rec_z, in_z = net.rec_z.copy(), net.in_z.copy()
         else:
@@ -275,14 +276,18 @@ def test_twin_hidden_bound_scales_the_step_as_obgd_does(rho_traces):
         flops = net.flops_by_part()
         net.apply_td_error(delta)
         assert np.abs(w_rec).max() < clip and np.abs(w_in).max() < clip
+        assert rho_traces or not np.allclose(net.y, net.y_a)  # the kept outputs are used
         # float32 weights: their rounding is the tolerance, far below what the bound changes
         tolerance = 1e-7 * max(np.abs(w_rec).max(), np.abs(w_in).max())
         if binds:
             assert abs(lr * delta - step) * np.abs(rec_z).max() > 1e3 * tolerance
+        if binds and abs(delta) < 1.0:  # |delta| floored at 1 in the bound, not |delta|
+            unfloored = lr / (bound * abs(delta)) * delta
+            assert abs(step - unfloored) * np.abs(rec_z).max() > 1e3 * tolerance
         np.testing.assert_allclose(net.rec_w - w_rec, step * rec_z, rtol=0, atol=tolerance)
         np.testing.assert_allclose(net.in_w - w_in, step * in_z, rtol=0, atol=tolerance)
         n_syn = net.rec_w.size + net.in_w.size
-        per_step = 2 * n_syn + (0 if rho_traces else 3 * net.psi.size) + 5 + A.DIV
+        per_step = 2 * n_syn + (0 if rho_traces else 3 * net.psi.size) + 6 + A.DIV
         assert net.flops_by_part()[A.STEP_SIZE] - flops[A.STEP_SIZE] == per_step
     net.bound_kappa = 0.0  # off: no norm, nothing counted for it
     net.begin_learning_step(gradient)
@@ -327,15 +332,34 @@ def test_twin_unit_norm_standardises_each_cell_by_its_running_statistics():
     np.testing.assert_allclose(net.norm_var, new_var, rtol=1e-12)
     np.testing.assert_allclose(net.y, y, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(net.psi, (1.0 - y * y) / sd, rtol=1e-9, atol=1e-12)
-    per_neuron = 3 + 5 + A.SQRT + A.DIV + 2 + 1
+    per_neuron = (1 + A.SQRT + A.DIV + 2 + 1) + (3 + 5)  # standardise; the statistics
     plain = net.psi.size * (1 + 3 + A.TANH + 2)  # decay from the table, output and psi
-    assert net.flops_by_part()[A.NEURONS] - counted == plain + net.psi.size * per_neuron
-    # a live switch off: plain tanh of the cell from the next pass
+    assert net.flops_by_part()[A.NEURONS] - counted == (plain + net.psi.size * per_neuron
+                                                        + 2 + A.DIV)  # and the pass's rate
+    # learning off: the statistics stay, the cells are standardised by them
+    twin.apply_config(config.with_overrides(["learning.learning_enabled=false"]))
+    kept = (net.norm_mean.copy(), net.norm_var.copy(), int(net.norm_passes[0]))
+    counted = net.flops_by_part()[A.NEURONS]
+    net._advance_to(net.now_tick + 1)
+    assert int(net.norm_passes[0]) == kept[2]
+    np.testing.assert_array_equal(net.norm_mean, kept[0])
+    np.testing.assert_array_equal(net.norm_var, kept[1])
+    np.testing.assert_allclose(net.y, np.tanh((net.cell - kept[0]) / np.sqrt(kept[1] + 1e-5)),
+                               rtol=1e-9, atol=1e-12)
+    assert net.flops_by_part()[A.NEURONS] - counted == (
+        plain + net.psi.size * (1 + A.SQRT + A.DIV + 2 + 1))
+    # a live switch off: plain tanh of the cell from the next pass; and on again
     twin.apply_config(config.with_overrides(["network.unit_norm_steps=0"]))
     net._advance_to(net.now_tick + 1)
     np.testing.assert_allclose(net.y, np.tanh(net.cell), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(net.norm_mean, kept[0])
+    twin.apply_config(config)
+    net._advance_to(net.now_tick + 1)
+    assert int(net.norm_passes[0]) == kept[2] + 1 and not np.allclose(net.y, np.tanh(net.cell))
     with pytest.raises(ConfigError, match="unit_norm_steps .*synchronous twin only"):
         OnlineLearner(config)
+    with pytest.raises(ConfigError, match="unit_norm_steps must be 0"):
+        config.with_overrides(["network.unit_norm_steps=inf"]).validate()
 
 
 def test_twin_leaky_relu_units_replace_tanh_and_count_less():
@@ -345,6 +369,10 @@ def test_twin_leaky_relu_units_replace_tanh_and_count_less():
         config = exact_layered_config(False).with_overrides(
             ["network.activation=leaky_relu", f"network.unit_norm_steps={unit_norm}"])
         twin = OnlineLearner(config, twin=True)
+        # the start: leaky ReLU of the initial cells (the biases), psi its slope
+        start = np.where(twin.net.bias > 0.0, 1.0, 0.01)
+        np.testing.assert_allclose(twin.net.y, start * twin.net.bias, rtol=1e-12)
+        np.testing.assert_array_equal(twin.net.psi, start)
         drive(twin, 30)
         net = twin.net
         cell, drive_now = net.cell.copy(), net.drive.copy()
@@ -362,8 +390,9 @@ def test_twin_leaky_relu_units_replace_tanh_and_count_less():
         assert (slope < 1.0).any() and (slope == 1.0).any()
         np.testing.assert_allclose(net.y, slope * u, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(net.psi, slope / sd, rtol=1e-9, atol=1e-12)
-        per_neuron = (1 + 3) + 2 + (3 + 5 + A.SQRT + A.DIV + 2 + 1 if unit_norm else 0)
-        assert net.flops_by_part()[A.NEURONS] - counted == net.psi.size * per_neuron
+        per_neuron = (1 + 3) + 2 + (1 + A.SQRT + A.DIV + 2 + 1 + 3 + 5 if unit_norm else 0)
+        per_pass = 2 + A.DIV if unit_norm else 0
+        assert net.flops_by_part()[A.NEURONS] - counted == net.psi.size * per_neuron + per_pass
     with pytest.raises(ConfigError, match="leaky_relu is built in the synchronous twin only"):
         OnlineLearner(exact_layered_config(False).with_overrides(
             ["network.activation=leaky_relu"]))

@@ -98,13 +98,15 @@ def test_fixed_sparsity_keeps_the_zeroed_weights_zero_and_counts_the_rest():
     assert learner.actor.flops()[0] < dense.actor.flops()[0]
 
 
-def test_unit_norm_standardises_each_unit_by_its_running_statistics():
+@pytest.mark.parametrize("activation", ["tanh", "leaky_relu"])
+def test_unit_norm_standardises_each_unit_by_its_running_statistics(activation):
     """``unit_norm_steps``: each hidden unit's input minus its running mean, over its running
     standard deviation (updated by the forward pass, rate ``max(1 / (n + 1), 1 / S)``), the
     statistics constants to the gradient, which finite differences confirm once the rate is
     small."""
     rng = np.random.default_rng(7)
-    mlp = MLP((4, 6, 5, 2), 0.0, rng, layer_norm=False, activation="tanh", unit_norm_steps=50.0)
+    mlp = MLP((4, 6, 5, 2), 0.0, rng, layer_norm=False, activation=activation,
+              unit_norm_steps=50.0)
     xs = rng.normal(size=(300, 4)) * 2.0 + 1.0
     pre_first = []
     for x in xs:
@@ -145,6 +147,13 @@ def test_unit_norm_standardises_each_unit_by_its_running_statistics():
         down = objective()
         w[index] = keep
         assert grads[0][index] == pytest.approx((up - down) / 2e-6, rel=1e-5, abs=1e-9)
+    # its arithmetic: per unit the statistics (8), the epsilon, SQRT, the subtraction and DIV
+    # forward, DIV backward; per pass the rate
+    plain = MLP((4, 6, 5, 2), 0.0, np.random.default_rng(7), layer_norm=False,
+                activation=activation)
+    (fwd, bwd, upd), (p_fwd, p_bwd, p_upd) = mlp.flops(), plain.flops()
+    assert fwd - p_fwd == 11 * (3 + 5 + 1 + A.SQRT + 1 + A.DIV) + 2 + A.DIV
+    assert bwd - p_bwd == 11 * A.DIV and upd == p_upd
     with pytest.raises(ConfigError, match="replaces layer norm"):
         StreamACConfig(unit_norm_steps=100.0).validate()
 

@@ -58,7 +58,9 @@ class NetworkConfig:
     bumpy random input layer), and as far as ``weight_clip`` leaves the weights.
     ``readout_inputs`` false lets the readouts read the hidden layer only.
     ``unit_norm_steps = S > 0`` standardises each neuron's cell by its own running mean and
-    variance over about S decisions before the ``tanh`` (local to the neuron), and
+    variance over about S neuron passes (one per decision with ``decision_ticks: 0`` and no
+    samples between decisions; learnt only while learning is on) before the ``tanh`` (local to
+    the neuron), and
     ``activation: leaky_relu`` puts ``max(u, 0.01 u)`` in the place of ``tanh``: the synchronous
     twin only, for now.
 
@@ -135,8 +137,8 @@ class NetworkConfig:
         require(self.bias_scale >= 0.0, "bias_scale must be >= 0")
         require(self.tick_s > 0.0, "tick_s must be > 0")
         require(0.0 < self.tau_min_s <= self.tau_max_s, "need 0 < tau_min_s <= tau_max_s")
-        require(self.unit_norm_steps == 0.0 or self.unit_norm_steps >= 1.0,
-                "unit_norm_steps must be 0 (off) or >= 1")
+        require(self.unit_norm_steps == 0.0 or 1.0 <= self.unit_norm_steps < math.inf,
+                "unit_norm_steps must be 0 (off) or finite and >= 1")
         require(self.activation in ("tanh", "leaky_relu"), "activation must be tanh|leaky_relu")
         require(0.0 <= self.threshold < 1.0, "threshold must be in [0, 1)")
         require(0.0 <= self.input_threshold < 10.0, "input_threshold must be in [0, 10)")

@@ -230,8 +230,9 @@ class MLP:
         if self.layer_norm:
             ln_fwd += units * (1 + 3 + 2) + n_hidden_layers * (2 * A.DIV + A.SQRT)
         elif self.unit_norm_steps > 0.0:
-            # running mean (3) and variance (5), the std (SQRT), normalise (sub, DIV); the rate
-            ln_fwd += units * (3 + 5 + 1 + A.SQRT + A.DIV) + 2 + A.DIV
+            # running mean (3) and variance (5), the std (the epsilon, SQRT), normalise (sub,
+            # DIV); the rate
+            ln_fwd += units * (3 + 5 + 1 + A.SQRT + 1 + A.DIV) + 2 + A.DIV
         forward = 2 * mats + sum(b.size for b in self.biases) + ln_fwd
         # per learning weight its gradient (1: the outer product), and the input's gradient
         # (2 per weight) below every learning layer but the lowest; layer norm and leaky ReLU
@@ -239,10 +240,12 @@ class MLP:
         trained = sizes[self.first_trained:]
         trained_mats = sum(trained)
         trained_units = sum(w.shape[0] for w in self.weights[self.first_trained:-1])
-        # per unit: the activation's derivative (1 for leaky ReLU, 2 for tanh's 1 - h^2 and
-        # its product) and layer norm's backward (9: two means of products, the combination)
+        # per unit: the activation's derivative (1 for leaky ReLU, 3 for tanh's 1 - h^2 and
+        # its product), layer norm's backward (9: two means of products, the combination) or
+        # the division by a unit's running sd
+        unit_norm = self.unit_norm_steps > 0.0 and not self.layer_norm
         per_unit = (3 if self.tanh else 1) + (9 if self.layer_norm else 0) + (
-            A.DIV if self.unit_norm_steps > 0.0 else 0)
+            A.DIV if unit_norm else 0)
         backward = trained_mats + 2 * (trained_mats - trained[0]) + trained_units * per_unit
         update = self.n_learning_params * (2 + 2 + 2) + A.DIV + 6
         return forward, backward, update

@@ -33,8 +33,8 @@ LEAK = 0.01  # the negative slope of ``network.activation: leaky_relu``
 (T_DECAY, T_DECAY_EXP, T_OUTPUT, T_REC_SYNAPSE, T_IN_SYNAPSE, T_DRIVE_REC, T_DRIVE_IN,
  T_READOUT, T_SIGNAL, T_SIGNAL_B, T_SUPERVISED_SIGNAL, T_TRACE, T_WEIGHT, T_SUPERVISED, T_STEP_A,
  T_STEP_B, T_BACKPROP, T_BACKPROP_SIGNAL, T_BOUND_SYNAPSE, T_BOUND_NEURON, T_BOUND_STEP,
- T_UNIT_NORM, T_OUTPUT_LEAKY) = range(23)
-N_TWIN_COUNTS = 23
+ T_UNIT_NORM, T_OUTPUT_LEAKY, T_UNIT_NORM_STATS, T_UNIT_NORM_PASS) = range(25)
+N_TWIN_COUNTS = 25
 
 
 @dataclass
@@ -93,19 +93,22 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
 
 @njit(**KERNEL)
 def _advance_neurons(dt, cell, drive, decay_table, inv_tau, y, psi, bux, rec_ptr, rec_pre,
-                     rec_w, wy, norm_floor, norm_mean, norm_var, norm_passes, leaky, count):
+                     rec_w, wy, norm_floor, norm_learn, norm_mean, norm_var, norm_passes,
+                     leaky, count):
     """Advance every neuron dt ticks in closed form (the factor looked up for intervals of up to
     DECAY_TICKS ticks, as the asynchronous kernels do), then outputs and, with recurrence, the
     recurrent drive. With ``norm_floor = 1 / S > 0`` (``network.unit_norm_steps``) each cell is
     standardised by its own running mean and variance first, at the rate ``max(1 / (n + 1),
-    1 / S)`` after n passes: ``y = tanh((c - m) / sd)``, ``psi = dy / dc = (1 - y^2) / sd``.
+    1 / S)`` after n passes: ``y = tanh((c - m) / sd)``, ``psi = dy / dc = (1 - y^2) / sd``;
+    with ``norm_learn`` false (learning off) the statistics stay as they are.
     ``leaky`` (``network.activation: leaky_relu``): ``y = max(u, 0.01 u)`` of the (standardised)
     cell ``u`` in place of ``tanh``, ``psi`` 1 or 0.01 (over sd)."""
     n = cell.size
     table = dt <= decay_table.shape[1]
     normalise = norm_floor > 0.0
+    update = normalise and norm_learn
     rate = 0.0
-    if normalise:
+    if update:
         norm_passes[0] += 1
         rate = max(1.0 / (norm_passes[0] + 1), norm_floor)
     for i in range(n):
@@ -115,9 +118,10 @@ def _advance_neurons(dt, cell, drive, decay_table, inv_tau, y, psi, bux, rec_ptr
         cell[i] = c
         inv_sd = 1.0
         if normalise:
-            moved = c - norm_mean[i]
-            norm_mean[i] += rate * moved
-            norm_var[i] += rate * (moved * (c - norm_mean[i]) - norm_var[i])
+            if update:
+                moved = c - norm_mean[i]
+                norm_mean[i] += rate * moved
+                norm_var[i] += rate * (moved * (c - norm_mean[i]) - norm_var[i])
             inv_sd = 1.0 / math.sqrt(norm_var[i] + 1e-5)
             c = (c - norm_mean[i]) * inv_sd
         if leaky:
@@ -132,6 +136,9 @@ def _advance_neurons(dt, cell, drive, decay_table, inv_tau, y, psi, bux, rec_ptr
     count[T_OUTPUT_LEAKY if leaky else T_OUTPUT] += n
     if normalise:
         count[T_UNIT_NORM] += n
+    if update:
+        count[T_UNIT_NORM_STATS] += n
+        count[T_UNIT_NORM_PASS] += 1
     if rec_pre.size:
         for i in range(n):
             acc = 0.0
@@ -306,9 +313,12 @@ def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
     flops[A.NEURONS] += count[T_DECAY] * (1 + 3) + count[T_DECAY_EXP] * (A.EXP + 2 + 3)
     flops[A.NEURONS] += count[T_OUTPUT] * (A.TANH + 2)           # y = tanh(c), psi = 1 - y**2
     flops[A.NEURONS] += count[T_OUTPUT_LEAKY] * 2                # the test and y = slope c
-    # unit normalisation: running mean (3) and variance (5), 1 / sd (SQRT, DIV), standardise
-    # (2), psi's factor (1)
-    flops[A.NEURONS] += count[T_UNIT_NORM] * (3 + 5 + A.SQRT + A.DIV + 2 + 1)
+    # unit normalisation: per neuron 1 / sd (the epsilon, SQRT, DIV), standardise (2) and psi's
+    # factor (1); while learning, the running mean (3) and variance (5), and per pass the
+    # count, the rate's division and the max
+    flops[A.NEURONS] += count[T_UNIT_NORM] * (1 + A.SQRT + A.DIV + 2 + 1)
+    flops[A.NEURONS] += count[T_UNIT_NORM_STATS] * (3 + 5) + count[T_UNIT_NORM_PASS] * (
+        2 + A.DIV)
     flops[A.EVENTS] += (count[T_REC_SYNAPSE] + count[T_IN_SYNAPSE]) * 2
     flops[A.EVENTS] += count[T_DRIVE_REC] * 1 + count[T_DRIVE_IN] * 2  # + bias and input, + wy
     flops[A.EVENTS] += count[T_READOUT] * 2
@@ -325,10 +335,10 @@ def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
     # the neuron's signal + back_i
     flops[A.EPROP] += count[T_BACKPROP] * 2 + count[T_BACKPROP_SIGNAL] * 1
     # the hidden step's overshoot bound: |z| and its sum per synapse, per neuron its |signal|
-    # times the row's sum and the add; per step kappa max(|delta|, 1) lr norm, the test and
-    # the division
+    # times the row's sum and the add; per step |delta|, the max, three products, the test
+    # and the division
     flops[A.STEP_SIZE] += (count[T_BOUND_SYNAPSE] * 2 + count[T_BOUND_NEURON] * 3
-                           + count[T_BOUND_STEP] * (5 + A.DIV))
+                           + count[T_BOUND_STEP] * (6 + A.DIV))
     return flops
 
 
@@ -439,19 +449,27 @@ class SyncNetwork:
             self._active = bool(active)
             self.reset_traces()
         self._lr, self._clip, self._rho = lr, weight_clip, td_trace_decay
+        self._build_advance_args()
 
     @property
     def learning_active(self) -> bool:
         return self._active
 
-    def set_unit_norm(self, steps: float, activation: str = "tanh") -> None:
+    def set_unit_norm(self, steps: float, activation: str) -> None:
         """``network.unit_norm_steps`` (0: off) and ``network.activation``, from the next pass
         on; the statistics carry on where they are."""
+        self._unit_norm_steps, self._activation = steps, activation
+        self._build_advance_args()
+
+    def _build_advance_args(self) -> None:
+        """The neuron pass's arguments for the current unit norm, activation and learning
+        switch (the statistics learn only while learning is on)."""
+        steps = self._unit_norm_steps
         floor = 1.0 / steps if steps > 0.0 else 0.0
         self._advance_args = (self.cell, self.drive, self.decay_table, self.inv_tau, self.y,
                               self.psi, self.bux, self.rec_ptr, self.rec_pre, self.rec_w,
-                              self.wy, floor, self.norm_mean, self.norm_var, self.norm_passes,
-                              activation == "leaky_relu", self.count)
+                              self.wy, floor, self._active, self.norm_mean, self.norm_var,
+                              self.norm_passes, self._activation == "leaky_relu", self.count)
 
     def clip_weights(self, limit: float) -> None:
         for w in (self.rec_w, self.in_w):

@@ -43,7 +43,8 @@ DESCRIPTIONS: dict[str, str] = {
     "tau_min_s": "shortest neuron time constant (s)",
     "tau_max_s": "longest neuron time constant (s)",
     "unit_norm_steps": "each neuron's cell standardised by its running mean and variance over "
-                       "about this many decisions (0: off); the synchronous twin's only",
+                       "about this many neuron passes (one per decision with decision_ticks 0; "
+                       "learnt while learning is on; 0: off); the synchronous twin's only",
     "activation": "each neuron's output function: tanh, or leaky_relu (the synchronous "
                   "twin's only)",
     "tick_s": "time resolution at which events take effect (s)",
