@@ -228,17 +228,32 @@ def test_twin_backprop_signal_follows_the_layered_equations(supervised, rho_trac
     assert with_backprop - plain == signals * (2 * n_up + psi.size)
 
 
-def test_only_the_twin_takes_backprop_feedback():
-    config = exact_layered_config(True).with_overrides(["learning.eprop_feedback=backprop"])
-    with pytest.raises(ConfigError, match="synchronous twin only"):
+@pytest.mark.parametrize("setting,named", [
+    ("learning.eprop_feedback=backprop", "backprop"),
+    ("learning.hidden_bound_kappa=2", "hidden_bound_kappa"),
+    ("network.unit_norm_steps=100", "unit_norm_steps"),
+    ("network.activation=leaky_relu", "leaky_relu")])
+def test_only_the_twin_takes_its_own_settings(setting, named):
+    """The asynchronous learner refuses each, at construction and live, naming it; the twin
+    takes it, live too."""
+    config = exact_layered_config(True).with_overrides([setting])
+    with pytest.raises(ConfigError, match=f"{named}.* is built in the synchronous twin only"):
         OnlineLearner(config)
     lazy = OnlineLearner(exact_layered_config(True))
+    before = lazy.config
     with pytest.raises(ConfigError, match="synchronous twin only"):
         lazy.apply_config(config)
-    assert lazy.config.learning.eprop_feedback == "random"
+    assert lazy.config == before
+    twin = OnlineLearner(exact_layered_config(True), twin=True)
+    twin.apply_config(config)  # live
+    assert twin.config == config
+
+
+def test_the_twin_takes_backprop_live():
     twin = OnlineLearner(exact_layered_config(True), twin=True)
     assert not twin.net.backprop
-    twin.apply_config(config)  # live, as any feedback switch
+    twin.apply_config(exact_layered_config(True).with_overrides(
+        ["learning.eprop_feedback=backprop"]))  # as any feedback switch
     assert twin.net.backprop
 
 
@@ -296,13 +311,7 @@ def test_twin_hidden_bound_scales_the_step_as_obgd_does(rho_traces):
     assert net.flops_by_part()[A.STEP_SIZE] == flops
 
 
-def test_only_the_twin_takes_a_hidden_bound():
-    config = exact_layered_config(True).with_overrides(["learning.hidden_bound_kappa=2"])
-    with pytest.raises(ConfigError, match="synchronous twin only"):
-        OnlineLearner(config)
-    lazy = OnlineLearner(exact_layered_config(True))
-    with pytest.raises(ConfigError, match="synchronous twin only"):
-        lazy.apply_config(config)
+def test_a_hidden_bound_below_zero_is_refused():
     with pytest.raises(ConfigError, match="hidden_bound_kappa must be >= 0"):
         exact_layered_config(True).with_overrides(["learning.hidden_bound_kappa=-1"]).validate()
 

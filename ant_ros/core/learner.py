@@ -63,6 +63,19 @@ _KINDS = ("event_step", "observe", "policy", "td", "signal", "imitation", "actor
  _CHANGE_MEMORY, _CONSOLIDATION_FOLD, _MEAN_LIMIT, _FEEDBACK_REFRESH) = range(len(_KINDS))
 
 
+# settings only the synchronous twin runs: (is it set, what it is, what the asynchronous
+# learner takes instead)
+_TWIN_ONLY = (
+    (lambda c: c.learning.eprop_feedback == "backprop",
+     "eprop_feedback: backprop (through the groups)", "random or readout"),
+    (lambda c: c.network.unit_norm_steps > 0.0,
+     "network.unit_norm_steps (each neuron standardised by its running statistics)", "0"),
+    (lambda c: c.network.activation != "tanh", "network.activation leaky_relu", "tanh"),
+    (lambda c: c.learning.hidden_bound_kappa > 0.0,
+     "hidden_bound_kappa (an overshoot bound of the hidden step)", "0"),
+)
+
+
 class OnlineLearner:
     """An asynchronous network with actor and critic readouts that learns while it acts.
 
@@ -179,22 +192,11 @@ class OnlineLearner:
         ``activation: leaky_relu`` (the fields' own ranges are ``AgentConfig.validate``'s)."""
         if twin and config.learning.consolidation_strength > 0.0:
             raise ConfigError("the synchronous twin has no consolidation")
-        if not twin and config.learning.eprop_feedback == "backprop":
-            raise ConfigError("eprop_feedback: backprop (through the groups) is built in the "
-                              "synchronous twin only (ant-ros train --learner twin); the "
-                              "asynchronous learner takes random or readout")
-        if not twin and config.network.unit_norm_steps > 0.0:
-            raise ConfigError("network.unit_norm_steps (each neuron standardised by its running "
-                              "statistics) is built in the synchronous twin only (ant-ros "
-                              "train --learner twin); the asynchronous learner takes 0")
-        if not twin and config.network.activation != "tanh":
-            raise ConfigError("network.activation leaky_relu is built in the synchronous twin "
-                              "only (ant-ros train --learner twin); the asynchronous learner "
-                              "takes tanh")
-        if not twin and config.learning.hidden_bound_kappa > 0.0:
-            raise ConfigError("hidden_bound_kappa (an overshoot bound of the hidden step) is "
-                              "built in the synchronous twin only (ant-ros train --learner "
-                              "twin); the asynchronous learner takes 0")
+        for is_set, setting, default in () if twin else _TWIN_ONLY:
+            if is_set(config):
+                raise ConfigError(f"{setting} is built in the synchronous twin only (ant-ros "
+                                  f"train --learner twin); the asynchronous learner takes "
+                                  f"{default}")
 
     def apply_config(self, config: AgentConfig) -> None:
         """Apply a new configuration live; its structure (``AgentConfig.structure``: sizes,
