@@ -371,7 +371,7 @@ def test_twin_unit_norm_standardises_each_cell_by_its_running_statistics():
         config.with_overrides(["network.unit_norm_steps=inf"]).validate()
 
 
-def test_twin_leaky_relu_units_replace_tanh_and_count_less():
+def test_twin_leaky_relu_units_replace_tanh_and_are_counted():
     """``network.activation: leaky_relu`` (the twin only): ``y = max(u, 0.01 u)`` of the cell
     (standardised with ``unit_norm_steps``), ``psi`` its slope (over the sd)."""
     for unit_norm in (0.0, 20.0):
