@@ -232,7 +232,8 @@ def test_twin_backprop_signal_follows_the_layered_equations(supervised, rho_trac
     ("learning.eprop_feedback=backprop", "backprop"),
     ("learning.hidden_bound_kappa=2", "hidden_bound_kappa"),
     ("network.unit_norm_steps=100", "unit_norm_steps"),
-    ("network.activation=leaky_relu", "leaky_relu")])
+    ("network.activation=leaky_relu", "leaky_relu"),
+    ("network.layer_norm=true", "layer_norm")])
 def test_only_the_twin_takes_its_own_settings(setting, named):
     """The asynchronous learner refuses each, at construction and live, naming it; the twin
     takes it, live too."""
@@ -407,3 +408,87 @@ def test_twin_leaky_relu_units_replace_tanh_and_are_counted():
             ["network.activation=leaky_relu"]))
     with pytest.raises(ConfigError, match="activation must be"):
         exact_layered_config(False).with_overrides(["network.activation=relu"]).validate()
+
+
+def _instantaneous_objective(net, layer_bounds, feedback_error, first_cells, activation):
+    """``J = sum_i y_i (B_i . g)`` of the memoryless stack (no recurrence) from the first
+    group's cells: each group layer-normalised and activated, each group above driven by its
+    bias and the group below through the weights between them."""
+    up = _weights_from_group_below(net)
+    leaky = activation == "leaky_relu"
+    y = np.zeros(net.psi.size)
+    for g, (first, end) in enumerate(layer_bounds):
+        part = slice(first, end)
+        cells = first_cells if g == 0 else net.bux[part] + up[part] @ y
+        u = (cells - cells.mean()) / np.sqrt(cells.var() + 1e-5)
+        y[part] = np.where(u > 0.0, u, 0.01 * u) if leaky else np.tanh(u)
+    return float(y @ (net.feedback @ feedback_error))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "leaky_relu"])
+def test_twin_layer_norm_standardises_each_group_and_backprops_through_it(activation):
+    """``network.layer_norm`` (the twin only): each pass standardises every group's cells
+    across the group, ``u = (c - mean) / sd``, ``y = f(u)``, ``psi = f'(u)``; with backprop a
+    step's signal is the exact gradient of the memoryless stack (checked by finite differences
+    on the first group's cells); both directions are counted per neuron and group."""
+    config = exact_layered_config(False).with_overrides([
+        "network.layer_norm=true", f"network.activation={activation}",
+        "network.recurrent_fan_in=0", "network.tau_min_s=0.0001", "network.tau_max_s=0.0001",
+        "learning.eprop_feedback=backprop"])
+    twin = OnlineLearner(config, twin=True)
+    net = twin.net
+    bounds = config.network.layer_bounds()
+    # the start: the initial cells (the biases) standardised per group
+    for first, end in bounds:
+        c = net.bias[first:end]
+        np.testing.assert_allclose(net.u[first:end], (c - c.mean()) / np.sqrt(c.var() + 1e-5),
+                                   rtol=1e-12, atol=1e-12)
+    drive(twin, 40)
+    assert net.layer_norm
+    counted = net.flops_by_part()
+    net._advance_to(net.now_tick + 1)
+    for g, (first, end) in enumerate(bounds):
+        c = net.cell[first:end]
+        sd = np.sqrt(c.var() + 1e-5)
+        u = (c - c.mean()) / sd
+        np.testing.assert_allclose(net.u[first:end], u, rtol=1e-9, atol=1e-12)
+        assert net.group_inv_sd[g] == pytest.approx(1.0 / sd, rel=1e-12)
+        if activation == "tanh":
+            y, slope = np.tanh(u), 1.0 - np.tanh(u) ** 2
+        else:
+            y, slope = np.where(u > 0.0, u, 0.01 * u), np.where(u > 0.0, 1.0, 0.01)
+        np.testing.assert_allclose(net.y[first:end], y, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(net.psi[first:end], slope, rtol=1e-9, atol=1e-12)
+    n, n_groups = net.psi.size, len(bounds)
+    output = (A.TANH + 2) if activation == "tanh" else 2
+    assert net.flops_by_part()[A.NEURONS] - counted[A.NEURONS] == (
+        n * ((1 + 3) + output + 6) + n_groups * (3 + A.SQRT + A.DIV))
+    # the memoryless stack: each pass moves every group to its drive in the same pass
+    # (tau 0.1 ms at a 20 ms tick), so a step with the same inputs settles the whole stack
+    for _ in range(n_groups):
+        net._advance_to(net.now_tick + 1)
+    rng = np.random.default_rng(7)
+    gradient = rng.standard_normal(net.feedback.shape[1])
+    first_cells = net.cell[slice(*bounds[0])].copy()
+    counted = net.flops_by_part()
+    net.begin_learning_step(gradient)
+    signal = net.signal_a[slice(*bounds[0])]
+    eps = 1e-6
+    numeric = np.zeros(first_cells.size)
+    for i in range(first_cells.size):
+        plus, minus = first_cells.copy(), first_cells.copy()
+        plus[i] += eps
+        minus[i] -= eps
+        numeric[i] = (_instantaneous_objective(net, bounds, gradient, plus, activation)
+                      - _instantaneous_objective(net, bounds, gradient, minus, activation)
+                      ) / (2 * eps)
+    assert np.abs(numeric).max() > 1e-3
+    np.testing.assert_allclose(signal, numeric, rtol=1e-5, atol=1e-7)
+    # the layer norm's part of the step: 7 flops per neuron and 2 per group
+    with_norm = net.flops_by_part()[A.EPROP] - counted[A.EPROP]
+    net.layer_norm = False
+    before = net.flops_by_part()[A.EPROP]
+    net.begin_learning_step(gradient)
+    assert with_norm - (net.flops_by_part()[A.EPROP] - before) == n * 7 + n_groups * 2
+    with pytest.raises(ConfigError, match="two normalisations"):
+        config.with_overrides(["network.unit_norm_steps=100"]).validate()

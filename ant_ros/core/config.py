@@ -60,7 +60,9 @@ class NetworkConfig:
     ``unit_norm_steps = S > 0`` standardises each neuron's cell by its own running mean and
     variance over about S neuron passes (one per decision with ``decision_ticks: 0`` and no
     samples between decisions; learnt only while learning is on) before the ``tanh`` (local to
-    the neuron), and
+    the neuron), ``layer_norm: true`` standardises the cells across each group instead, at every
+    pass (``(c - mean) / sd`` of the group's cells, as layer normalisation without gain and
+    bias; not local to the neuron), and
     ``activation: leaky_relu`` puts ``max(u, 0.01 u)`` in the place of ``tanh``: the synchronous
     twin only, for now.
 
@@ -92,6 +94,7 @@ class NetworkConfig:
     tau_min_s: float = 0.02
     tau_max_s: float = 0.08
     unit_norm_steps: float = 0.0
+    layer_norm: bool = False
     activation: str = "tanh"
     tick_s: float = 0.02
     threshold: float = 0.2
@@ -140,6 +143,8 @@ class NetworkConfig:
         require(self.unit_norm_steps == 0.0 or 1.0 <= self.unit_norm_steps < math.inf,
                 "unit_norm_steps must be 0 (off) or finite and >= 1")
         require(self.activation in ("tanh", "leaky_relu"), "activation must be tanh|leaky_relu")
+        require(not (self.layer_norm and self.unit_norm_steps > 0.0),
+                "unit_norm_steps and layer_norm are two normalisations: set one of them")
         require(0.0 <= self.threshold < 1.0, "threshold must be in [0, 1)")
         require(0.0 <= self.input_threshold < 10.0, "input_threshold must be in [0, 10)")
         require(0 <= self.decision_ticks <= 1000, "decision_ticks must be in [0, 1000]")

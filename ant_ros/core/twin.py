@@ -33,8 +33,9 @@ LEAK = 0.01  # the negative slope of ``network.activation: leaky_relu``
 (T_DECAY, T_DECAY_EXP, T_OUTPUT, T_REC_SYNAPSE, T_IN_SYNAPSE, T_DRIVE_REC, T_DRIVE_IN,
  T_READOUT, T_SIGNAL, T_SIGNAL_B, T_SUPERVISED_SIGNAL, T_TRACE, T_WEIGHT, T_SUPERVISED, T_STEP_A,
  T_STEP_B, T_BACKPROP, T_BACKPROP_SIGNAL, T_BOUND_SYNAPSE, T_BOUND_NEURON, T_BOUND_STEP,
- T_UNIT_NORM, T_OUTPUT_LEAKY, T_UNIT_NORM_STATS, T_UNIT_NORM_PASS) = range(25)
-N_TWIN_COUNTS = 25
+ T_UNIT_NORM, T_OUTPUT_LEAKY, T_UNIT_NORM_STATS, T_UNIT_NORM_PASS, T_LAYER_NORM,
+ T_LAYER_NORM_GROUP, T_LAYER_NORM_BACK, T_LAYER_NORM_BACK_GROUP) = range(29)
+N_TWIN_COUNTS = 29
 
 
 @dataclass
@@ -92,17 +93,58 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
 
 
 @njit(**KERNEL)
+def _activate(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, count):
+    """Outputs from the activations' arguments ``u`` (the cells, or with unit norm the
+    standardised cells, ``psi`` holding each one's factor ``1 / sd``, else 1). With
+    ``layer_norm`` (``network.layer_norm``) each group's ``u`` is standardised first across the
+    group, in place, ``u <- (u - mean) / sd`` (the group's ``1 / sd`` kept for the backward
+    pass). Then ``y = tanh(u)`` or, ``leaky``, ``max(u, 0.01 u)``, and ``psi *= dy / du``."""
+    n = u.size
+    if layer_norm:
+        for g in range(group_ptr.size - 1):
+            first, end = group_ptr[g], group_ptr[g + 1]
+            inv_k = 1.0 / (end - first)
+            mean = 0.0
+            for i in range(first, end):
+                mean += u[i]
+            mean *= inv_k
+            var = 0.0
+            for i in range(first, end):
+                d = u[i] - mean
+                var += d * d
+            inv_sd = 1.0 / math.sqrt(var * inv_k + 1e-5)
+            group_inv_sd[g] = inv_sd
+            for i in range(first, end):
+                u[i] = (u[i] - mean) * inv_sd
+        count[T_LAYER_NORM] += n
+        count[T_LAYER_NORM_GROUP] += group_ptr.size - 1
+    for i in range(n):
+        c = u[i]
+        if leaky:
+            slope = 1.0 if c > 0.0 else LEAK
+            y[i] = slope * c
+            psi[i] *= slope
+        else:
+            yi = 1.0 - 2.0 / (math.exp(2.0 * c) + 1.0)
+            y[i] = yi
+            psi[i] *= 1.0 - yi * yi
+    count[T_OUTPUT_LEAKY if leaky else T_OUTPUT] += n
+
+
+@njit(**KERNEL)
 def _advance_neurons(dt, cell, drive, decay_table, inv_tau, y, psi, bux, rec_ptr, rec_pre,
                      rec_w, wy, norm_floor, norm_learn, norm_mean, norm_var, norm_passes,
-                     leaky, count):
+                     leaky, u, group_ptr, group_inv_sd, layer_norm, count):
     """Advance every neuron dt ticks in closed form (the factor looked up for intervals of up to
-    DECAY_TICKS ticks, as the asynchronous kernels do), then outputs and, with recurrence, the
-    recurrent drive. With ``norm_floor = 1 / S > 0`` (``network.unit_norm_steps``) each cell is
-    standardised by its own running mean and variance first, at the rate ``max(1 / (n + 1),
-    1 / S)`` after n passes: ``y = tanh((c - m) / sd)``, ``psi = dy / dc = (1 - y^2) / sd``;
-    with ``norm_learn`` false (learning off) the statistics stay as they are.
-    ``leaky`` (``network.activation: leaky_relu``): ``y = max(u, 0.01 u)`` of the (standardised)
-    cell ``u`` in place of ``tanh``, ``psi`` 1 or 0.01 (over sd)."""
+    DECAY_TICKS ticks, as the asynchronous kernels do), then outputs (``_activate``) and, with
+    recurrence, the recurrent drive. With ``norm_floor = 1 / S > 0``
+    (``network.unit_norm_steps``) each cell is standardised by its own running mean and variance
+    first, at the rate ``max(1 / (n + 1), 1 / S)`` after n passes: ``y = tanh((c - m) / sd)``,
+    ``psi = dy / dc = (1 - y^2) / sd``; with ``norm_learn`` false (learning off) the statistics
+    stay as they are. ``leaky`` (``network.activation: leaky_relu``): ``y = max(u, 0.01 u)``
+    in place of ``tanh``, ``psi`` 1 or 0.01 (over sd). ``layer_norm``: the cells standardised
+    across each group instead (``psi`` is then ``dy / du``, the group's part of the gradient
+    taken in ``_begin_step``)."""
     n = cell.size
     table = dt <= decay_table.shape[1]
     normalise = norm_floor > 0.0
@@ -124,21 +166,15 @@ def _advance_neurons(dt, cell, drive, decay_table, inv_tau, y, psi, bux, rec_ptr
                 norm_var[i] += rate * (moved * (c - norm_mean[i]) - norm_var[i])
             inv_sd = 1.0 / math.sqrt(norm_var[i] + 1e-5)
             c = (c - norm_mean[i]) * inv_sd
-        if leaky:
-            slope = 1.0 if c > 0.0 else LEAK
-            y[i] = slope * c
-            psi[i] = slope * inv_sd
-        else:
-            yi = 1.0 - 2.0 / (math.exp(2.0 * c) + 1.0)
-            y[i] = yi
-            psi[i] = (1.0 - yi * yi) * inv_sd if normalise else 1.0 - yi * yi
+        u[i] = c
+        psi[i] = inv_sd
     count[T_DECAY if table else T_DECAY_EXP] += n
-    count[T_OUTPUT_LEAKY if leaky else T_OUTPUT] += n
     if normalise:
         count[T_UNIT_NORM] += n
     if update:
         count[T_UNIT_NORM_STATS] += n
         count[T_UNIT_NORM_PASS] += 1
+    _activate(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, count)
     if rec_pre.size:
         for i in range(n):
             acc = 0.0
@@ -187,9 +223,25 @@ def _readouts(readout, y, x, n_read, value, start, stop, count):
 
 
 @njit(**KERNEL)
+def _layer_norm_back(signal, u, first, end, inv_sd):
+    """The gradient through one group's layer norm, in place: ``signal`` (d/du of the group's
+    normalised cells ``u``) becomes d/dc, ``(s - mean(s) - u mean(s u)) / sd``."""
+    inv_k = 1.0 / (end - first)
+    m1 = 0.0
+    m2 = 0.0
+    for i in range(first, end):
+        m1 += signal[i]
+        m2 += signal[i] * u[i]
+    m1 *= inv_k
+    m2 *= inv_k
+    for i in range(first, end):
+        signal[i] = (signal[i] - m1 - u[i] * m2) * inv_sd
+
+
+@njit(**KERNEL)
 def _begin_step(gradient, supervised, rho, lr, clip, backprop, feedback, psi, y, x, rec_ptr,
                 rec_pre, rec_w, rec_z, in_ptr, in_pre, in_w, in_z, signal_a, y_a, x_a, group,
-                back, back_sup, count):
+                back, back_sup, sup_a, u, group_ptr, group_inv_sd, layer_norm, count):
     """Phase A: per neuron ``psi_i L_i`` (and the supervised ``lr psi_i G_i``), then every
     synapse's trace ``z = rho z + psi_i L_i y_p`` (and weight ``w += lr psi_i G_i y_p``).
     Without traces (rho = 0) the step's ``psi_i L_i`` and outputs are kept for phase B instead,
@@ -198,7 +250,8 @@ def _begin_step(gradient, supervised, rho, lr, clip, backprop, feedback, psi, y,
     neurons it feeds in the group above through the weights between them,
     ``s_i = psi_i (B_i . g + sum_k W_ki s_k)``: the chain rule of the instantaneous stack
     (each cell's leak taken as settled, as the eligibility ``psi_i y_p`` takes it; not through
-    the recurrence within a group), the same for the supervised signal."""
+    the recurrence within a group), the same for the supervised signal. With ``layer_norm``
+    each group's signals then go through its layer norm's gradient (``_layer_norm_back``)."""
     traces = rho > 0.0
     if not traces:  # copies, not arithmetic
         for i in range(y.size):
@@ -214,41 +267,53 @@ def _begin_step(gradient, supervised, rho, lr, clip, backprop, feedback, psi, y,
         for i in range(n):
             back[i] = 0.0
             back_sup[i] = 0.0
-    for i in range(n - 1, -1, -1):  # groups above first: their signals reach the ones below
-        sig = 0.0
-        sup = 0.0
-        for r in range(gradient.size):
-            sig += feedback[i, r] * gradient[r]
-        if backprop:
-            sig += back[i]
-            count[T_BACKPROP_SIGNAL] += 1
-        sig *= psi[i]
-        signal_a[i] = sig
-        if has_supervised:
+    for g in range(group_ptr.size - 2, -1, -1):  # groups above first: their signals reach below
+        first, end = group_ptr[g], group_ptr[g + 1]
+        for i in range(first, end):
+            sig = 0.0
             for r in range(gradient.size):
-                sup += feedback[i, r] * supervised[r]
+                sig += feedback[i, r] * gradient[r]
             if backprop:
-                sup += back_sup[i]
+                sig += back[i]
                 count[T_BACKPROP_SIGNAL] += 1
-            sup *= psi[i]
-        sup_lr = sup * lr
-        for s in range(rec_ptr[i], rec_ptr[i + 1]):
-            p = rec_pre[s]
-            if backprop and group[p] < group[i]:  # a synapse from the group below
-                back[p] += rec_w[s] * sig  # through the weight as it was before this step
-                count[T_BACKPROP] += 1
-                if has_supervised:
-                    back_sup[p] += rec_w[s] * sup
+            signal_a[i] = sig * psi[i]
+            if has_supervised:
+                sup = 0.0
+                for r in range(gradient.size):
+                    sup += feedback[i, r] * supervised[r]
+                if backprop:
+                    sup += back_sup[i]
+                    count[T_BACKPROP_SIGNAL] += 1
+                sup_a[i] = sup * psi[i]
+        if layer_norm:
+            _layer_norm_back(signal_a, u, first, end, group_inv_sd[g])
+            count[T_LAYER_NORM_BACK] += end - first
+            count[T_LAYER_NORM_BACK_GROUP] += 1
+            if has_supervised:
+                _layer_norm_back(sup_a, u, first, end, group_inv_sd[g])
+                count[T_LAYER_NORM_BACK] += end - first
+                count[T_LAYER_NORM_BACK_GROUP] += 1
+        for i in range(first, end):
+            sig = signal_a[i]
+            sup = sup_a[i] if has_supervised else 0.0
+            sup_lr = sup * lr
+            for s in range(rec_ptr[i], rec_ptr[i + 1]):
+                p = rec_pre[s]
+                if backprop and group[p] < g:  # a synapse from the group below
+                    back[p] += rec_w[s] * sig  # through the weight as it was before this step
                     count[T_BACKPROP] += 1
-            if traces:
-                rec_z[s] = rho * rec_z[s] + sig * y[p]
-            if has_supervised:
-                rec_w[s] = min(max(rec_w[s] + sup_lr * y[p], -clip), clip)
-        for s in range(in_ptr[i], in_ptr[i + 1]):
-            if traces:
-                in_z[s] = rho * in_z[s] + sig * x[in_pre[s]]
-            if has_supervised:
-                in_w[s] = min(max(in_w[s] + sup_lr * x[in_pre[s]], -clip), clip)
+                    if has_supervised:
+                        back_sup[p] += rec_w[s] * sup
+                        count[T_BACKPROP] += 1
+                if traces:
+                    rec_z[s] = rho * rec_z[s] + sig * y[p]
+                if has_supervised:
+                    rec_w[s] = min(max(rec_w[s] + sup_lr * y[p], -clip), clip)
+            for s in range(in_ptr[i], in_ptr[i + 1]):
+                if traces:
+                    in_z[s] = rho * in_z[s] + sig * x[in_pre[s]]
+                if has_supervised:
+                    in_w[s] = min(max(in_w[s] + sup_lr * x[in_pre[s]], -clip), clip)
     count[T_SIGNAL] += n
     if traces:
         count[T_TRACE] += rec_pre.size + in_pre.size
@@ -319,6 +384,10 @@ def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
     flops[A.NEURONS] += count[T_UNIT_NORM] * (1 + A.SQRT + A.DIV + 2 + 1)
     flops[A.NEURONS] += count[T_UNIT_NORM_STATS] * (3 + 5) + count[T_UNIT_NORM_PASS] * (
         2 + A.DIV)
+    # layer norm per neuron: the mean's add, the deviation, its square and add, standardise
+    # (2); per group and pass the two products by 1 / k, the epsilon, SQRT and DIV
+    flops[A.NEURONS] += count[T_LAYER_NORM] * 6 + count[T_LAYER_NORM_GROUP] * (
+        3 + A.SQRT + A.DIV)
     flops[A.EVENTS] += (count[T_REC_SYNAPSE] + count[T_IN_SYNAPSE]) * 2
     flops[A.EVENTS] += count[T_DRIVE_REC] * 1 + count[T_DRIVE_IN] * 2  # + bias and input, + wy
     flops[A.EVENTS] += count[T_READOUT] * 2
@@ -334,6 +403,9 @@ def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
     # group test is fixed wiring, not counted: a list of those synapses would need none), and
     # the neuron's signal + back_i
     flops[A.EPROP] += count[T_BACKPROP] * 2 + count[T_BACKPROP_SIGNAL] * 1
+    # through a group's layer norm: per neuron s u and the two sums (3), then two subtractions,
+    # u m2 and the product by 1 / sd (4); per group the two means (2)
+    flops[A.EPROP] += count[T_LAYER_NORM_BACK] * 7 + count[T_LAYER_NORM_BACK_GROUP] * 2
     # the hidden step's overshoot bound: |z| and its sum per synapse, per neuron its |signal|
     # times the row's sum and the add; per step |delta|, the max, three products, the test
     # and the division
@@ -370,12 +442,14 @@ class SyncNetwork:
         self.rec_z = np.zeros(self.rec_w.size)
         self.in_z = np.zeros(self.in_w.size)
         self.cell = self.bias.copy()
-        if config.activation == "leaky_relu":
-            slope = np.where(self.cell > 0.0, 1.0, LEAK)
-            self.y, self.psi = slope * self.cell, slope
-        else:
-            self.y = np.tanh(self.cell)
-            self.psi = 1.0 - self.y ** 2
+        bounds = config.layer_bounds()
+        self.group_ptr = np.array([first for first, _ in bounds] + [bounds[-1][1]], np.int64)
+        self.group_inv_sd = np.ones(len(bounds))
+        self.u = self.cell.copy()  # the activations' arguments (standardised with a norm)
+        self.y, self.psi = np.zeros(n), np.ones(n)
+        self.count = np.zeros(N_TWIN_COUNTS, np.int64)
+        _activate(self.u, self.psi, self.y, self.group_ptr, self.group_inv_sd,
+                  config.layer_norm, config.activation == "leaky_relu", self.count.copy())
         self.x = np.zeros(m)
         self.bux = np.zeros(n)  # bias plus input drive
         self.signal_a = np.zeros(n)  # without traces: phase A's psi_i L_i and outputs
@@ -390,7 +464,6 @@ class SyncNetwork:
         self.readout_value = np.zeros(n_readouts, np.float64)
         self.n_signals = n_signals
         self.feedback = np.zeros((n, n_signals), np.float64)
-        self.count = np.zeros(N_TWIN_COUNTS, np.int64)
         self.origin_s: float | None = None
         self._now = 0
         self._active = False
@@ -404,7 +477,7 @@ class SyncNetwork:
         self.norm_mean = np.zeros(n)
         self.norm_var = np.ones(n)
         self.norm_passes = np.zeros(1, np.int64)
-        self.set_unit_norm(config.unit_norm_steps, config.activation)
+        self.set_unit_norm(config.unit_norm_steps, config.activation, config.layer_norm)
         self._advance_entry = entry_for(_advance_neurons, 0, *self._advance_args)
         # only the first group reads inputs (``network.layers``): the input drive of the
         # neurons above stays their bias (set by ``refresh``), so it is never recomputed
@@ -422,14 +495,17 @@ class SyncNetwork:
             self.group[first:end] = g
         self._back = np.zeros(n)
         self._back_sup = np.zeros(n)
+        self._sup_a = np.zeros(n)
         self.backprop = False
         self.bound_kappa = 0.0  # learning.hidden_bound_kappa (0: no bound)
         self._begin_args = (self.feedback, self.psi, self.y, self.x, self.rec_ptr, self.rec_pre,
                             self.rec_w, self.rec_z, self.in_ptr, self.in_pre, self.in_w,
                             self.in_z, self.signal_a, self.y_a, self.x_a, self.group,
-                            self._back, self._back_sup, self.count)
+                            self._back, self._back_sup, self._sup_a, self.u, self.group_ptr,
+                            self.group_inv_sd, self.count)
         self._begin_entry = entry_for(_begin_step, self._no_signal, self._no_signal, 0.0, 0.0,
-                                      0.0, False, *self._begin_args)
+                                      0.0, False, *self._begin_args[:-1], False,
+                                      self.count)
         self._td_args = (self.rec_ptr, self.rec_pre, self.rec_w, self.rec_z, self.in_ptr,
                          self.in_pre, self.in_w, self.in_z, self.signal_a, self.y_a, self.x_a,
                          self.count)
@@ -455,10 +531,11 @@ class SyncNetwork:
     def learning_active(self) -> bool:
         return self._active
 
-    def set_unit_norm(self, steps: float, activation: str) -> None:
-        """``network.unit_norm_steps`` (0: off) and ``network.activation``, from the next pass
-        on; the statistics carry on where they are."""
+    def set_unit_norm(self, steps: float, activation: str, layer_norm: bool = False) -> None:
+        """``network.unit_norm_steps`` (0: off), ``network.activation`` and
+        ``network.layer_norm``, from the next pass on; the statistics carry on where they are."""
         self._unit_norm_steps, self._activation = steps, activation
+        self.layer_norm = bool(layer_norm)
         self._build_advance_args()
 
     def _build_advance_args(self) -> None:
@@ -469,7 +546,8 @@ class SyncNetwork:
         self._advance_args = (self.cell, self.drive, self.decay_table, self.inv_tau, self.y,
                               self.psi, self.bux, self.rec_ptr, self.rec_pre, self.rec_w,
                               self.wy, floor, self._active, self.norm_mean, self.norm_var,
-                              self.norm_passes, self._activation == "leaky_relu", self.count)
+                              self.norm_passes, self._activation == "leaky_relu", self.u,
+                              self.group_ptr, self.group_inv_sd, self.layer_norm, self.count)
 
     def clip_weights(self, limit: float) -> None:
         for w in (self.rec_w, self.in_w):
@@ -531,7 +609,8 @@ class SyncNetwork:
             self._weights_moved |= supervised is not None
             self._begin_entry(gradient, self._no_signal if supervised is None else supervised,
                               float(self._rho), float(self._lr), float(self._clip),
-                              bool(self.backprop), *self._begin_args)
+                              bool(self.backprop), *self._begin_args[:-1],
+                              self.layer_norm, self.count)
 
     def apply_td_error(self, delta: float) -> None:
         """Phase B: ``w += lr delta z``; with ``bound_kappa`` the step size is bounded against
@@ -610,7 +689,7 @@ class SyncNetwork:
 
     STATE_FIELDS = ("rec_w", "in_w", "rec_z", "in_z", "cell", "y", "psi", "x", "bux", "wy",
                     "drive", "readout", "feedback", "signal_a", "y_a", "x_a", "count",
-                    "norm_mean", "norm_var", "norm_passes")
+                    "norm_mean", "norm_var", "norm_passes", "u", "group_inv_sd")
 
     def state(self) -> dict[str, np.ndarray]:
         """Every array, by name (for comparisons; the twin has no checkpoints)."""
@@ -618,6 +697,7 @@ class SyncNetwork:
         state["twin.now"] = np.array([self._now], np.int64)
         state["twin.backprop"] = np.array([self.backprop])
         state["twin.bound_kappa"] = np.array([self.bound_kappa])
+        state["twin.layer_norm"] = np.array([self.layer_norm])
         return state
 
 

@@ -45,6 +45,8 @@ DESCRIPTIONS: dict[str, str] = {
     "unit_norm_steps": "each neuron's cell standardised by its running mean and variance over "
                        "about this many neuron passes (one per decision with decision_ticks 0; "
                        "learnt while learning is on; 0: off); the synchronous twin's only",
+    "layer_norm": "each group's cells standardised across the group at every pass (layer "
+                  "normalisation without gain and bias); the synchronous twin's only",
     "activation": "each neuron's output function: tanh, or leaky_relu (the synchronous "
                   "twin's only)",
     "tick_s": "time resolution at which events take effect (s)",
