@@ -189,3 +189,35 @@ def test_configuration_from_set_assignments():
                           ("stream_ac.gamma=1.5", "gamma")):
         with pytest.raises(ConfigError, match=reason):
             StreamACConfig().with_overrides([wrong])
+
+
+def test_shared_trunk_is_one_network_with_the_value_as_last_output_and_two_trace_sets():
+    """``shared_trunk``: actor and critic are one network (the actor's heads, then the value);
+    the critic's traces reach only the value's output row, the actor's only its heads' rows,
+    both reach the shared hidden layers; two forward, two backward passes and two trace sets
+    over the whole network counted."""
+    action = ActionSpec("continuous", low=(-1.0, -1.0), high=(1.0, 1.0))
+    shared = StreamAC(4, action, seed=0, config=StreamACConfig(shared_trunk=True,
+                                                               hidden=(16, 16)))
+    net = shared.actor
+    assert shared.critic is net and net.weights[-1].shape == (2 * 2 + 1, 16)
+    assert shared.actor_traces is not net.traces and shared.n_params == net.n_learning_params
+    rng = np.random.default_rng(0)
+    before = [p.copy() for p in net.params]
+    for step in range(60):
+        action_taken = shared.step(rng.normal(size=4), None if step == 0 else float(rng.normal()))
+        assert np.all(np.abs(action_taken) <= 1.0)
+    critic_out, actor_out = net.traces[-2], shared.actor_traces[-2]  # output weights' traces
+    assert np.all(critic_out[:-1] == 0.0) and np.any(critic_out[-1] != 0.0)
+    assert np.all(actor_out[-1] == 0.0) and np.any(actor_out[:-1] != 0.0)
+    for critic_z, actor_z in zip(net.traces[:-2], shared.actor_traces[:-2]):
+        assert np.any(critic_z != 0.0) and np.any(actor_z != 0.0)
+    assert all(not np.array_equal(b, p) for b, p in zip(before, net.params))
+    assert shared._costs == (net.flops(), net.flops())
+    separate = StreamAC(4, action, seed=0, config=StreamACConfig(hidden=(16, 16)))
+    output_rows = net.weights[-1].shape[0] - separate.actor.weights[-1].shape[0]
+    assert output_rows == 1  # one more output row for each of the two passes
+    assert shared.flops_per_step() > separate.flops_per_step()
+    # the episode's end clears both trace sets
+    shared.step(rng.normal(size=4), 0.0, terminated=True)
+    assert all(np.all(z == 0.0) for z in net.traces + shared.actor_traces)

@@ -21,7 +21,10 @@ of leaky ReLU) are two more, to measure what the paper's network needs that this
 (tanh units, no normalisation across a layer) lacks. ``unit_norm_steps: S > 0`` (with
 ``layer_norm: false``) standardises each hidden unit's input by its own running mean and
 variance over about S steps instead (taken as constants by the gradient): a normalisation
-local to the unit, which an event-driven unit could keep.
+local to the unit, which an event-driven unit could keep. ``shared_trunk: true`` makes actor
+and critic one network (its hidden layers shared, the actor's heads and the value its outputs),
+each keeping its own traces over all of it and its own bounded step, as this package's readouts
+share its hidden neurons.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class StreamACConfig:
     layer_norm: bool = True
     activation: str = "leaky_relu"
     unit_norm_steps: float = 0.0
+    shared_trunk: bool = False
 
     def validate(self) -> None:
         """Raise ``ConfigError`` for values the learner cannot run with."""
@@ -202,16 +206,17 @@ class MLP:
         return grads
 
     def step(self, grads: list[np.ndarray], decay: float, delta: float, lr: float,
-             kappa: float) -> None:
-        """Traces, the ObGD step size, and the update."""
+             kappa: float, traces: list[np.ndarray] | None = None) -> None:
+        """Traces (``traces``, else the network's own), the ObGD step size, and the update."""
+        traces = self.traces if traces is None else traces
         norm = 0.0
-        for z, g in zip(self.traces, grads):
+        for z, g in zip(traces, grads):
             z *= decay
             z += g
             norm += float(np.abs(z).sum())
         bound = lr * kappa * max(abs(delta), 1.0) * norm
         step = (lr / bound if bound > 1.0 else lr) * delta
-        for p, z in zip(self.params, self.traces):
+        for p, z in zip(self.params, traces):
             p += step * z
 
     def reset_traces(self) -> None:
@@ -255,7 +260,10 @@ class StreamAC:
     """Actor-critic learner, one sample at a time; ``step`` as ``OnlineLearner.step_observation``
     (observation, reward for the previous action, episode end) -> action or None. The backward
     passes of a step run once its TD error is known, through that step's stored forward passes,
-    one per network (the entropy bonus's sign(delta) folded into the actor's output gradient)."""
+    one per network (the entropy bonus's sign(delta) folded into the actor's output gradient).
+    With ``shared_trunk`` ``actor`` and ``critic`` are one network whose last output is the
+    value; its two forward passes per step (the value before the update, the action after it),
+    two backward passes and two trace sets are counted as such."""
 
     PARTS = ("normalisation", "forward", "backward", "traces_and_update", "policy")
 
@@ -267,8 +275,17 @@ class StreamAC:
         config.validate()
         ablations = (config.frozen_hidden, config.fixed_sparsity, config.layer_norm,
                      config.activation, config.unit_norm_steps)
-        self.actor = MLP((n_inputs, *config.hidden, n_out), config.sparsity, rng, *ablations)
-        self.critic = MLP((n_inputs, *config.hidden, 1), config.sparsity, rng, *ablations)
+        self.n_out = n_out
+        if config.shared_trunk:
+            self.actor = self.critic = MLP((n_inputs, *config.hidden, n_out + 1),
+                                           config.sparsity, rng, *ablations)
+        else:
+            self.actor = MLP((n_inputs, *config.hidden, n_out), config.sparsity, rng,
+                             *ablations)
+            self.critic = MLP((n_inputs, *config.hidden, 1), config.sparsity, rng, *ablations)
+        # the actor's traces: the network's own are the critic's when the two share it
+        self.actor_traces = ([np.zeros_like(p) for p in self.actor.params]
+                             if config.shared_trunk else self.actor.traces)
         self.rng = np.random.default_rng(rng.integers(2**63))
         self.obs_stats = RunningMeanStd(n_inputs)
         self.reward_scaler = RewardScaler(config.gamma)
@@ -286,7 +303,7 @@ class StreamAC:
         x = self.obs_stats.normalize(x, 5.0)
         self.flops["normalisation"] += A.normalisation_flops(self.n_inputs, True)
         value_out, critic_cache = self.critic.forward(x)
-        value = float(value_out[0])
+        value = float(value_out[-1])
         self.flops["forward"] += c_fwd
         episode_end = terminated or truncated
         if reward is not None and self._pending is not None:
@@ -296,19 +313,27 @@ class StreamAC:
             sign = math.copysign(1.0, delta) if delta else 0.0
             d_actor = d_logp + c.entropy_coef * sign * d_entropy
             decay = c.gamma * c.trace_lambda
-            self.critic.step(self.critic.gradients(old_critic, np.ones(1)), decay, delta, c.lr,
-                             c.critic_kappa)
-            self.actor.step(self.actor.gradients(old_actor, d_actor), decay, delta, c.lr,
-                            c.actor_kappa)
+            d_value = np.ones(1)
+            if c.shared_trunk:  # the value is the last output, the actor's heads the others
+                d_value = np.zeros(self.n_out + 1)
+                d_value[-1] = 1.0
+                d_actor = np.append(d_actor, 0.0)
+            # both gradients before either update (with a shared trunk, one network's)
+            critic_grads = self.critic.gradients(old_critic, d_value)
+            actor_grads = self.actor.gradients(old_actor, d_actor)
+            self.critic.step(critic_grads, decay, delta, c.lr, c.critic_kappa)
+            self.actor.step(actor_grads, decay, delta, c.lr, c.actor_kappa, self.actor_traces)
             self.flops["normalisation"] += A.reward_scaling_flops()
-            self.flops["backward"] += a_bwd + c_bwd + 3 * d_actor.size
+            self.flops["backward"] += a_bwd + c_bwd + 3 * self.n_out
             self.flops["traces_and_update"] += a_upd + c_upd + 5
         if episode_end:
-            self.actor.reset_traces()
             self.critic.reset_traces()
+            for z in self.actor_traces:
+                z[:] = 0.0
             self._pending = None
             return None
         head, actor_cache = self.actor.forward(x)
+        head = head[:self.n_out]
         self.flops["forward"] += a_fwd
         action, d_logp, d_entropy = self._policy(head)
         self.flops["policy"] += A.policy_flops(self.action.kind, self.action.size)
@@ -344,12 +369,14 @@ class StreamAC:
         step with a TD error."""
         (a_fwd, a_bwd, a_upd), (c_fwd, c_bwd, c_upd) = self._costs
         return (A.normalisation_flops(self.n_inputs, True) + A.reward_scaling_flops() + a_fwd
-                + c_fwd + a_bwd + c_bwd + 3 * self.action.size + a_upd + c_upd + 5
+                + c_fwd + a_bwd + c_bwd + 3 * self.n_out + a_upd + c_upd + 5
                 + A.policy_flops(self.action.kind, self.action.size))
 
     @property
     def n_params(self) -> int:
         """The parameters that learn (masked weights of ``fixed_sparsity`` excluded)."""
+        if self.config.shared_trunk:
+            return self.actor.n_learning_params
         return self.actor.n_learning_params + self.critic.n_learning_params
 
     def flops_by_part(self) -> dict[str, float]:
