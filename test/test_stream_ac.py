@@ -221,3 +221,31 @@ def test_shared_trunk_is_one_network_with_the_value_as_last_output_and_two_trace
     # the episode's end clears both trace sets
     shared.step(rng.normal(size=4), 0.0, terminated=True)
     assert all(np.all(z == 0.0) for z in net.traces + shared.actor_traces)
+
+
+def test_observation_delay_feeds_the_networks_the_observation_of_k_steps_earlier():
+    """``observation_delay: 2``: the networks' input at step t is the normalised observation of
+    step t - 2 (the episode's first for the first two steps); a new episode starts afresh."""
+    action = ActionSpec("discrete", n=2)
+    now = StreamAC(3, action, seed=4)
+    late = StreamAC(3, action, seed=4,
+                    config=StreamACConfig().with_overrides(["stream_ac.observation_delay=2"]))
+    rng = np.random.default_rng(2)
+    seen_now, seen_late = [], []
+    for episode in range(2):
+        for step in range(6):  # no reward: nothing learns, the inputs alone are compared
+            obs = rng.normal(size=3)
+            now.step(obs)
+            late.step(obs)
+            seen_now.append(now._pending[1][0][0].copy())  # the critic's input this step
+            seen_late.append(late._pending[1][0][0].copy())
+        last = rng.normal(size=3)
+        for learner in (now, late):
+            learner.step(last, 0.0, terminated=True)
+    for start in (0, 6):
+        np.testing.assert_array_equal(seen_late[start], seen_now[start])
+        np.testing.assert_array_equal(seen_late[start + 1], seen_now[start])
+        for t in range(start + 2, start + 6):
+            np.testing.assert_array_equal(seen_late[t], seen_now[t - 2])
+    with pytest.raises(ConfigError, match="observation_delay"):
+        StreamACConfig(observation_delay=-1).validate()

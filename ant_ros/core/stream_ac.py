@@ -24,13 +24,16 @@ variance over about S steps instead (taken as constants by the gradient): a norm
 local to the unit, which an event-driven unit could keep. ``shared_trunk: true`` makes actor
 and critic one network (its hidden layers shared, the actor's heads and the value its outputs),
 each keeping its own traces over all of it and its own bounded step, as this package's readouts
-share its hidden neurons.
+share its hidden neurons. ``observation_delay: K`` feeds both networks the (normalised)
+observation of K steps earlier (the episode's first standing in for those before it), the
+reward and episode end as they come: how much a lag between sensing and the network costs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +64,7 @@ class StreamACConfig:
     activation: str = "leaky_relu"
     unit_norm_steps: float = 0.0
     shared_trunk: bool = False
+    observation_delay: int = 0
 
     def validate(self) -> None:
         """Raise ``ConfigError`` for values the learner cannot run with."""
@@ -79,6 +83,8 @@ class StreamACConfig:
                 "unit_norm_steps must be 0 (off) or >= 1")
         require(not (self.layer_norm and self.unit_norm_steps > 0.0),
                 "unit_norm_steps replaces layer norm: set layer_norm false with it")
+        require(isinstance(self.observation_delay, int) and 0 <= self.observation_delay <= 100,
+                "observation_delay must be an integer in [0, 100]")
 
     def with_overrides(self, assignments: list[str]) -> "StreamACConfig":
         """A copy with ``stream_ac.FIELD=VALUE`` assignments applied (``hidden`` as a comma list
@@ -291,6 +297,7 @@ class StreamAC:
         self.reward_scaler = RewardScaler(config.gamma)
         self.n_inputs = n_inputs
         self._pending: tuple | None = None  # the last step: value, caches, output gradients
+        self._delayed: deque = deque()  # with observation_delay: the observations still to come
         self.flops = dict.fromkeys(self.PARTS, 0.0)
         self._costs = (self.actor.flops(), self.critic.flops())
 
@@ -301,6 +308,11 @@ class StreamAC:
         x = np.asarray(observation, np.float64)
         self.obs_stats.update(x)
         x = self.obs_stats.normalize(x, 5.0)
+        if c.observation_delay:  # copies, not arithmetic
+            if not self._delayed:
+                self._delayed.extend([x] * c.observation_delay)
+            self._delayed.append(x)
+            x = self._delayed.popleft()
         self.flops["normalisation"] += A.normalisation_flops(self.n_inputs, True)
         value_out, critic_cache = self.critic.forward(x)
         value = float(value_out[-1])
@@ -331,6 +343,7 @@ class StreamAC:
             for z in self.actor_traces:
                 z[:] = 0.0
             self._pending = None
+            self._delayed.clear()
             return None
         head, actor_cache = self.actor.forward(x)
         head = head[:self.n_out]
