@@ -410,18 +410,25 @@ def test_twin_leaky_relu_units_replace_tanh_and_are_counted():
         exact_layered_config(False).with_overrides(["network.activation=relu"]).validate()
 
 
-def _instantaneous_objective(net, layer_bounds, feedback_error, first_cells, activation):
-    """``J = sum_i y_i (B_i . g)`` of the memoryless stack (no recurrence) from the first
-    group's cells: each group layer-normalised and activated, each group above driven by its
-    bias and the group below through the weights between them."""
+def _stack_outputs(net, layer_bounds, first_cells, activation, layer_norm=True) -> np.ndarray:
+    """The outputs of the memoryless stack (no recurrence) from the first group's cells: each
+    group (layer-normalised and) activated, each group above driven by its bias and the group
+    below through the weights between them."""
     up = _weights_from_group_below(net)
     leaky = activation == "leaky_relu"
     y = np.zeros(net.psi.size)
     for g, (first, end) in enumerate(layer_bounds):
         part = slice(first, end)
         cells = first_cells if g == 0 else net.bux[part] + up[part] @ y
-        u = (cells - cells.mean()) / np.sqrt(cells.var() + 1e-5)
+        u = (cells - cells.mean()) / np.sqrt(cells.var() + 1e-5) if layer_norm else cells
         y[part] = np.where(u > 0.0, u, 0.01 * u) if leaky else np.tanh(u)
+    return y
+
+
+def _instantaneous_objective(net, layer_bounds, feedback_error, first_cells, activation,
+                             layer_norm=True):
+    """``J = sum_i y_i (B_i . g)`` of the memoryless stack (``_stack_outputs``)."""
+    y = _stack_outputs(net, layer_bounds, first_cells, activation, layer_norm)
     return float(y @ (net.feedback @ feedback_error))
 
 
@@ -492,3 +499,65 @@ def test_twin_layer_norm_standardises_each_group_and_backprops_through_it(activa
     assert with_norm - (net.flops_by_part()[A.EPROP] - before) == n * 7 + n_groups * 2
     with pytest.raises(ConfigError, match="two normalisations"):
         config.with_overrides(["network.unit_norm_steps=100"]).validate()
+
+
+@pytest.mark.parametrize("layer_norm,activation", [(False, "tanh"), (True, "leaky_relu")])
+def test_twin_feedforward_pass_computes_every_group_from_this_passs_inputs(layer_norm,
+                                                                          activation):
+    """``network.feedforward`` (the twin only): a pass takes the new inputs and computes the
+    groups bottom-up, each from the outputs the group below has at this pass, each cell its
+    drive, so the readouts read this step's inputs through the whole stack, with no lag; it
+    costs each synapse between groups and each neuron once, no decay; with backprop the step's
+    signal is the exact gradient of that stack, without letting it settle first."""
+    config = exact_layered_config(False).with_overrides([
+        "network.feedforward=true", f"network.layer_norm={str(layer_norm).lower()}",
+        f"network.activation={activation}", "network.recurrent_fan_in=0",
+        "learning.eprop_feedback=backprop"])
+    twin = OnlineLearner(config, twin=True)
+    net = twin.net
+    bounds = config.network.layer_bounds()
+    drive(twin, 40)
+    assert net.feedforward
+    n, n_between = net.psi.size, net.rec_pre.size
+    assert n_between == sum(end - first for first, end in bounds[1:]) * 5
+    before = net.flops_by_part()
+    tick = net.now_tick + 1
+    net.process_ticks(np.array([tick], np.int64), np.array([0], np.int32),
+                      np.array([0.7]), tick)
+    first = slice(*bounds[0])
+    expected = _stack_outputs(net, bounds, net.bux[first].copy(), activation, layer_norm)
+    np.testing.assert_allclose(net.y, expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(net.cell, net.drive, rtol=0, atol=0)
+    np.testing.assert_allclose(net.readout_value, net.readout @ net.features(), rtol=1e-9,
+                               atol=1e-12)
+    assert net.now_tick == tick
+    # the pass's arithmetic: the input drive (one event), every synapse between groups and
+    # every neuron's drive once, the outputs (and layer norm), the readouts; no decay
+    moved = net.flops_by_part() - before
+    output = (A.TANH + 2) if activation == "tanh" else 2
+    norm = n * 6 + len(bounds) * (3 + A.SQRT + A.DIV) if layer_norm else 0
+    assert moved[A.NEURONS] == n * output + norm
+    n_first = bounds[0][1]
+    assert moved[A.EVENTS] == (net.in_pre.size * 2 + n_first * 2 + n_between * 2 + n * 1
+                               + net.readout.shape[0] * net.n_read * 2)
+    # backprop at once: the exact gradient of this pass's stack
+    rng = np.random.default_rng(7)
+    gradient = rng.standard_normal(net.feedback.shape[1])
+    first_cells = net.cell[first].copy()
+    net.begin_learning_step(gradient)
+    eps = 1e-6
+    numeric = np.zeros(first_cells.size)
+    for i in range(first_cells.size):
+        plus, minus = first_cells.copy(), first_cells.copy()
+        plus[i] += eps
+        minus[i] -= eps
+        numeric[i] = (_instantaneous_objective(net, bounds, gradient, plus, activation,
+                                               layer_norm)
+                      - _instantaneous_objective(net, bounds, gradient, minus, activation,
+                                                 layer_norm)) / (2 * eps)
+    assert np.abs(numeric).max() > 1e-3
+    np.testing.assert_allclose(net.signal_a[first], numeric, rtol=1e-5, atol=1e-7)
+    for wrong in ("network.recurrent_fan_in=2",
+                  "network.layer_norm=false network.unit_norm_steps=100"):
+        with pytest.raises(ConfigError, match="feedforward needs"):
+            config.with_overrides(wrong.split()).validate()

@@ -62,9 +62,12 @@ class NetworkConfig:
     samples between decisions; learnt only while learning is on) before the ``tanh`` (local to
     the neuron), ``layer_norm: true`` standardises the cells across each group instead, at every
     pass (``(c - mean) / sd`` of the group's cells, as layer normalisation without gain and
-    bias; not local to the neuron), and
-    ``activation: leaky_relu`` puts ``max(u, 0.01 u)`` in the place of ``tanh``: the synchronous
-    twin only, for now.
+    bias; not local to the neuron), ``activation: leaky_relu`` puts ``max(u, 0.01 u)`` in the
+    place of ``tanh``, and ``feedforward: true`` computes each pass bottom-up, every group from
+    the outputs the group below has at this pass (the first from this pass's inputs), each cell
+    its drive (memoryless: ``tau`` has no effect), as a feed-forward network computes its layers
+    (needs ``recurrent_fan_in: 0`` and no ``unit_norm_steps``): the synchronous twin only, for
+    now.
 
     ``layers = L > 1`` stacks the hidden neurons in L groups (``n_hidden // L`` each, the first
     ``n_hidden % L`` one more): the first reads the input channels, each other group reads
@@ -95,6 +98,7 @@ class NetworkConfig:
     tau_max_s: float = 0.08
     unit_norm_steps: float = 0.0
     layer_norm: bool = False
+    feedforward: bool = False
     activation: str = "tanh"
     tick_s: float = 0.02
     threshold: float = 0.2
@@ -145,6 +149,10 @@ class NetworkConfig:
         require(self.activation in ("tanh", "leaky_relu"), "activation must be tanh|leaky_relu")
         require(not (self.layer_norm and self.unit_norm_steps > 0.0),
                 "unit_norm_steps and layer_norm are two normalisations: set one of them")
+        require(not self.feedforward or (self.recurrent_fan_in == 0
+                                         and self.unit_norm_steps == 0.0),
+                "feedforward needs recurrent_fan_in 0 and unit_norm_steps 0 (a pass computes "
+                "each group once, from the group below)")
         require(0.0 <= self.threshold < 1.0, "threshold must be in [0, 1)")
         require(0.0 <= self.input_threshold < 10.0, "input_threshold must be in [0, 10)")
         require(0 <= self.decision_ticks <= 1000, "decision_ticks must be in [0, 1000]")

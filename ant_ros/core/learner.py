@@ -73,6 +73,8 @@ _TWIN_ONLY = (
     (lambda c: c.network.activation != "tanh", "network.activation leaky_relu", "tanh"),
     (lambda c: c.network.layer_norm,
      "network.layer_norm (each group standardised across its neurons)", "false"),
+    (lambda c: c.network.feedforward,
+     "network.feedforward (each pass computed bottom-up through the groups)", "false"),
     (lambda c: c.learning.hidden_bound_kappa > 0.0,
      "hidden_bound_kappa (an overshoot bound of the hidden step)", "0"),
 )
@@ -191,7 +193,8 @@ class OnlineLearner:
         """Refuse (``ConfigError``) a configuration this learner, or with ``twin`` its
         synchronous twin, cannot run: the twin has no consolidation, and only the twin has
         ``eprop_feedback: backprop``, ``hidden_bound_kappa``, ``unit_norm_steps``,
-        ``layer_norm`` and ``activation: leaky_relu`` (the fields' own ranges are ``AgentConfig.validate``'s)."""
+        ``layer_norm``, ``feedforward`` and ``activation: leaky_relu`` (the fields' own ranges
+        are ``AgentConfig.validate``'s)."""
         if twin and config.learning.consolidation_strength > 0.0:
             raise ConfigError("the synchronous twin has no consolidation")
         for is_set, setting, default in () if twin else _TWIN_ONLY:
@@ -215,8 +218,8 @@ class OnlineLearner:
         if self.is_twin:
             self.net.backprop = lc.eprop_feedback == "backprop"
             self.net.bound_kappa = lc.hidden_bound_kappa
-            self.net.set_unit_norm(config.network.unit_norm_steps, config.network.activation,
-                                   config.network.layer_norm)
+            self.net.set_units(config.network.unit_norm_steps, config.network.activation,
+                               config.network.layer_norm, config.network.feedforward)
         self.net.set_learning(lr=lc.hidden_lr, weight_clip=lc.weight_clip,
                               active=lc.learning_enabled,
                               td_trace_decay=lc.gamma * lc.trace_lambda if lc.eprop_td_traces

@@ -94,14 +94,24 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
 
 @njit(**KERNEL)
 def _activate(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, count):
-    """Outputs from the activations' arguments ``u`` (the cells, or with unit norm the
-    standardised cells, ``psi`` holding each one's factor ``1 / sd``, else 1). With
-    ``layer_norm`` (``network.layer_norm``) each group's ``u`` is standardised first across the
-    group, in place, ``u <- (u - mean) / sd`` (the group's ``1 / sd`` kept for the backward
-    pass). Then ``y = tanh(u)`` or, ``leaky``, ``max(u, 0.01 u)``, and ``psi *= dy / du``."""
-    n = u.size
+    """Outputs of every group (``_activate_groups``)."""
+    _activate_groups(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, 0,
+                     group_ptr.size - 1, count)
+
+
+@njit(**KERNEL)
+def _activate_groups(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, g_first, g_end,
+                     count):
+    """Outputs of groups ``g_first..g_end - 1`` from the activations' arguments ``u`` (the
+    cells, or with unit norm the standardised cells, ``psi`` holding each one's factor
+    ``1 / sd``, else 1). With ``layer_norm`` (``network.layer_norm``) each group's ``u`` is
+    standardised first across the group, in place, ``u <- (u - mean) / sd`` (the group's
+    ``1 / sd`` kept for the backward pass). Then ``y = tanh(u)`` or, ``leaky``,
+    ``max(u, 0.01 u)``, and ``psi *= dy / du``."""
+    start, stop = group_ptr[g_first], group_ptr[g_end]
+    n = stop - start
     if layer_norm:
-        for g in range(group_ptr.size - 1):
+        for g in range(g_first, g_end):
             first, end = group_ptr[g], group_ptr[g + 1]
             inv_k = 1.0 / (end - first)
             mean = 0.0
@@ -117,8 +127,8 @@ def _activate(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, count):
             for i in range(first, end):
                 u[i] = (u[i] - mean) * inv_sd
         count[T_LAYER_NORM] += n
-        count[T_LAYER_NORM_GROUP] += group_ptr.size - 1
-    for i in range(n):
+        count[T_LAYER_NORM_GROUP] += g_end - g_first
+    for i in range(start, stop):
         c = u[i]
         if leaky:
             slope = 1.0 if c > 0.0 else LEAK
@@ -184,6 +194,31 @@ def _advance_neurons(dt, cell, drive, decay_table, inv_tau, y, psi, bux, rec_ptr
             drive[i] = bux[i] + acc
         count[T_REC_SYNAPSE] += rec_pre.size
         count[T_DRIVE_REC] += n
+
+
+@njit(**KERNEL)
+def _feedforward_pass(cell, drive, y, psi, bux, rec_ptr, rec_pre, rec_w, wy, leaky, u,
+                      group_ptr, group_inv_sd, layer_norm, count):
+    """``network.feedforward``: one pass bottom-up, each group from the outputs the group below
+    has at this pass (the first from its input drive ``bux``, already this pass's): every
+    cell is its drive, ``c_i = bux_i + sum_p W_ip y_p``, then the group's outputs
+    (``_activate_groups``, with its layer norm). Memoryless: no decay, no state carried."""
+    for g in range(group_ptr.size - 1):
+        first, end = group_ptr[g], group_ptr[g + 1]
+        for i in range(first, end):
+            acc = 0.0
+            for s in range(rec_ptr[i], rec_ptr[i + 1]):
+                acc += rec_w[s] * y[rec_pre[s]]
+            wy[i] = acc
+            c = bux[i] + acc
+            drive[i] = c
+            cell[i] = c
+            u[i] = c
+            psi[i] = 1.0
+        count[T_REC_SYNAPSE] += rec_ptr[end] - rec_ptr[first]
+        count[T_DRIVE_REC] += end - first
+        _activate_groups(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, g, g + 1,
+                         count)
 
 
 @njit(**KERNEL)
@@ -477,8 +512,10 @@ class SyncNetwork:
         self.norm_mean = np.zeros(n)
         self.norm_var = np.ones(n)
         self.norm_passes = np.zeros(1, np.int64)
-        self.set_unit_norm(config.unit_norm_steps, config.activation, config.layer_norm)
+        self.set_units(config.unit_norm_steps, config.activation, config.layer_norm,
+                       config.feedforward)
         self._advance_entry = entry_for(_advance_neurons, 0, *self._advance_args)
+        self._feedforward_entry = entry_for(_feedforward_pass, *self._feedforward_args)
         # only the first group reads inputs (``network.layers``): the input drive of the
         # neurons above stays their bias (set by ``refresh``), so it is never recomputed
         k_in = self.n_input_neurons = config.layer_bounds()[0][1]
@@ -531,23 +568,29 @@ class SyncNetwork:
     def learning_active(self) -> bool:
         return self._active
 
-    def set_unit_norm(self, steps: float, activation: str, layer_norm: bool = False) -> None:
-        """``network.unit_norm_steps`` (0: off), ``network.activation`` and
-        ``network.layer_norm``, from the next pass on; the statistics carry on where they are."""
+    def set_units(self, steps: float, activation: str, layer_norm: bool = False,
+                  feedforward: bool = False) -> None:
+        """``network.unit_norm_steps`` (0: off), ``network.activation``,
+        ``network.layer_norm`` and ``network.feedforward``, from the next pass on; the
+        statistics carry on where they are."""
         self._unit_norm_steps, self._activation = steps, activation
         self.layer_norm = bool(layer_norm)
+        self.feedforward = bool(feedforward)
         self._build_advance_args()
 
     def _build_advance_args(self) -> None:
-        """The neuron pass's arguments for the current unit norm, activation and learning
-        switch (the statistics learn only while learning is on)."""
-        steps = self._unit_norm_steps
-        floor = 1.0 / steps if steps > 0.0 else 0.0
+        """The arguments of the neuron pass (they hold the unit settings and whether learning is
+        on, which the normalisation's statistics follow)."""
+        floor = 1.0 / self._unit_norm_steps if self._unit_norm_steps > 0.0 else 0.0
+        leaky = self._activation == "leaky_relu"
         self._advance_args = (self.cell, self.drive, self.decay_table, self.inv_tau, self.y,
                               self.psi, self.bux, self.rec_ptr, self.rec_pre, self.rec_w,
                               self.wy, floor, self._active, self.norm_mean, self.norm_var,
-                              self.norm_passes, self._activation == "leaky_relu", self.u,
+                              self.norm_passes, leaky, self.u,
                               self.group_ptr, self.group_inv_sd, self.layer_norm, self.count)
+        self._feedforward_args = (self.cell, self.drive, self.y, self.psi, self.bux,
+                                  self.rec_ptr, self.rec_pre, self.rec_w, self.wy, leaky, self.u,
+                                  self.group_ptr, self.group_inv_sd, self.layer_norm, self.count)
 
     def clip_weights(self, limit: float) -> None:
         for w in (self.rec_w, self.in_w):
@@ -575,16 +618,23 @@ class SyncNetwork:
         """The same contract as ``AsyncNetwork.process_ticks``, for events of one tick: advance
         to the events' tick, take the new inputs, advance to ``k_end``, read out: every readout,
         where a TD update follows only the critic (the rest after it, ``read_after_update``),
-        or, ``actor_only`` (a sample between decisions), the actor's."""
+        or, ``actor_only`` (a sample between decisions), the actor's. With ``feedforward``
+        the inputs are taken at once and one pass computes every group from them (nothing
+        advances in time: the cells are memoryless)."""
         k = int(ev_tick[0]) if ev_tick.size else k_end
-        self._advance_to(k)
+        if not self.feedforward:
+            self._advance_to(k)
         if ev_channel.size or self._weights_moved:
             if ev_channel.dtype == np.int32 and ev_value.dtype == np.float64:
                 self._take_entry(ev_channel, ev_value, *self._input_args)
             else:  # other dtypes: typed by the dispatcher
                 _take_inputs(ev_channel, ev_value, *self._input_args)
             self._weights_moved = False
-        self._advance_to(k_end)
+        if self.feedforward:
+            self._feedforward_entry(*self._feedforward_args)
+            self._now = max(self._now, k_end)
+        else:
+            self._advance_to(k_end)
         self._readouts_entry(self.readout, self.y, self.x, self.n_read, self.readout_value,
                              1 if actor_only else 0,
                              1 if update_follows else self.readout.shape[0], self.count)
@@ -698,6 +748,7 @@ class SyncNetwork:
         state["twin.backprop"] = np.array([self.backprop])
         state["twin.bound_kappa"] = np.array([self.bound_kappa])
         state["twin.layer_norm"] = np.array([self.layer_norm])
+        state["twin.feedforward"] = np.array([self.feedforward])
         return state
 
 

@@ -47,6 +47,9 @@ DESCRIPTIONS: dict[str, str] = {
                        "learnt while learning is on; 0: off); the synchronous twin's only",
     "layer_norm": "each group's cells standardised across the group at every pass (layer "
                   "normalisation without gain and bias); the synchronous twin's only",
+    "feedforward": "each pass computed bottom-up, every group from the outputs the group "
+                   "below has at this pass, each cell its drive (memoryless); needs "
+                   "recurrent_fan_in 0; the synchronous twin's only",
     "activation": "each neuron's output function: tanh, or leaky_relu (the synchronous "
                   "twin's only)",
     "tick_s": "time resolution at which events take effect (s)",
