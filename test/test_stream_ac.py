@@ -171,8 +171,9 @@ def test_the_ablations_compute_and_count_what_they_say():
     fwd, bwd, upd = plain.flops()
     ref_fwd, ref_bwd, ref_upd = reference.flops()
     units, layers = 16, 2
-    assert ref_fwd - fwd == units * (1 + 3 + 2 + 1 - A.TANH) + layers * (2 * A.DIV + A.SQRT)
-    assert ref_bwd - bwd == units * (10 - 3)  # both hidden layers pass the gradient down
+    # layer norm (accounting.layer_norm_flops, the twin's too) and leaky ReLU against tanh
+    assert ref_fwd - fwd == units * (6 + 1 - A.TANH) + layers * (3 + A.SQRT + A.DIV)
+    assert ref_bwd - bwd == units * (7 + 1 - 3) + layers * 2  # both layers pass it down
     assert upd == ref_upd
     with pytest.raises(ConfigError, match="activation"):
         StreamACConfig(activation="relu6").validate()
@@ -213,11 +214,19 @@ def test_shared_trunk_is_one_network_with_the_value_as_last_output_and_two_trace
     for critic_z, actor_z in zip(net.traces[:-2], shared.actor_traces[:-2]):
         assert np.any(critic_z != 0.0) and np.any(actor_z != 0.0)
     assert all(not np.array_equal(b, p) for b, p in zip(before, net.params))
-    assert shared._costs == (net.flops(), net.flops())
+    # a learning step counts what flops_per_step says: two passes of the whole network
+    counted = sum(shared.flops_by_part().values())
+    shared.step(rng.normal(size=4), 0.5)
+    assert sum(shared.flops_by_part().values()) - counted == pytest.approx(
+        shared.flops_per_step())
+    fwd, bwd, upd = net.flops()
     separate = StreamAC(4, action, seed=0, config=StreamACConfig(hidden=(16, 16)))
-    output_rows = net.weights[-1].shape[0] - separate.actor.weights[-1].shape[0]
-    assert output_rows == 1  # one more output row for each of the two passes
-    assert shared.flops_per_step() > separate.flops_per_step()
+    (a_fwd, a_bwd, a_upd), (c_fwd, c_bwd, c_upd) = separate._costs
+    assert shared.flops_per_step() - separate.flops_per_step() == (
+        2 * (fwd + bwd + upd) - (a_fwd + a_bwd + a_upd + c_fwd + c_bwd + c_upd))
+    assert fwd < a_fwd + c_fwd  # one trunk's forward, not two
+    with pytest.raises(ConfigError, match="learn twice"):
+        StreamACConfig(shared_trunk=True, layer_norm=False, unit_norm_steps=10.0).validate()
     # the episode's end clears both trace sets
     shared.step(rng.normal(size=4), 0.0, terminated=True)
     assert all(np.all(z == 0.0) for z in net.traces + shared.actor_traces)
@@ -249,3 +258,5 @@ def test_observation_delay_feeds_the_networks_the_observation_of_k_steps_earlier
             np.testing.assert_array_equal(seen_late[t], seen_now[t - 2])
     with pytest.raises(ConfigError, match="observation_delay"):
         StreamACConfig(observation_delay=-1).validate()
+    with pytest.raises(ConfigError, match="observation_delay"):
+        StreamACConfig(observation_delay=True).validate()

@@ -205,6 +205,17 @@ def energy_uj(flops: float) -> float:
 
 # -- what a user would pick instead, priced by the same model ---------------------------------
 
+def layer_norm_flops(units: int, layers: int) -> tuple[int, int]:
+    """(forward, backward) flops of layer normalisation without gain and bias over ``layers``
+    layers of ``units`` units in all, the same for every system: forward per unit the mean's
+    add, the deviation, its square and add, the subtraction and the product by ``1 / sd``
+    (6), per layer the two products by the constant ``1 / k``, the epsilon, SQRT and DIV;
+    backward (``(a - mean(a) - u mean(a u)) / sd``) per unit ``a u``, two adds, two
+    subtractions, ``u mean(a u)`` and the product by ``1 / sd`` (7), per layer the two means'
+    products by ``1 / k``."""
+    return units * 6 + layers * (3 + SQRT + DIV), units * 7 + layers * 2
+
+
 def mlp_flops(sizes: tuple[int, ...]) -> tuple[int, int, int]:
     """(parameters, forward flops, backward flops) of a tanh MLP: 2 flops per weight and a
     bias add forward, 4 per weight backward (the gradients of the weight and of the input), tanh

@@ -83,8 +83,11 @@ class StreamACConfig:
                 "unit_norm_steps must be 0 (off) or >= 1")
         require(not (self.layer_norm and self.unit_norm_steps > 0.0),
                 "unit_norm_steps replaces layer norm: set layer_norm false with it")
-        require(isinstance(self.observation_delay, int) and 0 <= self.observation_delay <= 100,
+        require(isinstance(self.observation_delay, int) and not isinstance(
+            self.observation_delay, bool) and 0 <= self.observation_delay <= 100,
                 "observation_delay must be an integer in [0, 100]")
+        require(not (self.shared_trunk and self.unit_norm_steps > 0.0),
+                "shared_trunk with unit_norm_steps: the statistics would learn twice per step")
 
     def with_overrides(self, assignments: list[str]) -> "StreamACConfig":
         """A copy with ``stream_ac.FIELD=VALUE`` assignments applied (``hidden`` as a comma list
@@ -234,12 +237,12 @@ class MLP:
         sizes = [int(w.size if m is None else m.sum()) for w, m in zip(self.weights, self.masks)]
         mats = sum(sizes)
         units = self.n_units
-        # layer norm: mean (n + DIV), variance (3n + DIV), sqrt, normalise (2n); leaky ReLU (n)
-        # or tanh (TANH per unit)
+        # layer norm (accounting.layer_norm_flops, as the twin's); leaky ReLU (n) or tanh
+        # (TANH per unit)
         n_hidden_layers = len(self.weights[:-1])
         ln_fwd = units * (A.TANH if self.tanh else 1)
         if self.layer_norm:
-            ln_fwd += units * (1 + 3 + 2) + n_hidden_layers * (2 * A.DIV + A.SQRT)
+            ln_fwd += A.layer_norm_flops(units, n_hidden_layers)[0]
         elif self.unit_norm_steps > 0.0:
             # running mean (3) and variance (5), the std (the epsilon, SQRT), normalise (sub,
             # DIV); the rate
@@ -252,12 +255,14 @@ class MLP:
         trained_mats = sum(trained)
         trained_units = sum(w.shape[0] for w in self.weights[self.first_trained:-1])
         # per unit: the activation's derivative (1 for leaky ReLU, 3 for tanh's 1 - h^2 and
-        # its product), layer norm's backward (9: two means of products, the combination) or
-        # the division by a unit's running sd
+        # its product), layer norm's backward (accounting.layer_norm_flops) or the division by
+        # a unit's running sd
         unit_norm = self.unit_norm_steps > 0.0 and not self.layer_norm
-        per_unit = (3 if self.tanh else 1) + (9 if self.layer_norm else 0) + (
-            A.DIV if unit_norm else 0)
+        per_unit = (3 if self.tanh else 1) + (A.DIV if unit_norm else 0)
         backward = trained_mats + 2 * (trained_mats - trained[0]) + trained_units * per_unit
+        if self.layer_norm:
+            trained_layers = len(self.weights[self.first_trained:-1])
+            backward += A.layer_norm_flops(trained_units, trained_layers)[1]
         update = self.n_learning_params * (2 + 2 + 2) + A.DIV + 6
         return forward, backward, update
 
@@ -269,7 +274,10 @@ class StreamAC:
     one per network (the entropy bonus's sign(delta) folded into the actor's output gradient).
     With ``shared_trunk`` ``actor`` and ``critic`` are one network whose last output is the
     value; its two forward passes per step (the value before the update, the action after it),
-    two backward passes and two trace sets are counted as such."""
+    two backward passes and two trace sets are counted as such. Each of the two steps is
+    bounded by its own ObGD factor, so their sum on the shared weights is bounded only to twice
+    one of them, and the critic's gradient is taken through activations from before the last
+    step's two updates (with separate networks, one)."""
 
     PARTS = ("normalisation", "forward", "backward", "traces_and_update", "policy")
 

@@ -419,10 +419,9 @@ def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
     flops[A.NEURONS] += count[T_UNIT_NORM] * (1 + A.SQRT + A.DIV + 2 + 1)
     flops[A.NEURONS] += count[T_UNIT_NORM_STATS] * (3 + 5) + count[T_UNIT_NORM_PASS] * (
         2 + A.DIV)
-    # layer norm per neuron: the mean's add, the deviation, its square and add, standardise
-    # (2); per group and pass the two products by 1 / k, the epsilon, SQRT and DIV
-    flops[A.NEURONS] += count[T_LAYER_NORM] * 6 + count[T_LAYER_NORM_GROUP] * (
-        3 + A.SQRT + A.DIV)
+    # layer norm (accounting.layer_norm_flops): per neuron and per group and pass
+    flops[A.NEURONS] += (count[T_LAYER_NORM] * A.layer_norm_flops(1, 0)[0]
+                         + count[T_LAYER_NORM_GROUP] * A.layer_norm_flops(0, 1)[0])
     flops[A.EVENTS] += (count[T_REC_SYNAPSE] + count[T_IN_SYNAPSE]) * 2
     flops[A.EVENTS] += count[T_DRIVE_REC] * 1 + count[T_DRIVE_IN] * 2  # + bias and input, + wy
     flops[A.EVENTS] += count[T_READOUT] * 2
@@ -438,9 +437,9 @@ def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
     # group test is fixed wiring, not counted: a list of those synapses would need none), and
     # the neuron's signal + back_i
     flops[A.EPROP] += count[T_BACKPROP] * 2 + count[T_BACKPROP_SIGNAL] * 1
-    # through a group's layer norm: per neuron s u and the two sums (3), then two subtractions,
-    # u m2 and the product by 1 / sd (4); per group the two means (2)
-    flops[A.EPROP] += count[T_LAYER_NORM_BACK] * 7 + count[T_LAYER_NORM_BACK_GROUP] * 2
+    # through a group's layer norm (accounting.layer_norm_flops): per neuron and group
+    flops[A.EPROP] += (count[T_LAYER_NORM_BACK] * A.layer_norm_flops(1, 0)[1]
+                       + count[T_LAYER_NORM_BACK_GROUP] * A.layer_norm_flops(0, 1)[1])
     # the hidden step's overshoot bound: |z| and its sum per synapse, per neuron its |signal|
     # times the row's sum and the add; per step |delta|, the max, three products, the test
     # and the division
