@@ -539,8 +539,8 @@ def test_twin_feedforward_pass_computes_every_group_from_this_passs_inputs(layer
     norm = n * 6 + len(bounds) * (3 + A.SQRT + A.DIV) if layer_norm else 0
     assert moved[A.NEURONS] == n * output + norm
     n_first = bounds[0][1]
-    assert moved[A.EVENTS] == (net.in_pre.size * 2 + n_first * 2 + n_between * 2 + n * 1
-                               + net.readout.shape[0] * net.n_read * 2)
+    assert moved[A.EVENTS] == (net.in_pre.size * 2 + n_first * 2 + n_between * 2
+                               + (n - n_first) * 1 + net.readout.shape[0] * net.n_read * 2)
     # backprop at once: the exact gradient of this pass's stack
     rng = np.random.default_rng(7)
     gradient = rng.standard_normal(net.feedback.shape[1])

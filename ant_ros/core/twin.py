@@ -216,7 +216,8 @@ def _feedforward_pass(cell, drive, y, psi, bux, rec_ptr, rec_pre, rec_w, wy, lea
             u[i] = c
             psi[i] = 1.0
         count[T_REC_SYNAPSE] += rec_ptr[end] - rec_ptr[first]
-        count[T_DRIVE_REC] += end - first
+        if rec_ptr[end] > rec_ptr[first]:  # the first group's drive is its input drive
+            count[T_DRIVE_REC] += end - first
         _activate_groups(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, g, g + 1,
                          count)
 

@@ -49,7 +49,7 @@ DESCRIPTIONS: dict[str, str] = {
                   "normalisation without gain and bias); the synchronous twin's only",
     "feedforward": "each pass computed bottom-up, every group from the outputs the group "
                    "below has at this pass, each cell its drive (memoryless); needs "
-                   "recurrent_fan_in 0; the synchronous twin's only",
+                   "recurrent_fan_in 0 and unit_norm_steps 0; the synchronous twin's only",
     "activation": "each neuron's output function: tanh, or leaky_relu (the synchronous "
                   "twin's only)",
     "tick_s": "time resolution at which events take effect (s)",
