@@ -434,6 +434,22 @@ def _instantaneous_objective(net, layer_bounds, feedback_error, first_cells, act
     return float(y @ (net.feedback @ feedback_error))
 
 
+def _numeric_signal(net, layer_bounds, feedback_error, first_cells, activation,
+                    layer_norm=True) -> np.ndarray:
+    """dJ / d(first group's cells) by central differences (``_instantaneous_objective``)."""
+    eps = 1e-6
+    numeric = np.zeros(first_cells.size)
+    for i in range(first_cells.size):
+        plus, minus = first_cells.copy(), first_cells.copy()
+        plus[i] += eps
+        minus[i] -= eps
+        numeric[i] = (_instantaneous_objective(net, layer_bounds, feedback_error, plus,
+                                               activation, layer_norm)
+                      - _instantaneous_objective(net, layer_bounds, feedback_error, minus,
+                                                 activation, layer_norm)) / (2 * eps)
+    return numeric
+
+
 @pytest.mark.parametrize("activation", ["tanh", "leaky_relu"])
 def test_twin_layer_norm_standardises_each_group_and_backprops_through_it(activation):
     """``network.layer_norm`` (the twin only): each pass standardises every group's cells
@@ -482,15 +498,7 @@ def test_twin_layer_norm_standardises_each_group_and_backprops_through_it(activa
     counted = net.flops_by_part()
     net.begin_learning_step(gradient)
     signal = net.signal_a[slice(*bounds[0])]
-    eps = 1e-6
-    numeric = np.zeros(first_cells.size)
-    for i in range(first_cells.size):
-        plus, minus = first_cells.copy(), first_cells.copy()
-        plus[i] += eps
-        minus[i] -= eps
-        numeric[i] = (_instantaneous_objective(net, bounds, gradient, plus, activation)
-                      - _instantaneous_objective(net, bounds, gradient, minus, activation)
-                      ) / (2 * eps)
+    numeric = _numeric_signal(net, bounds, gradient, first_cells, activation)
     assert np.abs(numeric).max() > 1e-3
     np.testing.assert_allclose(signal, numeric, rtol=1e-5, atol=1e-7)
     # the layer norm's part of the step: 7 flops per neuron and 2 per group
@@ -546,16 +554,7 @@ def test_twin_feedforward_pass_computes_every_group_from_this_passs_inputs(layer
     gradient = rng.standard_normal(net.feedback.shape[1])
     first_cells = net.cell[first].copy()
     net.begin_learning_step(gradient)
-    eps = 1e-6
-    numeric = np.zeros(first_cells.size)
-    for i in range(first_cells.size):
-        plus, minus = first_cells.copy(), first_cells.copy()
-        plus[i] += eps
-        minus[i] -= eps
-        numeric[i] = (_instantaneous_objective(net, bounds, gradient, plus, activation,
-                                               layer_norm)
-                      - _instantaneous_objective(net, bounds, gradient, minus, activation,
-                                                 layer_norm)) / (2 * eps)
+    numeric = _numeric_signal(net, bounds, gradient, first_cells, activation, layer_norm)
     assert np.abs(numeric).max() > 1e-3
     np.testing.assert_allclose(net.signal_a[first], numeric, rtol=1e-5, atol=1e-7)
     for wrong in ("network.recurrent_fan_in=2",

@@ -275,6 +275,19 @@ def _layer_norm_back(signal, u, first, end, inv_sd):
 
 
 @njit(**KERNEL)
+def _neuron_signal(feedback, i, error, back, backprop, count):
+    """Neuron ``i``'s signal before its ``psi``: ``B_i . error``, plus with backprop what the
+    group above sent down (``back_i``)."""
+    sig = 0.0
+    for r in range(error.size):
+        sig += feedback[i, r] * error[r]
+    if backprop:
+        sig += back[i]
+        count[T_BACKPROP_SIGNAL] += 1
+    return sig
+
+
+@njit(**KERNEL)
 def _begin_step(gradient, supervised, rho, lr, clip, backprop, feedback, psi, y, x, rec_ptr,
                 rec_pre, rec_w, rec_z, in_ptr, in_pre, in_w, in_z, signal_a, y_a, x_a, group,
                 back, back_sup, sup_a, u, group_ptr, group_inv_sd, layer_norm, count):
@@ -306,21 +319,10 @@ def _begin_step(gradient, supervised, rho, lr, clip, backprop, feedback, psi, y,
     for g in range(group_ptr.size - 2, -1, -1):  # groups above first: their signals reach below
         first, end = group_ptr[g], group_ptr[g + 1]
         for i in range(first, end):
-            sig = 0.0
-            for r in range(gradient.size):
-                sig += feedback[i, r] * gradient[r]
-            if backprop:
-                sig += back[i]
-                count[T_BACKPROP_SIGNAL] += 1
-            signal_a[i] = sig * psi[i]
+            signal_a[i] = _neuron_signal(feedback, i, gradient, back, backprop, count) * psi[i]
             if has_supervised:
-                sup = 0.0
-                for r in range(gradient.size):
-                    sup += feedback[i, r] * supervised[r]
-                if backprop:
-                    sup += back_sup[i]
-                    count[T_BACKPROP_SIGNAL] += 1
-                sup_a[i] = sup * psi[i]
+                sup_a[i] = _neuron_signal(feedback, i, supervised, back_sup, backprop,
+                                          count) * psi[i]
         if layer_norm:
             _layer_norm_back(signal_a, u, first, end, group_inv_sd[g])
             count[T_LAYER_NORM_BACK] += end - first
