@@ -93,15 +93,15 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
 
 
 @njit(**KERNEL)
-def _activate(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, count):
+def _activate(u, psi, y, group_ptr, group_inv_size, group_inv_sd, layer_norm, leaky, count):
     """Outputs of every group (``_activate_groups``)."""
-    _activate_groups(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, 0,
-                     group_ptr.size - 1, count)
+    _activate_groups(u, psi, y, group_ptr, group_inv_size, group_inv_sd, layer_norm, leaky,
+                     0, group_ptr.size - 1, count)
 
 
 @njit(**KERNEL)
-def _activate_groups(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, g_first, g_end,
-                     count):
+def _activate_groups(u, psi, y, group_ptr, group_inv_size, group_inv_sd, layer_norm, leaky,
+                     g_first, g_end, count):
     """Outputs of groups ``g_first..g_end - 1`` from the activations' arguments ``u`` (the
     cells, or with unit norm the standardised cells, ``psi`` holding each one's factor
     ``1 / sd``, else 1). With ``layer_norm`` (``network.layer_norm``) each group's ``u`` is
@@ -113,7 +113,7 @@ def _activate_groups(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, g_fi
     if layer_norm:
         for g in range(g_first, g_end):
             first, end = group_ptr[g], group_ptr[g + 1]
-            inv_k = 1.0 / (end - first)
+            inv_k = group_inv_size[g]
             mean = 0.0
             for i in range(first, end):
                 mean += u[i]
@@ -144,7 +144,7 @@ def _activate_groups(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, g_fi
 @njit(**KERNEL)
 def _advance_neurons(dt, cell, drive, decay_table, inv_tau, y, psi, bux, rec_ptr, rec_pre,
                      rec_w, wy, norm_floor, norm_learn, norm_mean, norm_var, norm_passes,
-                     leaky, u, group_ptr, group_inv_sd, layer_norm, count):
+                     leaky, u, group_ptr, group_inv_size, group_inv_sd, layer_norm, count):
     """Advance every neuron dt ticks in closed form (the factor looked up for intervals of up to
     DECAY_TICKS ticks, as the asynchronous kernels do), then outputs (``_activate``) and, with
     recurrence, the recurrent drive. With ``norm_floor = 1 / S > 0``
@@ -184,7 +184,7 @@ def _advance_neurons(dt, cell, drive, decay_table, inv_tau, y, psi, bux, rec_ptr
     if update:
         count[T_UNIT_NORM_STATS] += n
         count[T_UNIT_NORM_PASS] += 1
-    _activate(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, count)
+    _activate(u, psi, y, group_ptr, group_inv_size, group_inv_sd, layer_norm, leaky, count)
     if rec_pre.size:
         for i in range(n):
             acc = 0.0
@@ -198,7 +198,7 @@ def _advance_neurons(dt, cell, drive, decay_table, inv_tau, y, psi, bux, rec_ptr
 
 @njit(**KERNEL)
 def _feedforward_pass(cell, drive, y, psi, bux, rec_ptr, rec_pre, rec_w, wy, leaky, u,
-                      group_ptr, group_inv_sd, layer_norm, count):
+                      group_ptr, group_inv_size, group_inv_sd, layer_norm, count):
     """``network.feedforward``: one pass bottom-up, each group from the outputs the group below
     has at this pass (the first from its input drive ``bux``, already this pass's): every
     cell is its drive, ``c_i = bux_i + sum_p W_ip y_p``, then the group's outputs
@@ -218,8 +218,8 @@ def _feedforward_pass(cell, drive, y, psi, bux, rec_ptr, rec_pre, rec_w, wy, lea
         count[T_REC_SYNAPSE] += rec_ptr[end] - rec_ptr[first]
         if rec_ptr[end] > rec_ptr[first]:  # the first group's drive is its input drive
             count[T_DRIVE_REC] += end - first
-        _activate_groups(u, psi, y, group_ptr, group_inv_sd, layer_norm, leaky, g, g + 1,
-                         count)
+        _activate_groups(u, psi, y, group_ptr, group_inv_size, group_inv_sd, layer_norm, leaky,
+                         g, g + 1, count)
 
 
 @njit(**KERNEL)
@@ -259,10 +259,10 @@ def _readouts(readout, y, x, n_read, value, start, stop, count):
 
 
 @njit(**KERNEL)
-def _layer_norm_back(signal, u, first, end, inv_sd):
+def _layer_norm_back(signal, u, first, end, inv_k, inv_sd):
     """The gradient through one group's layer norm, in place: ``signal`` (d/du of the group's
-    normalised cells ``u``) becomes d/dc, ``(s - mean(s) - u mean(s u)) / sd``."""
-    inv_k = 1.0 / (end - first)
+    normalised cells ``u``, ``inv_k`` one over their number) becomes d/dc,
+    ``(s - mean(s) - u mean(s u)) / sd``."""
     m1 = 0.0
     m2 = 0.0
     for i in range(first, end):
@@ -290,7 +290,8 @@ def _neuron_signal(feedback, i, error, back, backprop, count):
 @njit(**KERNEL)
 def _begin_step(gradient, supervised, rho, lr, clip, backprop, feedback, psi, y, x, rec_ptr,
                 rec_pre, rec_w, rec_z, in_ptr, in_pre, in_w, in_z, signal_a, y_a, x_a, group,
-                back, back_sup, sup_a, u, group_ptr, group_inv_sd, layer_norm, count):
+                back, back_sup, sup_a, u, group_ptr, group_inv_size, group_inv_sd, layer_norm,
+                count):
     """Phase A: per neuron ``psi_i L_i`` (and the supervised ``lr psi_i G_i``), then every
     synapse's trace ``z = rho z + psi_i L_i y_p`` (and weight ``w += lr psi_i G_i y_p``).
     Without traces (rho = 0) the step's ``psi_i L_i`` and outputs are kept for phase B instead,
@@ -324,11 +325,12 @@ def _begin_step(gradient, supervised, rho, lr, clip, backprop, feedback, psi, y,
                 sup_a[i] = _neuron_signal(feedback, i, supervised, back_sup, backprop,
                                           count) * psi[i]
         if layer_norm:
-            _layer_norm_back(signal_a, u, first, end, group_inv_sd[g])
+            _layer_norm_back(signal_a, u, first, end, group_inv_size[g], group_inv_sd[g])
             count[T_LAYER_NORM_BACK] += end - first
             count[T_LAYER_NORM_BACK_GROUP] += 1
             if has_supervised:
-                _layer_norm_back(sup_a, u, first, end, group_inv_sd[g])
+                _layer_norm_back(sup_a, u, first, end, group_inv_size[g],
+                                 group_inv_sd[g])
                 count[T_LAYER_NORM_BACK] += end - first
                 count[T_LAYER_NORM_BACK_GROUP] += 1
         for i in range(first, end):
@@ -481,11 +483,13 @@ class SyncNetwork:
         self.cell = self.bias.copy()
         bounds = config.layer_bounds()
         self.group_ptr = np.array([first for first, _ in bounds] + [bounds[-1][1]], np.int64)
+        self.group_inv_size = 1.0 / np.diff(self.group_ptr)  # fixed wiring: once, here
         self.group_inv_sd = np.ones(len(bounds))
         self.u = self.cell.copy()  # the activations' arguments (standardised with a norm)
         self.y, self.psi = np.zeros(n), np.ones(n)
         self.count = np.zeros(N_TWIN_COUNTS, np.int64)
-        _activate(self.u, self.psi, self.y, self.group_ptr, self.group_inv_sd,
+        _activate(self.u, self.psi, self.y, self.group_ptr, self.group_inv_size,
+                  self.group_inv_sd,
                   config.layer_norm, config.activation == "leaky_relu", self.count.copy())
         self.x = np.zeros(m)
         self.bux = np.zeros(n)  # bias plus input drive
@@ -541,10 +545,9 @@ class SyncNetwork:
                             self.rec_w, self.rec_z, self.in_ptr, self.in_pre, self.in_w,
                             self.in_z, self.signal_a, self.y_a, self.x_a, self.group,
                             self._back, self._back_sup, self._sup_a, self.u, self.group_ptr,
-                            self.group_inv_sd, self.count)
+                            self.group_inv_size, self.group_inv_sd)
         self._begin_entry = entry_for(_begin_step, self._no_signal, self._no_signal, 0.0, 0.0,
-                                      0.0, False, *self._begin_args[:-1], False,
-                                      self.count)
+                                      0.0, False, *self._begin_args, False, self.count)
         self._td_args = (self.rec_ptr, self.rec_pre, self.rec_w, self.rec_z, self.in_ptr,
                          self.in_pre, self.in_w, self.in_z, self.signal_a, self.y_a, self.x_a,
                          self.count)
@@ -589,10 +592,12 @@ class SyncNetwork:
                               self.psi, self.bux, self.rec_ptr, self.rec_pre, self.rec_w,
                               self.wy, floor, self._active, self.norm_mean, self.norm_var,
                               self.norm_passes, leaky, self.u,
-                              self.group_ptr, self.group_inv_sd, self.layer_norm, self.count)
+                              self.group_ptr, self.group_inv_size, self.group_inv_sd,
+                              self.layer_norm, self.count)
         self._feedforward_args = (self.cell, self.drive, self.y, self.psi, self.bux,
                                   self.rec_ptr, self.rec_pre, self.rec_w, self.wy, leaky, self.u,
-                                  self.group_ptr, self.group_inv_sd, self.layer_norm, self.count)
+                                  self.group_ptr, self.group_inv_size, self.group_inv_sd,
+                                  self.layer_norm, self.count)
 
     def clip_weights(self, limit: float) -> None:
         for w in (self.rec_w, self.in_w):
@@ -661,8 +666,8 @@ class SyncNetwork:
             self._weights_moved |= supervised is not None
             self._begin_entry(gradient, self._no_signal if supervised is None else supervised,
                               float(self._rho), float(self._lr), float(self._clip),
-                              bool(self.backprop), *self._begin_args[:-1],
-                              self.layer_norm, self.count)
+                              bool(self.backprop), *self._begin_args, self.layer_norm,
+                              self.count)
 
     def apply_td_error(self, delta: float) -> None:
         """Phase B: ``w += lr delta z``; with ``bound_kappa`` the step size is bounded against
