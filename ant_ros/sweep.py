@@ -37,6 +37,7 @@ LOCK_FILE = ".sweep.lock"
 SPEC_VERSION = 1
 STDERR_TAIL_CHARS = 2000  # of a failed job's stderr, kept in its record
 MAX_JOBS = 100_000  # a sweep bigger than this is a typo (0-1000000), not a plan
+POLL_S = 0.2  # how often a running sweep looks for a signal asking it to stop
 RAY_MISSING = ("--ray-address needs Ray, an optional extra: pip install -e '.[ray]' in the "
                "ant_ros source tree, or pip install 'ray[default]'")
 
@@ -474,9 +475,11 @@ Record = Callable[[Job, Mapping[str, Any]], None]
 
 
 def run_local(jobs: Sequence[Job], workers: int, record: Record,
-              timeout: float | None = None) -> None:
+              timeout: float | None = None, check_stop: Callable[[], None] = lambda: None
+              ) -> None:
     """Run ``jobs`` on a pool of ``workers`` processes, calling ``record`` in this thread as
-    each finishes. On KeyboardInterrupt the running jobs are killed, not recorded."""
+    each finishes. ``check_stop`` is called every ``POLL_S`` and raises to stop the sweep. On
+    any exception here (KeyboardInterrupt too) the running jobs are killed, not recorded."""
     stop = threading.Event()
     running: set[subprocess.Popen] = set()
     lock = threading.Lock()
@@ -502,10 +505,15 @@ def run_local(jobs: Sequence[Job], workers: int, record: Record,
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers))
     try:
         futures = {pool.submit(one, job): job for job in jobs}
-        for future in concurrent.futures.as_completed(futures):
-            outcome = future.result()
-            if outcome is not None and not stop.is_set():
-                record(futures[future], outcome)
+        pending = set(futures)
+        while pending:
+            check_stop()
+            done, pending = concurrent.futures.wait(
+                pending, timeout=POLL_S, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                outcome = future.result()
+                if outcome is not None and not stop.is_set():
+                    record(futures[future], outcome)
     except BaseException:
         stop.set()
         with lock:
@@ -517,7 +525,8 @@ def run_local(jobs: Sequence[Job], workers: int, record: Record,
 
 
 def run_ray(jobs: Sequence[Job], address: str, record: Record, timeout: float | None = None,
-            max_in_flight: int | None = None) -> None:
+            max_in_flight: int | None = None,
+            check_stop: Callable[[], None] = lambda: None) -> None:
     """Run ``jobs`` as Ray tasks (one CPU each; each task runs the train job in its own
     process on its node, where ant_ros must be installed), calling ``record`` as each
     finishes. ``address``: ``local`` starts a Ray instance on this machine, ``auto`` joins the
@@ -535,7 +544,8 @@ def run_ray(jobs: Sequence[Job], address: str, record: Record, timeout: float | 
             while queue and len(pending) < limit:
                 job = queue.pop(0)
                 pending[task.remote(job.argv(), timeout)] = job
-            done, _ = ray.wait(list(pending), num_returns=1)
+            check_stop()
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
             for ref in done:
                 job = pending.pop(ref)
                 try:
@@ -572,25 +582,42 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+class _Termination:
+    """The signal that asked the sweep to stop, if one did. Its handler only notes the signal:
+    an exception raised from a handler lands wherever the main thread happens to be, which can
+    be between the acquisition of two locks inside ``concurrent.futures``, leaving one held and
+    the sweep hung for ever; the sweep's loop calls ``check`` between waits instead."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+
+    def note(self, signum: int, frame: object) -> None:
+        self.signal_name = signal.Signals(signum).name
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt (named after the signal) if a signal asked to stop."""
+        if self.signal_name is not None:
+            raise KeyboardInterrupt(self.signal_name)
+
+
 @contextlib.contextmanager
-def _stop_on_termination() -> Iterator[None]:
-    """SIGTERM and SIGHUP (``kill``, a closed terminal) stop the sweep as Ctrl-C does, so its
+def _stop_on_termination() -> Iterator[_Termination]:
+    """SIGINT (Ctrl-C), SIGTERM and SIGHUP (``kill``, a closed terminal) stop the sweep, so its
     jobs are killed: each runs in a session of its own, out of reach of the signals sent to the
     sweep, and would run on, orphaned, holding the cores. A signal already ignored (``nohup``)
-    stays ignored; outside the main thread nothing changes."""
+    or handled by someone else stays so; outside the main thread nothing changes."""
+    termination = _Termination()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield termination
         return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
     previous = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(sig) is signal.SIG_DFL:
-            previous[sig] = signal.signal(sig, interrupt)
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL,
+                signal.SIGHUP: signal.SIG_DFL}
+    for sig, default in defaults.items():
+        if signal.getsignal(sig) is default:
+            previous[sig] = signal.signal(sig, termination.note)
     try:
-        yield
+        yield termination
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -641,11 +668,12 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int | None = Non
                      f"recorded failed{' (not retried)' if skipped_failed else ''}; "
                      + (f"running {len(todo)} {where}" if todo else "nothing to run"))
         if todo:
-            with _stop_on_termination():
+            with _stop_on_termination() as termination:
                 if ray_address:
-                    run_ray(todo, ray_address, record, timeout, workers)
+                    run_ray(todo, ray_address, record, timeout, workers, termination.check)
                 else:
-                    run_local(todo, workers or default_workers(), record, timeout)
+                    run_local(todo, workers or default_workers(), record, timeout,
+                              termination.check)
     records = results.read()
     latest = latest_by_key(records)
     failures = [latest[j.key] for j in spec.jobs()

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -347,11 +348,12 @@ def _gone(pid: int) -> bool:
 def _long_sweep(out: os.PathLike, hangup: signal.Handlers) -> subprocess.Popen:
     """A sweep of one long job, started with SIGHUP's disposition ``hangup`` whatever this
     process has (a test run under ``nohup`` or a CI runner ignores it, and children inherit
-    that)."""
+    that), and SIGINT's the default (a shell's background job ignores it)."""
     argv = [sys.executable, "-m", "ant_ros.cli", "sweep", "--env", "CartPole-v1", "--seeds",
             "0", "--steps", "1000000", "--out", str(out)]
     # set in a launcher that then execs the sweep (same pid): no preexec_fn in a threaded test
     launcher = (f"import os, signal, sys; signal.signal(signal.SIGHUP, signal.{hangup.name}); "
+                "signal.signal(signal.SIGINT, signal.SIG_DFL); "  # a background job ignores it
                 f"os.execv(sys.executable, {argv!r})")
     return subprocess.Popen([sys.executable, "-c", launcher], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -369,7 +371,7 @@ def _first_job(proc: subprocess.Popen) -> int:
 
 @pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
                     reason="needs Linux /proc")
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_sweep_killed_by_a_signal_kills_its_jobs(tmp_path, sig):
     proc = _long_sweep(tmp_path / "killed", signal.SIG_DFL)
     jobs: list[int] = []
@@ -389,6 +391,32 @@ def test_a_sweep_killed_by_a_signal_kills_its_jobs(tmp_path, sig):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(job, signal.SIGKILL)
     assert not (tmp_path / "killed" / "results.jsonl").exists()  # a killed job is no record
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stopping_signal_is_noted_and_raised_only_where_the_sweep_checks(sig):
+    """The handler must not raise: an exception from it lands wherever the main thread is,
+    possibly between two lock acquisitions in concurrent.futures, and hangs the sweep."""
+    before = signal.getsignal(sig)  # under nohup or in a background job: ignored
+    signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
+    try:
+        _check_noted_and_raised_at_check(sig)
+    finally:
+        signal.signal(sig, before)
+
+
+def _check_noted_and_raised_at_check(sig: signal.Signals) -> None:
+    default = signal.getsignal(sig)
+    with sweep._stop_on_termination() as termination:
+        termination.check()  # nothing yet
+        os.kill(os.getpid(), sig)
+        time.sleep(0.05)  # the handler runs here, in the main thread, and returns
+        lock = threading.Lock()
+        with lock:  # code in the middle of anything carries on
+            pass
+        with pytest.raises(KeyboardInterrupt, match=signal.Signals(sig).name):
+            termination.check()
+    assert signal.getsignal(sig) is default  # restored
 
 
 @pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
