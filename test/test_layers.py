@@ -105,10 +105,19 @@ def exact_layered_config(rho_traces: bool) -> AgentConfig:
         learning=LearningConfig(hidden_lr=0.02, eprop_td_traces=rho_traces), seed=1)
 
 
-@pytest.mark.parametrize("rho_traces", [False, True])
-def test_layered_network_learns_like_its_twin_as_the_threshold_goes_to_zero(rho_traces):
-    lazy = OnlineLearner(exact_layered_config(rho_traces))
-    twin = OnlineLearner(exact_layered_config(rho_traces), twin=True)
+@pytest.mark.parametrize("rho_traces,feedforward", [(False, False), (True, False),
+                                                    (False, True), (True, True)])
+def test_layered_network_learns_like_its_twin_as_the_threshold_goes_to_zero(rho_traces,
+                                                                           feedforward):
+    """With ``feedforward`` (no recurrence) the asynchronous network passes each tick's
+    changes up through the groups within the tick, as the twin's bottom-up pass computes them."""
+    config = exact_layered_config(rho_traces)
+    if feedforward:
+        config = config.with_overrides(["network.recurrent_fan_in=0",
+                                        "network.feedforward=true"])
+    lazy = OnlineLearner(config)
+    twin = OnlineLearner(config, twin=True)
+    assert lazy.net.feedforward == feedforward
     w0 = lazy.net.weight.astype(np.float64).copy()
     assert drive(lazy, 300) == drive(twin, 300)
     lazy.net.settle_learning()
@@ -119,6 +128,7 @@ def test_layered_network_learns_like_its_twin_as_the_threshold_goes_to_zero(rho_
     between = np.zeros(pre.size, bool)
     between[hidden_pre] = group[pre[hidden_pre]] == group[post[hidden_pre]] - 1
     assert between.sum() == 20 * 5
+    assert (group[pre[hidden_pre]] == group[post[hidden_pre]]).any() != feedforward
     assert np.abs(change[between]).max() > 0.01  # the synapses between groups learn
     tolerance = 1e-4 * np.abs(change).max()
     np.testing.assert_allclose(lazy.net.weight, twin.net.weights_in_async_order(),
@@ -233,11 +243,10 @@ def test_twin_backprop_signal_follows_the_layered_equations(supervised, rho_trac
     ("learning.hidden_bound_kappa=2", "hidden_bound_kappa"),
     ("network.unit_norm_steps=100", "unit_norm_steps"),
     ("network.activation=leaky_relu", "leaky_relu"),
-    ("network.layer_norm=true", "layer_norm"),
-    ("network.feedforward=true", "feedforward")])
+    ("network.layer_norm=true", "layer_norm")])
 def test_only_the_twin_takes_its_own_settings(setting, named):
     """The asynchronous learner refuses each, at construction and live, naming it; the twin
-    takes it, live too (on a network without recurrence, which feedforward needs)."""
+    takes it, live too."""
     base = exact_layered_config(True).with_overrides(["network.recurrent_fan_in=0"])
     config = base.with_overrides([setting])
     with pytest.raises(ConfigError, match=f"{named}.* is built in the synchronous twin only"):
@@ -561,3 +570,81 @@ def test_twin_feedforward_pass_computes_every_group_from_this_passs_inputs(layer
                   "network.layer_norm=false network.unit_norm_steps=100"):
         with pytest.raises(ConfigError, match="feedforward needs"):
             config.with_overrides(wrong.split()).validate()
+
+
+def _delta_network(threshold: float) -> OnlineLearner:
+    config = exact_layered_config(False).with_overrides([
+        "network.recurrent_fan_in=0", "network.feedforward=true",
+        f"network.threshold={threshold}", "network.input_threshold=0.05"])
+    return OnlineLearner(config)
+
+
+def _assert_settled_stack(net, threshold: float) -> None:
+    """Every drive is its bias plus its synapses' weights times the outputs as sent, every cell
+    its drive, and no neuron's output has moved by its threshold from what it sent."""
+    w, u = net.dense_weights()
+    exact = net.bias + w @ net.hidden_output + u @ net.input_value
+    np.testing.assert_allclose(net.nf[:, K.DRIVE], exact, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(net.cell, net.nf[:, K.DRIVE])
+    assert np.all(np.abs(np.tanh(net.cell) - net.hidden_output) < threshold + 1e-12)
+
+
+def test_a_delta_network_passes_an_input_change_up_through_every_group_within_its_tick():
+    """``network.feedforward`` in the asynchronous network: one input event moves the top
+    group's outputs and the readouts in the same tick; each touched neuron is looked at once,
+    lowest group first, and only those whose output moved by the threshold send (the rest cost
+    their bounds' test); nothing is left scheduled for later ticks."""
+    threshold = 0.05
+    learner = _delta_network(threshold)
+    net = learner.net
+    drive(learner, 40)
+    _assert_settled_stack(net, threshold)
+    bounds = learner.config.network.layer_bounds()
+    top = slice(*bounds[-1])
+    before_out, before_read = net.hidden_output.copy(), net.readout_value.copy()
+    counts = net.count.copy()
+    tick = net.now_tick + 1
+    net.process_ticks(np.array([tick], np.int64), np.array([1], np.int32), np.array([0.8]),
+                      tick)
+    moved = net.count - counts
+    assert net.now_tick == tick
+    _assert_settled_stack(net, threshold)
+    assert np.any(net.hidden_output[top] != before_out[top])  # reached the top at once
+    assert np.any(net.readout_value != before_read)
+    touched = moved[K.C_HIDDEN_EVENT] + moved[K.C_FF_NEURON]
+    assert moved[K.C_HIDDEN_EVENT] == np.count_nonzero(net.hidden_output != before_out)
+    first_targets = np.unique(net.syn[K.POST, net.ptr[K.OUT_PTR, 30 + 1]:
+                                      net.ptr[K.OUT_PTR, 30 + 2]])
+    assert len(first_targets) <= touched < net.n_hidden  # proportional to change
+    assert moved[K.C_HEAP_OP] == 2 * touched  # each in the heap once, out once
+    assert moved[K.C_SCHEDULE] == moved[K.C_DECAY_TABLE] == moved[K.C_DECAY_EXP] == 0
+    assert np.all(net.ni[:, K.NEXT_TICK] == K.NEVER)  # no crossing waits: memoryless
+    # a tick with no input changes nothing and costs nothing
+    counts = net.count.copy()
+    net.process_ticks(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), tick + 5)
+    assert np.array_equal(net.count, counts)
+
+
+def test_a_delta_network_is_taken_live_and_a_refresh_waits_for_the_next_tick():
+    """Switching ``network.feedforward`` on in a running learner makes the cells their drives;
+    neurons then out of their bounds send at the next tick processed (as after start-up, when
+    the groups above have not yet seen the outputs below), and the outputs sent, so the pending
+    learning, are not touched by the switch itself."""
+    config = exact_layered_config(False).with_overrides(["network.recurrent_fan_in=0"])
+    learner = OnlineLearner(config)
+    drive(learner, 30)
+    net = learner.net
+    sent = net.hidden_output.copy()
+    learner.apply_config(config.with_overrides(["network.feedforward=true"]))
+    assert net.feedforward
+    np.testing.assert_array_equal(net.hidden_output, sent)
+    np.testing.assert_array_equal(net.cell, net.nf[:, K.DRIVE])
+    tick = net.now_tick + 1
+    net.process_ticks(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), tick)
+    _assert_settled_stack(net, 0.0 + 1e-9)
+    learner.apply_config(config)  # and off again: leaky cells, crossings scheduled
+    assert not net.feedforward
+    drive(learner, 10, start_step=31)
+    with pytest.raises(ConfigError, match="feedforward needs"):
+        learner.apply_config(exact_layered_config(False).with_overrides(
+            ["network.feedforward=true"]))

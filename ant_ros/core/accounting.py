@@ -100,6 +100,12 @@ _KERNEL_COSTS = {
     K.C_SETTLE_UNIT: (EPROP, 2),                # that test
     K.C_NEURON_SNAPSHOT: (EPROP, 1),            # the neuron's cache test (its sums: stores)
     K.C_STALE_VISIT: (EPROP, 3),                # round-robin visit: the age and its test
+    # ``network.feedforward``: a touched neuron that does not send, its drive against both
+    # bounds (one that sends pays that in its event's price); the tick's heap of touched
+    # neurons (integer work, as the wheel's): a push or pop, and each level it sifts
+    K.C_FF_NEURON: (NEURONS, 2 * CMP),
+    K.C_HEAP_OP: (SCHEDULING, 4),
+    K.C_HEAP_LEVEL: (SCHEDULING, 2),
 }
 
 

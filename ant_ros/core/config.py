@@ -63,11 +63,13 @@ class NetworkConfig:
     the neuron), ``layer_norm: true`` standardises the cells across each group instead, at every
     pass (``(c - mean) / sd`` of the group's cells, as layer normalisation without gain and
     bias; not local to the neuron), ``activation: leaky_relu`` puts ``max(u, 0.01 u)`` in the
-    place of ``tanh``, and ``feedforward: true`` computes each pass bottom-up, every group from
-    the outputs the group below has at this pass (the first from this pass's inputs), each cell
-    its drive (memoryless: ``tau`` has no effect), as a feed-forward network computes its layers
-    (needs ``recurrent_fan_in: 0`` and no ``unit_norm_steps``): the synchronous twin only, for
-    now.
+    place of ``tanh`` (these three: the synchronous twin only, for now). ``feedforward: true``
+    computes each pass bottom-up, every group from the outputs the group below has at this pass
+    (the first from this pass's inputs), each cell its drive (memoryless: ``tau`` has no effect),
+    as a feed-forward network computes its layers (needs ``recurrent_fan_in: 0`` and no
+    ``unit_norm_steps``); in the asynchronous network a tick's events pass up through the groups
+    within the tick, each touched neuron sending when its output has moved by its threshold (a
+    delta network).
 
     ``layers = L > 1`` stacks the hidden neurons in L groups (``n_hidden // L`` each, the first
     ``n_hidden % L`` one more): the first reads the input channels, each other group reads

@@ -100,9 +100,12 @@ G_P, G_POW, G_NEG = 0, 1, 1 + POWERS
 GLOB_SIZE = 1 + 2 * POWERS
 # misc int64 entries
 # (VERSION changes whenever a learning sum does: the per-neuron and per-unit caches key on it)
+# (FEEDFORWARD: ``network.feedforward``, memoryless cells and each tick's changes passed up
+# through the groups within the tick; FF_WAITING: how many neurons wait in its heap for the
+# next tick, put there by ``refresh`` or ``replace_feedback``)
 (STEP, CLOCK, BASE, EPISODE, VERSION, N_PENDING, ACTIVE, NOW, NEAR, FAR_MIN,
- SWEEP_POS) = range(11)
-MISC_SIZE = 11
+ SWEEP_POS, FEEDFORWARD, FF_WAITING) = range(13)
+MISC_SIZE = 13
 # learn_params entries
 (LP_LR, LP_WCLIP, LP_HOMEO, LP_RATE, LP_THMIN, LP_THMAX, LP_RHO, LP_LOG_RHO,
  LP_REBASE) = range(9)
@@ -113,8 +116,8 @@ N_LEARN_PARAMS = 9
  C_WEIGHT_MOVE, C_NEURON_SIGNAL, C_UNIT_FACTORS, C_UNIT_TD, C_POWER_EXP, C_PENDING, C_SWEEP_UNIT,
  C_STEP_A, C_STEP_B, C_RO_SETTLE, C_RO_MOVE, C_RO_PENDING, C_NEURON_TOUCH,
  C_SETTLE_SKIP, C_RO_FEATURE, C_RO_FEATURE_SKIP, C_RO_SWEEP, C_SETTLE_UNIT,
- C_NEURON_SNAPSHOT, C_STALE_VISIT) = range(33)
-N_COUNTS = 33
+ C_NEURON_SNAPSHOT, C_STALE_VISIT, C_FF_NEURON, C_HEAP_OP, C_HEAP_LEVEL) = range(36)
+N_COUNTS = 36
 
 WHEEL_SLOTS = 4096  # power of two; crossings further ahead wait in the far list (slot WHEEL_SLOTS)
 _MASK = WHEEL_SLOTS - 1
@@ -290,6 +293,8 @@ def settle_neuron(i, k, nf, ni, count):
         count[C_NEURON_TOUCH] += 1  # settled already: the interval's test only
 
 
+
+
 @njit(**INLINE)
 def mark_dirty(i, ni, n_dirty):
     if ni[i, IS_DIRTY] == 0:
@@ -297,6 +302,71 @@ def mark_dirty(i, ni, n_dirty):
         ni[n_dirty, DIRTY] = i
         n_dirty += 1
     return n_dirty
+
+
+# -- feed-forward ticks: a min-heap of touched neurons ------------------------------------------
+# With ``network.feedforward`` the synapses between neurons run from a lower group to a higher
+# one only, and groups are numbered bottom-up, so a synapse's target has a higher index than its
+# source: taking touched neurons lowest index first computes each after every neuron that can
+# reach it in this tick (the inputs reach the first group only). The heap lives in the DIRTY
+# column; IS_DIRTY marks its members, so a neuron is in it once.
+
+@njit(**INLINE)
+def heap_push(i, ni, n_dirty, count):
+    if ni[i, IS_DIRTY] != 0:
+        return n_dirty
+    ni[i, IS_DIRTY] = 1
+    pos = n_dirty
+    count[C_HEAP_OP] += 1
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        if ni[parent, DIRTY] <= i:
+            break
+        ni[pos, DIRTY] = ni[parent, DIRTY]
+        pos = parent
+        count[C_HEAP_LEVEL] += 1
+    ni[pos, DIRTY] = i
+    return n_dirty + 1
+
+
+@njit(**INLINE)
+def heap_pop(ni, n_dirty, count):
+    """The lowest neuron index in the heap (n_dirty > 0), removed; returns it and the new size."""
+    top = ni[0, DIRTY]
+    ni[top, IS_DIRTY] = 0
+    n_dirty -= 1
+    last = ni[n_dirty, DIRTY]
+    pos = 0
+    count[C_HEAP_OP] += 1
+    while True:
+        child = 2 * pos + 1
+        if child >= n_dirty:
+            break
+        if child + 1 < n_dirty and ni[child + 1, DIRTY] < ni[child, DIRTY]:
+            child += 1
+        if ni[child, DIRTY] >= last:
+            break
+        ni[pos, DIRTY] = ni[child, DIRTY]
+        pos = child
+        count[C_HEAP_LEVEL] += 1
+    if n_dirty > 0:
+        ni[pos, DIRTY] = last
+    return top, n_dirty
+
+
+@njit(**INLINE)
+def resettle(i, k, nf, ni, wheel, misc, count):
+    """After neuron i's drive or bounds changed outside a tick: settle its cell and reschedule
+    its crossing; a memoryless cell (``FEEDFORWARD``) becomes its drive and, out of its bounds,
+    waits in the heap to be taken at the next tick processed."""
+    if misc[FEEDFORWARD] != 0:
+        nf[i, CELL] = nf[i, DRIVE]
+        ni[i, T_LAST] = k
+        if nf[i, CELL] >= nf[i, HIGH] or nf[i, CELL] <= nf[i, LOW]:
+            misc[FF_WAITING] = heap_push(i, ni, misc[FF_WAITING], count)
+    else:
+        settle_neuron(i, k, nf, ni, count)
+        schedule(i, k, k + 1, nf, ni, wheel, misc, count)
 
 
 @njit(**INLINE)
@@ -413,7 +483,8 @@ def settle_synapse(s, k, td, decay, y, syn, weight, nf, ni, unit, uint, misc, co
     weight[s] = min(max(w + dw, -clip), clip)
     moved = float(weight[s]) - w  # what the float32 weight took, so drives stay exact
     if moved != 0.0:
-        settle_neuron(i, k, nf, ni, count)
+        if misc[FEEDFORWARD] == 0:  # a memoryless cell has no state to bring up to now
+            settle_neuron(i, k, nf, ni, count)
         nf[i, DRIVE] += moved * y
         count[C_WEIGHT_MOVE] += 1
 
@@ -467,15 +538,21 @@ def settle_unit_synapses(p, k, is_neuron, syn, ptr, weight, nf, ni, unit, uint, 
 # -- events ------------------------------------------------------------------------------------
 
 @njit(**INLINE)
-def deliver(p, delta, k, syn, ptr, weight, nf, ni, count, readout, readout_value, n_dirty):
-    """Send p's change to its targets' drives and to the readouts."""
+def deliver(p, delta, k, syn, ptr, weight, nf, ni, count, readout, readout_value, n_dirty,
+            feedforward):
+    """Send p's change to its targets' drives and to the readouts. A memoryless target
+    (``feedforward``) has no cell state to bring up to now; it joins the tick's heap."""
     start = ptr[OUT_PTR, p]
     stop = ptr[OUT_PTR, p + 1]
     for s in range(start, stop):
         i = syn[POST, s]
-        settle_neuron(i, k, nf, ni, count)
-        nf[i, DRIVE] += weight[s] * delta
-        n_dirty = mark_dirty(i, ni, n_dirty)
+        if feedforward:
+            nf[i, DRIVE] += weight[s] * delta
+            n_dirty = heap_push(i, ni, n_dirty, count)
+        else:
+            settle_neuron(i, k, nf, ni, count)
+            nf[i, DRIVE] += weight[s] * delta
+            n_dirty = mark_dirty(i, ni, n_dirty)
     n_out = readout.shape[0] if p < readout.shape[1] - 1 else 0  # the last column: bias
     for r in range(n_out):
         readout_value[r] += readout[r, p] * delta
@@ -506,20 +583,47 @@ def feature_moved(p, old, delta, readout, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m, co
         count[C_RO_MOVE] += 1
 
 
+@njit(**INLINE)
+def emit(i, delta, k, learning, feedforward, syn, ptr, weight, nf, ni, unit, uint, misc, count,
+         readout, readout_value, feedback, sums, glob, learn_params, syn_f, ro_w, ro_u, ro_i,
+         ro_s, ro_g, ro_m, n_dirty):
+    """Neuron i sends its output's change ``delta`` (its cell settled to tick k): learning
+    settled first, then the new output, its threshold and bounds, and the delivery."""
+    if learning:
+        settle_unit_synapses(i, k, True, syn, ptr, weight, nf, ni, unit, uint, misc, count,
+                             feedback, sums, glob, learn_params, syn_f)
+        settle_feature(i, unit, readout, readout_value, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m,
+                       count)
+        feature_moved(i, unit[OUT, i], delta, readout, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m,
+                      count)
+    unit[OUT, i] += delta
+    unit[PSI, i] = 1.0 - unit[OUT, i] * unit[OUT, i]
+    count[C_HIDDEN_EVENT] += 1
+    homeostasis(i, k, nf, ni, learn_params, count)
+    nf[i, LOW], nf[i, HIGH] = cell_bounds(unit[OUT, i], nf[i, THETA])
+    return deliver(i, delta, k, syn, ptr, weight, nf, ni, count, readout, readout_value,
+                   n_dirty, feedforward)
+
+
 @njit(**KERNEL)
 def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit, uint, wheel,
             misc, count, readout, readout_value, feedback, sums, glob, learn_params, syn_f,
             ro_w, ro_u, ro_i, ro_s, ro_g, ro_m):
     """Process input events (sorted by tick, all in [NOW, k_end]) and every scheduled crossing
-    up to and including tick ``k_end``, in tick order."""
+    up to and including tick ``k_end``, in tick order. With ``FEEDFORWARD`` every cell is its
+    drive and a tick's changes go up through the groups within the tick (``heap_push``)."""
     n_hidden = nf.shape[0]
     learning = misc[ACTIVE] != 0
+    feedforward = misc[FEEDFORWARD] != 0
     n_ev = ev_tick.size
     e = 0
-    n_dirty = 0
+    n_dirty = misc[FF_WAITING]  # neurons waiting for a tick (feedforward only), taken with
+    misc[FF_WAITING] = 0  # the first tick processed: the first input's, or k_end's
     while True:
         k = ev_tick[e] if e < n_ev else k_end + 1
         k = min(k, next_crossing(min(k, k_end), ni, wheel, misc, count))
+        if n_dirty > 0:
+            k = min(k, k_end)
         if k > k_end:
             break
         misc[NOW] = k
@@ -539,7 +643,26 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
             unit[OUT, p] += value
             count[C_INPUT_EVENT] += 1
             n_dirty = deliver(p, value, k, syn, ptr, weight, nf, ni, count, readout,
-                              readout_value, n_dirty)
+                              readout_value, n_dirty, feedforward)
+        if feedforward:
+            # each touched neuron is taken lowest index first, its cell set to its drive, and
+            # sends if it has moved by its threshold, touching neurons of the groups above
+            while n_dirty > 0:
+                i, n_dirty = heap_pop(ni, n_dirty, count)
+                c = nf[i, DRIVE]
+                nf[i, CELL] = c
+                ni[i, T_LAST] = k
+                delta = 0.0
+                if c >= nf[i, HIGH] or c <= nf[i, LOW]:
+                    delta = tanh(c) - unit[OUT, i]
+                if delta != 0.0:  # the bounds' test is in the event's price
+                    n_dirty = emit(i, delta, k, learning, True, syn, ptr, weight, nf, ni, unit,
+                                   uint, misc, count, readout, readout_value, feedback, sums,
+                                   glob, learn_params, syn_f, ro_w, ro_u, ro_i, ro_s, ro_g,
+                                   ro_m, n_dirty)
+                else:
+                    count[C_FF_NEURON] += 1
+            continue
         # Scheduled threshold crossings at tick k.
         slot = k & _MASK
         while wheel[slot] >= 0:
@@ -553,20 +676,9 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
             else:
                 delta = 0.0  # scheduled early by rounding: rescheduled below
             if delta != 0.0:
-                if learning:
-                    settle_unit_synapses(i, k, True, syn, ptr, weight, nf, ni, unit, uint,
-                                         misc, count, feedback, sums, glob, learn_params, syn_f)
-                    settle_feature(i, unit, readout, readout_value, ro_w, ro_u, ro_i, ro_s,
-                                   ro_g, ro_m, count)
-                    feature_moved(i, unit[OUT, i], delta, readout, ro_w, ro_u, ro_i, ro_s,
-                                  ro_g, ro_m, count)
-                unit[OUT, i] += delta
-                unit[PSI, i] = 1.0 - unit[OUT, i] * unit[OUT, i]
-                count[C_HIDDEN_EVENT] += 1
-                homeostasis(i, k, nf, ni, learn_params, count)
-                nf[i, LOW], nf[i, HIGH] = cell_bounds(unit[OUT, i], nf[i, THETA])
-                n_dirty = deliver(i, delta, k, syn, ptr, weight, nf, ni, count, readout,
-                                  readout_value, n_dirty)
+                n_dirty = emit(i, delta, k, learning, False, syn, ptr, weight, nf, ni, unit,
+                               uint, misc, count, readout, readout_value, feedback, sums, glob,
+                               learn_params, syn_f, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m, n_dirty)
             n_dirty = mark_dirty(i, ni, n_dirty)
         # Drives changed at tick k cannot move any cell state at k, so crossings are
         # rescheduled from k + 1 on, once per touched neuron.
@@ -690,8 +802,7 @@ def replace_feedback(new_feedback, k, nf, ni, wheel, misc, count, feedback, sums
     since the snapshot (what was filtered and met before stays as it was); every neuron is
     rescheduled, as the settlement moved drives."""
     for i in range(nf.shape[0]):
-        settle_neuron(i, k, nf, ni, count)
-        schedule(i, k, k + 1, nf, ni, wheel, misc, count)
+        resettle(i, k, nf, ni, wheel, misc, count)
         f = 0.0
         q = 0.0
         for r in range(sums.shape[1]):
@@ -707,7 +818,7 @@ def replace_feedback(new_feedback, k, nf, ni, wheel, misc, count, feedback, sums
 @njit(**KERNEL)
 def refresh(k, syn, weight, nf, ni, unit, wheel, misc, count, readout, readout_value):
     """Recompute drives, bounds and readouts exactly (removes accumulated rounding) and
-    reschedule every neuron."""
+    reschedule every neuron (``resettle``)."""
     n_hidden = nf.shape[0]
     n_read = readout.shape[1] - 1  # units the readouts read; the last column is the bias
     misc[NOW] = k
@@ -716,7 +827,8 @@ def refresh(k, syn, weight, nf, ni, unit, wheel, misc, count, readout, readout_v
     wheel[:] = -1
     for i in range(n_hidden):
         fill_decay_table(i, nf)
-        settle_neuron(i, k, nf, ni, count)
+        if misc[FEEDFORWARD] == 0:
+            settle_neuron(i, k, nf, ni, count)
         nf[i, DRIVE] = nf[i, BIAS]
         ni[i, LINK_SLOT] = -1
         ni[i, NEXT_TICK] = NEVER
@@ -729,4 +841,4 @@ def refresh(k, syn, weight, nf, ni, unit, wheel, misc, count, readout, readout_v
         readout_value[r] = acc
     for i in range(n_hidden):
         nf[i, LOW], nf[i, HIGH] = cell_bounds(unit[OUT, i], nf[i, THETA])
-        schedule(i, k, k + 1, nf, ni, wheel, misc, count)
+        resettle(i, k, nf, ni, wheel, misc, count)

@@ -73,8 +73,6 @@ _TWIN_ONLY = (
     (lambda c: c.network.activation != "tanh", "network.activation leaky_relu", "tanh"),
     (lambda c: c.network.layer_norm,
      "network.layer_norm (each group standardised across its neurons)", "false"),
-    (lambda c: c.network.feedforward,
-     "network.feedforward (each pass computed bottom-up through the groups)", "false"),
     (lambda c: c.learning.hidden_bound_kappa > 0.0,
      "hidden_bound_kappa (an overshoot bound of the hidden step)", "0"),
 )
@@ -193,8 +191,8 @@ class OnlineLearner:
         """Refuse (``ConfigError``) a configuration this learner, or with ``twin`` its
         synchronous twin, cannot run: the twin has no consolidation, and only the twin has
         ``eprop_feedback: backprop``, ``hidden_bound_kappa``, ``unit_norm_steps``,
-        ``layer_norm``, ``feedforward`` and ``activation: leaky_relu`` (the fields' own ranges
-        are ``AgentConfig.validate``'s)."""
+        ``layer_norm`` and ``activation: leaky_relu`` (the fields' own ranges are
+        ``AgentConfig.validate``'s)."""
         if twin and config.learning.consolidation_strength > 0.0:
             raise ConfigError("the synchronous twin has no consolidation")
         for is_set, setting, default in () if twin else _TWIN_ONLY:
@@ -226,6 +224,8 @@ class OnlineLearner:
                               else 0.0, max_lag_steps=lc.eprop_max_lag_steps)
         if config.network.threshold != old.network.threshold:
             self.net.set_threshold(config.network.threshold)
+        if not self.is_twin and config.network.feedforward != self.net.feedforward:
+            self.net.set_feedforward(config.network.feedforward)
         self.reward_scaler.gamma = lc.gamma
         self._set_normalization_window(lc.normalization_window_steps)
         np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)
@@ -873,7 +873,10 @@ class OnlineLearner:
         """Record the step (or, not a ``decision``, an ingest) in the terms of the twin's cost
         (``twin.DecisionLog``)."""
         log, now = self.log, self.net.now_tick
-        for start, stop in ((now, k), (max(now, k), k_read)):
+        if self.config.network.feedforward:  # one pass, whatever the interval
+            log.feedforward_passes += 1
+        for start, stop in (() if self.config.network.feedforward else
+                            ((now, k), (max(now, k), k_read))):
             if stop > start:
                 if stop - start <= K.DECAY_TICKS:
                     log.passes += 1

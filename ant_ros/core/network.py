@@ -10,7 +10,7 @@ from numba import typeof, types
 from . import event_readout as er
 from . import kernels as K
 from .accounting import kernel_flops
-from .config import NetworkConfig
+from .config import ConfigError, NetworkConfig
 from .connectivity import Connectivity, build_connectivity, draw_neurons
 from .jit import compiled_entry, entry_for
 
@@ -63,6 +63,7 @@ class AsyncNetwork:
         self.wheel = np.full(K.WHEEL_SLOTS + 1, -1, np.int64)
         self.misc = np.zeros(K.MISC_SIZE, np.int64)
         self.misc[K.CLOCK] = self.uint[K.SNAP_CLOCK] = 1  # after step 0's phase B: nothing due
+        self.misc[K.FEEDFORWARD] = config.feedforward
         self.count = np.zeros(K.N_COUNTS, np.int64)
         self._uncounted = np.zeros(K.N_COUNTS, np.int64)
         # readout columns: the units read (hidden, then input channels if read), then the bias
@@ -169,6 +170,20 @@ class AsyncNetwork:
     def clip_weights(self, limit: float) -> None:
         """Clip every weight to +-``limit`` (as learning updates do) and recompute the drives."""
         np.clip(self.weight, -limit, limit, out=self.weight)
+        self.refresh()
+
+    @property
+    def feedforward(self) -> bool:
+        """``network.feedforward``: memoryless cells, each tick's changes passed up through the
+        groups within the tick (a delta network)."""
+        return bool(self.misc[K.FEEDFORWARD])
+
+    def set_feedforward(self, on: bool) -> None:
+        """Switch ``network.feedforward`` (live): cells become their drives (or relax from
+        there), crossings are rescheduled; the outputs as sent, and so learning, are kept."""
+        if on and self.config.recurrent_fan_in > 0:
+            raise ConfigError("feedforward needs recurrent_fan_in 0")
+        self.misc[K.FEEDFORWARD] = on
         self.refresh()
 
     def set_threshold(self, threshold: float) -> None:

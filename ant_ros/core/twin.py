@@ -41,8 +41,8 @@ N_TWIN_COUNTS = 29
 @dataclass
 class DecisionLog:
     """What a learner did, step by step, in the terms the twin's cost depends on: neuron passes
-    (intervals of at most DECAY_TICKS ticks, and longer ones), input drives (inputs or weights
-    changed), read-outs, and learning phases A (with a supervised error) and B (whose steps
+    (intervals of at most DECAY_TICKS ticks, and longer ones, or with ``network.feedforward``
+    one bottom-up pass per update), input drives (inputs or weights changed), read-outs, and learning phases A (with a supervised error) and B (whose steps
     the twin reads the critic for, and every readout again after the update)."""
 
     passes: int = 0
@@ -53,6 +53,7 @@ class DecisionLog:
     supervised: int = 0
     phase_b: int = 0
     actor_reads: int = 0  # samples between decisions: the actor's readouts only
+    feedforward_passes: int = 0  # ``network.feedforward``: one bottom-up pass per update
 
     def as_array(self) -> np.ndarray:
         return np.array(dataclasses.astuple(self), np.int64)
@@ -68,10 +69,12 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
     n_syn = n_recurrent + n_input_synapses
     passes = log.passes + log.long_passes
     count[T_DECAY], count[T_DECAY_EXP] = log.passes * n_hidden, log.long_passes * n_hidden
-    count[T_OUTPUT] = passes * n_hidden
+    count[T_OUTPUT] = (passes + log.feedforward_passes) * n_hidden
     if n_recurrent:
-        count[T_REC_SYNAPSE] = passes * n_recurrent
-        count[T_DRIVE_REC] = passes * n_hidden
+        count[T_REC_SYNAPSE] = (passes + log.feedforward_passes) * n_recurrent
+        # a feed-forward pass sums synapses into the groups above the first only
+        n_above = n_hidden - (n_hidden if n_input_neurons is None else n_input_neurons)
+        count[T_DRIVE_REC] = passes * n_hidden + log.feedforward_passes * n_above
     count[T_IN_SYNAPSE] = log.input_drives * n_input_synapses
     count[T_DRIVE_IN] = log.input_drives * (n_hidden if n_input_neurons is None
                                              else n_input_neurons)

@@ -48,8 +48,10 @@ DESCRIPTIONS: dict[str, str] = {
     "layer_norm": "each group's cells standardised across the group at every pass (layer "
                   "normalisation without gain and bias); the synchronous twin's only",
     "feedforward": "each pass computed bottom-up, every group from the outputs the group "
-                   "below has at this pass, each cell its drive (memoryless); needs "
-                   "recurrent_fan_in 0 and unit_norm_steps 0; the synchronous twin's only",
+                   "below has at this pass, each cell its drive (memoryless); in the "
+                   "asynchronous learner each tick's events pass up through the groups "
+                   "within the tick (a delta network); needs recurrent_fan_in 0 and "
+                   "unit_norm_steps 0",
     "activation": "each neuron's output function: tanh, or leaky_relu (the synchronous "
                   "twin's only)",
     "tick_s": "time resolution at which events take effect (s)",
