@@ -105,13 +105,16 @@ def exact_layered_config(rho_traces: bool) -> AgentConfig:
         learning=LearningConfig(hidden_lr=0.02, eprop_td_traces=rho_traces), seed=1)
 
 
-@pytest.mark.parametrize("rho_traces,feedforward", [(False, False), (True, False),
-                                                    (False, True), (True, True)])
-def test_layered_network_learns_like_its_twin_as_the_threshold_goes_to_zero(rho_traces,
-                                                                           feedforward):
+@pytest.mark.parametrize("rho_traces,feedforward,activation", [
+    (False, False, "tanh"), (True, False, "tanh"), (False, True, "tanh"), (True, True, "tanh"),
+    (False, True, "leaky_relu"), (True, True, "leaky_relu")])
+def test_layered_network_learns_like_its_twin_as_the_threshold_goes_to_zero(
+        rho_traces, feedforward, activation):
     """With ``feedforward`` (no recurrence) the asynchronous network passes each tick's
-    changes up through the groups within the tick, as the twin's bottom-up pass computes them."""
-    config = exact_layered_config(rho_traces)
+    changes up through the groups within the tick, as the twin's bottom-up pass computes them;
+    leaky ReLU units send and learn as the twin's do."""
+    config = exact_layered_config(rho_traces).with_overrides([
+        f"network.activation={activation}"])
     if feedforward:
         config = config.with_overrides(["network.recurrent_fan_in=0",
                                         "network.feedforward=true"])
@@ -242,7 +245,6 @@ def test_twin_backprop_signal_follows_the_layered_equations(supervised, rho_trac
     ("learning.eprop_feedback=backprop", "backprop"),
     ("learning.hidden_bound_kappa=2", "hidden_bound_kappa"),
     ("network.unit_norm_steps=100", "unit_norm_steps"),
-    ("network.activation=leaky_relu", "leaky_relu"),
     ("network.layer_norm=true", "layer_norm")])
 def test_only_the_twin_takes_its_own_settings(setting, named):
     """The asynchronous learner refuses each, at construction and live, naming it; the twin
@@ -384,7 +386,7 @@ def test_twin_unit_norm_standardises_each_cell_by_its_running_statistics():
 
 
 def test_twin_leaky_relu_units_replace_tanh_and_are_counted():
-    """``network.activation: leaky_relu`` (the twin only): ``y = max(u, 0.01 u)`` of the cell
+    """``network.activation: leaky_relu`` in the twin: ``y = max(u, 0.01 u)`` of the cell
     (standardised with ``unit_norm_steps``), ``psi`` its slope (over the sd)."""
     for unit_norm in (0.0, 20.0):
         config = exact_layered_config(False).with_overrides(
@@ -414,9 +416,6 @@ def test_twin_leaky_relu_units_replace_tanh_and_are_counted():
         per_neuron = (1 + 3) + 2 + (1 + A.SQRT + A.DIV + 2 + 1 + 3 + 5 if unit_norm else 0)
         per_pass = 2 + A.DIV if unit_norm else 0
         assert net.flops_by_part()[A.NEURONS] - counted == net.psi.size * per_neuron + per_pass
-    with pytest.raises(ConfigError, match="leaky_relu is built in the synchronous twin only"):
-        OnlineLearner(exact_layered_config(False).with_overrides(
-            ["network.activation=leaky_relu"]))
     with pytest.raises(ConfigError, match="activation must be"):
         exact_layered_config(False).with_overrides(["network.activation=relu"]).validate()
 
@@ -648,3 +647,35 @@ def test_a_delta_network_is_taken_live_and_a_refresh_waits_for_the_next_tick():
     with pytest.raises(ConfigError, match="feedforward needs"):
         learner.apply_config(exact_layered_config(False).with_overrides(
             ["network.feedforward=true"]))
+
+
+def test_asynchronous_leaky_relu_units_send_by_their_own_bounds_and_are_counted():
+    """``network.activation: leaky_relu`` in the asynchronous network: a neuron's output is
+    ``max(c, 0.01 c)``, it sends when that has moved by its threshold (bounds in cell space
+    from the piecewise-linear inverse), its pseudo-derivative is its slope, each event priced
+    as such; the activation cannot change in a running learner."""
+    threshold = 0.05
+    config = exact_layered_config(True).with_overrides([
+        "network.recurrent_fan_in=0", "network.feedforward=true", "network.activation=leaky_relu",
+        f"network.threshold={threshold}", "network.input_threshold=0.05"])
+    learner = OnlineLearner(config)
+    net = learner.net
+    start = np.where(net.bias > 0.0, 1.0, 0.01)
+    np.testing.assert_allclose(net.hidden_output, start * net.bias, rtol=1e-12)
+    drive(learner, 40)
+    y, cell = net.hidden_output, net.cell
+    slope = np.where(cell > 0.0, 1.0, 0.01)
+    assert (slope < 1.0).any() and (slope == 1.0).any()
+    assert np.all(np.abs(slope * cell - y) < threshold + 1e-12)  # within its threshold
+    np.testing.assert_array_equal(net.unit[K.PSI, :net.n_hidden],
+                                  np.where(y > 0.0, 1.0, 0.01))
+    up, dn = y + net.threshold, y - net.threshold
+    np.testing.assert_allclose(net.nf[:, K.HIGH], np.where(up > 0.0, up, up / 0.01))
+    np.testing.assert_allclose(net.nf[:, K.LOW], np.where(dn > 0.0, dn, dn / 0.01))
+    assert net.count[K.C_HIDDEN_EVENT_LEAKY] > 0 and net.count[K.C_HIDDEN_EVENT] == 0
+    flops = net.flops_by_part()
+    events = net.count[K.C_HIDDEN_EVENT_LEAKY]
+    net.count[K.C_HIDDEN_EVENT_LEAKY] = 0
+    assert flops[A.NEURONS] - net.flops_by_part()[A.NEURONS] == events * 13
+    with pytest.raises(ConfigError, match="activation is fixed at start"):
+        learner.apply_config(config.with_overrides(["network.activation=tanh"]))

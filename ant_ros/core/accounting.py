@@ -67,6 +67,9 @@ _KERNEL_COSTS = {
     # tanh, the change and its addition, the test against both bounds, new bounds (2 atanh + 4),
     # the pseudo-derivative 1 - y**2
     K.C_HIDDEN_EVENT: (NEURONS, TANH + 2 + 2 + 2 * ATANH + 4 + 2),
+    # leaky ReLU: the output (a test, a multiply), the change and its addition, the bounds'
+    # test, new bounds (two adds, two tests, two multiplies), the pseudo-derivative's test
+    K.C_HIDDEN_EVENT_LEAKY: (NEURONS, 2 + 2 + 2 + 6 + 1),
     K.C_DELIVER: (EVENTS, MUL + ADD + CMP),        # + the target's dirty test
     K.C_READOUT_DELIVER: (EVENTS, MUL + ADD),
     K.C_DECAY_TABLE: (NEURONS, 2 + 1 + 1 + 3),   # interval and its tests, look-up, decay

@@ -21,13 +21,15 @@ from . import kernels as K
 from .config import AgentConfig, ConfigError
 from .learner import OnlineLearner
 
-FORMAT_VERSION = 9  # 3: phase-split e-prop state, operation counts by kind; 4: e-prop settled
+FORMAT_VERSION = 10  # 3: phase-split e-prop state, operation counts by kind; 4: e-prop settled
 # at presynaptic events, psi inside per-neuron sums; 5: the generator's state in six uint64 words
 # (a fixed shape: 4 stored it as JSON bytes whose length varied with the state); 6: the change
 # detector's state, flops by part with change detection; 7: no consolidation state per synapse
 # (consolidation is on the readouts only, its importance a decaying path integral); 8: the
 # random feedback draw (readout feedback replaces B; switching back restores the saved draw);
-# 9: a live feedback change still due at the next learning step
+# 9: a live feedback change still due at the next learning step; 10: the delta network's state
+# (network.feedforward: its flag and waiting heap, its operation counts, feed-forward passes
+# in the twin's log)
 _META_VERSION = "meta.format_version"
 _META_CONFIG = "meta.config_json"
 

@@ -102,10 +102,11 @@ GLOB_SIZE = 1 + 2 * POWERS
 # (VERSION changes whenever a learning sum does: the per-neuron and per-unit caches key on it)
 # (FEEDFORWARD: ``network.feedforward``, memoryless cells and each tick's changes passed up
 # through the groups within the tick; FF_WAITING: how many neurons wait in its heap for the
-# next tick, put there by ``refresh`` or ``replace_feedback``)
+# next tick, put there by ``refresh`` or ``replace_feedback``; LEAKY: ``network.activation``
+# leaky_relu in place of tanh)
 (STEP, CLOCK, BASE, EPISODE, VERSION, N_PENDING, ACTIVE, NOW, NEAR, FAR_MIN,
- SWEEP_POS, FEEDFORWARD, FF_WAITING) = range(13)
-MISC_SIZE = 13
+ SWEEP_POS, FEEDFORWARD, FF_WAITING, LEAKY) = range(14)
+MISC_SIZE = 14
 # learn_params entries
 (LP_LR, LP_WCLIP, LP_HOMEO, LP_RATE, LP_THMIN, LP_THMAX, LP_RHO, LP_LOG_RHO,
  LP_REBASE) = range(9)
@@ -116,8 +117,9 @@ N_LEARN_PARAMS = 9
  C_WEIGHT_MOVE, C_NEURON_SIGNAL, C_UNIT_FACTORS, C_UNIT_TD, C_POWER_EXP, C_PENDING, C_SWEEP_UNIT,
  C_STEP_A, C_STEP_B, C_RO_SETTLE, C_RO_MOVE, C_RO_PENDING, C_NEURON_TOUCH,
  C_SETTLE_SKIP, C_RO_FEATURE, C_RO_FEATURE_SKIP, C_RO_SWEEP, C_SETTLE_UNIT,
- C_NEURON_SNAPSHOT, C_STALE_VISIT, C_FF_NEURON, C_HEAP_OP, C_HEAP_LEVEL) = range(36)
-N_COUNTS = 36
+ C_NEURON_SNAPSHOT, C_STALE_VISIT, C_FF_NEURON, C_HEAP_OP, C_HEAP_LEVEL,
+ C_HIDDEN_EVENT_LEAKY) = range(37)
+N_COUNTS = 37
 
 WHEEL_SLOTS = 4096  # power of two; crossings further ahead wait in the far list (slot WHEEL_SLOTS)
 _MASK = WHEEL_SLOTS - 1
@@ -142,11 +144,33 @@ def atanh(y):
 
 # -- crossing times --------------------------------------------------------------------------
 
+LEAK = 0.01  # the negative slope of ``network.activation: leaky_relu`` (the twin's too)
+_INV_LEAK = 1.0 / LEAK
+
+
 @njit(**INLINE)
-def cell_bounds(yhat, theta):
+def activate(c, leaky):
+    """A neuron's output of its cell: ``tanh``, or with ``leaky`` ``max(c, LEAK c)``."""
+    if leaky:
+        return c if c > 0.0 else LEAK * c
+    return tanh(c)
+
+
+@njit(**INLINE)
+def pseudo_derivative(y, leaky):
+    """``dy / dc`` at the output y: ``1 - y**2``, or with ``leaky`` 1 or LEAK."""
+    if leaky:
+        return 1.0 if y > 0.0 else LEAK
+    return 1.0 - y * y
+
+
+@njit(**INLINE)
+def cell_bounds(yhat, theta, leaky):
     """Cell states at which the output has moved by theta from yhat: (lower, upper)."""
     up = yhat + theta
     dn = yhat - theta
+    if leaky:  # the inverse of max(c, LEAK c), piecewise linear
+        return (dn if dn > 0.0 else dn * _INV_LEAK), (up if up > 0.0 else up * _INV_LEAK)
     c_up = atanh(up) if up < 1.0 else math.inf
     c_dn = atanh(dn) if dn > -1.0 else -math.inf
     return c_dn, c_up
@@ -596,11 +620,12 @@ def emit(i, delta, k, learning, feedforward, syn, ptr, weight, nf, ni, unit, uin
                        count)
         feature_moved(i, unit[OUT, i], delta, readout, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m,
                       count)
+    leaky = misc[LEAKY] != 0
     unit[OUT, i] += delta
-    unit[PSI, i] = 1.0 - unit[OUT, i] * unit[OUT, i]
-    count[C_HIDDEN_EVENT] += 1
+    unit[PSI, i] = pseudo_derivative(unit[OUT, i], leaky)
+    count[C_HIDDEN_EVENT_LEAKY if leaky else C_HIDDEN_EVENT] += 1
     homeostasis(i, k, nf, ni, learn_params, count)
-    nf[i, LOW], nf[i, HIGH] = cell_bounds(unit[OUT, i], nf[i, THETA])
+    nf[i, LOW], nf[i, HIGH] = cell_bounds(unit[OUT, i], nf[i, THETA], leaky)
     return deliver(i, delta, k, syn, ptr, weight, nf, ni, count, readout, readout_value,
                    n_dirty, feedforward)
 
@@ -615,6 +640,7 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
     n_hidden = nf.shape[0]
     learning = misc[ACTIVE] != 0
     feedforward = misc[FEEDFORWARD] != 0
+    leaky = misc[LEAKY] != 0
     n_ev = ev_tick.size
     e = 0
     n_dirty = misc[FF_WAITING]  # neurons waiting for a tick (feedforward only), taken with
@@ -654,7 +680,7 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
                 ni[i, T_LAST] = k
                 delta = 0.0
                 if c >= nf[i, HIGH] or c <= nf[i, LOW]:
-                    delta = tanh(c) - unit[OUT, i]
+                    delta = activate(c, leaky) - unit[OUT, i]
                 if delta != 0.0:  # the bounds' test is in the event's price
                     n_dirty = emit(i, delta, k, learning, True, syn, ptr, weight, nf, ni, unit,
                                    uint, misc, count, readout, readout_value, feedback, sums,
@@ -672,7 +698,7 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
             settle_neuron(i, k, nf, ni, count)
             c = nf[i, CELL]
             if c >= nf[i, HIGH] or c <= nf[i, LOW]:
-                delta = tanh(c) - unit[OUT, i]
+                delta = activate(c, leaky) - unit[OUT, i]
             else:
                 delta = 0.0  # scheduled early by rounding: rescheduled below
             if delta != 0.0:
@@ -840,5 +866,5 @@ def refresh(k, syn, weight, nf, ni, unit, wheel, misc, count, readout, readout_v
             acc += readout[r, p] * unit[OUT, p]
         readout_value[r] = acc
     for i in range(n_hidden):
-        nf[i, LOW], nf[i, HIGH] = cell_bounds(unit[OUT, i], nf[i, THETA])
+        nf[i, LOW], nf[i, HIGH] = cell_bounds(unit[OUT, i], nf[i, THETA], misc[LEAKY] != 0)
         resettle(i, k, nf, ni, wheel, misc, count)

@@ -70,7 +70,6 @@ _TWIN_ONLY = (
      "eprop_feedback: backprop (through the groups)", "random or readout"),
     (lambda c: c.network.unit_norm_steps > 0.0,
      "network.unit_norm_steps (each neuron standardised by its running statistics)", "0"),
-    (lambda c: c.network.activation != "tanh", "network.activation leaky_relu", "tanh"),
     (lambda c: c.network.layer_norm,
      "network.layer_norm (each group standardised across its neurons)", "false"),
     (lambda c: c.learning.hidden_bound_kappa > 0.0,
@@ -190,9 +189,8 @@ class OnlineLearner:
     def check_config(config: AgentConfig, twin: bool = False) -> None:
         """Refuse (``ConfigError``) a configuration this learner, or with ``twin`` its
         synchronous twin, cannot run: the twin has no consolidation, and only the twin has
-        ``eprop_feedback: backprop``, ``hidden_bound_kappa``, ``unit_norm_steps``,
-        ``layer_norm`` and ``activation: leaky_relu`` (the fields' own ranges are
-        ``AgentConfig.validate``'s)."""
+        ``eprop_feedback: backprop``, ``hidden_bound_kappa``, ``unit_norm_steps`` and
+        ``layer_norm`` (the fields' own ranges are ``AgentConfig.validate``'s)."""
         if twin and config.learning.consolidation_strength > 0.0:
             raise ConfigError("the synchronous twin has no consolidation")
         for is_set, setting, default in () if twin else _TWIN_ONLY:
@@ -209,6 +207,10 @@ class OnlineLearner:
         if config.structure() != self.config.structure():
             raise ConfigError("the network's structure is fixed at start: "
                               + self.config.structure_differences(config))
+        if not self.is_twin and config.network.activation != self.config.network.activation:
+            raise ConfigError("network.activation is fixed at start in the asynchronous learner "
+                              "(the outputs it has sent, and its pending learning, are of "
+                              f"{self.config.network.activation})")
         old = self.config
         self.config = config
         self.net.config = config.network
@@ -905,7 +907,8 @@ class OnlineLearner:
         n_in_syn = int(np.count_nonzero(net.syn[K.PRE] >= net.n_hidden))
         counts = twin_counts(self.log, net.n_hidden, net.n_synapses - n_in_syn, n_in_syn,
                              net.readout.shape, net.td_trace_decay,
-                             self.config.network.layer_bounds()[0][1])
+                             self.config.network.layer_bounds()[0][1],
+                             self.config.network.activation == "leaky_relu")
         flops = twin_flops(counts, net.n_signals, net.td_trace_decay)
         return dict(zip(A.PARTS, flops + self.twin_python_flops))
 

@@ -56,14 +56,18 @@ class AsyncNetwork:
         self.ni[:, K.LAST_EMIT] = K.NEVER
         self.ni[:, K.SIG_VERSION] = -1
         self.unit = np.zeros((K.UNIT_F_ROWS, n + m), np.float64)
-        self.unit[K.OUT, :n] = np.tanh(self.nf[:, K.CELL])
-        self.unit[K.PSI, :n] = 1.0 - self.unit[K.OUT, :n] ** 2
+        leaky = config.activation == "leaky_relu"
+        cell = self.nf[:, K.CELL]
+        self.unit[K.OUT, :n] = np.where(cell > 0.0, cell, K.LEAK * cell) if leaky else np.tanh(cell)
+        self.unit[K.PSI, :n] = (np.where(self.unit[K.OUT, :n] > 0.0, 1.0, K.LEAK) if leaky
+                                else 1.0 - self.unit[K.OUT, :n] ** 2)
         self.uint = np.zeros((K.UNIT_I_ROWS, n + m), np.int64)
         self.uint[K.U_VERSION] = self.uint[K.PENDING_CLOCK] = -1
         self.wheel = np.full(K.WHEEL_SLOTS + 1, -1, np.int64)
         self.misc = np.zeros(K.MISC_SIZE, np.int64)
         self.misc[K.CLOCK] = self.uint[K.SNAP_CLOCK] = 1  # after step 0's phase B: nothing due
         self.misc[K.FEEDFORWARD] = config.feedforward
+        self.misc[K.LEAKY] = leaky  # fixed at start: structure
         self.count = np.zeros(K.N_COUNTS, np.int64)
         self._uncounted = np.zeros(K.N_COUNTS, np.int64)
         # readout columns: the units read (hidden, then input channels if read), then the bias

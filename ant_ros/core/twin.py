@@ -25,9 +25,7 @@ from . import accounting as A
 from .config import NetworkConfig
 from .connectivity import build_connectivity, draw_neurons
 from .jit import KERNEL, compiled_entry, entry_for
-from .kernels import DECAY_TICKS
-
-LEAK = 0.01  # the negative slope of ``network.activation: leaky_relu``
+from .kernels import DECAY_TICKS, LEAK
 
 # operation counters of the twin, priced by ``twin_flops``
 (T_DECAY, T_DECAY_EXP, T_OUTPUT, T_REC_SYNAPSE, T_IN_SYNAPSE, T_DRIVE_REC, T_DRIVE_IN,
@@ -61,15 +59,16 @@ class DecisionLog:
 
 def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synapses: int,
                 readout_shape: tuple[int, int], rho: float,
-                n_input_neurons: int | None = None) -> np.ndarray:
+                n_input_neurons: int | None = None, leaky: bool = False) -> np.ndarray:
     """The operation counts the twin does for ``log``'s steps (its cost does not depend on the
     values, only on these numbers): what the twin would have cost where only the asynchronous
-    learner ran. ``n_input_neurons``: the neurons that read inputs (all by default)."""
+    learner ran. ``n_input_neurons``: the neurons that read inputs (all by default); ``leaky``:
+    leaky ReLU units in place of tanh."""
     count = np.zeros(N_TWIN_COUNTS, np.int64)
     n_syn = n_recurrent + n_input_synapses
     passes = log.passes + log.long_passes
     count[T_DECAY], count[T_DECAY_EXP] = log.passes * n_hidden, log.long_passes * n_hidden
-    count[T_OUTPUT] = (passes + log.feedforward_passes) * n_hidden
+    count[T_OUTPUT_LEAKY if leaky else T_OUTPUT] = (passes + log.feedforward_passes) * n_hidden
     if n_recurrent:
         count[T_REC_SYNAPSE] = (passes + log.feedforward_passes) * n_recurrent
         # a feed-forward pass sums synapses into the groups above the first only

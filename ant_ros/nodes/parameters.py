@@ -52,8 +52,8 @@ DESCRIPTIONS: dict[str, str] = {
                    "asynchronous learner each tick's events pass up through the groups "
                    "within the tick (a delta network); needs recurrent_fan_in 0 and "
                    "unit_norm_steps 0",
-    "activation": "each neuron's output function: tanh, or leaky_relu (the synchronous "
-                  "twin's only)",
+    "activation": "each neuron's output function: tanh, or leaky_relu (max(c, 0.01 c)); "
+                  "fixed at start in the asynchronous learner",
     "tick_s": "time resolution at which events take effect (s)",
     "threshold": "output change that makes a neuron send an event",
     "input_threshold": "change of an input channel (after scaling, population code and gain) "
