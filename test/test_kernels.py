@@ -46,7 +46,7 @@ def test_crossing_tick_is_the_first_tick_past_the_threshold():
         c = math.atanh(np.clip(yhat + rng.uniform(-0.99, 0.99) * theta, -0.999, 0.999))
         a = rng.normal(0.0, 2.0)
         inv_tau = rng.uniform(0.02, 1.0)
-        low, high = K.cell_bounds(yhat, theta)
+        low, high = K.cell_bounds(yhat, theta, False)
         k = K.crossing_tick(c, a, low, high, inv_tau, 0, 1, np.zeros(K.N_COUNTS, np.int64))
         # brute force: first tick at which |tanh(c(t)) - yhat| >= theta
         brute = K.NEVER

@@ -615,7 +615,8 @@ def test_a_delta_network_passes_an_input_change_up_through_every_group_within_it
     first_targets = np.unique(net.syn[K.POST, net.ptr[K.OUT_PTR, 30 + 1]:
                                       net.ptr[K.OUT_PTR, 30 + 2]])
     assert len(first_targets) <= touched < net.n_hidden  # proportional to change
-    assert moved[K.C_HEAP_OP] == 2 * touched  # each in the heap once, out once
+    assert moved[K.C_FF_PUSH] == touched  # each in its group's bucket once
+    assert moved[K.C_FF_GROUP] == 3  # each group visited once, bottom-up
     assert moved[K.C_SCHEDULE] == moved[K.C_DECAY_TABLE] == moved[K.C_DECAY_EXP] == 0
     assert np.all(net.ni[:, K.NEXT_TICK] == K.NEVER)  # no crossing waits: memoryless
     # a tick with no input changes nothing and costs nothing

@@ -104,11 +104,12 @@ _KERNEL_COSTS = {
     K.C_NEURON_SNAPSHOT: (EPROP, 1),            # the neuron's cache test (its sums: stores)
     K.C_STALE_VISIT: (EPROP, 3),                # round-robin visit: the age and its test
     # ``network.feedforward``: a touched neuron that does not send, its drive against both
-    # bounds (one that sends pays that in its event's price); the tick's heap of touched
-    # neurons (integer work, as the wheel's): a push or pop, and each level it sifts
+    # bounds (one that sends pays that in its event's price); the buckets of touched neurons
+    # (integer work, as the wheel's): a neuron put in (its slot and the count) and taken out,
+    # and each group's visit in a tick (its count's test, the next group)
     K.C_FF_NEURON: (NEURONS, 2 * CMP),
-    K.C_HEAP_OP: (SCHEDULING, 4),
-    K.C_HEAP_LEVEL: (SCHEDULING, 2),
+    K.C_FF_PUSH: (SCHEDULING, 3),
+    K.C_FF_GROUP: (SCHEDULING, 2),
 }
 
 

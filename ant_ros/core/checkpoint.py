@@ -28,7 +28,7 @@ FORMAT_VERSION = 10  # 3: phase-split e-prop state, operation counts by kind; 4:
 # (consolidation is on the readouts only, its importance a decaying path integral); 8: the
 # random feedback draw (readout feedback replaces B; switching back restores the saved draw);
 # 9: a live feedback change still due at the next learning step; 10: the delta network's state
-# (network.feedforward: its flag and waiting heap, its operation counts, feed-forward passes
+# (network.feedforward: its flag, groups and buckets, its operation counts, feed-forward passes
 # in the twin's log)
 _META_VERSION = "meta.format_version"
 _META_CONFIG = "meta.config_json"

@@ -69,9 +69,11 @@ _EARLY = 1e-7  # crossing times are rounded down by this much; a check that fail
 DECAY_TICKS = 16
 NEURON_F_COLS = DECAY + DECAY_TICKS
 # neuron int state columns (N, cols)
-T_LAST, LAST_EMIT, NEXT_TICK, LINK_NEXT, LINK_PREV, LINK_SLOT, DIRTY, IS_DIRTY, SIG_VERSION = (
-    range(9))
-NEURON_I_COLS = 9
+# (GROUP_FIRST, GROUP_END: the neuron's group, ``network.layers``; BUCKET_N, in the row of a
+# group's first neuron: how many of the group are touched in this tick, ``network.feedforward``)
+(T_LAST, LAST_EMIT, NEXT_TICK, LINK_NEXT, LINK_PREV, LINK_SLOT, DIRTY, IS_DIRTY, SIG_VERSION,
+ GROUP_FIRST, GROUP_END, BUCKET_N) = range(12)
+NEURON_I_COLS = 12
 # unit float rows (rows, N + M): output as sent; the TD sum carried for the unit's synapses and
 # the global TD sum P at its snapshot; the cached decayed TD sum and trace decay (at U_VERSION);
 # a neuron's pseudo-derivative 1 - yhat**2
@@ -101,9 +103,9 @@ GLOB_SIZE = 1 + 2 * POWERS
 # misc int64 entries
 # (VERSION changes whenever a learning sum does: the per-neuron and per-unit caches key on it)
 # (FEEDFORWARD: ``network.feedforward``, memoryless cells and each tick's changes passed up
-# through the groups within the tick; FF_WAITING: how many neurons wait in its heap for the
-# next tick, put there by ``refresh`` or ``replace_feedback``; LEAKY: ``network.activation``
-# leaky_relu in place of tanh)
+# through the groups within the tick; FF_WAITING: how many neurons wait in their groups'
+# buckets for the next tick, put there by ``refresh`` or ``replace_feedback``; LEAKY:
+# ``network.activation`` leaky_relu in place of tanh)
 (STEP, CLOCK, BASE, EPISODE, VERSION, N_PENDING, ACTIVE, NOW, NEAR, FAR_MIN,
  SWEEP_POS, FEEDFORWARD, FF_WAITING, LEAKY) = range(14)
 MISC_SIZE = 14
@@ -117,7 +119,7 @@ N_LEARN_PARAMS = 9
  C_WEIGHT_MOVE, C_NEURON_SIGNAL, C_UNIT_FACTORS, C_UNIT_TD, C_POWER_EXP, C_PENDING, C_SWEEP_UNIT,
  C_STEP_A, C_STEP_B, C_RO_SETTLE, C_RO_MOVE, C_RO_PENDING, C_NEURON_TOUCH,
  C_SETTLE_SKIP, C_RO_FEATURE, C_RO_FEATURE_SKIP, C_RO_SWEEP, C_SETTLE_UNIT,
- C_NEURON_SNAPSHOT, C_STALE_VISIT, C_FF_NEURON, C_HEAP_OP, C_HEAP_LEVEL,
+ C_NEURON_SNAPSHOT, C_STALE_VISIT, C_FF_NEURON, C_FF_PUSH, C_FF_GROUP,
  C_HIDDEN_EVENT_LEAKY) = range(37)
 N_COUNTS = 37
 
@@ -328,66 +330,36 @@ def mark_dirty(i, ni, n_dirty):
     return n_dirty
 
 
-# -- feed-forward ticks: a min-heap of touched neurons ------------------------------------------
-# With ``network.feedforward`` the synapses between neurons run from a lower group to a higher
-# one only, and groups are numbered bottom-up, so a synapse's target has a higher index than its
-# source: taking touched neurons lowest index first computes each after every neuron that can
-# reach it in this tick (the inputs reach the first group only). The heap lives in the DIRTY
-# column; IS_DIRTY marks its members, so a neuron is in it once.
+# -- feed-forward ticks: touched neurons in a bucket per group ---------------------------------
+# With ``network.feedforward`` a synapse between neurons runs from a group to the one above only
+# (the inputs reach the first group), so taking the touched neurons group by group, bottom-up,
+# computes each after every neuron that can reach it in this tick. Group g's bucket is the DIRTY
+# column over the group's own rows (it holds at most the group), its size in the BUCKET_N of the
+# group's first row; IS_DIRTY marks the members, so a neuron is in it once.
 
 @njit(**INLINE)
-def heap_push(i, ni, n_dirty, count):
+def bucket_push(i, ni, n_dirty, count):
+    """Put neuron i in its group's bucket (if it is not there); returns the touched count."""
     if ni[i, IS_DIRTY] != 0:
         return n_dirty
     ni[i, IS_DIRTY] = 1
-    pos = n_dirty
-    count[C_HEAP_OP] += 1
-    while pos > 0:
-        parent = (pos - 1) >> 1
-        if ni[parent, DIRTY] <= i:
-            break
-        ni[pos, DIRTY] = ni[parent, DIRTY]
-        pos = parent
-        count[C_HEAP_LEVEL] += 1
-    ni[pos, DIRTY] = i
+    first = ni[i, GROUP_FIRST]
+    ni[first + ni[first, BUCKET_N], DIRTY] = i
+    ni[first, BUCKET_N] += 1
+    count[C_FF_PUSH] += 1
     return n_dirty + 1
-
-
-@njit(**INLINE)
-def heap_pop(ni, n_dirty, count):
-    """The lowest neuron index in the heap (n_dirty > 0), removed; returns it and the new size."""
-    top = ni[0, DIRTY]
-    ni[top, IS_DIRTY] = 0
-    n_dirty -= 1
-    last = ni[n_dirty, DIRTY]
-    pos = 0
-    count[C_HEAP_OP] += 1
-    while True:
-        child = 2 * pos + 1
-        if child >= n_dirty:
-            break
-        if child + 1 < n_dirty and ni[child + 1, DIRTY] < ni[child, DIRTY]:
-            child += 1
-        if ni[child, DIRTY] >= last:
-            break
-        ni[pos, DIRTY] = ni[child, DIRTY]
-        pos = child
-        count[C_HEAP_LEVEL] += 1
-    if n_dirty > 0:
-        ni[pos, DIRTY] = last
-    return top, n_dirty
 
 
 @njit(**INLINE)
 def resettle(i, k, nf, ni, wheel, misc, count):
     """After neuron i's drive or bounds changed outside a tick: settle its cell and reschedule
     its crossing; a memoryless cell (``FEEDFORWARD``) becomes its drive and, out of its bounds,
-    waits in the heap to be taken at the next tick processed."""
+    waits in its bucket to be taken at the next tick processed."""
     if misc[FEEDFORWARD] != 0:
         nf[i, CELL] = nf[i, DRIVE]
         ni[i, T_LAST] = k
         if nf[i, CELL] >= nf[i, HIGH] or nf[i, CELL] <= nf[i, LOW]:
-            misc[FF_WAITING] = heap_push(i, ni, misc[FF_WAITING], count)
+            misc[FF_WAITING] = bucket_push(i, ni, misc[FF_WAITING], count)
     else:
         settle_neuron(i, k, nf, ni, count)
         schedule(i, k, k + 1, nf, ni, wheel, misc, count)
@@ -565,14 +537,14 @@ def settle_unit_synapses(p, k, is_neuron, syn, ptr, weight, nf, ni, unit, uint, 
 def deliver(p, delta, k, syn, ptr, weight, nf, ni, count, readout, readout_value, n_dirty,
             feedforward):
     """Send p's change to its targets' drives and to the readouts. A memoryless target
-    (``feedforward``) has no cell state to bring up to now; it joins the tick's heap."""
+    (``feedforward``) has no cell state to bring up to now; it joins its group's bucket."""
     start = ptr[OUT_PTR, p]
     stop = ptr[OUT_PTR, p + 1]
     for s in range(start, stop):
         i = syn[POST, s]
         if feedforward:
             nf[i, DRIVE] += weight[s] * delta
-            n_dirty = heap_push(i, ni, n_dirty, count)
+            n_dirty = bucket_push(i, ni, n_dirty, count)
         else:
             settle_neuron(i, k, nf, ni, count)
             nf[i, DRIVE] += weight[s] * delta
@@ -630,21 +602,41 @@ def emit(i, delta, k, learning, feedforward, syn, ptr, weight, nf, ni, unit, uin
                    n_dirty, feedforward)
 
 
+@njit(**INLINE)
+def ff_neuron(i, k, learning, leaky, syn, ptr, weight, nf, ni, unit, uint, misc, count, readout,
+              readout_value, feedback, sums, glob, learn_params, syn_f, ro_w, ro_u, ro_i, ro_s,
+              ro_g, ro_m, n_dirty):
+    """A touched memoryless neuron at tick k: its cell is its drive; it sends if its output
+    has moved by its threshold (the bounds' test is then in the event's price)."""
+    c = nf[i, DRIVE]
+    nf[i, CELL] = c
+    ni[i, T_LAST] = k
+    delta = 0.0
+    if c >= nf[i, HIGH] or c <= nf[i, LOW]:
+        delta = activate(c, leaky) - unit[OUT, i]
+    if delta != 0.0:
+        return emit(i, delta, k, learning, True, syn, ptr, weight, nf, ni, unit, uint, misc,
+                    count, readout, readout_value, feedback, sums, glob, learn_params, syn_f,
+                    ro_w, ro_u, ro_i, ro_s, ro_g, ro_m, n_dirty)
+    count[C_FF_NEURON] += 1
+    return n_dirty
+
+
 @njit(**KERNEL)
 def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit, uint, wheel,
             misc, count, readout, readout_value, feedback, sums, glob, learn_params, syn_f,
             ro_w, ro_u, ro_i, ro_s, ro_g, ro_m):
     """Process input events (sorted by tick, all in [NOW, k_end]) and every scheduled crossing
     up to and including tick ``k_end``, in tick order. With ``FEEDFORWARD`` every cell is its
-    drive and a tick's changes go up through the groups within the tick (``heap_push``)."""
+    drive and a tick's changes go up through the groups within the tick (``bucket_push``)."""
     n_hidden = nf.shape[0]
     learning = misc[ACTIVE] != 0
     feedforward = misc[FEEDFORWARD] != 0
     leaky = misc[LEAKY] != 0
     n_ev = ev_tick.size
     e = 0
-    n_dirty = misc[FF_WAITING]  # neurons waiting for a tick (feedforward only), taken with
-    misc[FF_WAITING] = 0  # the first tick processed: the first input's, or k_end's
+    n_dirty = misc[FF_WAITING] if feedforward else 0  # neurons waiting in their buckets for
+    misc[FF_WAITING] = 0  # a tick, taken with the first tick processed: an input's, or k_end's
     while True:
         k = ev_tick[e] if e < n_ev else k_end + 1
         k = min(k, next_crossing(min(k, k_end), ni, wheel, misc, count))
@@ -671,23 +663,23 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
             n_dirty = deliver(p, value, k, syn, ptr, weight, nf, ni, count, readout,
                               readout_value, n_dirty, feedforward)
         if feedforward:
-            # each touched neuron is taken lowest index first, its cell set to its drive, and
-            # sends if it has moved by its threshold, touching neurons of the groups above
-            while n_dirty > 0:
-                i, n_dirty = heap_pop(ni, n_dirty, count)
-                c = nf[i, DRIVE]
-                nf[i, CELL] = c
-                ni[i, T_LAST] = k
-                delta = 0.0
-                if c >= nf[i, HIGH] or c <= nf[i, LOW]:
-                    delta = activate(c, leaky) - unit[OUT, i]
-                if delta != 0.0:  # the bounds' test is in the event's price
-                    n_dirty = emit(i, delta, k, learning, True, syn, ptr, weight, nf, ni, unit,
-                                   uint, misc, count, readout, readout_value, feedback, sums,
-                                   glob, learn_params, syn_f, ro_w, ro_u, ro_i, ro_s, ro_g,
-                                   ro_m, n_dirty)
-                else:
-                    count[C_FF_NEURON] += 1
+            # the groups bottom-up, each touched neuron of a group taken once: its cell set to
+            # its drive, it sends if it has moved by its threshold, touching the group above
+            first = 0
+            while first < n_hidden:
+                j = 0
+                while j < ni[first, BUCKET_N]:
+                    i = ni[first + j, DIRTY]
+                    j += 1
+                    ni[i, IS_DIRTY] = 0
+                    n_dirty = ff_neuron(i, k, learning, leaky, syn, ptr, weight, nf, ni, unit,
+                                        uint, misc, count, readout, readout_value, feedback,
+                                        sums, glob, learn_params, syn_f, ro_w, ro_u, ro_i,
+                                        ro_s, ro_g, ro_m, n_dirty)
+                ni[first, BUCKET_N] = 0
+                count[C_FF_GROUP] += 1
+                first = ni[first, GROUP_END]
+            n_dirty = 0
             continue
         # Scheduled threshold crossings at tick k.
         slot = k & _MASK
@@ -850,7 +842,11 @@ def refresh(k, syn, weight, nf, ni, unit, wheel, misc, count, readout, readout_v
     misc[NOW] = k
     misc[NEAR] = 0
     misc[FAR_MIN] = _NO_FAR
+    misc[FF_WAITING] = 0
     wheel[:] = -1
+    for i in range(n_hidden):
+        ni[i, IS_DIRTY] = 0  # empty buckets (``resettle`` fills them again)
+        ni[i, BUCKET_N] = 0
     for i in range(n_hidden):
         fill_decay_table(i, nf)
         if misc[FEEDFORWARD] == 0:

@@ -55,6 +55,9 @@ class AsyncNetwork:
         self.ni = np.zeros((n, K.NEURON_I_COLS), np.int64)
         self.ni[:, K.LAST_EMIT] = K.NEVER
         self.ni[:, K.SIG_VERSION] = -1
+        for first, end in config.layer_bounds():
+            self.ni[first:end, K.GROUP_FIRST] = first
+            self.ni[first:end, K.GROUP_END] = end
         self.unit = np.zeros((K.UNIT_F_ROWS, n + m), np.float64)
         leaky = config.activation == "leaky_relu"
         cell = self.nf[:, K.CELL]
