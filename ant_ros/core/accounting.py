@@ -123,6 +123,9 @@ def kernel_flops(count: np.ndarray, n_signals: int) -> np.ndarray:
     # B[i] . F and B[i] . Q, then H_i and W_i from the snapshot: c (2), H (3), W (5)
     flops[EPROP] += count[K.C_NEURON_SIGNAL] * (4 * r + 10)
     flops[EPROP] += count[K.C_STEP_A] * 3 * r             # F = rho F + h, Q += lr g
+    # backprop feedback: per synapse w psi (1) and R multiply-adds; per neuron B . F and B . Q
+    flops[EPROP] += count[K.C_BACKPROP_SYNAPSE] * (1 + 2 * r)
+    flops[EPROP] += count[K.C_BACKPROP_NEURON] * 4 * r
     flops[EPROP] += count[K.C_STEP_B] * (2 * r + 5)        # Q += delta F, P, the learning rate
     return flops
 

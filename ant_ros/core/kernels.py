@@ -105,10 +105,11 @@ GLOB_SIZE = 1 + 2 * POWERS
 # (FEEDFORWARD: ``network.feedforward``, memoryless cells and each tick's changes passed up
 # through the groups within the tick; FF_WAITING: how many neurons wait in their groups'
 # buckets for the next tick, put there by ``refresh`` or ``replace_feedback``; LEAKY:
-# ``network.activation`` leaky_relu in place of tanh)
+# ``network.activation`` leaky_relu in place of tanh; BACKPROP: ``eprop_feedback: backprop``,
+# each neuron's feedback through the groups above, ``backprop_feedback``)
 (STEP, CLOCK, BASE, EPISODE, VERSION, N_PENDING, ACTIVE, NOW, NEAR, FAR_MIN,
- SWEEP_POS, FEEDFORWARD, FF_WAITING, LEAKY) = range(14)
-MISC_SIZE = 14
+ SWEEP_POS, FEEDFORWARD, FF_WAITING, LEAKY, BACKPROP) = range(15)
+MISC_SIZE = 15
 # learn_params entries
 (LP_LR, LP_WCLIP, LP_HOMEO, LP_RATE, LP_THMIN, LP_THMAX, LP_RHO, LP_LOG_RHO,
  LP_REBASE) = range(9)
@@ -120,8 +121,8 @@ N_LEARN_PARAMS = 9
  C_STEP_A, C_STEP_B, C_RO_SETTLE, C_RO_MOVE, C_RO_PENDING, C_NEURON_TOUCH,
  C_SETTLE_SKIP, C_RO_FEATURE, C_RO_FEATURE_SKIP, C_RO_SWEEP, C_SETTLE_UNIT,
  C_NEURON_SNAPSHOT, C_STALE_VISIT, C_FF_NEURON, C_FF_PUSH, C_FF_GROUP,
- C_HIDDEN_EVENT_LEAKY) = range(37)
-N_COUNTS = 37
+ C_HIDDEN_EVENT_LEAKY, C_BACKPROP_NEURON, C_BACKPROP_SYNAPSE) = range(39)
+N_COUNTS = 39
 
 WHEEL_SLOTS = 4096  # power of two; crossings further ahead wait in the far list (slot WHEEL_SLOTS)
 _MASK = WHEEL_SLOTS - 1
@@ -603,6 +604,41 @@ def emit(i, delta, k, learning, feedforward, syn, ptr, weight, nf, ni, unit, uin
 
 
 @njit(**INLINE)
+def backprop_row(i, syn, ptr, weight, unit, feedback, feedback_base, count):
+    """``feedback[i] = feedback_base[i] + sum_k w_ik psi_k feedback[k]`` over i's synapses."""
+    n_sig = feedback.shape[1]
+    for r in range(n_sig):
+        feedback[i, r] = feedback_base[i, r]
+    start, stop = ptr[OUT_PTR, i], ptr[OUT_PTR, i + 1]
+    for s in range(start, stop):
+        k = syn[POST, s]
+        wp = weight[s] * unit[PSI, k]
+        for r in range(n_sig):
+            feedback[i, r] += wp * feedback[k, r]
+    count[C_BACKPROP_SYNAPSE] += stop - start
+
+
+@njit(**INLINE)
+def backprop_feedback(i, syn, ptr, weight, nf, ni, unit, feedback, feedback_base, sums, count):
+    """``eprop_feedback: backprop`` (with ``FEEDFORWARD``): neuron i's feedback becomes its
+    readout feedback plus what reaches it from the group above through the weights and those
+    neurons' pseudo-derivatives, ``B[i] = B0[i] + sum_k w_ik psi_k B[k]``, so that its learning
+    signal ``psi_i B[i] . h`` is backprop's through the groups (with each neuron's feedback as
+    of its last event). Taken at i's snapshot (no learning sum has moved since), the
+    snapshot's projections are taken again with the new B, as ``replace_feedback`` does."""
+    backprop_row(i, syn, ptr, weight, unit, feedback, feedback_base, count)
+    f = 0.0
+    q = 0.0
+    for r in range(feedback.shape[1]):
+        f += feedback[i, r] * sums[SUM_F, r]
+        q += feedback[i, r] * sums[SUM_Q, r]
+    nf[i, F_SNAP_I] = f
+    nf[i, Q_SNAP_I] = q
+    ni[i, SIG_VERSION] = -1
+    count[C_BACKPROP_NEURON] += 1
+
+
+@njit(**INLINE)
 def ff_neuron(i, k, learning, leaky, syn, ptr, weight, nf, ni, unit, uint, misc, count, readout,
               readout_value, feedback, sums, glob, learn_params, syn_f, ro_w, ro_u, ro_i, ro_s,
               ro_g, ro_m, n_dirty):
@@ -624,8 +660,8 @@ def ff_neuron(i, k, learning, leaky, syn, ptr, weight, nf, ni, unit, uint, misc,
 
 @njit(**KERNEL)
 def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit, uint, wheel,
-            misc, count, readout, readout_value, feedback, sums, glob, learn_params, syn_f,
-            ro_w, ro_u, ro_i, ro_s, ro_g, ro_m):
+            misc, count, readout, readout_value, feedback, feedback_base, sums, glob,
+            learn_params, syn_f, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m):
     """Process input events (sorted by tick, all in [NOW, k_end]) and every scheduled crossing
     up to and including tick ``k_end``, in tick order. With ``FEEDFORWARD`` every cell is its
     drive and a tick's changes go up through the groups within the tick (``bucket_push``)."""
@@ -633,6 +669,7 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
     learning = misc[ACTIVE] != 0
     feedforward = misc[FEEDFORWARD] != 0
     leaky = misc[LEAKY] != 0
+    backprop = misc[BACKPROP] != 0 and learning
     n_ev = ev_tick.size
     e = 0
     n_dirty = misc[FF_WAITING] if feedforward else 0  # neurons waiting in their buckets for
@@ -676,9 +713,25 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
                                         uint, misc, count, readout, readout_value, feedback,
                                         sums, glob, learn_params, syn_f, ro_w, ro_u, ro_i,
                                         ro_s, ro_g, ro_m, n_dirty)
-                ni[first, BUCKET_N] = 0
+                if not backprop:
+                    ni[first, BUCKET_N] = 0
                 count[C_FF_GROUP] += 1
                 first = ni[first, GROUP_END]
+            if backprop:
+                # the groups top-down: each neuron that sent in this tick takes its feedback
+                # from the group above as it now is (the top group's is its own, constant)
+                top = ni[n_hidden - 1, GROUP_FIRST]
+                first = top
+                while True:
+                    for j in range(ni[first, BUCKET_N]):
+                        i = ni[first + j, DIRTY]
+                        if first != top and ni[i, LAST_EMIT] == k:
+                            backprop_feedback(i, syn, ptr, weight, nf, ni, unit, feedback,
+                                              feedback_base, sums, count)
+                    ni[first, BUCKET_N] = 0
+                    if first == 0:
+                        break
+                    first = ni[first - 1, GROUP_FIRST]
             n_dirty = 0
             continue
         # Scheduled threshold crossings at tick k.
@@ -864,3 +917,12 @@ def refresh(k, syn, weight, nf, ni, unit, wheel, misc, count, readout, readout_v
     for i in range(n_hidden):
         nf[i, LOW], nf[i, HIGH] = cell_bounds(unit[OUT, i], nf[i, THETA], misc[LEAKY] != 0)
         resettle(i, k, nf, ni, wheel, misc, count)
+
+
+@njit(**KERNEL)
+def backprop_all(syn, ptr, weight, unit, feedback, feedback_base, count):
+    """Every neuron's backprop feedback into ``feedback`` (``backprop_row``), the top group
+    first: a synapse's target has a higher index than its source (``FEEDFORWARD``), so
+    descending index order takes each neuron after every neuron it feeds."""
+    for i in range(feedback.shape[0] - 1, -1, -1):
+        backprop_row(i, syn, ptr, weight, unit, feedback, feedback_base, count)

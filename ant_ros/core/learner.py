@@ -66,8 +66,9 @@ _KINDS = ("event_step", "observe", "policy", "td", "signal", "imitation", "actor
 # settings only the synchronous twin runs: (is it set, what it is, what the asynchronous
 # learner takes instead)
 _TWIN_ONLY = (
-    (lambda c: c.learning.eprop_feedback == "backprop",
-     "eprop_feedback: backprop (through the groups)", "random or readout"),
+    (lambda c: c.learning.eprop_feedback == "backprop" and not c.network.feedforward,
+     "eprop_feedback: backprop without network.feedforward",
+     "it with network.feedforward, or random or readout feedback"),
     (lambda c: c.network.unit_norm_steps > 0.0,
      "network.unit_norm_steps (each neuron standardised by its running statistics)", "0"),
     (lambda c: c.network.layer_norm,
@@ -189,8 +190,9 @@ class OnlineLearner:
     def check_config(config: AgentConfig, twin: bool = False) -> None:
         """Refuse (``ConfigError``) a configuration this learner, or with ``twin`` its
         synchronous twin, cannot run: the twin has no consolidation, and only the twin has
-        ``eprop_feedback: backprop``, ``hidden_bound_kappa``, ``unit_norm_steps`` and
-        ``layer_norm`` (the fields' own ranges are ``AgentConfig.validate``'s)."""
+        ``hidden_bound_kappa``, ``unit_norm_steps``, ``layer_norm`` and ``eprop_feedback:
+        backprop`` without ``network.feedforward`` (the fields' own ranges are
+        ``AgentConfig.validate``'s)."""
         if twin and config.learning.consolidation_strength > 0.0:
             raise ConfigError("the synchronous twin has no consolidation")
         for is_set, setting, default in () if twin else _TWIN_ONLY:
@@ -226,8 +228,12 @@ class OnlineLearner:
                               else 0.0, max_lag_steps=lc.eprop_max_lag_steps)
         if config.network.threshold != old.network.threshold:
             self.net.set_threshold(config.network.threshold)
-        if not self.is_twin and config.network.feedforward != self.net.feedforward:
-            self.net.set_feedforward(config.network.feedforward)
+        if not self.is_twin:
+            if not config.network.feedforward and self.net.backprop:
+                self.net.set_backprop(False)  # before feedforward goes, which it needs
+            if config.network.feedforward != self.net.feedforward:
+                self.net.set_feedforward(config.network.feedforward)
+            self.net.set_backprop(lc.eprop_feedback == "backprop")
         self.reward_scaler.gamma = lc.gamma
         self._set_normalization_window(lc.normalization_window_steps)
         np.clip(self.log_std, lc.min_log_std, lc.max_log_std, out=self.log_std)

@@ -91,6 +91,9 @@ class AsyncNetwork:
         # e-prop learning state (see kernels.py)
         self.n_signals = n_signals
         self.feedback = np.zeros((n, n_signals), np.float64)
+        # with backprop (``set_backprop``): the readout feedback B0, ``feedback`` is then B0 plus
+        # what each neuron gets through the groups above (``kernels.backprop_feedback``)
+        self.feedback_base = np.zeros((n, n_signals), np.float64)
         self.sums = np.zeros((K.SUM_ROWS, n_signals), np.float64)
         self.glob = np.zeros(K.GLOB_SIZE, np.float64)
         self.learn_params = np.zeros(K.N_LEARN_PARAMS, np.float64)
@@ -100,7 +103,8 @@ class AsyncNetwork:
         # the state arrays are only ever changed in place, so one tuple serves every call
         self._advance_args = (self.syn, self.ptr, self.weight, self.nf, self.ni, self.unit,
                               self.uint, self.wheel, self.misc, self.count, self.readout,
-                              self.readout_value, self.feedback, self.sums, self.glob,
+                              self.readout_value, self.feedback, self.feedback_base, self.sums,
+                              self.glob,
                               self.learn_params, self.syn_f, self.ro_w, self.ro_u, self.ro_i,
                               self.ro_s, self.ro_g, self.ro_m)
         self._advance = compiled_entry(K.advance, _advance_types(self._advance_args))
@@ -352,13 +356,38 @@ class AsyncNetwork:
         """Replace the e-prop feedback weights B (N x n_signals) between learning steps: every
         pending change is applied with the old B first (counted), so the new B acts from now on
         only; exact, as the synchronous twin's per-step rule with the same replacement. With
-        learning off nothing is pending (switching it off settled everything)."""
+        learning off nothing is pending (switching it off settled everything). With backprop
+        ``feedback`` is the readout feedback B0, and every neuron's B is taken through the
+        groups above from it (counted)."""
         if self.learning_active:
             K.settle_all(self.now_tick, self.syn, self.ptr, self.weight, self.nf, self.ni,
                          self.unit, self.uint, self.misc, self.count, self.feedback, self.sums,
                          self.glob, self.learn_params, self.syn_f)
-        K.replace_feedback(np.ascontiguousarray(feedback, np.float64), self.now_tick, self.nf,
-                           self.ni, self.wheel, self.misc, self.count, self.feedback, self.sums)
+        new = np.ascontiguousarray(feedback, np.float64)
+        if self.backprop:
+            self.feedback_base[...] = new
+            new = np.empty_like(new)  # the projections are retaken below, with it
+            K.backprop_all(self.syn, self.ptr, self.weight, self.unit, new, self.feedback_base,
+                           self.count)
+        K.replace_feedback(new, self.now_tick, self.nf, self.ni, self.wheel, self.misc,
+                           self.count, self.feedback, self.sums)
+
+    @property
+    def backprop(self) -> bool:
+        """``eprop_feedback: backprop`` (needs ``feedforward``): each neuron's feedback is
+        its readout feedback plus what reaches it through the groups above, taken at each of
+        its events (``kernels.backprop_feedback``) and at every ``set_feedback``."""
+        return bool(self.misc[K.BACKPROP])
+
+    def set_backprop(self, on: bool) -> None:
+        """Switch backprop (live, between learning steps): the feedback as it is becomes the
+        readout feedback B0; the learner refreshes it at its next learning step."""
+        if on and not self.feedforward:
+            raise ConfigError("eprop_feedback backprop needs network.feedforward in the "
+                              "asynchronous learner")
+        if on and not self.backprop:
+            self.feedback_base[...] = self.feedback
+        self.misc[K.BACKPROP] = on
 
     def refresh(self) -> None:
         """Recompute drives and readouts exactly and reschedule every crossing (set-up work, at
@@ -420,7 +449,7 @@ class AsyncNetwork:
     # -- state for checkpoints -----------------------------------------------------------------
 
     STATE_FIELDS = ("syn", "ptr", "weight", "nf", "ni", "unit", "uint", "misc", "count",
-                    "readout", "feedback", "sums", "glob", "learn_params", "syn_f", "ro_w",
+                    "readout", "feedback", "feedback_base", "sums", "glob", "learn_params", "syn_f", "ro_w",
                     "ro_u", "ro_i", "ro_s", "ro_g", "ro_m")
 
     def state(self) -> dict[str, np.ndarray]:
