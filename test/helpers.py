@@ -47,7 +47,9 @@ def assert_twin_cost_exact(lazy: OnlineLearner, twin: OnlineLearner) -> dict:
     net = twin.net
     counted = twin_counts(twin.log, net.n_hidden, net.rec_w.size, net.in_w.size,
                           net.readout.shape, net._rho, net.n_input_neurons,
-                          twin.config.network.activation == "leaky_relu")
+                          twin.config.network.activation == "leaky_relu",
+                          twin.config.learning.eprop_feedback == "backprop"
+                          and twin.config.network.feedforward)
     np.testing.assert_array_equal(net.count, counted)
     assert lazy.log == twin.log  # the same calls: the twin's cost depends only on them
     measured = twin.flops_by_part()

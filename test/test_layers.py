@@ -511,7 +511,7 @@ def test_twin_layer_norm_standardises_each_group_and_backprops_through_it(activa
     np.testing.assert_allclose(signal, numeric, rtol=1e-5, atol=1e-7)
     # the layer norm's part of the step: 7 flops per neuron and 2 per group
     with_norm = net.flops_by_part()[A.EPROP] - counted[A.EPROP]
-    net.layer_norm = False
+    net.set_units(0.0, activation, layer_norm=False)
     before = net.flops_by_part()[A.EPROP]
     net.begin_learning_step(gradient)
     assert with_norm - (net.flops_by_part()[A.EPROP] - before) == n * 7 + n_groups * 2
@@ -707,6 +707,7 @@ def test_asynchronous_backprop_learns_as_the_twins_up_to_its_one_step_older_weig
         change = np.abs(lazy.net.weight - w0).max()
         relative.append(np.abs(lazy.net.weight - twin.net.weights_in_async_order()).max()
                         / change)
+        assert_twin_cost_exact(lazy, twin)  # the twin's backprop in the estimate too
     assert relative[1] < 0.01 and relative[1] < 0.2 * relative[0]
     readout = OnlineLearner(_backprop_delta_config(0.002, "readout"))
     drive(readout, 300)
@@ -747,3 +748,53 @@ def test_asynchronous_backprop_feedback_is_refreshed_at_events_and_counted():
     with pytest.raises(ConfigError, match="backprop without network.feedforward"):
         OnlineLearner(exact_layered_config(False).with_overrides([
             "learning.eprop_feedback=backprop"]))
+
+
+def test_twin_layer_norm_diagonal_gradient_holds_the_groups_statistics():
+    """``network.layer_norm_gradient: diagonal`` (the twin only): the learning signal goes
+    through ``1 / sd`` of its group only, as if the group's mean and sd did not move with the
+    cell (what an event-driven layer norm could keep per neuron), one multiply per neuron; the
+    forward pass is the same layer norm."""
+    config = exact_layered_config(False).with_overrides([
+        "network.layer_norm=true", "network.activation=leaky_relu",
+        "network.recurrent_fan_in=0", "network.feedforward=true",
+        "learning.eprop_feedback=backprop", "network.layer_norm_gradient=diagonal"])
+    twin = OnlineLearner(config, twin=True)
+    net = twin.net
+    drive(twin, 40)
+    rng = np.random.default_rng(3)
+    gradient = rng.standard_normal(net.feedback.shape[1])
+    counted = net.flops_by_part()[A.EPROP]
+    net.begin_learning_step(gradient)
+    diagonal = net.flops_by_part()[A.EPROP] - counted
+    up = _weights_from_group_below(net)
+    bounds = config.network.layer_bounds()
+    expected = np.zeros(net.psi.size)
+    for g in range(len(bounds) - 1, -1, -1):
+        part = slice(*bounds[g])
+        signal = net.feedback[part] @ gradient + up[:, part].T @ expected
+        expected[part] = net.psi[part] * signal * net.group_inv_sd[g]
+    np.testing.assert_allclose(net.signal_a, expected, rtol=1e-10, atol=1e-12)
+    twin.apply_config(config.with_overrides(["network.layer_norm_gradient=full"]))
+    counted = net.flops_by_part()[A.EPROP]
+    net.begin_learning_step(gradient)
+    full = net.flops_by_part()[A.EPROP] - counted
+    n, n_groups = net.psi.size, len(bounds)
+    assert full - diagonal == n * 7 + n_groups * 2 - n
+    assert not np.allclose(net.signal_a, expected)
+    with pytest.raises(ConfigError, match="layer_norm_gradient must be"):
+        config.with_overrides(["network.layer_norm_gradient=none"]).validate()
+    with pytest.raises(ConfigError, match="layer_norm_gradient diagonal is built in the "):
+        OnlineLearner(config.with_overrides(["network.layer_norm=false"]))
+
+
+def test_leaky_units_events_are_reported_as_hidden_events():
+    config = exact_layered_config(False).with_overrides([
+        "network.recurrent_fan_in=0", "network.feedforward=true", "network.activation=leaky_relu",
+        "network.threshold=0.05"])
+    learner = OnlineLearner(config)
+    drive(learner, 30)
+    cost = learner.cost()
+    events = learner.net.count[K.C_HIDDEN_EVENT_LEAKY]
+    assert events > 0 and cost["hidden_events_per_step"] == pytest.approx(events / 30)
+    assert cost["firing_share"] == pytest.approx(events / (30 * learner.net.n_hidden))

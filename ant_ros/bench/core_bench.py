@@ -142,7 +142,7 @@ def speed_row(n_hidden: int, activity: float, n_ticks: int, warmup: int, seed: i
         "twin_ns_per_tick": twin_s / n_ticks * 1e9,
         "flops_per_tick": flops, "twin_flops_per_tick": twin_flops,
         "synaptic_events_per_tick": per_tick[K.C_DELIVER] + per_tick[K.C_READOUT_DELIVER],
-        "hidden_activity": per_tick[K.C_HIDDEN_EVENT] / n_hidden,
+        "hidden_activity": K.hidden_events(per_tick) / n_hidden,
         "input_events_per_tick": per_tick[K.C_INPUT_EVENT],
         "flop_ratio": twin_flops / max(flops, 1e-12),
         "time_ratio": twin_s / async_s,
@@ -182,7 +182,7 @@ def convergence_rows(n_hidden: int = 128, n_ticks: int = 1000, seed: int = 0) ->
         rows.append({"kind": "convergence", "n_hidden": n_hidden, "ticks": n_ticks,
                      "threshold": threshold, "max_abs_deviation": readout_dev,
                      "max_abs_hidden_deviation": hidden_dev,
-                     "hidden_activity": float(net.count[K.C_HIDDEN_EVENT]) / n_ticks / n_hidden})
+                     "hidden_activity": K.hidden_events(net.count) / n_ticks / n_hidden})
     return rows
 
 

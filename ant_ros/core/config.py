@@ -62,7 +62,9 @@ class NetworkConfig:
     samples between decisions; learnt only while learning is on) before the ``tanh`` (local to
     the neuron), ``layer_norm: true`` standardises the cells across each group instead, at every
     pass (``(c - mean) / sd`` of the group's cells, as layer normalisation without gain and
-    bias; not local to the neuron), ``activation: leaky_relu`` puts ``max(u, 0.01 u)`` in the
+    bias; not local to the neuron; ``layer_norm_gradient: diagonal`` takes the learning signal
+    through ``1 / sd`` only, as if the group's mean and sd did not move with the cell, where
+    ``full`` is the exact gradient), ``activation: leaky_relu`` puts ``max(u, 0.01 u)`` in the
     place of ``tanh`` (these three: the synchronous twin only, for now). ``feedforward: true``
     computes each pass bottom-up, every group from the outputs the group below has at this pass
     (the first from this pass's inputs), each cell its drive (memoryless: ``tau`` has no effect),
@@ -100,6 +102,7 @@ class NetworkConfig:
     tau_max_s: float = 0.08
     unit_norm_steps: float = 0.0
     layer_norm: bool = False
+    layer_norm_gradient: str = "full"
     feedforward: bool = False
     activation: str = "tanh"
     tick_s: float = 0.02
@@ -149,6 +152,8 @@ class NetworkConfig:
         require(self.unit_norm_steps == 0.0 or 1.0 <= self.unit_norm_steps < math.inf,
                 "unit_norm_steps must be 0 (off) or finite and >= 1")
         require(self.activation in ("tanh", "leaky_relu"), "activation must be tanh|leaky_relu")
+        require(self.layer_norm_gradient in ("full", "diagonal"),
+                "layer_norm_gradient must be full|diagonal")
         require(not (self.layer_norm and self.unit_norm_steps > 0.0),
                 "unit_norm_steps and layer_norm are two normalisations: set one of them")
         require(not self.feedforward or (self.recurrent_fan_in == 0

@@ -124,6 +124,12 @@ N_LEARN_PARAMS = 9
  C_HIDDEN_EVENT_LEAKY, C_BACKPROP_NEURON, C_BACKPROP_SYNAPSE) = range(39)
 N_COUNTS = 39
 
+
+def hidden_events(count) -> float:
+    """Hidden-neuron events in operation counts ``count`` (tanh and leaky ReLU units)."""
+    return float(count[C_HIDDEN_EVENT] + count[C_HIDDEN_EVENT_LEAKY])
+
+
 WHEEL_SLOTS = 4096  # power of two; crossings further ahead wait in the far list (slot WHEEL_SLOTS)
 _MASK = WHEEL_SLOTS - 1
 _FAR = WHEEL_SLOTS

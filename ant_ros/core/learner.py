@@ -73,6 +73,8 @@ _TWIN_ONLY = (
      "network.unit_norm_steps (each neuron standardised by its running statistics)", "0"),
     (lambda c: c.network.layer_norm,
      "network.layer_norm (each group standardised across its neurons)", "false"),
+    (lambda c: c.network.layer_norm_gradient != "full",
+     "network.layer_norm_gradient diagonal", "full"),
     (lambda c: c.learning.hidden_bound_kappa > 0.0,
      "hidden_bound_kappa (an overshoot bound of the hidden step)", "0"),
 )
@@ -221,7 +223,8 @@ class OnlineLearner:
             self.net.backprop = lc.eprop_feedback == "backprop"
             self.net.bound_kappa = lc.hidden_bound_kappa
             self.net.set_units(config.network.unit_norm_steps, config.network.activation,
-                               config.network.layer_norm, config.network.feedforward)
+                               config.network.layer_norm, config.network.feedforward,
+                               config.network.layer_norm_gradient)
         self.net.set_learning(lr=lc.hidden_lr, weight_clip=lc.weight_clip,
                               active=lc.learning_enabled,
                               td_trace_decay=lc.gamma * lc.trace_lambda if lc.eprop_td_traces
@@ -914,7 +917,8 @@ class OnlineLearner:
         counts = twin_counts(self.log, net.n_hidden, net.n_synapses - n_in_syn, n_in_syn,
                              net.readout.shape, net.td_trace_decay,
                              self.config.network.layer_bounds()[0][1],
-                             self.config.network.activation == "leaky_relu")
+                             self.config.network.activation == "leaky_relu",
+                             self.config.learning.eprop_feedback == "backprop")
         flops = twin_flops(counts, net.n_signals, net.td_trace_decay)
         return dict(zip(A.PARTS, flops + self.twin_python_flops))
 
@@ -936,9 +940,9 @@ class OnlineLearner:
                "twin_energy_uj_per_step": A.energy_uj(twin_total / steps)}
         if not self.is_twin:
             count = self.net.count
-            share = count[K.C_HIDDEN_EVENT] / (steps * self.net.n_hidden)
+            share = K.hidden_events(count) / (steps * self.net.n_hidden)
             settled_share = count[K.C_SETTLE] / (steps * self.net.n_synapses)
-            out.update(hidden_events_per_step=count[K.C_HIDDEN_EVENT] / steps,
+            out.update(hidden_events_per_step=K.hidden_events(count) / steps,
                        input_events_per_step=count[K.C_INPUT_EVENT] / steps,
                        synaptic_events_per_step=(count[K.C_DELIVER]
                                                  + count[K.C_READOUT_DELIVER]) / steps,

@@ -32,8 +32,12 @@ from .kernels import DECAY_TICKS, LEAK
  T_READOUT, T_SIGNAL, T_SIGNAL_B, T_SUPERVISED_SIGNAL, T_TRACE, T_WEIGHT, T_SUPERVISED, T_STEP_A,
  T_STEP_B, T_BACKPROP, T_BACKPROP_SIGNAL, T_BOUND_SYNAPSE, T_BOUND_NEURON, T_BOUND_STEP,
  T_UNIT_NORM, T_OUTPUT_LEAKY, T_UNIT_NORM_STATS, T_UNIT_NORM_PASS, T_LAYER_NORM,
- T_LAYER_NORM_GROUP, T_LAYER_NORM_BACK, T_LAYER_NORM_BACK_GROUP) = range(29)
-N_TWIN_COUNTS = 29
+ T_LAYER_NORM_GROUP, T_LAYER_NORM_BACK, T_LAYER_NORM_BACK_GROUP, T_LAYER_NORM_BACK_DIAGONAL
+ ) = range(30)
+N_TWIN_COUNTS = 30
+# ``_begin_step``'s layer-norm mode: off, the full gradient, or its diagonal part only
+# (``network.layer_norm_gradient``)
+LN_OFF, LN_FULL, LN_DIAGONAL = 0, 1, 2
 
 
 @dataclass
@@ -59,11 +63,13 @@ class DecisionLog:
 
 def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synapses: int,
                 readout_shape: tuple[int, int], rho: float,
-                n_input_neurons: int | None = None, leaky: bool = False) -> np.ndarray:
+                n_input_neurons: int | None = None, leaky: bool = False,
+                backprop: bool = False) -> np.ndarray:
     """The operation counts the twin does for ``log``'s steps (its cost does not depend on the
     values, only on these numbers): what the twin would have cost where only the asynchronous
     learner ran. ``n_input_neurons``: the neurons that read inputs (all by default); ``leaky``:
-    leaky ReLU units in place of tanh."""
+    leaky ReLU units in place of tanh; ``backprop``: the signal through the groups, every
+    synapse between neurons running from a group to the one above (``network.feedforward``)."""
     count = np.zeros(N_TWIN_COUNTS, np.int64)
     n_syn = n_recurrent + n_input_synapses
     passes = log.passes + log.long_passes
@@ -89,6 +95,9 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
     count[T_SUPERVISED] = log.supervised * n_syn
     count[T_SUPERVISED_SIGNAL] = log.supervised * n_hidden
     count[T_STEP_A] = log.phase_a
+    if backprop:  # per signal formed: each synapse between groups, each neuron
+        count[T_BACKPROP] = (log.phase_a + log.supervised) * n_recurrent
+        count[T_BACKPROP_SIGNAL] = (log.phase_a + log.supervised) * n_hidden
     count[T_WEIGHT] = log.phase_b * n_syn
     count[T_STEP_B] = log.phase_b
     return count
@@ -303,7 +312,9 @@ def _begin_step(gradient, supervised, rho, lr, clip, backprop, feedback, psi, y,
     ``s_i = psi_i (B_i . g + sum_k W_ki s_k)``: the chain rule of the instantaneous stack
     (each cell's leak taken as settled, as the eligibility ``psi_i y_p`` takes it; not through
     the recurrence within a group), the same for the supervised signal. With ``layer_norm``
-    each group's signals then go through its layer norm's gradient (``_layer_norm_back``)."""
+    each group's signals then go through its layer norm's gradient (``_layer_norm_back``;
+    ``layer_norm`` is ``LN_FULL``), or its diagonal part only, ``1 / sd`` (``LN_DIAGONAL``: as if
+    the group's mean and sd did not move with the cell)."""
     traces = rho > 0.0
     if not traces:  # copies, not arithmetic
         for i in range(y.size):
@@ -326,7 +337,13 @@ def _begin_step(gradient, supervised, rho, lr, clip, backprop, feedback, psi, y,
             if has_supervised:
                 sup_a[i] = _neuron_signal(feedback, i, supervised, back_sup, backprop,
                                           count) * psi[i]
-        if layer_norm:
+        if layer_norm == LN_DIAGONAL:  # d/dc through u = (c - m) / sd, m and sd held
+            for i in range(first, end):
+                signal_a[i] *= group_inv_sd[g]
+                if has_supervised:
+                    sup_a[i] *= group_inv_sd[g]
+            count[T_LAYER_NORM_BACK_DIAGONAL] += (end - first) * (2 if has_supervised else 1)
+        elif layer_norm == LN_FULL:
             _layer_norm_back(signal_a, u, first, end, group_inv_size[g], group_inv_sd[g])
             count[T_LAYER_NORM_BACK] += end - first
             count[T_LAYER_NORM_BACK_GROUP] += 1
@@ -447,6 +464,7 @@ def twin_flops(count: np.ndarray, n_signals: int, rho: float) -> np.ndarray:
     # through a group's layer norm (accounting.layer_norm_flops): per neuron and group
     flops[A.EPROP] += (count[T_LAYER_NORM_BACK] * A.layer_norm_flops(1, 0)[1]
                        + count[T_LAYER_NORM_BACK_GROUP] * A.layer_norm_flops(0, 1)[1])
+    flops[A.EPROP] += count[T_LAYER_NORM_BACK_DIAGONAL] * A.MUL
     # the hidden step's overshoot bound: |z| and its sum per synapse, per neuron its |signal|
     # times the row's sum and the add; per step |delta|, the max, three products, the test
     # and the division
@@ -521,7 +539,7 @@ class SyncNetwork:
         self.norm_var = np.ones(n)
         self.norm_passes = np.zeros(1, np.int64)
         self.set_units(config.unit_norm_steps, config.activation, config.layer_norm,
-                       config.feedforward)
+                       config.feedforward, config.layer_norm_gradient)
         self._advance_entry = entry_for(_advance_neurons, 0, *self._advance_args)
         self._feedforward_entry = entry_for(_feedforward_pass, *self._feedforward_args)
         # only the first group reads inputs (``network.layers``): the input drive of the
@@ -549,7 +567,7 @@ class SyncNetwork:
                             self._back, self._back_sup, self._sup_a, self.u, self.group_ptr,
                             self.group_inv_size, self.group_inv_sd)
         self._begin_entry = entry_for(_begin_step, self._no_signal, self._no_signal, 0.0, 0.0,
-                                      0.0, False, *self._begin_args, False, self.count)
+                                      0.0, False, *self._begin_args, LN_OFF, self.count)
         self._td_args = (self.rec_ptr, self.rec_pre, self.rec_w, self.rec_z, self.in_ptr,
                          self.in_pre, self.in_w, self.in_z, self.signal_a, self.y_a, self.x_a,
                          self.count)
@@ -576,12 +594,15 @@ class SyncNetwork:
         return self._active
 
     def set_units(self, steps: float, activation: str, layer_norm: bool = False,
-                  feedforward: bool = False) -> None:
+                  feedforward: bool = False, layer_norm_gradient: str = "full") -> None:
         """``network.unit_norm_steps`` (0: off), ``network.activation``,
-        ``network.layer_norm`` and ``network.feedforward``, from the next pass on; the
-        statistics carry on where they are."""
+        ``network.layer_norm`` (its gradient ``network.layer_norm_gradient``) and
+        ``network.feedforward``, from the next pass on; the statistics carry on where they
+        are."""
         self._unit_norm_steps, self._activation = steps, activation
         self.layer_norm = bool(layer_norm)
+        self._layer_norm_mode = (LN_OFF if not layer_norm else
+                                 LN_DIAGONAL if layer_norm_gradient == "diagonal" else LN_FULL)
         self.feedforward = bool(feedforward)
         self._build_advance_args()
 
@@ -668,7 +689,7 @@ class SyncNetwork:
             self._weights_moved |= supervised is not None
             self._begin_entry(gradient, self._no_signal if supervised is None else supervised,
                               float(self._rho), float(self._lr), float(self._clip),
-                              bool(self.backprop), *self._begin_args, self.layer_norm,
+                              bool(self.backprop), *self._begin_args, self._layer_norm_mode,
                               self.count)
 
     def apply_td_error(self, delta: float) -> None:

@@ -613,7 +613,7 @@ class LearnerBehaviour:
         """Synaptic events (to neurons and readouts) and hidden-neuron events so far."""
         count = self.learner.net.count
         return (int(count[K.C_DELIVER] + count[K.C_READOUT_DELIVER]),
-                int(count[K.C_HIDDEN_EVENT]))
+                int(K.hidden_events(count)))
 
     def _diagnostics(self) -> None:
         now = time.monotonic()
