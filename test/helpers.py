@@ -49,7 +49,10 @@ def assert_twin_cost_exact(lazy: OnlineLearner, twin: OnlineLearner) -> dict:
                           net.readout.shape, net._rho, net.n_input_neurons,
                           twin.config.network.activation == "leaky_relu",
                           twin.config.learning.eprop_feedback == "backprop"
-                          and twin.config.network.feedforward)
+                          and twin.config.network.feedforward,
+                          twin.config.network.layer_norm_gradient
+                          if twin.config.network.layer_norm else "",
+                          twin.config.network.layers)
     np.testing.assert_array_equal(net.count, counted)
     assert lazy.log == twin.log  # the same calls: the twin's cost depends only on them
     measured = twin.flops_by_part()

@@ -105,16 +105,20 @@ def exact_layered_config(rho_traces: bool) -> AgentConfig:
         learning=LearningConfig(hidden_lr=0.02, eprop_td_traces=rho_traces), seed=1)
 
 
-@pytest.mark.parametrize("rho_traces,feedforward,activation", [
-    (False, False, "tanh"), (True, False, "tanh"), (False, True, "tanh"), (True, True, "tanh"),
-    (False, True, "leaky_relu"), (True, True, "leaky_relu")])
+@pytest.mark.parametrize("rho_traces,feedforward,activation,layer_norm", [
+    (False, False, "tanh", False), (True, False, "tanh", False), (False, True, "tanh", False),
+    (True, True, "tanh", False), (False, True, "leaky_relu", False),
+    (True, True, "leaky_relu", False), (True, True, "leaky_relu", True),
+    (False, True, "tanh", True)])
 def test_layered_network_learns_like_its_twin_as_the_threshold_goes_to_zero(
-        rho_traces, feedforward, activation):
+        rho_traces, feedforward, activation, layer_norm):
     """With ``feedforward`` (no recurrence) the asynchronous network passes each tick's
     changes up through the groups within the tick, as the twin's bottom-up pass computes them;
-    leaky ReLU units send and learn as the twin's do."""
+    leaky ReLU units send and learn as the twin's do; so does a layer-normalised delta network
+    (its learning signal through each group's ``1 / sd``, ``layer_norm_gradient: diagonal``)."""
     config = exact_layered_config(rho_traces).with_overrides([
-        f"network.activation={activation}"])
+        f"network.activation={activation}", f"network.layer_norm={str(layer_norm).lower()}",
+        "network.layer_norm_gradient=diagonal"])
     if feedforward:
         config = config.with_overrides(["network.recurrent_fan_in=0",
                                         "network.feedforward=true"])
@@ -751,7 +755,7 @@ def test_asynchronous_backprop_feedback_is_refreshed_at_events_and_counted():
 
 
 def test_twin_layer_norm_diagonal_gradient_holds_the_groups_statistics():
-    """``network.layer_norm_gradient: diagonal`` (the twin only): the learning signal goes
+    """``network.layer_norm_gradient: diagonal`` in the twin: the learning signal goes
     through ``1 / sd`` of its group only, as if the group's mean and sd did not move with the
     cell (what an event-driven layer norm could keep per neuron), one multiply per neuron; the
     forward pass is the same layer norm."""
@@ -784,8 +788,7 @@ def test_twin_layer_norm_diagonal_gradient_holds_the_groups_statistics():
     assert not np.allclose(net.signal_a, expected)
     with pytest.raises(ConfigError, match="layer_norm_gradient must be"):
         config.with_overrides(["network.layer_norm_gradient=none"]).validate()
-    with pytest.raises(ConfigError, match="layer_norm_gradient diagonal is built in the "):
-        OnlineLearner(config.with_overrides(["network.layer_norm=false"]))
+    assert OnlineLearner(config).net.misc[K.LAYER_NORM]  # the asynchronous learner's too
 
 
 def test_leaky_units_events_are_reported_as_hidden_events():
@@ -798,3 +801,58 @@ def test_leaky_units_events_are_reported_as_hidden_events():
     events = learner.net.count[K.C_HIDDEN_EVENT_LEAKY]
     assert events > 0 and cost["hidden_events_per_step"] == pytest.approx(events / 30)
     assert cost["firing_share"] == pytest.approx(events / (30 * learner.net.n_hidden))
+
+
+
+def test_a_layer_normalised_delta_network_tests_a_touched_group_whole():
+    """``network.layer_norm`` in the delta network: a touched cell moves its group's sums, so
+    the group's mean and sd move and every neuron of the group is standardised and tested
+    against its bounds (O(group)); each sends if ``f((c - mean) / sd)`` has moved by its
+    threshold, its pseudo-derivative times the group's ``1 / sd``; an untouched group costs
+    nothing. Fixed at start; needs feedforward and the diagonal gradient."""
+    threshold = 0.05
+    config = exact_layered_config(False).with_overrides([
+        "network.recurrent_fan_in=0", "network.feedforward=true", "network.layer_norm=true",
+        "network.layer_norm_gradient=diagonal", "network.activation=leaky_relu",
+        f"network.threshold={threshold}", "network.input_threshold=0.05"])
+    learner = OnlineLearner(config)
+    net = learner.net
+    drive(learner, 40)
+    bounds = config.network.layer_bounds()
+
+    def check_groups():
+        for first, end in bounds:
+            c = net.cell[first:end]
+            np.testing.assert_array_equal(c, net.nf[first:end, K.DRIVE])
+            assert net.nf[first, K.GROUP_S1] == pytest.approx(c.sum(), abs=1e-9)
+            assert net.nf[first, K.GROUP_S2] == pytest.approx((c * c).sum(), rel=1e-9)
+            inv_sd = 1.0 / np.sqrt(c.var() + 1e-5)
+            assert net.nf[first, K.GROUP_INV_SD] == pytest.approx(inv_sd, rel=1e-8)
+            u = (c - c.mean()) * inv_sd
+            y = np.where(u > 0.0, u, 0.01 * u)
+            assert np.all(np.abs(y - net.hidden_output[first:end]) < threshold + 1e-9)
+
+    check_groups()
+    counts = net.count.copy()
+    tick = net.now_tick + 1
+    net.process_ticks(np.array([tick], np.int64), np.array([1], np.int32), np.array([0.8]),
+                      tick)
+    moved = net.count - counts
+    check_groups()
+    touched_groups = moved[K.C_LN_GROUP]
+    assert 1 <= touched_groups <= len(bounds)
+    group_size = bounds[0][1] - bounds[0][0]
+    assert moved[K.C_LN_TEST] == touched_groups * group_size
+    assert moved[K.C_LN_PSI] == moved[K.C_HIDDEN_EVENT_LEAKY]
+    sent = np.flatnonzero(net.ni[:, K.LAST_EMIT] == tick)
+    group_of = net.ni[sent, K.GROUP_FIRST]
+    psi = np.where(net.hidden_output[sent] > 0.0, 1.0, 0.01) * net.nf[group_of, K.GROUP_INV_SD]
+    np.testing.assert_allclose(net.unit[K.PSI, sent], psi, rtol=1e-12)
+    counts = net.count.copy()
+    net.process_ticks(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0), tick + 3)
+    assert np.array_equal(net.count, counts)
+    with pytest.raises(ConfigError, match="layer_norm is fixed at start"):
+        learner.apply_config(config.with_overrides(["network.layer_norm=false"]))
+    for wrong in ("network.layer_norm_gradient=full", "network.feedforward=false"):
+        with pytest.raises(ConfigError, match="layer_norm without network.feedforward and "):
+            OnlineLearner(config.with_overrides([wrong]))

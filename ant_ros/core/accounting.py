@@ -110,6 +110,14 @@ _KERNEL_COSTS = {
     K.C_FF_NEURON: (NEURONS, 2 * CMP),
     K.C_FF_PUSH: (SCHEDULING, 3),
     K.C_FF_GROUP: (SCHEDULING, 2),
+    # ``network.layer_norm`` in the delta network: a touched cell into its group's sums (the
+    # change of c and of c**2: 5), the group's mean and sd (mean 1, variance 3 and its floor
+    # 1, a sqrt and a divide), every neuron of a touched group standardised, (c - m) / sd (2;
+    # its bounds' test as above), psi times the group's 1 / sd at an event (1)
+    K.C_LN_CELL: (NEURONS, 5),
+    K.C_LN_GROUP: (NEURONS, 5 + SQRT + DIV),
+    K.C_LN_TEST: (NEURONS, 2),
+    K.C_LN_PSI: (NEURONS, MUL),
 }
 
 

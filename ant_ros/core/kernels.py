@@ -64,8 +64,11 @@ _EARLY = 1e-7  # crossing times are rounded down by this much; a check that fail
 # ni[SIG_VERSION]); H_SNAP_I, W_SNAP_I, F_SNAP_I, Q_SNAP_I: the same at the neuron's snapshot;
 # from DECAY on, the decay over 1..DECAY_TICKS ticks, exp(-dt * INV_TAU), derived (``refresh``
 # recomputes it), so that most lazy updates look a factor up instead of calling exp
+# GROUP_S1, GROUP_S2, GROUP_MEAN, GROUP_INV_SD, in the row of a group's first neuron: the
+# sums of the group's cells and of their squares, and its mean and 1 / sd as its outputs were
+# last computed with (``network.layer_norm``; LOW and HIGH then bound u = (c - mean) / sd);
 (CELL, DRIVE, THETA, INV_TAU, BIAS, LOW, HIGH, SIG_H, SIG_W, SIG_FB, SIG_QB, H_SNAP_I, W_SNAP_I,
- F_SNAP_I, Q_SNAP_I, DECAY) = range(16)
+ F_SNAP_I, Q_SNAP_I, GROUP_S1, GROUP_S2, GROUP_MEAN, GROUP_INV_SD, DECAY) = range(20)
 DECAY_TICKS = 16
 NEURON_F_COLS = DECAY + DECAY_TICKS
 # neuron int state columns (N, cols)
@@ -106,10 +109,12 @@ GLOB_SIZE = 1 + 2 * POWERS
 # through the groups within the tick; FF_WAITING: how many neurons wait in their groups'
 # buckets for the next tick, put there by ``refresh`` or ``replace_feedback``; LEAKY:
 # ``network.activation`` leaky_relu in place of tanh; BACKPROP: ``eprop_feedback: backprop``,
-# each neuron's feedback through the groups above, ``backprop_feedback``)
+# each neuron's feedback through the groups above, ``backprop_feedback``; LAYER_NORM:
+# ``network.layer_norm`` in the delta network, ``ff_group``)
 (STEP, CLOCK, BASE, EPISODE, VERSION, N_PENDING, ACTIVE, NOW, NEAR, FAR_MIN,
- SWEEP_POS, FEEDFORWARD, FF_WAITING, LEAKY, BACKPROP) = range(15)
-MISC_SIZE = 15
+ SWEEP_POS, FEEDFORWARD, FF_WAITING, LEAKY, BACKPROP, LAYER_NORM) = range(16)
+MISC_SIZE = 16
+LN_EPS = 1e-5  # in the variance, as the twin's and stream AC's layer norm
 # learn_params entries
 (LP_LR, LP_WCLIP, LP_HOMEO, LP_RATE, LP_THMIN, LP_THMAX, LP_RHO, LP_LOG_RHO,
  LP_REBASE) = range(9)
@@ -121,8 +126,9 @@ N_LEARN_PARAMS = 9
  C_STEP_A, C_STEP_B, C_RO_SETTLE, C_RO_MOVE, C_RO_PENDING, C_NEURON_TOUCH,
  C_SETTLE_SKIP, C_RO_FEATURE, C_RO_FEATURE_SKIP, C_RO_SWEEP, C_SETTLE_UNIT,
  C_NEURON_SNAPSHOT, C_STALE_VISIT, C_FF_NEURON, C_FF_PUSH, C_FF_GROUP,
- C_HIDDEN_EVENT_LEAKY, C_BACKPROP_NEURON, C_BACKPROP_SYNAPSE) = range(39)
-N_COUNTS = 39
+ C_HIDDEN_EVENT_LEAKY, C_BACKPROP_NEURON, C_BACKPROP_SYNAPSE, C_LN_CELL, C_LN_GROUP,
+ C_LN_TEST, C_LN_PSI) = range(43)
+N_COUNTS = 43
 
 
 def hidden_events(count) -> float:
@@ -363,6 +369,9 @@ def resettle(i, k, nf, ni, wheel, misc, count):
     its crossing; a memoryless cell (``FEEDFORWARD``) becomes its drive and, out of its bounds,
     waits in its bucket to be taken at the next tick processed."""
     if misc[FEEDFORWARD] != 0:
+        if misc[LAYER_NORM] != 0:  # its cell moves with its group's sums: it waits, and the
+            misc[FF_WAITING] = bucket_push(i, ni, misc[FF_WAITING], count)  # group is tested
+            return
         nf[i, CELL] = nf[i, DRIVE]
         ni[i, T_LAST] = k
         if nf[i, CELL] >= nf[i, HIGH] or nf[i, CELL] <= nf[i, LOW]:
@@ -602,6 +611,9 @@ def emit(i, delta, k, learning, feedforward, syn, ptr, weight, nf, ni, unit, uin
     leaky = misc[LEAKY] != 0
     unit[OUT, i] += delta
     unit[PSI, i] = pseudo_derivative(unit[OUT, i], leaky)
+    if misc[LAYER_NORM] != 0:  # d y / d c through u = (c - mean) / sd, the group's held
+        unit[PSI, i] *= nf[ni[i, GROUP_FIRST], GROUP_INV_SD]
+        count[C_LN_PSI] += 1
     count[C_HIDDEN_EVENT_LEAKY if leaky else C_HIDDEN_EVENT] += 1
     homeostasis(i, k, nf, ni, learn_params, count)
     nf[i, LOW], nf[i, HIGH] = cell_bounds(unit[OUT, i], nf[i, THETA], leaky)
@@ -664,6 +676,54 @@ def ff_neuron(i, k, learning, leaky, syn, ptr, weight, nf, ni, unit, uint, misc,
     return n_dirty
 
 
+@njit(**INLINE)
+def ff_group_normed(first, k, learning, leaky, syn, ptr, weight, nf, ni, unit, uint, misc,
+                    count, readout, readout_value, feedback, sums, glob, learn_params, syn_f,
+                    ro_w, ro_u, ro_i, ro_s, ro_g, ro_m, n_dirty):
+    """``network.layer_norm`` in the delta network, the group starting at ``first`` at tick
+    k: each touched neuron's cell becomes its drive and the group's sums of cells and squares
+    take the change; if any did, the group's mean and sd move, so every neuron of the group is
+    tested, ``u = (c - mean) / sd`` against its bounds, and sends if ``f(u)`` has moved by its
+    threshold (O(group) tests, events as they come)."""
+    n_touched = ni[first, BUCKET_N]
+    if n_touched == 0:
+        return n_dirty
+    end = ni[first, GROUP_END]
+    s1 = nf[first, GROUP_S1]
+    s2 = nf[first, GROUP_S2]
+    for j in range(n_touched):
+        i = ni[first + j, DIRTY]
+        ni[i, IS_DIRTY] = 0
+        old = nf[i, CELL]
+        c = nf[i, DRIVE]
+        s1 += c - old
+        s2 += c * c - old * old
+        nf[i, CELL] = c
+        ni[i, T_LAST] = k
+    count[C_LN_CELL] += n_touched
+    nf[first, GROUP_S1] = s1
+    nf[first, GROUP_S2] = s2
+    inv_k = 1.0 / (end - first)
+    mean = s1 * inv_k
+    inv_sd = 1.0 / math.sqrt(max(s2 * inv_k - mean * mean, 0.0) + LN_EPS)
+    nf[first, GROUP_MEAN] = mean
+    nf[first, GROUP_INV_SD] = inv_sd
+    count[C_LN_GROUP] += 1
+    for i in range(first, end):
+        u = (nf[i, CELL] - mean) * inv_sd
+        delta = 0.0
+        if u >= nf[i, HIGH] or u <= nf[i, LOW]:
+            delta = activate(u, leaky) - unit[OUT, i]
+        if delta != 0.0:  # the bounds' test is in the event's price
+            n_dirty = emit(i, delta, k, learning, True, syn, ptr, weight, nf, ni, unit, uint,
+                           misc, count, readout, readout_value, feedback, sums, glob,
+                           learn_params, syn_f, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m, n_dirty)
+        else:
+            count[C_FF_NEURON] += 1
+    count[C_LN_TEST] += end - first
+    return n_dirty
+
+
 @njit(**KERNEL)
 def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit, uint, wheel,
             misc, count, readout, readout_value, feedback, feedback_base, sums, glob,
@@ -710,8 +770,14 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
             # its drive, it sends if it has moved by its threshold, touching the group above
             first = 0
             while first < n_hidden:
+                if misc[LAYER_NORM] != 0:
+                    n_dirty = ff_group_normed(first, k, learning, leaky, syn, ptr, weight, nf,
+                                              ni, unit, uint, misc, count, readout,
+                                              readout_value, feedback, sums, glob,
+                                              learn_params, syn_f, ro_w, ro_u, ro_i, ro_s,
+                                              ro_g, ro_m, n_dirty)
                 j = 0
-                while j < ni[first, BUCKET_N]:
+                while misc[LAYER_NORM] == 0 and j < ni[first, BUCKET_N]:
                     i = ni[first + j, DIRTY]
                     j += 1
                     ni[i, IS_DIRTY] = 0
@@ -915,6 +981,13 @@ def refresh(k, syn, weight, nf, ni, unit, wheel, misc, count, readout, readout_v
         ni[i, NEXT_TICK] = NEVER
     for s in range(syn.shape[1]):
         nf[syn[POST, s], DRIVE] += weight[s] * unit[OUT, syn[PRE, s]]
+    for i in range(n_hidden):  # the groups' sums of cells exactly (``network.layer_norm``)
+        first = ni[i, GROUP_FIRST]
+        if i == first:
+            nf[first, GROUP_S1] = 0.0
+            nf[first, GROUP_S2] = 0.0
+        nf[first, GROUP_S1] += nf[i, CELL]
+        nf[first, GROUP_S2] += nf[i, CELL] * nf[i, CELL]
     for r in range(readout.shape[0]):
         acc = readout[r, n_read]
         for p in range(n_read):

@@ -71,10 +71,10 @@ _TWIN_ONLY = (
      "it with network.feedforward, or random or readout feedback"),
     (lambda c: c.network.unit_norm_steps > 0.0,
      "network.unit_norm_steps (each neuron standardised by its running statistics)", "0"),
-    (lambda c: c.network.layer_norm,
-     "network.layer_norm (each group standardised across its neurons)", "false"),
-    (lambda c: c.network.layer_norm_gradient != "full",
-     "network.layer_norm_gradient diagonal", "full"),
+    (lambda c: c.network.layer_norm and not (c.network.feedforward
+                                            and c.network.layer_norm_gradient == "diagonal"),
+     "network.layer_norm without network.feedforward and layer_norm_gradient diagonal",
+     "it with both (the learning signal through 1 / sd only), or false"),
     (lambda c: c.learning.hidden_bound_kappa > 0.0,
      "hidden_bound_kappa (an overshoot bound of the hidden step)", "0"),
 )
@@ -211,10 +211,12 @@ class OnlineLearner:
         if config.structure() != self.config.structure():
             raise ConfigError("the network's structure is fixed at start: "
                               + self.config.structure_differences(config))
-        if not self.is_twin and config.network.activation != self.config.network.activation:
-            raise ConfigError("network.activation is fixed at start in the asynchronous learner "
-                              "(the outputs it has sent, and its pending learning, are of "
-                              f"{self.config.network.activation})")
+        for name in ("activation", "layer_norm"):
+            if not self.is_twin and (getattr(config.network, name)
+                                     != getattr(self.config.network, name)):
+                raise ConfigError(f"network.{name} is fixed at start in the asynchronous "
+                                  "learner (the outputs it has sent, and its pending learning, "
+                                  "are of the one it started with)")
         old = self.config
         self.config = config
         self.net.config = config.network
@@ -918,7 +920,10 @@ class OnlineLearner:
                              net.readout.shape, net.td_trace_decay,
                              self.config.network.layer_bounds()[0][1],
                              self.config.network.activation == "leaky_relu",
-                             self.config.learning.eprop_feedback == "backprop")
+                             self.config.learning.eprop_feedback == "backprop",
+                             self.config.network.layer_norm_gradient
+                             if self.config.network.layer_norm else "",
+                             self.config.network.layers)
         flops = twin_flops(counts, net.n_signals, net.td_trace_decay)
         return dict(zip(A.PARTS, flops + self.twin_python_flops))
 

@@ -60,10 +60,14 @@ class AsyncNetwork:
             self.ni[first:end, K.GROUP_END] = end
         self.unit = np.zeros((K.UNIT_F_ROWS, n + m), np.float64)
         leaky = config.activation == "leaky_relu"
-        cell = self.nf[:, K.CELL]
-        self.unit[K.OUT, :n] = np.where(cell > 0.0, cell, K.LEAK * cell) if leaky else np.tanh(cell)
-        self.unit[K.PSI, :n] = (np.where(self.unit[K.OUT, :n] > 0.0, 1.0, K.LEAK) if leaky
-                                else 1.0 - self.unit[K.OUT, :n] ** 2)
+        arg, inv_sd = self.nf[:, K.CELL].copy(), np.ones(n)
+        for first, end in config.layer_bounds() if config.layer_norm else ():
+            cells = arg[first:end]  # standardised across the group (``network.layer_norm``)
+            inv_sd[first:end] = 1.0 / np.sqrt(cells.var() + K.LN_EPS)
+            arg[first:end] = (cells - cells.mean()) * inv_sd[first:end]
+        self.unit[K.OUT, :n] = np.where(arg > 0.0, arg, K.LEAK * arg) if leaky else np.tanh(arg)
+        self.unit[K.PSI, :n] = inv_sd * (np.where(self.unit[K.OUT, :n] > 0.0, 1.0, K.LEAK)
+                                         if leaky else 1.0 - self.unit[K.OUT, :n] ** 2)
         self.uint = np.zeros((K.UNIT_I_ROWS, n + m), np.int64)
         self.uint[K.U_VERSION] = self.uint[K.PENDING_CLOCK] = -1
         self.wheel = np.full(K.WHEEL_SLOTS + 1, -1, np.int64)
@@ -71,6 +75,7 @@ class AsyncNetwork:
         self.misc[K.CLOCK] = self.uint[K.SNAP_CLOCK] = 1  # after step 0's phase B: nothing due
         self.misc[K.FEEDFORWARD] = config.feedforward
         self.misc[K.LEAKY] = leaky  # fixed at start: structure
+        self.misc[K.LAYER_NORM] = config.layer_norm  # fixed at start too
         self.count = np.zeros(K.N_COUNTS, np.int64)
         self._uncounted = np.zeros(K.N_COUNTS, np.int64)
         # readout columns: the units read (hidden, then input channels if read), then the bias

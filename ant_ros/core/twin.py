@@ -64,12 +64,15 @@ class DecisionLog:
 def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synapses: int,
                 readout_shape: tuple[int, int], rho: float,
                 n_input_neurons: int | None = None, leaky: bool = False,
-                backprop: bool = False) -> np.ndarray:
+                backprop: bool = False, layer_norm: str = "", n_groups: int = 1
+                ) -> np.ndarray:
     """The operation counts the twin does for ``log``'s steps (its cost does not depend on the
     values, only on these numbers): what the twin would have cost where only the asynchronous
     learner ran. ``n_input_neurons``: the neurons that read inputs (all by default); ``leaky``:
     leaky ReLU units in place of tanh; ``backprop``: the signal through the groups, every
-    synapse between neurons running from a group to the one above (``network.feedforward``)."""
+    synapse between neurons running from a group to the one above (``network.feedforward``);
+    ``layer_norm``: the gradient through it, ``full`` or ``diagonal`` (empty: off), over
+    ``n_groups`` groups."""
     count = np.zeros(N_TWIN_COUNTS, np.int64)
     n_syn = n_recurrent + n_input_synapses
     passes = log.passes + log.long_passes
@@ -98,6 +101,16 @@ def twin_counts(log: DecisionLog, n_hidden: int, n_recurrent: int, n_input_synap
     if backprop:  # per signal formed: each synapse between groups, each neuron
         count[T_BACKPROP] = (log.phase_a + log.supervised) * n_recurrent
         count[T_BACKPROP_SIGNAL] = (log.phase_a + log.supervised) * n_hidden
+    if layer_norm:  # forward at every pass, backward per signal formed
+        all_passes = passes + log.feedforward_passes
+        count[T_LAYER_NORM], count[T_LAYER_NORM_GROUP] = (all_passes * n_hidden,
+                                                          all_passes * n_groups)
+        signals = log.phase_a + log.supervised
+        if layer_norm == "diagonal":
+            count[T_LAYER_NORM_BACK_DIAGONAL] = signals * n_hidden
+        else:
+            count[T_LAYER_NORM_BACK] = signals * n_hidden
+            count[T_LAYER_NORM_BACK_GROUP] = signals * n_groups
     count[T_WEIGHT] = log.phase_b * n_syn
     count[T_STEP_B] = log.phase_b
     return count
