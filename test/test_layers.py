@@ -106,19 +106,21 @@ def exact_layered_config(rho_traces: bool) -> AgentConfig:
 
 
 @pytest.mark.parametrize("rho_traces,feedforward,activation,layer_norm", [
-    (False, False, "tanh", False), (True, False, "tanh", False), (False, True, "tanh", False),
-    (True, True, "tanh", False), (False, True, "leaky_relu", False),
-    (True, True, "leaky_relu", False), (True, True, "leaky_relu", True),
-    (False, True, "tanh", True)])
+    (False, False, "tanh", ""), (True, False, "tanh", ""), (False, True, "tanh", ""),
+    (True, True, "tanh", ""), (False, True, "leaky_relu", ""), (True, True, "leaky_relu", ""),
+    (True, True, "leaky_relu", "diagonal"), (False, True, "tanh", "diagonal"),
+    (True, True, "leaky_relu", "full"), (False, True, "tanh", "full")])
 def test_layered_network_learns_like_its_twin_as_the_threshold_goes_to_zero(
         rho_traces, feedforward, activation, layer_norm):
     """With ``feedforward`` (no recurrence) the asynchronous network passes each tick's
     changes up through the groups within the tick, as the twin's bottom-up pass computes them;
-    leaky ReLU units send and learn as the twin's do; so does a layer-normalised delta network
-    (its learning signal through each group's ``1 / sd``, ``layer_norm_gradient: diagonal``)."""
+    leaky ReLU units send and learn as the twin's do; so does a layer-normalised delta network,
+    its learning signal through each group's ``1 / sd`` (``layer_norm_gradient: diagonal``) or
+    through the exact gradient of the normalisation (``full``: the feedback rows take the
+    group's part from its sums of shares at each sender's event)."""
     config = exact_layered_config(rho_traces).with_overrides([
-        f"network.activation={activation}", f"network.layer_norm={str(layer_norm).lower()}",
-        "network.layer_norm_gradient=diagonal"])
+        f"network.activation={activation}", f"network.layer_norm={str(bool(layer_norm)).lower()}",
+        f"network.layer_norm_gradient={layer_norm or 'full'}"])
     if feedforward:
         config = config.with_overrides(["network.recurrent_fan_in=0",
                                         "network.feedforward=true"])
@@ -686,24 +688,28 @@ def test_asynchronous_leaky_relu_units_send_by_their_own_bounds_and_are_counted(
         learner.apply_config(config.with_overrides(["network.activation=tanh"]))
 
 
-def _backprop_delta_config(hidden_lr: float, feedback: str = "backprop") -> AgentConfig:
+def _backprop_delta_config(hidden_lr: float, feedback: str = "backprop",
+                           layer_norm: bool = False) -> AgentConfig:
     return exact_layered_config(False).with_overrides([
         "network.recurrent_fan_in=0", "network.feedforward=true",
-        f"learning.eprop_feedback={feedback}", f"learning.hidden_lr={hidden_lr}"])
+        f"learning.eprop_feedback={feedback}", f"learning.hidden_lr={hidden_lr}",
+        f"network.layer_norm={str(layer_norm).lower()}"])
 
 
-def test_asynchronous_backprop_learns_as_the_twins_up_to_its_one_step_older_weights():
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_asynchronous_backprop_learns_as_the_twins_up_to_its_one_step_older_weights(
+        layer_norm):
     """``eprop_feedback: backprop`` in the delta network: each neuron that sends takes its
     feedback through the groups above at the end of the tick (``B[i] = B0[i] + sum_k w_ik psi_k
     B[k]``, top-down), with the weights as last settled, which miss the TD update that the twin
     makes just before its step's signal. At thresholds 0 the two then learn alike up to a
     difference of second order in ``hidden_lr``: ten times smaller steps, a relative
-    difference about ten times smaller. The signal through the groups is not the readout
-    feedback's."""
+    difference about ten times smaller (with layer norm's full gradient as well). The signal
+    through the groups is not the readout feedback's."""
     relative = []
-    for lr in (0.02, 0.002):
-        lazy = OnlineLearner(_backprop_delta_config(lr))
-        twin = OnlineLearner(_backprop_delta_config(lr), twin=True)
+    for lr in (0.002, 0.0002):
+        lazy = OnlineLearner(_backprop_delta_config(lr, layer_norm=layer_norm))
+        twin = OnlineLearner(_backprop_delta_config(lr, layer_norm=layer_norm), twin=True)
         assert lazy.net.backprop and twin.net.backprop
         w0 = lazy.net.weight.astype(np.float64).copy()
         assert drive(lazy, 300) == drive(twin, 300)
@@ -713,7 +719,7 @@ def test_asynchronous_backprop_learns_as_the_twins_up_to_its_one_step_older_weig
                         / change)
         assert_twin_cost_exact(lazy, twin)  # the twin's backprop in the estimate too
     assert relative[1] < 0.01 and relative[1] < 0.2 * relative[0]
-    readout = OnlineLearner(_backprop_delta_config(0.002, "readout"))
+    readout = OnlineLearner(_backprop_delta_config(0.0002, "readout", layer_norm))
     drive(readout, 300)
     readout.net.settle_learning()
     lower = readout.net.syn[K.POST] < 20  # synapses into the groups that have one above
@@ -809,7 +815,7 @@ def test_a_layer_normalised_delta_network_tests_a_touched_group_whole():
     the group's mean and sd move and every neuron of the group is standardised and tested
     against its bounds (O(group)); each sends if ``f((c - mean) / sd)`` has moved by its
     threshold, its pseudo-derivative times the group's ``1 / sd``; an untouched group costs
-    nothing. Fixed at start; needs feedforward and the diagonal gradient."""
+    nothing. Fixed at start; needs feedforward."""
     threshold = 0.05
     config = exact_layered_config(False).with_overrides([
         "network.recurrent_fan_in=0", "network.feedforward=true", "network.layer_norm=true",
@@ -853,6 +859,49 @@ def test_a_layer_normalised_delta_network_tests_a_touched_group_whole():
     assert np.array_equal(net.count, counts)
     with pytest.raises(ConfigError, match="layer_norm is fixed at start"):
         learner.apply_config(config.with_overrides(["network.layer_norm=false"]))
-    for wrong in ("network.layer_norm_gradient=full", "network.feedforward=false"):
-        with pytest.raises(ConfigError, match="layer_norm without network.feedforward and "):
-            OnlineLearner(config.with_overrides([wrong]))
+    with pytest.raises(ConfigError, match="layer_norm without network.feedforward"):
+        OnlineLearner(config.with_overrides(["network.feedforward=false"]))
+
+
+
+def test_layer_norms_full_gradient_takes_each_senders_row_from_its_groups_shares():
+    """``layer_norm_gradient: full`` in the delta network: a neuron that sends takes its row
+    ``f'(u) B - mean(f'(u) B) - u mean(u f'(u) B)`` over its group (``_layer_norm_back``'s
+    gradient), the means from the group's sums of each neuron's shares as of its last event,
+    its psi the group's ``1 / sd``; counted per row and per neuron looked at."""
+    config = exact_layered_config(False).with_overrides([
+        "network.recurrent_fan_in=0", "network.feedforward=true", "network.layer_norm=true",
+        "network.activation=leaky_relu", "network.threshold=0.05",
+        "network.input_threshold=0.05"])
+    learner = OnlineLearner(config)
+    net = learner.net
+    drive(learner, 40)
+    counts = net.count.copy()
+    tick = net.now_tick + 1
+    net.process_ticks(np.array([tick], np.int64), np.array([1], np.int32), np.array([0.8]),
+                      tick)
+    moved = net.count - counts
+    sent = np.flatnonzero(net.ni[:, K.LAST_EMIT] == tick)
+    assert sent.size > 0 and moved[K.C_LN_ROW] == sent.size
+    rows = net.ln_rows
+    for first, end in config.network.layer_bounds():
+        part = slice(first, end)
+        np.testing.assert_allclose(rows[K.LN_G1, first], rows[K.LN_C1, part].sum(axis=0),
+                                   atol=1e-9)
+        np.testing.assert_allclose(rows[K.LN_G2, first], rows[K.LN_C2, part].sum(axis=0),
+                                   atol=1e-9)
+    for i in sent:
+        first = net.ni[i, K.GROUP_FIRST]
+        k = net.ni[i, K.GROUP_END] - first
+        inv_sd = net.nf[first, K.GROUP_INV_SD]
+        u = (net.cell[i] - net.nf[first, K.GROUP_MEAN]) * inv_sd
+        slope = 1.0 if net.hidden_output[i] > 0.0 else 0.01
+        np.testing.assert_allclose(rows[K.LN_C1, i], slope * net.feedback_base[i], rtol=1e-12)
+        np.testing.assert_allclose(rows[K.LN_C2, i], u * slope * net.feedback_base[i],
+                                   rtol=1e-12)
+        expected = rows[K.LN_C1, i] - (rows[K.LN_G1, first] + u * rows[K.LN_G2, first]) / k
+        np.testing.assert_allclose(net.feedback[i], expected, rtol=1e-12, atol=1e-15)
+        assert net.unit[K.PSI, i] == inv_sd
+    r = net.n_signals
+    assert (A.kernel_flops(moved, r)[A.EPROP] >= moved[K.C_LN_ROW] * (4 + 10 * r)
+            + moved[K.C_BACKPROP_NEURON] * 4 * r)

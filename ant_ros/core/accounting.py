@@ -134,6 +134,10 @@ def kernel_flops(count: np.ndarray, n_signals: int) -> np.ndarray:
     # backprop feedback: per synapse w psi (1) and R multiply-adds; per neuron B . F and B . Q
     flops[EPROP] += count[K.C_BACKPROP_SYNAPSE] * (1 + 2 * r)
     flops[EPROP] += count[K.C_BACKPROP_NEURON] * 4 * r
+    # layer norm's full gradient: a neuron's shares (u: 2, f'(u) B and u f'(u) B: 2R, into the
+    # sums: 4R) and its row from the sums (u: 2, 4R); each neuron of a touched group looked at
+    flops[EPROP] += count[K.C_LN_ROW] * (4 + 10 * r)
+    flops[EPROP] += count[K.C_LN_SCAN] * CMP
     flops[EPROP] += count[K.C_STEP_B] * (2 * r + 5)        # Q += delta F, P, the learning rate
     return flops
 

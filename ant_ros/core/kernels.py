@@ -109,11 +109,17 @@ GLOB_SIZE = 1 + 2 * POWERS
 # through the groups within the tick; FF_WAITING: how many neurons wait in their groups'
 # buckets for the next tick, put there by ``refresh`` or ``replace_feedback``; LEAKY:
 # ``network.activation`` leaky_relu in place of tanh; BACKPROP: ``eprop_feedback: backprop``,
-# each neuron's feedback through the groups above, ``backprop_feedback``; LAYER_NORM:
-# ``network.layer_norm`` in the delta network, ``ff_group``)
+# each neuron's feedback through the groups above, ``refresh_rows``; LAYER_NORM:
+# ``network.layer_norm`` in the delta network, ``ff_group_normed``; LN_FULL: its gradient in
+# full, ``refresh_rows``)
 (STEP, CLOCK, BASE, EPISODE, VERSION, N_PENDING, ACTIVE, NOW, NEAR, FAR_MIN,
- SWEEP_POS, FEEDFORWARD, FF_WAITING, LEAKY, BACKPROP, LAYER_NORM) = range(16)
-MISC_SIZE = 16
+ SWEEP_POS, FEEDFORWARD, FF_WAITING, LEAKY, BACKPROP, LAYER_NORM, LN_FULL) = range(17)
+MISC_SIZE = 17
+# layer norm's full gradient (``ln_rows``, rows of N x n_signals): each neuron's share of its
+# group's sums, f'(u) B and u f'(u) B, as of its last refresh, and, in the row of a group's
+# first neuron, the group's sums of them
+LN_C1, LN_C2, LN_G1, LN_G2 = range(4)
+LN_ROWS = 4
 LN_EPS = 1e-5  # in the variance, as the twin's and stream AC's layer norm
 # learn_params entries
 (LP_LR, LP_WCLIP, LP_HOMEO, LP_RATE, LP_THMIN, LP_THMAX, LP_RHO, LP_LOG_RHO,
@@ -127,8 +133,8 @@ N_LEARN_PARAMS = 9
  C_SETTLE_SKIP, C_RO_FEATURE, C_RO_FEATURE_SKIP, C_RO_SWEEP, C_SETTLE_UNIT,
  C_NEURON_SNAPSHOT, C_STALE_VISIT, C_FF_NEURON, C_FF_PUSH, C_FF_GROUP,
  C_HIDDEN_EVENT_LEAKY, C_BACKPROP_NEURON, C_BACKPROP_SYNAPSE, C_LN_CELL, C_LN_GROUP,
- C_LN_TEST, C_LN_PSI) = range(43)
-N_COUNTS = 43
+ C_LN_TEST, C_LN_PSI, C_LN_ROW, C_LN_SCAN) = range(45)
+N_COUNTS = 45
 
 
 def hidden_events(count) -> float:
@@ -611,7 +617,9 @@ def emit(i, delta, k, learning, feedforward, syn, ptr, weight, nf, ni, unit, uin
     leaky = misc[LEAKY] != 0
     unit[OUT, i] += delta
     unit[PSI, i] = pseudo_derivative(unit[OUT, i], leaky)
-    if misc[LAYER_NORM] != 0:  # d y / d c through u = (c - mean) / sd, the group's held
+    if misc[LN_FULL] != 0:  # the unit's slope is in its feedback row (``refresh_rows``)
+        unit[PSI, i] = nf[ni[i, GROUP_FIRST], GROUP_INV_SD]
+    elif misc[LAYER_NORM] != 0:  # d y / d c through u = (c - mean) / sd, the group's held
         unit[PSI, i] *= nf[ni[i, GROUP_FIRST], GROUP_INV_SD]
         count[C_LN_PSI] += 1
     count[C_HIDDEN_EVENT_LEAKY if leaky else C_HIDDEN_EVENT] += 1
@@ -637,14 +645,10 @@ def backprop_row(i, syn, ptr, weight, unit, feedback, feedback_base, count):
 
 
 @njit(**INLINE)
-def backprop_feedback(i, syn, ptr, weight, nf, ni, unit, feedback, feedback_base, sums, count):
-    """``eprop_feedback: backprop`` (with ``FEEDFORWARD``): neuron i's feedback becomes its
-    readout feedback plus what reaches it from the group above through the weights and those
-    neurons' pseudo-derivatives, ``B[i] = B0[i] + sum_k w_ik psi_k B[k]``, so that its learning
-    signal ``psi_i B[i] . h`` is backprop's through the groups (with each neuron's feedback as
-    of its last event). Taken at i's snapshot (no learning sum has moved since), the
-    snapshot's projections are taken again with the new B, as ``replace_feedback`` does."""
-    backprop_row(i, syn, ptr, weight, unit, feedback, feedback_base, count)
+def project_row(i, nf, ni, feedback, sums, count):
+    """Neuron i's feedback row changed at its snapshot (no learning sum has moved since): the
+    snapshot's projections ``B[i] . F`` and ``B[i] . Q`` are taken again, as
+    ``replace_feedback`` does, so the closed forms carry on with the new row."""
     f = 0.0
     q = 0.0
     for r in range(feedback.shape[1]):
@@ -654,6 +658,87 @@ def backprop_feedback(i, syn, ptr, weight, nf, ni, unit, feedback, feedback_base
     nf[i, Q_SNAP_I] = q
     ni[i, SIG_VERSION] = -1
     count[C_BACKPROP_NEURON] += 1
+
+
+@njit(**INLINE)
+def group_u(i, nf, ni):
+    """Neuron i's standardised cell with its group's mean and sd as they are."""
+    first = ni[i, GROUP_FIRST]
+    return (nf[i, CELL] - nf[first, GROUP_MEAN]) * nf[first, GROUP_INV_SD]
+
+
+@njit(**INLINE)
+def ln_share(i, nf, ni, unit, feedback, ln_rows, leaky, count):
+    """Layer norm's full gradient: neuron i's row B_eff (in ``feedback``) as its shares of its
+    group's sums, ``f'(u) B_eff`` and ``u f'(u) B_eff``, the old shares taken out of the sums."""
+    first = ni[i, GROUP_FIRST]
+    slope = pseudo_derivative(unit[OUT, i], leaky)
+    u = group_u(i, nf, ni)
+    for r in range(feedback.shape[1]):
+        c1 = slope * feedback[i, r]
+        c2 = u * c1
+        ln_rows[LN_G1, first, r] += c1 - ln_rows[LN_C1, i, r]
+        ln_rows[LN_G2, first, r] += c2 - ln_rows[LN_C2, i, r]
+        ln_rows[LN_C1, i, r] = c1
+        ln_rows[LN_C2, i, r] = c2
+
+
+@njit(**INLINE)
+def ln_row(i, nf, ni, feedback, ln_rows, count):
+    """Layer norm's full gradient, as ``_layer_norm_back`` takes it: neuron i's row becomes
+    ``f'(u_i) B_eff[i] - mean(f'(u) B_eff) - u_i mean(u f'(u) B_eff)`` over its group (its psi
+    holds the group's 1 / sd), from the group's sums of shares."""
+    first = ni[i, GROUP_FIRST]
+    inv_k = 1.0 / (ni[i, GROUP_END] - first)
+    u = group_u(i, nf, ni)
+    for r in range(feedback.shape[1]):
+        feedback[i, r] = ln_rows[LN_C1, i, r] - inv_k * (ln_rows[LN_G1, first, r]
+                                                         + u * ln_rows[LN_G2, first, r])
+    count[C_LN_ROW] += 1
+
+
+@njit(**INLINE)
+def refresh_rows(k, top_first, syn, ptr, weight, nf, ni, unit, misc, feedback, feedback_base,
+                 ln_rows, sums, count):
+    """At the end of tick k, the groups top-down: each neuron that sent in it takes its feedback
+    row again. With backprop (below the top group) through the group above as it now is,
+    ``B_eff[i] = B0[i] + sum_k w_ik psi_k B[k]``; with layer norm's full gradient the group's
+    part follows (``ln_share``, then ``ln_row`` once the group's shares are in); then its
+    projections (``project_row``). A group's senders are in its bucket, or with layer norm,
+    which tests a touched group whole, anywhere in a touched group."""
+    backprop = misc[BACKPROP] != 0
+    full = misc[LN_FULL] != 0
+    normed = misc[LAYER_NORM] != 0
+    leaky = misc[LEAKY] != 0
+    first = top_first
+    while True:
+        n_touched = ni[first, BUCKET_N]
+        if n_touched > 0 and (full or (backprop and first != top_first)):
+            end = ni[first, GROUP_END]
+            n_scan = end - first if normed else n_touched
+            count[C_LN_SCAN] += n_scan if normed else 0
+            for phase in range(2 if full else 1):
+                for j in range(n_scan):
+                    i = first + j if normed else ni[first + j, DIRTY]
+                    if ni[i, LAST_EMIT] != k:
+                        continue
+                    if phase == 0:
+                        if backprop and first != top_first:
+                            backprop_row(i, syn, ptr, weight, unit, feedback, feedback_base,
+                                         count)
+                        else:
+                            for r in range(feedback.shape[1]):
+                                feedback[i, r] = feedback_base[i, r]
+                        if full:
+                            ln_share(i, nf, ni, unit, feedback, ln_rows, leaky, count)
+                            continue
+                    else:
+                        ln_row(i, nf, ni, feedback, ln_rows, count)
+                    project_row(i, nf, ni, feedback, sums, count)
+        ni[first, BUCKET_N] = 0
+        if first == 0:
+            break
+        first = ni[first - 1, GROUP_FIRST]
 
 
 @njit(**INLINE)
@@ -726,7 +811,7 @@ def ff_group_normed(first, k, learning, leaky, syn, ptr, weight, nf, ni, unit, u
 
 @njit(**KERNEL)
 def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit, uint, wheel,
-            misc, count, readout, readout_value, feedback, feedback_base, sums, glob,
+            misc, count, readout, readout_value, feedback, feedback_base, ln_rows, sums, glob,
             learn_params, syn_f, ro_w, ro_u, ro_i, ro_s, ro_g, ro_m):
     """Process input events (sorted by tick, all in [NOW, k_end]) and every scheduled crossing
     up to and including tick ``k_end``, in tick order. With ``FEEDFORWARD`` every cell is its
@@ -735,7 +820,7 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
     learning = misc[ACTIVE] != 0
     feedforward = misc[FEEDFORWARD] != 0
     leaky = misc[LEAKY] != 0
-    backprop = misc[BACKPROP] != 0 and learning
+    rows = learning and (misc[BACKPROP] != 0 or misc[LN_FULL] != 0)
     n_ev = ev_tick.size
     e = 0
     n_dirty = misc[FF_WAITING] if feedforward else 0  # neurons waiting in their buckets for
@@ -785,25 +870,13 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
                                         uint, misc, count, readout, readout_value, feedback,
                                         sums, glob, learn_params, syn_f, ro_w, ro_u, ro_i,
                                         ro_s, ro_g, ro_m, n_dirty)
-                if not backprop:
+                if not rows:
                     ni[first, BUCKET_N] = 0
                 count[C_FF_GROUP] += 1
                 first = ni[first, GROUP_END]
-            if backprop:
-                # the groups top-down: each neuron that sent in this tick takes its feedback
-                # from the group above as it now is (the top group's is its own, constant)
-                top = ni[n_hidden - 1, GROUP_FIRST]
-                first = top
-                while True:
-                    for j in range(ni[first, BUCKET_N]):
-                        i = ni[first + j, DIRTY]
-                        if first != top and ni[i, LAST_EMIT] == k:
-                            backprop_feedback(i, syn, ptr, weight, nf, ni, unit, feedback,
-                                              feedback_base, sums, count)
-                    ni[first, BUCKET_N] = 0
-                    if first == 0:
-                        break
-                    first = ni[first - 1, GROUP_FIRST]
+            if rows:  # the senders' feedback rows, the groups top-down
+                refresh_rows(k, ni[n_hidden - 1, GROUP_FIRST], syn, ptr, weight, nf, ni, unit,
+                             misc, feedback, feedback_base, ln_rows, sums, count)
             n_dirty = 0
             continue
         # Scheduled threshold crossings at tick k.
@@ -999,9 +1072,33 @@ def refresh(k, syn, weight, nf, ni, unit, wheel, misc, count, readout, readout_v
 
 
 @njit(**KERNEL)
-def backprop_all(syn, ptr, weight, unit, feedback, feedback_base, count):
-    """Every neuron's backprop feedback into ``feedback`` (``backprop_row``), the top group
-    first: a synapse's target has a higher index than its source (``FEEDFORWARD``), so
-    descending index order takes each neuron after every neuron it feeds."""
-    for i in range(feedback.shape[0] - 1, -1, -1):
-        backprop_row(i, syn, ptr, weight, unit, feedback, feedback_base, count)
+def all_rows(syn, ptr, weight, nf, ni, unit, misc, feedback, feedback_base, ln_rows, count):
+    """Every neuron's feedback row into ``feedback`` from the rows ``feedback_base`` (its
+    readout feedback), the groups top-down: with backprop through the group above
+    (``backprop_row``; a synapse's target has a higher index than its source), with layer
+    norm's full gradient its group's part, the group's shares summed afresh."""
+    backprop = misc[BACKPROP] != 0
+    full = misc[LN_FULL] != 0
+    leaky = misc[LEAKY] != 0
+    n = nf.shape[0]
+    end = n
+    while end > 0:
+        first = ni[end - 1, GROUP_FIRST]
+        for i in range(end - 1, first - 1, -1):
+            if backprop:
+                backprop_row(i, syn, ptr, weight, unit, feedback, feedback_base, count)
+            else:
+                for r in range(feedback.shape[1]):
+                    feedback[i, r] = feedback_base[i, r]
+        if full:
+            for r in range(feedback.shape[1]):
+                ln_rows[LN_G1, first, r] = 0.0
+                ln_rows[LN_G2, first, r] = 0.0
+            for i in range(first, end):
+                for r in range(feedback.shape[1]):
+                    ln_rows[LN_C1, i, r] = 0.0
+                    ln_rows[LN_C2, i, r] = 0.0
+                ln_share(i, nf, ni, unit, feedback, ln_rows, leaky, count)
+            for i in range(first, end):
+                ln_row(i, nf, ni, feedback, ln_rows, count)
+        end = first

@@ -71,10 +71,8 @@ _TWIN_ONLY = (
      "it with network.feedforward, or random or readout feedback"),
     (lambda c: c.network.unit_norm_steps > 0.0,
      "network.unit_norm_steps (each neuron standardised by its running statistics)", "0"),
-    (lambda c: c.network.layer_norm and not (c.network.feedforward
-                                            and c.network.layer_norm_gradient == "diagonal"),
-     "network.layer_norm without network.feedforward and layer_norm_gradient diagonal",
-     "it with both (the learning signal through 1 / sd only), or false"),
+    (lambda c: c.network.layer_norm and not c.network.feedforward,
+     "network.layer_norm without network.feedforward", "it with feedforward, or false"),
     (lambda c: c.learning.hidden_bound_kappa > 0.0,
      "hidden_bound_kappa (an overshoot bound of the hidden step)", "0"),
 )
@@ -103,6 +101,10 @@ class OnlineLearner:
         # a live change of the feedback mode (or hidden_lr turned on) waits for the next step's
         # refresh point, where nothing is pending, so lazy learner and twin stay in step
         self.feedback_due = np.zeros(1, np.bool_)  # an array, so checkpoints keep it
+        # layer norm's full gradient in the delta network: the feedback rows take it at the
+        # first learning step (``AsyncNetwork.set_feedback``)
+        self.feedback_due[0] = (not twin and net_cfg.layer_norm
+                                and net_cfg.layer_norm_gradient == "full")
         self.rng = np.random.default_rng(rng.integers(2**63))
         self.obs_stats = RunningMeanStd(self.n_inputs)
         self.reward_scaler = RewardScaler(config.learning.gamma)

@@ -68,6 +68,9 @@ class AsyncNetwork:
         self.unit[K.OUT, :n] = np.where(arg > 0.0, arg, K.LEAK * arg) if leaky else np.tanh(arg)
         self.unit[K.PSI, :n] = inv_sd * (np.where(self.unit[K.OUT, :n] > 0.0, 1.0, K.LEAK)
                                          if leaky else 1.0 - self.unit[K.OUT, :n] ** 2)
+        full = config.layer_norm and config.layer_norm_gradient == "full"
+        if full:  # the slope is in the feedback row (``kernels.ln_row``), psi is 1 / sd
+            self.unit[K.PSI, :n] = inv_sd
         self.uint = np.zeros((K.UNIT_I_ROWS, n + m), np.int64)
         self.uint[K.U_VERSION] = self.uint[K.PENDING_CLOCK] = -1
         self.wheel = np.full(K.WHEEL_SLOTS + 1, -1, np.int64)
@@ -76,6 +79,7 @@ class AsyncNetwork:
         self.misc[K.FEEDFORWARD] = config.feedforward
         self.misc[K.LEAKY] = leaky  # fixed at start: structure
         self.misc[K.LAYER_NORM] = config.layer_norm  # fixed at start too
+        self.misc[K.LN_FULL] = full
         self.count = np.zeros(K.N_COUNTS, np.int64)
         self._uncounted = np.zeros(K.N_COUNTS, np.int64)
         # readout columns: the units read (hidden, then input channels if read), then the bias
@@ -96,9 +100,11 @@ class AsyncNetwork:
         # e-prop learning state (see kernels.py)
         self.n_signals = n_signals
         self.feedback = np.zeros((n, n_signals), np.float64)
-        # with backprop (``set_backprop``): the readout feedback B0, ``feedback`` is then B0 plus
-        # what each neuron gets through the groups above (``kernels.backprop_feedback``)
+        # with backprop (``set_backprop``) or layer norm's full gradient: the readout feedback
+        # B0; ``feedback`` is then each neuron's row from it (``kernels.refresh_rows``), and
+        # ``ln_rows`` the layer norm's shares and sums (``kernels.LN_C1``, ...)
         self.feedback_base = np.zeros((n, n_signals), np.float64)
+        self.ln_rows = np.zeros((K.LN_ROWS, n, n_signals), np.float64)
         self.sums = np.zeros((K.SUM_ROWS, n_signals), np.float64)
         self.glob = np.zeros(K.GLOB_SIZE, np.float64)
         self.learn_params = np.zeros(K.N_LEARN_PARAMS, np.float64)
@@ -108,8 +114,8 @@ class AsyncNetwork:
         # the state arrays are only ever changed in place, so one tuple serves every call
         self._advance_args = (self.syn, self.ptr, self.weight, self.nf, self.ni, self.unit,
                               self.uint, self.wheel, self.misc, self.count, self.readout,
-                              self.readout_value, self.feedback, self.feedback_base, self.sums,
-                              self.glob,
+                              self.readout_value, self.feedback, self.feedback_base,
+                              self.ln_rows, self.sums, self.glob,
                               self.learn_params, self.syn_f, self.ro_w, self.ro_u, self.ro_i,
                               self.ro_s, self.ro_g, self.ro_m)
         self._advance = compiled_entry(K.advance, _advance_types(self._advance_args))
@@ -363,17 +369,18 @@ class AsyncNetwork:
         only; exact, as the synchronous twin's per-step rule with the same replacement. With
         learning off nothing is pending (switching it off settled everything). With backprop
         ``feedback`` is the readout feedback B0, and every neuron's B is taken through the
-        groups above from it (counted)."""
+        groups above from it, and with layer norm's full gradient through its group (counted:
+        ``kernels.all_rows``)."""
         if self.learning_active:
             K.settle_all(self.now_tick, self.syn, self.ptr, self.weight, self.nf, self.ni,
                          self.unit, self.uint, self.misc, self.count, self.feedback, self.sums,
                          self.glob, self.learn_params, self.syn_f)
         new = np.ascontiguousarray(feedback, np.float64)
-        if self.backprop:
+        if self.backprop or self.misc[K.LN_FULL]:
             self.feedback_base[...] = new
             new = np.empty_like(new)  # the projections are retaken below, with it
-            K.backprop_all(self.syn, self.ptr, self.weight, self.unit, new, self.feedback_base,
-                           self.count)
+            K.all_rows(self.syn, self.ptr, self.weight, self.nf, self.ni, self.unit, self.misc,
+                       new, self.feedback_base, self.ln_rows, self.count)
         K.replace_feedback(new, self.now_tick, self.nf, self.ni, self.wheel, self.misc,
                            self.count, self.feedback, self.sums)
 
@@ -381,7 +388,7 @@ class AsyncNetwork:
     def backprop(self) -> bool:
         """``eprop_feedback: backprop`` (needs ``feedforward``): each neuron's feedback is
         its readout feedback plus what reaches it through the groups above, taken at each of
-        its events (``kernels.backprop_feedback``) and at every ``set_feedback``."""
+        its events (``kernels.refresh_rows``) and at every ``set_feedback``."""
         return bool(self.misc[K.BACKPROP])
 
     def set_backprop(self, on: bool) -> None:
@@ -390,7 +397,7 @@ class AsyncNetwork:
         if on and not self.feedforward:
             raise ConfigError("eprop_feedback backprop needs network.feedforward in the "
                               "asynchronous learner")
-        if on and not self.backprop:
+        if on and not self.backprop and not self.misc[K.LN_FULL]:
             self.feedback_base[...] = self.feedback
         self.misc[K.BACKPROP] = on
 
@@ -454,7 +461,7 @@ class AsyncNetwork:
     # -- state for checkpoints -----------------------------------------------------------------
 
     STATE_FIELDS = ("syn", "ptr", "weight", "nf", "ni", "unit", "uint", "misc", "count",
-                    "readout", "feedback", "feedback_base", "sums", "glob", "learn_params", "syn_f", "ro_w",
+                    "readout", "feedback", "feedback_base", "ln_rows", "sums", "glob", "learn_params", "syn_f", "ro_w",
                     "ro_u", "ro_i", "ro_s", "ro_g", "ro_m")
 
     def state(self) -> dict[str, np.ndarray]:
