@@ -674,6 +674,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int | None = Non
                 else:
                     run_local(todo, workers or default_workers(), record, timeout,
                               termination.check)
+                termination.check()  # a signal during the last job's record still stops
     records = results.read()
     latest = latest_by_key(records)
     failures = [latest[j.key] for j in spec.jobs()

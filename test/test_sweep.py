@@ -380,6 +380,7 @@ def test_a_sweep_killed_by_a_signal_kills_its_jobs(tmp_path, sig):
         jobs = [job]
         proc.send_signal(sig)
         proc.communicate(timeout=30)
+        assert proc.returncode == 130  # as Ctrl-C
         deadline = time.monotonic() + 10
         while not _gone(job) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -65,7 +65,8 @@ class NetworkConfig:
     bias; not local to the neuron; ``layer_norm_gradient: diagonal`` takes the learning signal
     through ``1 / sd`` only, as if the group's mean and sd did not move with the cell, where
     ``full`` is the exact gradient), ``activation: leaky_relu`` puts ``max(u, 0.01 u)`` in the
-    place of ``tanh`` (these three: the synchronous twin only, for now). ``feedforward: true``
+    place of ``tanh`` (unit norm: the synchronous twin only; layer norm: in the asynchronous
+    network with ``feedforward`` only; the activation: fixed at start there). ``feedforward: true``
     computes each pass bottom-up, every group from the outputs the group below has at this pass
     (the first from this pass's inputs), each cell its drive (memoryless: ``tau`` has no effect),
     as a feed-forward network computes its layers (needs ``recurrent_fan_in: 0`` and no

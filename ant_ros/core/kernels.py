@@ -698,10 +698,12 @@ def ln_row(i, nf, ni, feedback, ln_rows, count):
 
 
 @njit(**INLINE)
-def refresh_rows(k, top_first, syn, ptr, weight, nf, ni, unit, misc, feedback, feedback_base,
-                 ln_rows, sums, count):
+def refresh_rows(k, top_first, syn, ptr, weight, nf, ni, unit, uint, misc, feedback,
+                 feedback_base, ln_rows, sums, count):
     """At the end of tick k, the groups top-down: each neuron that sent in it takes its feedback
-    row again. With backprop (below the top group) through the group above as it now is,
+    row again (one that sent at k before a learning phase, in an earlier call for the same
+    tick, keeps its row). With backprop (below the top group) through the group above as it
+    now is,
     ``B_eff[i] = B0[i] + sum_k w_ik psi_k B[k]``; with layer norm's full gradient the group's
     part follows (``ln_share``, then ``ln_row`` once the group's shares are in); then its
     projections (``project_row``). A group's senders are in its bucket, or with layer norm,
@@ -716,11 +718,15 @@ def refresh_rows(k, top_first, syn, ptr, weight, nf, ni, unit, misc, feedback, f
         if n_touched > 0 and (full or (backprop and first != top_first)):
             end = ni[first, GROUP_END]
             n_scan = end - first if normed else n_touched
-            count[C_LN_SCAN] += n_scan if normed else 0
+            count[C_LN_SCAN] += n_scan
             for phase in range(2 if full else 1):
                 for j in range(n_scan):
                     i = first + j if normed else ni[first + j, DIRTY]
-                    if ni[i, LAST_EMIT] != k:
+                    # sent at tick k and snapshotted in this phase: no learning sum has moved
+                    # since (a tick can be processed again after a learning phase, when two
+                    # steps share it; a neuron that sent before then keeps its row)
+                    if (ni[i, LAST_EMIT] != k or uint[SNAP_CLOCK, i] != misc[CLOCK]
+                            or uint[SNAP_EPISODE, i] != misc[EPISODE]):
                         continue
                     if phase == 0:
                         if backprop and first != top_first:
@@ -876,7 +882,7 @@ def advance(ev_tick, ev_channel, ev_value, k_end, syn, ptr, weight, nf, ni, unit
                 first = ni[first, GROUP_END]
             if rows:  # the senders' feedback rows, the groups top-down
                 refresh_rows(k, ni[n_hidden - 1, GROUP_FIRST], syn, ptr, weight, nf, ni, unit,
-                             misc, feedback, feedback_base, ln_rows, sums, count)
+                             uint, misc, feedback, feedback_base, ln_rows, sums, count)
             n_dirty = 0
             continue
         # Scheduled threshold crossings at tick k.

@@ -205,6 +205,9 @@ class AsyncNetwork:
         there), crossings are rescheduled; the outputs as sent, and so learning, are kept."""
         if on and self.config.recurrent_fan_in > 0:
             raise ConfigError("feedforward needs recurrent_fan_in 0")
+        if not on and (self.backprop or self.misc[K.LAYER_NORM]):
+            raise ConfigError("backprop and layer_norm need feedforward in the asynchronous "
+                              "network")
         self.misc[K.FEEDFORWARD] = on
         self.refresh()
 

@@ -46,10 +46,11 @@ DESCRIPTIONS: dict[str, str] = {
                        "about this many neuron passes (one per decision with decision_ticks 0; "
                        "learnt while learning is on; 0: off); the synchronous twin's only",
     "layer_norm": "each group's cells standardised across the group at every pass (layer "
-                  "normalisation without gain and bias); the synchronous twin's only",
+                  "normalisation without gain and bias); in the asynchronous learner with "
+                  "feedforward only",
     "layer_norm_gradient": "the learning signal through layer_norm: full (its exact "
                            "gradient) or diagonal (1 / sd only, the group's mean and sd "
-                           "held); the synchronous twin's only",
+                           "held)",
     "feedforward": "each pass computed bottom-up, every group from the outputs the group "
                    "below has at this pass, each cell its drive (memoryless); in the "
                    "asynchronous learner each tick's events pass up through the groups "
