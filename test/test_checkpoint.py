@@ -17,11 +17,17 @@ FIELD_LINEAR = dict(input_fields=4, input_wiring="field_linear", input_fan_in=8,
                     input_gain=(0.5, 1.0, 1.0, 2.0), readout_inputs=False)
 
 
+# the delta network with every setting it has state for: buckets, group sums, feedback rows
+DELTA = dict(layers=2, layer_fan_in=8, recurrent_fan_in=0, feedforward=True, layer_norm=True,
+             activation="leaky_relu")
+
+
 @pytest.mark.parametrize("eprop_td_traces,network", [(False, {}), (True, {}),
                                                      (True, dict(input_fields=4)),
-                                                     (True, FIELD_LINEAR)])
+                                                     (True, FIELD_LINEAR), (True, DELTA)])
 def test_round_trip_gives_identical_behaviour(tmp_path, eprop_td_traces, network):
-    config = small_config(seed=1, eprop_td_traces=eprop_td_traces)
+    feedback = "backprop" if network.get("feedforward") else "random"
+    config = small_config(seed=1, eprop_td_traces=eprop_td_traces, eprop_feedback=feedback)
     config = dataclasses.replace(config, network=dataclasses.replace(config.network, **network))
     learner = OnlineLearner(config)
     drive(learner, 300)
