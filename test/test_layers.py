@@ -577,6 +577,16 @@ def test_twin_feedforward_pass_computes_every_group_from_this_passs_inputs(layer
             config.with_overrides(wrong.split()).validate()
 
 
+def _one_input_event(net, channel: int, value: float) -> tuple[int, np.ndarray]:
+    """One input event at the network's next tick; that tick and the operation counts it
+    moved."""
+    counts = net.count.copy()
+    tick = net.now_tick + 1
+    net.process_ticks(np.array([tick], np.int64), np.array([channel], np.int32),
+                      np.array([value]), tick)
+    return tick, net.count - counts
+
+
 def _delta_network(threshold: float) -> OnlineLearner:
     config = exact_layered_config(False).with_overrides([
         "network.recurrent_fan_in=0", "network.feedforward=true",
@@ -607,11 +617,7 @@ def test_a_delta_network_passes_an_input_change_up_through_every_group_within_it
     bounds = learner.config.network.layer_bounds()
     top = slice(*bounds[-1])
     before_out, before_read = net.hidden_output.copy(), net.readout_value.copy()
-    counts = net.count.copy()
-    tick = net.now_tick + 1
-    net.process_ticks(np.array([tick], np.int64), np.array([1], np.int32), np.array([0.8]),
-                      tick)
-    moved = net.count - counts
+    tick, moved = _one_input_event(net, 1, 0.8)
     assert net.now_tick == tick
     _assert_settled_stack(net, threshold)
     assert np.any(net.hidden_output[top] != before_out[top])  # reached the top at once
@@ -735,11 +741,7 @@ def test_asynchronous_backprop_feedback_is_refreshed_at_events_and_counted():
         "network.threshold=0.02"]))
     net = learner.net
     drive(learner, 60)
-    counts = net.count.copy()
-    tick = net.now_tick + 1
-    net.process_ticks(np.array([tick], np.int64), np.array([0], np.int32), np.array([0.9]),
-                      tick)
-    moved = net.count - counts
+    tick, moved = _one_input_event(net, 0, 0.9)
     sent = np.flatnonzero(net.ni[:, K.LAST_EMIT] == tick)
     below_top = sent[sent < 20]
     assert below_top.size > 0 and moved[K.C_BACKPROP_NEURON] == below_top.size
@@ -839,11 +841,7 @@ def test_a_layer_normalised_delta_network_tests_a_touched_group_whole():
             assert np.all(np.abs(y - net.hidden_output[first:end]) < threshold + 1e-9)
 
     check_groups()
-    counts = net.count.copy()
-    tick = net.now_tick + 1
-    net.process_ticks(np.array([tick], np.int64), np.array([1], np.int32), np.array([0.8]),
-                      tick)
-    moved = net.count - counts
+    tick, moved = _one_input_event(net, 1, 0.8)
     check_groups()
     touched_groups = moved[K.C_LN_GROUP]
     assert 1 <= touched_groups <= len(bounds)
@@ -876,11 +874,7 @@ def test_layer_norms_full_gradient_takes_each_senders_row_from_its_groups_shares
     learner = OnlineLearner(config)
     net = learner.net
     drive(learner, 40)
-    counts = net.count.copy()
-    tick = net.now_tick + 1
-    net.process_ticks(np.array([tick], np.int64), np.array([1], np.int32), np.array([0.8]),
-                      tick)
-    moved = net.count - counts
+    tick, moved = _one_input_event(net, 1, 0.8)
     sent = np.flatnonzero(net.ni[:, K.LAST_EMIT] == tick)
     assert sent.size > 0 and moved[K.C_LN_ROW] == sent.size
     rows = net.ln_rows
