@@ -111,11 +111,11 @@ _KERNEL_COSTS = {
     K.C_FF_PUSH: (SCHEDULING, 3),
     K.C_FF_GROUP: (SCHEDULING, 2),
     # ``network.layer_norm`` in the delta network: a touched cell into its group's sums (the
-    # change of c and of c**2: 6), the group's mean and sd (1 / k, the mean 1, variance 3 and
-    # its floor 1, a sqrt and a divide), every neuron of a touched group standardised,
+    # change of c and of c**2: 6), the group's mean and sd (the mean 1, variance 3 and its
+    # floor 1, a sqrt and a divide), every neuron of a touched group standardised,
     # (c - m) / sd (2; its bounds' test as above), psi times the group's 1 / sd at an event (1)
     K.C_LN_CELL: (NEURONS, 6),
-    K.C_LN_GROUP: (NEURONS, 5 + SQRT + 2 * DIV),
+    K.C_LN_GROUP: (NEURONS, 5 + SQRT + DIV),
     K.C_LN_TEST: (NEURONS, 2),
     K.C_LN_PSI: (NEURONS, MUL),
 }
@@ -135,9 +135,9 @@ def kernel_flops(count: np.ndarray, n_signals: int) -> np.ndarray:
     flops[EPROP] += count[K.C_BACKPROP_SYNAPSE] * (1 + 2 * r)
     flops[EPROP] += count[K.C_BACKPROP_NEURON] * 4 * r
     # layer norm's full gradient: a neuron's shares (its slope: 2, u: 2, f'(u) B and u f'(u) B:
-    # 2R, into the sums: 4R) and its row from the sums (1 / k, u: 2, 4R); each neuron looked
-    # at in a group's rows pass (its sending tick and phase tested)
-    flops[EPROP] += count[K.C_LN_ROW] * (6 + DIV + 10 * r)
+    # 2R, into the sums: 4R) and its row from the sums (u: 2, 4R); each neuron looked at in a
+    # group's rows pass (its sending tick and phase tested)
+    flops[EPROP] += count[K.C_LN_ROW] * (6 + 10 * r)
     flops[EPROP] += count[K.C_LN_SCAN] * 3 * CMP
     flops[EPROP] += count[K.C_STEP_B] * (2 * r + 5)        # Q += delta F, P, the learning rate
     return flops

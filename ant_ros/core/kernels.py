@@ -64,11 +64,13 @@ _EARLY = 1e-7  # crossing times are rounded down by this much; a check that fail
 # ni[SIG_VERSION]); H_SNAP_I, W_SNAP_I, F_SNAP_I, Q_SNAP_I: the same at the neuron's snapshot;
 # from DECAY on, the decay over 1..DECAY_TICKS ticks, exp(-dt * INV_TAU), derived (``refresh``
 # recomputes it), so that most lazy updates look a factor up instead of calling exp
-# GROUP_S1, GROUP_S2, GROUP_MEAN, GROUP_INV_SD, in the row of a group's first neuron: the
-# sums of the group's cells and of their squares, and its mean and 1 / sd as its outputs were
-# last computed with (``network.layer_norm``; LOW and HIGH then bound u = (c - mean) / sd);
+# GROUP_S1, GROUP_S2, GROUP_MEAN, GROUP_INV_SD, GROUP_INV_K, in the row of a group's first
+# neuron: the sums of the group's cells and of their squares, its mean and 1 / sd as its
+# outputs were last computed with, and 1 / its size, set at start (``network.layer_norm``;
+# LOW and HIGH then bound u = (c - mean) / sd);
 (CELL, DRIVE, THETA, INV_TAU, BIAS, LOW, HIGH, SIG_H, SIG_W, SIG_FB, SIG_QB, H_SNAP_I, W_SNAP_I,
- F_SNAP_I, Q_SNAP_I, GROUP_S1, GROUP_S2, GROUP_MEAN, GROUP_INV_SD, DECAY) = range(20)
+ F_SNAP_I, Q_SNAP_I, GROUP_S1, GROUP_S2, GROUP_MEAN, GROUP_INV_SD, GROUP_INV_K,
+ DECAY) = range(21)
 DECAY_TICKS = 16
 NEURON_F_COLS = DECAY + DECAY_TICKS
 # neuron int state columns (N, cols)
@@ -689,7 +691,7 @@ def ln_row(i, nf, ni, feedback, ln_rows, count):
     ``f'(u_i) B_eff[i] - mean(f'(u) B_eff) - u_i mean(u f'(u) B_eff)`` over its group (its psi
     holds the group's 1 / sd), from the group's sums of shares."""
     first = ni[i, GROUP_FIRST]
-    inv_k = 1.0 / (ni[i, GROUP_END] - first)
+    inv_k = nf[first, GROUP_INV_K]
     u = group_u(i, nf, ni)
     for r in range(feedback.shape[1]):
         feedback[i, r] = ln_rows[LN_C1, i, r] - inv_k * (ln_rows[LN_G1, first, r]
@@ -794,7 +796,7 @@ def ff_group_normed(first, k, learning, leaky, syn, ptr, weight, nf, ni, unit, u
     count[C_LN_CELL] += n_touched
     nf[first, GROUP_S1] = s1
     nf[first, GROUP_S2] = s2
-    inv_k = 1.0 / (end - first)
+    inv_k = nf[first, GROUP_INV_K]
     mean = s1 * inv_k
     inv_sd = 1.0 / math.sqrt(max(s2 * inv_k - mean * mean, 0.0) + LN_EPS)
     nf[first, GROUP_MEAN] = mean

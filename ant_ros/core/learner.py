@@ -890,13 +890,12 @@ class OnlineLearner:
         log, now = self.log, self.net.now_tick
         if self.config.network.feedforward:  # one pass, whatever the interval
             log.feedforward_passes += 1
-        for start, stop in (() if self.config.network.feedforward else
-                            ((now, k), (max(now, k), k_read))):
-            if stop > start:
-                if stop - start <= K.DECAY_TICKS:
-                    log.passes += 1
-                else:
+        else:
+            for start, stop in ((now, k), (max(now, k), k_read)):
+                if stop - start > K.DECAY_TICKS:
                     log.long_passes += 1
+                elif stop > start:
+                    log.passes += 1
         log.input_drives += inputs_changed or self._weights_moved
         self._weights_moved = False
         if decision:
@@ -949,7 +948,8 @@ class OnlineLearner:
             count = self.net.count
             share = K.hidden_events(count) / (steps * self.net.n_hidden)
             settled_share = count[K.C_SETTLE] / (steps * self.net.n_synapses)
-            out.update(hidden_events_per_step=K.hidden_events(count) / steps,
+            out.update(threshold_median=float(np.median(self.net.threshold)),
+                       hidden_events_per_step=K.hidden_events(count) / steps,
                        input_events_per_step=count[K.C_INPUT_EVENT] / steps,
                        synaptic_events_per_step=(count[K.C_DELIVER]
                                                  + count[K.C_READOUT_DELIVER]) / steps,

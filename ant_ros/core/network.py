@@ -58,6 +58,7 @@ class AsyncNetwork:
         for first, end in config.layer_bounds():
             self.ni[first:end, K.GROUP_FIRST] = first
             self.ni[first:end, K.GROUP_END] = end
+            self.nf[first, K.GROUP_INV_K] = 1.0 / (end - first)
         self.unit = np.zeros((K.UNIT_F_ROWS, n + m), np.float64)
         leaky = config.activation == "leaky_relu"
         arg, inv_sd = self.nf[:, K.CELL].copy(), np.ones(n)
@@ -65,12 +66,12 @@ class AsyncNetwork:
             cells = arg[first:end]  # standardised across the group (``network.layer_norm``)
             inv_sd[first:end] = 1.0 / np.sqrt(cells.var() + K.LN_EPS)
             arg[first:end] = (cells - cells.mean()) * inv_sd[first:end]
-        self.unit[K.OUT, :n] = np.where(arg > 0.0, arg, K.LEAK * arg) if leaky else np.tanh(arg)
-        self.unit[K.PSI, :n] = inv_sd * (np.where(self.unit[K.OUT, :n] > 0.0, 1.0, K.LEAK)
-                                         if leaky else 1.0 - self.unit[K.OUT, :n] ** 2)
+        y = np.where(arg > 0.0, arg, K.LEAK * arg) if leaky else np.tanh(arg)
+        slope = np.where(y > 0.0, 1.0, K.LEAK) if leaky else 1.0 - y ** 2
+        # with layer norm's full gradient the slope is in the feedback row (``kernels.ln_row``)
         full = config.layer_norm and config.layer_norm_gradient == "full"
-        if full:  # the slope is in the feedback row (``kernels.ln_row``), psi is 1 / sd
-            self.unit[K.PSI, :n] = inv_sd
+        self.unit[K.OUT, :n] = y
+        self.unit[K.PSI, :n] = inv_sd if full else inv_sd * slope
         self.uint = np.zeros((K.UNIT_I_ROWS, n + m), np.int64)
         self.uint[K.U_VERSION] = self.uint[K.PENDING_CLOCK] = -1
         self.wheel = np.full(K.WHEEL_SLOTS + 1, -1, np.int64)
@@ -464,8 +465,8 @@ class AsyncNetwork:
     # -- state for checkpoints -----------------------------------------------------------------
 
     STATE_FIELDS = ("syn", "ptr", "weight", "nf", "ni", "unit", "uint", "misc", "count",
-                    "readout", "feedback", "feedback_base", "ln_rows", "sums", "glob", "learn_params", "syn_f", "ro_w",
-                    "ro_u", "ro_i", "ro_s", "ro_g", "ro_m")
+                    "readout", "feedback", "feedback_base", "ln_rows", "sums", "glob",
+                    "learn_params", "syn_f", "ro_w", "ro_u", "ro_i", "ro_s", "ro_g", "ro_m")
 
     def state(self) -> dict[str, np.ndarray]:
         state = {f"net.{name}": getattr(self, name) for name in self.STATE_FIELDS}

@@ -44,8 +44,9 @@ LN_OFF, LN_FULL, LN_DIAGONAL = 0, 1, 2
 class DecisionLog:
     """What a learner did, step by step, in the terms the twin's cost depends on: neuron passes
     (intervals of at most DECAY_TICKS ticks, and longer ones, or with ``network.feedforward``
-    one bottom-up pass per update), input drives (inputs or weights changed), read-outs, and learning phases A (with a supervised error) and B (whose steps
-    the twin reads the critic for, and every readout again after the update)."""
+    one bottom-up pass per update), input drives (inputs or weights changed), read-outs, and
+    learning phases A (with a supervised error) and B (whose steps the twin reads the critic
+    for, and every readout again after the update)."""
 
     passes: int = 0
     long_passes: int = 0
